@@ -1,0 +1,181 @@
+"""The tracker's vocabulary: the facts it is fed and the decisions it returns.
+
+Everything here is plain data (frozen dataclasses of str/int/tuple), so that the store can
+persist it and tests can build it by hand. No I/O, standard library only.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Outcome(enum.Enum):
+    """What one job's result says about a commit."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    NONE = "none"  # cancelled, skipped, neutral, stale, action_required, or not completed
+
+
+FAILING_CONCLUSIONS = frozenset({"failure", "timed_out"})
+PASSING_CONCLUSIONS = frozenset({"success"})
+
+
+def outcome_of(conclusion: str | None) -> Outcome:
+    """Map a GitHub check conclusion to what it says about the commit."""
+    if conclusion in PASSING_CONCLUSIONS:
+        return Outcome.PASS
+    if conclusion in FAILING_CONCLUSIONS:
+        return Outcome.FAIL
+    return Outcome.NONE
+
+
+@dataclass(frozen=True, slots=True)
+class CommitInfo:
+    """A commit as a push payload describes it."""
+
+    sha: str
+    message: str = ""
+    author: str = ""  # GitHub login when known, else the author's name
+    timestamp: str = ""  # ISO 8601 as GitHub sends it
+    url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Push:
+    """A push to a branch: `before` → `after`, with the pushed commits oldest first."""
+
+    repo: str  # "owner/name"
+    branch: str  # without "refs/heads/"
+    before: str
+    after: str
+    commits: tuple[CommitInfo, ...]
+    delivery_id: str = ""
+    forced: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class JobResult:
+    """One completed attempt of one job (or, with job == "", of a whole workflow run).
+
+    A run that has job-level results is judged by them; its run-level result then only
+    serves as a pass for its jobs when the run succeeded (see the tracker).
+    """
+
+    repo: str
+    branch: str
+    head_sha: str
+    workflow: str
+    job: str  # the job's name as GitHub shows it; "" for a workflow-level result
+    run_id: int
+    run_attempt: int
+    conclusion: str | None
+    job_id: int = 0
+    url: str = ""  # html_url of the job (or run) for links in the alert
+    completed_at: str = ""
+    delivery_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class JobKey:
+    """A job as the tracker counts it: workflow + normalized job name ("" = whole run)."""
+
+    workflow: str
+    job: str
+
+    def __str__(self) -> str:
+        return f"{self.workflow} / {self.job}" if self.job else self.workflow
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRule:
+    """One group of jobs watched together (a `groups:` entry of the configuration)."""
+
+    name: str
+    workflows: tuple[str, ...] = ("*",)  # fnmatch globs on the workflow name
+    jobs: tuple[str, ...] = ("*",)  # fnmatch globs on the job name
+    exclude_jobs: tuple[str, ...] = ()
+    threshold: int = 3
+    min_failing_jobs: int = 1
+    split_shards: bool = False  # keep "test (x, 1, 4, ...)" shards as separate job keys
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerConfig:
+    """What the tracker needs to know of a repository's configuration."""
+
+    groups: tuple[GroupRule, ...]
+    branches: tuple[str, ...] = ("main",)
+    recovery_passes: int = 1
+    retention_commits: int = 2000  # commits kept per branch; older ones are pruned
+
+
+class DecisionKind(enum.Enum):
+    OPEN = "open_alert"
+    UPDATE = "update_alert"
+    CLOSE = "close_alert"
+
+
+class CloseReason(enum.Enum):
+    RECOVERED = "recovered"
+    FLAKY = "flaky"
+    RESOLVED_BY_USER = "resolved_by_user"
+
+
+@dataclass(frozen=True, slots=True)
+class FailingJob:
+    """One job of a broken group, as the alert shows it."""
+
+    key: JobKey
+    streak: int
+    first_failing_sha: str  # oldest commit of the current streak
+    last_passing_sha: str | None  # newest pass before the streak; None when none is known
+    latest_failed_url: str  # link to the newest failed job (or run)
+    blamelist: tuple[str, ...]  # commits after last pass up to first failure, oldest first
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the App should do about one alert.
+
+    `alert` is stable for the alert's life. `at` is the newest trunk commit whose result led
+    to the decision; `delivery_id` the delivery that carried that result.
+    """
+
+    kind: DecisionKind
+    alert: str
+    repo: str
+    branch: str
+    group: str
+    jobs: tuple[FailingJob, ...] = ()
+    streak: int = 0  # the longest streak among `jobs`
+    suspects: tuple[str, ...] = ()  # commit SHAs, oldest first
+    suspects_known: bool = True  # False when no passing commit is known to bound them
+    last_green: str | None = None
+    at: str = ""
+    delivery_id: str = ""
+    reason: CloseReason | None = None  # CLOSE only
+    recovered_by: str | None = None  # CLOSE/RECOVERED: the commit that turned it green
+    flaky_reruns: tuple[str, ...] = ()  # CLOSE/FLAKY: job keys whose failures passed on rerun
+    changed: tuple[str, ...] = field(default=())  # UPDATE: "jobs", "suspects", "streak"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertState:
+    """An alert as the tracker remembers it between deliveries (persisted by the store)."""
+
+    alert: str
+    repo: str
+    branch: str
+    group: str
+    seq: int  # 1, 2, … per (repo, branch, group)
+    open: bool
+    opened_at: str  # the commit at which it opened
+    closed_at: str | None = None  # the newest commit known when it closed
+    reason: CloseReason | None = None
+    jobs: tuple[FailingJob, ...] = ()
+    streak: int = 0
+    suspects: tuple[str, ...] = ()
+    suspects_known: bool = True
+    last_green: str | None = None
