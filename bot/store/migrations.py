@@ -1,0 +1,208 @@
+"""The schema, as an ordered list of versioned migrations.
+
+A database records in `schema_version` every version applied to it. Opening it applies the
+newer migrations only, each in its own transaction together with its `schema_version` row,
+so a crash mid-migration leaves the previous version intact. Migrations are never edited
+once released; a change is a new version.
+
+The SQL is SQLite's, written to stay portable: standard types (TEXT, BIGINT, BOOLEAN,
+DOUBLE PRECISION), no AUTOINCREMENT or STRICT, ordering by explicit `seq` columns. The
+PostgreSQL backend carries the same versions with the same intent (BLOB → BYTEA).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+
+from bot.store.base import StoreError
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+OPEN_STATUSES = "('pending', 'processing')"  # deliveries still to be finished
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "inbox, trunk commits, job results, alerts",
+        (
+            """
+            CREATE TABLE deliveries (
+                delivery_id     TEXT NOT NULL PRIMARY KEY,
+                seq             BIGINT NOT NULL UNIQUE,  -- arrival order
+                event           TEXT NOT NULL,
+                repo            TEXT NOT NULL,  -- '' for events without a repository
+                installation_id BIGINT,
+                body            BLOB NOT NULL,
+                received_at     DOUBLE PRECISION NOT NULL,
+                status          TEXT NOT NULL
+                    CHECK (status IN ('pending', 'processing', 'done', 'dead')),
+                attempts        INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at DOUBLE PRECISION NOT NULL DEFAULT 0,
+                last_error      TEXT NOT NULL DEFAULT '',
+                claimed_by      TEXT,
+                lease_until     DOUBLE PRECISION
+            )
+            """,
+            f"""
+            CREATE INDEX deliveries_open_by_repo ON deliveries (repo, seq)
+            WHERE status IN {OPEN_STATUSES}
+            """,
+            "CREATE INDEX deliveries_by_status ON deliveries (status, seq)",
+            """
+            CREATE TABLE commits (
+                repo      TEXT NOT NULL,
+                branch    TEXT NOT NULL,
+                sha       TEXT NOT NULL,
+                parent    TEXT,
+                message   TEXT NOT NULL,
+                author    TEXT NOT NULL,
+                timestamp TEXT NOT NULL,
+                url       TEXT NOT NULL,
+                seq       BIGINT NOT NULL,  -- order of recording, per repository
+                PRIMARY KEY (repo, branch, sha),
+                UNIQUE (repo, seq)
+            )
+            """,
+            """
+            CREATE TABLE job_results (
+                repo         TEXT NOT NULL,
+                branch       TEXT NOT NULL,
+                head_sha     TEXT NOT NULL,
+                workflow     TEXT NOT NULL,
+                job          TEXT NOT NULL,
+                run_id       BIGINT NOT NULL,
+                run_attempt  INTEGER NOT NULL,
+                conclusion   TEXT,
+                job_id       BIGINT NOT NULL,
+                url          TEXT NOT NULL,
+                completed_at TEXT NOT NULL,
+                delivery_id  TEXT NOT NULL,
+                seq          BIGINT NOT NULL,  -- order of recording, per repository
+                PRIMARY KEY (repo, run_id, run_attempt, job, job_id),
+                UNIQUE (repo, seq)
+            )
+            """,
+            "CREATE INDEX job_results_by_commit ON job_results (repo, branch, head_sha)",
+            """
+            CREATE TABLE alerts (
+                alert      TEXT NOT NULL PRIMARY KEY,
+                repo       TEXT NOT NULL,
+                branch     TEXT NOT NULL,
+                group_name TEXT NOT NULL,
+                seq        INTEGER NOT NULL,
+                open       BOOLEAN NOT NULL,
+                opened_at  TEXT NOT NULL,
+                closed_at  TEXT,
+                reason     TEXT,
+                details    TEXT NOT NULL  -- the rest of the AlertState, as codec JSON
+            )
+            """,
+            "CREATE INDEX alerts_by_group ON alerts (repo, branch, group_name, seq)",
+        ),
+    ),
+    Migration(
+        2,
+        "installations and key/value state",
+        (
+            """
+            CREATE TABLE installations (
+                installation_id BIGINT NOT NULL PRIMARY KEY,
+                account         TEXT NOT NULL,
+                suspended       BOOLEAN NOT NULL DEFAULT FALSE
+            )
+            """,
+            """
+            CREATE TABLE installation_repos (
+                installation_id BIGINT NOT NULL
+                    REFERENCES installations (installation_id) ON DELETE CASCADE,
+                repo            TEXT NOT NULL,
+                position        INTEGER NOT NULL,
+                PRIMARY KEY (installation_id, repo)
+            )
+            """,
+            "CREATE INDEX installation_repos_by_repo ON installation_repos (repo)",
+            """
+            CREATE TABLE state (
+                namespace  TEXT NOT NULL,
+                key        TEXT NOT NULL,
+                value      TEXT NOT NULL,  -- JSON
+                updated_at DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (namespace, key)
+            )
+            """,
+        ),
+    ),
+)
+
+LATEST_VERSION = MIGRATIONS[-1].version
+
+
+def _check(migrations: tuple[Migration, ...]) -> None:
+    versions = [m.version for m in migrations]
+    if versions != list(range(1, len(versions) + 1)):
+        raise ValueError(f"migration versions must be 1, 2, 3, … in order; got {versions}")
+
+
+_check(MIGRATIONS)
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    """The newest version applied to the database; 0 for a new one."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        " version INTEGER NOT NULL PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+    )
+    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    return int(row[0] or 0)
+
+
+def migrate(
+    conn: sqlite3.Connection,
+    target: int | None = None,
+    migrations: tuple[Migration, ...] = MIGRATIONS,
+) -> list[int]:
+    """Bring the database up to `target` (the newest by default). Returns the versions applied.
+
+    `conn` must be in autocommit mode (isolation_level=None): each migration is its own
+    explicit transaction."""
+    _check(migrations)
+    newest = migrations[-1].version if migrations else 0
+    target = newest if target is None else target
+    if not 0 <= target <= newest:
+        raise ValueError(f"no schema version {target}; the newest is {newest}")
+    found = current_version(conn)
+    if found > newest:
+        raise StoreError(
+            f"the database has schema version {found}, newer than this trunkwatch knows "
+            f"({newest}); upgrade trunkwatch"
+        )
+    applied = []
+    for migration in migrations:
+        if not found < migration.version <= target:
+            continue
+        # BEGIN IMMEDIATE takes the write lock, so two processes opening the same new
+        # database cannot both apply one migration; re-read the version under the lock.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if migration.version > current_version(conn):
+                for statement in migration.statements:
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                    (migration.version, time.time()),
+                )
+                applied.append(migration.version)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    return applied

@@ -1,0 +1,185 @@
+"""The SQLite store's statements, and conversions between its rows and the App's types.
+
+Pure functions of a connection on the store thread; the transactions around them are the
+store's business.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from bot.store import codec
+from bot.store.base import Changes, Delivery, DeliveryStatus, StoredCommit, StoreError
+from bot.store.migrations import OPEN_STATUSES
+from bot.tracker.model import AlertState, CommitInfo
+
+DELIVERY_COLUMNS = (
+    "delivery_id, event, repo, installation_id, body, received_at, attempts, status, last_error"
+)
+
+INSERT_DELIVERY = f"""
+    INSERT INTO deliveries ({DELIVERY_COLUMNS}, seq)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM deliveries))
+    ON CONFLICT (delivery_id) DO NOTHING
+"""
+
+# The oldest open delivery that is ready (pending and due, or its lease expired) and is the
+# oldest open one of its repository; deliveries without a repository do not wait on each other.
+CLAIM = f"""
+    SELECT {DELIVERY_COLUMNS} FROM deliveries AS d
+    WHERE d.status IN {OPEN_STATUSES}
+      AND CASE d.status WHEN 'pending' THEN d.next_attempt_at <= :now
+                        ELSE d.lease_until <= :now END
+      AND (d.repo = '' OR NOT EXISTS (
+            SELECT 1 FROM deliveries AS e
+            WHERE e.status IN {OPEN_STATUSES} AND e.repo = d.repo AND e.seq < d.seq))
+    ORDER BY d.seq
+    LIMIT 1
+"""
+
+_UPSERT_COMMIT = """
+    INSERT INTO commits (repo, branch, sha, parent, message, author, timestamp, url, seq)
+    VALUES (:repo, :branch, :sha, :parent, :message, :author, :timestamp, :url,
+            (SELECT COALESCE(MAX(seq), 0) + 1 FROM commits WHERE repo = :repo))
+    ON CONFLICT (repo, branch, sha) DO UPDATE SET
+        parent = COALESCE(excluded.parent, commits.parent),
+        message = CASE WHEN excluded.message = '' THEN commits.message ELSE excluded.message END,
+        author = CASE WHEN excluded.author = '' THEN commits.author ELSE excluded.author END,
+        timestamp = CASE WHEN excluded.timestamp = '' THEN commits.timestamp
+                         ELSE excluded.timestamp END,
+        url = CASE WHEN excluded.url = '' THEN commits.url ELSE excluded.url END
+"""
+
+_UPSERT_RESULT = """
+    INSERT INTO job_results (repo, branch, head_sha, workflow, job, run_id, run_attempt,
+                             conclusion, job_id, url, completed_at, delivery_id, seq)
+    VALUES (:repo, :branch, :head_sha, :workflow, :job, :run_id, :run_attempt,
+            :conclusion, :job_id, :url, :completed_at, :delivery_id,
+            (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_results WHERE repo = :repo))
+    ON CONFLICT (repo, run_id, run_attempt, job, job_id) DO UPDATE SET
+        branch = excluded.branch, head_sha = excluded.head_sha, workflow = excluded.workflow,
+        conclusion = excluded.conclusion, url = excluded.url,
+        completed_at = excluded.completed_at, delivery_id = excluded.delivery_id
+"""
+
+_ALERT_COLUMNS = ("alert", "repo", "branch", "group", "seq", "open", "opened_at", "closed_at")
+
+_UPSERT_ALERT = """
+    INSERT INTO alerts (alert, repo, branch, group_name, seq, open, opened_at, closed_at,
+                        reason, details)
+    VALUES (:alert, :repo, :branch, :group, :seq, :open, :opened_at, :closed_at,
+            :reason, :details)
+    ON CONFLICT (alert) DO UPDATE SET
+        repo = excluded.repo, branch = excluded.branch, group_name = excluded.group_name,
+        seq = excluded.seq, open = excluded.open, opened_at = excluded.opened_at,
+        closed_at = excluded.closed_at, reason = excluded.reason, details = excluded.details
+"""
+
+
+def insert_delivery(conn: sqlite3.Connection, delivery: Delivery) -> bool:
+    cursor = conn.execute(
+        INSERT_DELIVERY,
+        (
+            delivery.delivery_id,
+            delivery.event,
+            delivery.repo,
+            delivery.installation_id,
+            delivery.body,
+            delivery.received_at,
+            delivery.attempts,
+            delivery.status.value,
+            delivery.last_error,
+        ),
+    )
+    return cursor.rowcount == 1
+
+
+def write_changes(conn: sqlite3.Connection, changes: Changes) -> None:
+    for stored in changes.commits:
+        commit = stored.commit
+        conn.execute(
+            _UPSERT_COMMIT,
+            {
+                "repo": stored.repo,
+                "branch": stored.branch,
+                "sha": commit.sha,
+                "parent": stored.parent,
+                "message": commit.message,
+                "author": commit.author,
+                "timestamp": commit.timestamp,
+                "url": commit.url,
+            },
+        )
+    for result in changes.results:
+        conn.execute(
+            _UPSERT_RESULT,
+            {
+                "repo": result.repo,
+                "branch": result.branch,
+                "head_sha": result.head_sha,
+                "workflow": result.workflow,
+                "job": result.job,
+                "run_id": result.run_id,
+                "run_attempt": result.run_attempt,
+                "conclusion": result.conclusion,
+                "job_id": result.job_id,
+                "url": result.url,
+                "completed_at": result.completed_at,
+                "delivery_id": result.delivery_id,
+            },
+        )
+    for alert in changes.alerts:
+        data = codec.alert_to_json(alert)
+        row = {name: data.pop(name) for name in _ALERT_COLUMNS}
+        row["reason"] = data.pop("reason")
+        row["details"] = codec.dumps(data)
+        conn.execute(_UPSERT_ALERT, row)
+
+
+def delivery_from_row(row: sqlite3.Row) -> Delivery:
+    return Delivery(
+        delivery_id=row["delivery_id"],
+        event=row["event"],
+        repo=row["repo"],
+        installation_id=row["installation_id"],
+        body=bytes(row["body"]),
+        received_at=row["received_at"],
+        attempts=row["attempts"],
+        status=DeliveryStatus(row["status"]),
+        last_error=row["last_error"],
+    )
+
+
+def commit_from_row(row: sqlite3.Row) -> StoredCommit:
+    return StoredCommit(
+        repo=row["repo"],
+        branch=row["branch"],
+        commit=CommitInfo(
+            sha=row["sha"],
+            message=row["message"],
+            author=row["author"],
+            timestamp=row["timestamp"],
+            url=row["url"],
+        ),
+        parent=row["parent"],
+    )
+
+
+def alert_from_row(row: sqlite3.Row) -> AlertState:
+    data = json.loads(row["details"])
+    data.update(
+        alert=row["alert"],
+        repo=row["repo"],
+        branch=row["branch"],
+        group=row["group_name"],
+        seq=row["seq"],
+        open=bool(row["open"]),
+        opened_at=row["opened_at"],
+        closed_at=row["closed_at"],
+        reason=row["reason"],
+    )
+    try:
+        return codec.alert_from_json(data)
+    except ValueError as exc:
+        raise StoreError(f"alert {row['alert']!r} is stored malformed: {exc}") from exc
