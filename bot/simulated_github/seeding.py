@@ -1,0 +1,206 @@
+"""Seeding the simulated GitHub's state and reading it back (a mixin of SimulatedGitHub)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from bot.simulated_github import shapes, state
+from bot.simulated_github.state import Installation, Issue, PullInfo, Repo, Run
+
+
+class Seeding:
+    repos: dict[str, Repo]
+    installations: dict[int, Installation]
+    base_url: str
+
+    # --- seeding -----------------------------------------------------------------------
+
+    def add_installation(
+        self, installation_id: int, account: str = "octo-org", repos: list[str] | None = None
+    ) -> None:
+        self.installations[installation_id] = Installation(
+            installation_id, account, set(repos) if repos is not None else None
+        )
+
+    def add_repo(self, full_name: str, default_branch: str = "main", private: bool = False) -> Repo:
+        owner, _, name = full_name.partition("/")
+        repo = self.repos.get(full_name)
+        if repo is None:
+            repo = self.repos[full_name] = Repo(owner, name, default_branch, private)
+        return repo
+
+    def repo(self, full_name: str) -> Repo:
+        return self.repos.get(full_name) or self.add_repo(full_name)
+
+    def add_commit(
+        self,
+        repo: str,
+        sha: str,
+        message: str = "",
+        author: str = "octocat",
+        pr: int | None = None,
+        *,
+        branch: str | None = None,
+        date: str | None = None,
+    ) -> state.Commit:
+        """Append a commit to a branch (the default one unless named); its parent is the
+        branch's previous head. With `pr`, GitHub associates it with that (merged) PR."""
+        r = self.repo(repo)
+        branch = branch or r.default_branch
+        shas = r.branches.setdefault(branch, [])
+        commit = state.Commit(
+            sha=sha,
+            message=message or f"commit {sha[:7]}",
+            author=author,
+            date=date or state.now_iso(),
+            parents=[shas[-1]] if shas else [],
+        )
+        r.commits[sha] = commit
+        shas.append(sha)
+        if pr is not None:
+            if pr not in r.issues:
+                self.add_pull(
+                    repo,
+                    pr,
+                    title=commit.message.splitlines()[0],
+                    author=author,
+                    head_sha=sha,
+                    merge_commit_sha=sha,
+                )
+            commit.pulls.append(pr)
+        return commit
+
+    def add_pull(
+        self,
+        repo: str,
+        number: int | None = None,
+        *,
+        title: str = "A change",
+        author: str = "octocat",
+        body: str | None = None,
+        head_ref: str | None = None,
+        head_sha: str = "",
+        base_ref: str | None = None,
+        merged: bool = True,
+        merge_commit_sha: str | None = None,
+        state_: str | None = None,
+    ) -> Issue:
+        r = self.repo(repo)
+        number = number or r.next_number()
+        merged_at = state.now_iso() if merged else None
+        issue = r.issues[number] = Issue(
+            number=number,
+            title=title,
+            body=body,
+            user=author,
+            state=state_ or ("closed" if merged else "open"),
+            closed_at=merged_at,
+            pull=PullInfo(
+                head_ref=head_ref or f"{author}/change-{number}",
+                head_sha=head_sha or hashlib.sha1(f"pr{number}".encode()).hexdigest(),
+                base_ref=base_ref or r.default_branch,
+                merged=merged,
+                merge_commit_sha=merge_commit_sha,
+                merged_at=merged_at,
+            ),
+        )
+        return issue
+
+    def add_issue(
+        self,
+        repo: str,
+        title: str,
+        body: str | None = None,
+        *,
+        author: str = "octocat",
+        labels: list[str] | None = None,
+        state_: str = "open",
+    ) -> Issue:
+        r = self.repo(repo)
+        for name in labels or []:
+            r.ensure_label(name)
+        number = r.next_number()
+        issue = r.issues[number] = Issue(
+            number=number,
+            title=title,
+            body=body,
+            user=author,
+            labels=list(labels or []),
+            state=state_,
+            closed_at=state.now_iso() if state_ == "closed" else None,
+        )
+        return issue
+
+    def add_label(self, repo: str, name: str, color: str = "ededed") -> state.Label:
+        label = self.repo(repo).ensure_label(name)
+        label.color = color
+        return label
+
+    def add_run(
+        self,
+        repo: str,
+        run_id: int,
+        jobs: list[dict[str, Any]],
+        *,
+        head_sha: str | None = None,
+        workflow: str = "trunk",
+        attempt: int | None = None,
+        conclusion: str | None = None,
+        branch: str | None = None,
+        event: str = "push",
+    ) -> dict[str, Any]:
+        """A workflow run and the jobs of one attempt (the next one when `attempt` is None).
+
+        Each job needs a `name`; `conclusion`, `status`, `id`, … default to a finished
+        success. The run's conclusion defaults to failure if any job failed."""
+        r = self.repo(repo)
+        run = r.runs.get(run_id)
+        if run is None:
+            branch = branch or r.default_branch
+            tip = r.branches.get(branch, [""])[-1] if r.branches.get(branch) else ""
+            run = r.runs[run_id] = Run(
+                id=run_id,
+                workflow=workflow,
+                head_sha=head_sha or tip or hashlib.sha1(str(run_id).encode()).hexdigest(),
+                head_branch=branch,
+                event=event,
+                run_number=len(r.runs) + 1,
+            )
+        number = attempt or (max(run.attempts) + 1 if run.attempts else 1)
+        run.attempts[number] = [dict(j) for j in jobs]
+        if conclusion is None:
+            failed = any(j.get("conclusion") in ("failure", "timed_out") for j in jobs)
+            conclusion = "failure" if failed else "success"
+        run.conclusions[number] = conclusion
+        return shapes.workflow_run(self.base_url, r, run)
+
+    def set_file(self, repo: str, path: str, text: str | None, ref: str | None = None) -> None:
+        """Put a file at `ref` (the default branch if None); None removes it."""
+        r = self.repo(repo)
+        key = (ref or r.default_branch, path)
+        if text is None:
+            r.files.pop(key, None)
+        else:
+            r.files[key] = text
+
+    def set_permission(self, repo: str, user: str, perm: str) -> None:
+        """`admin`, `maintain`, `write`, `triage`, `read` or `none`."""
+        if perm not in state.LEGACY_PERMISSION:
+            raise ValueError(f"unknown permission {perm!r}")
+        self.repo(repo).permissions[user] = perm
+
+    # --- reading back ------------------------------------------------------------------
+
+    def issues(self, repo: str, *, include_pulls: bool = False) -> list[Issue]:
+        r = self.repo(repo)
+        return [i for _, i in sorted(r.issues.items()) if include_pulls or i.pull is None]
+
+    def comments(self, repo: str, number: int) -> list[str]:
+        return [c.body for c in self.repo(repo).issues[number].comments]
+
+    def labels_of(self, repo: str, number: int) -> list[str]:
+        return list(self.repo(repo).issues[number].labels)
+
+    def reruns(self, repo: str) -> list[int]:
+        return list(self.repo(repo).reruns)

@@ -1,0 +1,286 @@
+"""`SimulatedGitHub`: a stateful imitation of GitHub's REST API on 127.0.0.1.
+
+One fake for the whole test suite and for `trunkwatch demo`. Seed it (`add_repo`,
+`add_commit`, `add_run`, …), point a `GitHubApp` at `await sim.start()`, and read back what
+the App did (`sim.requests`, `issues`, `comments`, `labels_of`). `fail_next`,
+`disconnect_next` and `stall_next` inject the failures the client must survive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import hashlib
+import json
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any, NamedTuple
+
+import jwt as pyjwt
+from aiohttp import web
+
+from bot.simulated_github.answers import DOCS, INSTALLATION, JSON_BODY, ApiError
+from bot.simulated_github.keys import generate_private_key_pem, public_key_pem
+from bot.simulated_github.routes import Routes
+from bot.simulated_github.seeding import Seeding
+from bot.simulated_github.state import Installation, Repo
+
+RATE_LIMITS = {"core": 5000, "search": 30}
+SECONDARY_MESSAGE = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class RecordedRequest(NamedTuple):
+    """One request as tests assert on it: `("POST", "/repos/o/r/issues", {...})`."""
+
+    method: str
+    path: str
+    json_body: Any
+
+
+@dataclass
+class ReceivedRequest:
+    """The same request with its query and headers (authorization left out)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    json_body: Any
+
+
+@dataclass
+class Injected:
+    method: str
+    pattern: str
+    times: int
+    status: int = 0  # 0: no HTTP answer (disconnect or stall)
+    headers: dict[str, str] = field(default_factory=dict)
+    body: Any = None
+    stall: float = 0.0
+
+    def matches(self, method: str, path: str) -> bool:
+        return method == self.method.upper() and fnmatch.fnmatchcase(path, self.pattern)
+
+
+class SimulatedGitHub(Seeding):
+    def __init__(
+        self,
+        *,
+        app_id: int = 1,
+        app_key: str | None = None,
+        app_slug: str = "trunkwatch",
+        prefix: str = "",
+        token_ttl: float = 3600.0,
+    ) -> None:
+        """`app_key` is the App's private key PEM (one is generated when omitted); only
+        its public half is used, to verify JWTs. `prefix` imitates GHES (`/api/v3`)."""
+        self.app_id = app_id
+        self.app_key = app_key or generate_private_key_pem()
+        self._public_key = public_key_pem(self.app_key)
+        self.app_slug = app_slug
+        self.prefix = prefix.rstrip("/")
+        self.token_ttl = token_ttl
+        self.repos: dict[str, Repo] = {}
+        self.installations: dict[int, Installation] = {}
+        self.tokens: dict[str, tuple[int, float]] = {}  # token → (installation, expires)
+        self.requests: list[RecordedRequest] = []
+        self.received: list[ReceivedRequest] = []
+        self._injected: list[Injected] = []
+        self._budgets: dict[tuple[str, str], list[float]] = {}  # → [used, reset]
+        self._runner: web.AppRunner | None = None
+        self.base_url = ""
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> str:
+        """Serve on a random 127.0.0.1 port; returns the API root (with the prefix)."""
+        app = web.Application(middlewares=[self._middleware])
+        Routes(self).register(app.router, self.prefix)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert isinstance(server, asyncio.base_events.Server)
+        port = server.sockets[0].getsockname()[1]
+        self.base_url = f"http://127.0.0.1:{port}{self.prefix}"
+        return self.base_url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # --- failure injection --------------------------------------------------------------
+
+    def fail_next(
+        self,
+        method: str,
+        path_pattern: str,
+        status: int,
+        times: int = 1,
+        headers: dict[str, str] | None = None,
+        body: Any = None,
+    ) -> None:
+        """Answer the next `times` matching requests with `status`. `path_pattern` is a
+        glob over the path (no prefix, no query), e.g. `/repos/o/r/actions/runs/*/jobs`.
+        A 403 without a body says "secondary rate limit", as GitHub does."""
+        self._injected.append(
+            Injected(method, path_pattern, times, status, dict(headers or {}), body)
+        )
+
+    def disconnect_next(self, method: str, path_pattern: str, times: int = 1) -> None:
+        """Close the connection without answering (the client sees a reset)."""
+        self._injected.append(Injected(method, path_pattern, times))
+
+    def stall_next(self, method: str, path_pattern: str, seconds: float, times: int = 1) -> None:
+        """Wait `seconds` before answering normally (to make the client time out)."""
+        self._injected.append(Injected(method, path_pattern, times, stall=seconds))
+
+    # --- reading back ------------------------------------------------------------------
+
+    def requests_to(self, method: str, path_pattern: str) -> list[RecordedRequest]:
+        return [
+            r
+            for r in self.requests
+            if r.method == method and fnmatch.fnmatchcase(r.path, path_pattern)
+        ]
+
+    # --- the HTTP plumbing -------------------------------------------------------------
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        path = request.path.removeprefix(self.prefix) or "/"
+        body: Any = None
+        raw = await request.read()
+        if raw:
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = raw.decode("utf-8", "replace")
+        self.requests.append(RecordedRequest(request.method, path, body))
+        self.received.append(
+            ReceivedRequest(
+                request.method,
+                path,
+                dict(request.query),
+                {k.lower(): v for k, v in request.headers.items() if k.lower() != "authorization"},
+                body,
+            )
+        )
+        request[JSON_BODY] = body
+        identity = "anonymous"
+        try:
+            identity = self._authenticate(request, path)
+            injected = self._take_injection(request.method, path)
+            if injected is not None:
+                if injected.stall:
+                    await asyncio.sleep(injected.stall)
+                elif injected.status:
+                    return self._finish(request, identity, path, self._injected_response(injected))
+                else:
+                    assert request.transport is not None
+                    request.transport.abort()
+                    raise asyncio.CancelledError
+            response = await handler(request)
+        except ApiError as exc:
+            response = exc.response()
+        except web.HTTPException as exc:
+            response = ApiError(exc.status, exc.reason).response()
+        return self._finish(request, identity, path, response)
+
+    def _take_injection(self, method: str, path: str) -> Injected | None:
+        for injected in self._injected:
+            if injected.times > 0 and injected.matches(method, path):
+                injected.times -= 1
+                return injected
+        return None
+
+    def _injected_response(self, injected: Injected) -> web.Response:
+        body = injected.body
+        if body is None:
+            message = (
+                SECONDARY_MESSAGE
+                if injected.status == 403 and "x-ratelimit-remaining" not in injected.headers
+                else HTTPStatus(injected.status).phrase
+            )
+            body = {"message": message, "documentation_url": DOCS}
+        response = web.json_response(body, status=injected.status)
+        response.headers.update(injected.headers)
+        return response
+
+    def _authenticate(self, request: web.Request, path: str) -> str:
+        """The caller's identity (`app` or `installation:<id>`), or 401."""
+        scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+        if path.startswith("/app"):
+            if scheme.lower() != "bearer":
+                raise ApiError(401, "A JSON web token could not be decoded")
+            try:
+                claims = pyjwt.decode(
+                    credential,
+                    self._public_key,
+                    algorithms=["RS256"],
+                    options={"require": ["exp", "iat", "iss"]},
+                )
+            except pyjwt.PyJWTError:
+                raise ApiError(401, "A JSON web token could not be decoded") from None
+            if str(claims["iss"]) != str(self.app_id):
+                raise ApiError(401, "Integration not found")
+            if claims["exp"] - claims["iat"] > 600:
+                raise ApiError(401, "'Expiration time' claim ('exp') is too far in the future")
+            return "app"
+        known = self.tokens.get(credential)
+        if scheme.lower() not in ("token", "bearer") or known is None or known[1] < time.time():
+            raise ApiError(401, "Bad credentials")
+        request[INSTALLATION] = self.installations[known[0]]
+        return f"installation:{known[0]}"
+
+    def issue_token(self, installation_id: int) -> tuple[str, float]:
+        token = "ghs_" + secrets.token_urlsafe(27)
+        expires = time.time() + self.token_ttl
+        self.tokens[token] = (installation_id, expires)
+        return token, expires
+
+    def _finish(
+        self, request: web.Request, identity: str, path: str, response: web.StreamResponse
+    ) -> web.StreamResponse:
+        resource = "search" if path.startswith("/search/") else "core"
+        assert isinstance(response, web.Response)
+        etag = None
+        if request.method == "GET" and response.status == 200 and response.body is not None:
+            payload = response.body if isinstance(response.body, bytes) else b""
+            etag = f'W/"{hashlib.sha256(payload).hexdigest()[:32]}"'
+            response.headers["ETag"] = etag
+        not_modified = etag is not None and etag in request.headers.get("if-none-match", "")
+        used, reset = self._spend(identity, resource, spend=not not_modified)
+        limit = RATE_LIMITS[resource]
+        headers = {
+            "x-ratelimit-limit": str(limit),
+            "x-ratelimit-remaining": str(max(limit - int(used), 0)),
+            "x-ratelimit-used": str(int(used)),
+            "x-ratelimit-reset": str(int(reset)),
+            "x-ratelimit-resource": resource,
+            "x-github-api-version-selected": "2022-11-28",
+            "x-github-request-id": secrets.token_hex(8).upper(),
+        }
+        if not_modified:
+            assert etag is not None
+            return web.Response(status=304, headers=headers | {"ETag": etag})
+        for name, value in headers.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    def _spend(self, identity: str, resource: str, *, spend: bool) -> tuple[float, float]:
+        now = time.time()
+        budget = self._budgets.setdefault((identity, resource), [0.0, now + 3600])
+        if now >= budget[1]:
+            budget[:] = [0.0, now + 3600]
+        if spend:
+            budget[0] += 1
+        return budget[0], budget[1]
