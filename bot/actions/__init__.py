@@ -1,0 +1,1 @@
+"""What the bot does about decisions: on GitHub, or as a dry run."""

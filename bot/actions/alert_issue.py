@@ -1,0 +1,454 @@
+"""The alert issue: its record in the store, its title and body, and the calls that file,
+find, edit, comment on and close it.
+
+One open issue per (repository, branch, group). Its body starts with a hidden marker naming
+them (`markdown.alert_marker`), so the issue is found again through the API when the store
+has lost it: among open issues carrying the bot label first, through search as a fallback.
+Only issues opened by the App itself count, so nobody can plant a marker to steer the bot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import gidgethub
+
+from bot.actions import markdown as md
+from bot.actions.policy import BOT_LABEL, AlertPolicy
+from bot.store.base import Store
+from bot.tracker.model import CloseReason, CommitInfo, Decision, FailingJob
+
+log = logging.getLogger(__name__)
+
+CommitLookup = Callable[[str], CommitInfo | None]
+
+ISSUES = "alert_issue"  # alert id → AlertIssue
+LATEST = "alert_latest"  # "repo\nbranch\ngroup" → {"number", "url", "alert"}: for "previous"
+BY_NUMBER = "alert_by_issue"  # "repo#number" → alert id (slash commands on the issue)
+
+OPEN, CLOSED = "open", "closed"
+BY_BOT, BY_HUMAN = "bot", "human"
+
+LABEL_COLORS = {
+    BOT_LABEL: "5319e7",
+    "priority: P0": "b60205",
+    "priority: P1": "d93f0b",
+    "priority: P2": "fbca04",
+    "priority: P3": "0e8a16",
+}
+ALERT_LABEL_COLOR = "e11d21"
+DEFAULT_LABEL_COLOR = "ededed"
+LABEL_DESCRIPTION = "Filed by trunkwatch"
+JOBS_SHOWN = 5  # more failing jobs than this fold into <details>
+SUSPECTS_SHOWN = 10
+SUBJECT_LIMIT = 72
+
+ISSUES_PATH = "/repos/{owner}/{repo}/issues"
+ISSUE_PATH = "/repos/{owner}/{repo}/issues/{number}"
+COMMENTS_PATH = "/repos/{owner}/{repo}/issues/{number}/comments"
+LABEL_PATH = "/repos/{owner}/{repo}/labels/{name}"
+LABELS_PATH = "/repos/{owner}/{repo}/labels"
+SEARCH_PATH = "/search/issues"
+
+
+def repo_vars(repo: str, **more: Any) -> dict[str, Any]:
+    owner, _, name = repo.partition("/")
+    return {"owner": owner, "repo": name, **more}
+
+
+def group_key(key: md.AlertKey) -> str:
+    return f"{key.repo}\n{key.branch}\n{key.group}"
+
+
+@dataclass
+class AlertIssue:
+    """What the store remembers of one alert's issue."""
+
+    alert: str
+    repo: str
+    branch: str
+    group: str
+    number: int
+    url: str
+    state: str = OPEN
+    closed_by: str = ""  # BY_BOT or BY_HUMAN once closed
+    owners: list[str] = field(default_factory=list)  # as mentioned when it was filed
+    opened_at: float = 0.0
+    jobs: list[str] = field(default_factory=list)  # job keys the body last showed
+    suspects: list[str] = field(default_factory=list)
+    body_hash: str = ""  # "" until this process rendered it: the previous body is unknown
+    updates: int = 0  # change comments posted
+    previous: dict[str, Any] | None = None  # {"number", "url"} of the group's last issue
+
+    @property
+    def key(self) -> md.AlertKey:
+        return md.AlertKey(self.repo, self.branch, self.group)
+
+    @classmethod
+    def from_json(cls, value: Any) -> AlertIssue | None:
+        if not isinstance(value, dict):
+            return None
+        known = {name: value[name] for name in cls.__dataclass_fields__ if name in value}
+        return cls(**known)
+
+
+async def load(store: Store, alert: str) -> AlertIssue | None:
+    return AlertIssue.from_json(await store.get_state(ISSUES, alert))
+
+
+async def save(store: Store, issue: AlertIssue) -> None:
+    await store.put_state(ISSUES, issue.alert, asdict(issue))
+    await store.put_state(BY_NUMBER, f"{issue.repo}#{issue.number}", issue.alert)
+
+
+async def alert_for_issue(store: Store, repo: str, number: int) -> str | None:
+    """The alert id an issue was filed for (for slash commands typed on it)."""
+    value = await store.get_state(BY_NUMBER, f"{repo}#{number}")
+    return value if isinstance(value, str) else None
+
+
+# --- rendering ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SuspectRow:
+    """One suspect commit as the body lists it."""
+
+    sha: str
+    pr: int | None = None
+    pr_url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BodyContext:
+    """What the body shows beyond the decision itself."""
+
+    policy: AlertPolicy
+    repo_url: str  # https://github.com/owner/name
+    commits: CommitLookup
+    owners: Sequence[str]
+    opened_at: float
+    suspects: Sequence[SuspectRow] = ()
+    too_wide: bool = False
+    labelled: Sequence[int] = ()
+    previous: dict[str, Any] | None = None
+
+
+def title(decision: Decision, policy: AlertPolicy) -> str:
+    commits = "commit" if decision.streak == 1 else "commits"
+    text = f"[{policy.priority}] {decision.group}: {decision.streak} {commits} in a row failing"
+    return md.one_line(f"{text} on {decision.branch}", 256)
+
+
+def _when(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _iso(text: str) -> str:
+    try:
+        return _when(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return md.escape(text)
+
+
+def commit_link(sha: str, ctx: BodyContext) -> str:
+    info = ctx.commits(sha)
+    url = info.url if info and info.url else f"{ctx.repo_url}/commit/{sha}"
+    return md.link(f"`{sha[:7]}`", url)
+
+
+def _jobs_table(jobs: Sequence[FailingJob], ctx: BodyContext) -> list[str]:
+    lines = ["| job | streak | first failing | latest failure |", "|---|---|---|---|"]
+    for job in sorted(jobs, key=lambda j: (-j.streak, j.key)):
+        log_link = md.link("log", job.latest_failed_url) if job.latest_failed_url else "—"
+        first = commit_link(job.first_failing_sha, ctx)
+        lines.append(f"| {md.escape(str(job.key), 120)} | {job.streak} | {first} | {log_link} |")
+    return lines
+
+
+def _suspect_table(ctx: BodyContext) -> list[str]:
+    lines = ["| commit | author | PR | subject |", "|---|---|---|---|"]
+    for row in ctx.suspects:
+        info = ctx.commits(row.sha)
+        author = md.escape(info.author, 40) if info and info.author else "—"
+        subject = md.escape(info.message.split("\n", 1)[0], SUBJECT_LIMIT) if info else ""
+        pr = md.link(f"#{row.pr}", row.pr_url) if row.pr else "—"
+        lines.append(f"| {commit_link(row.sha, ctx)} | {author} | {pr} | {subject} |")
+    return lines
+
+
+def _folded(summary: str, lines: list[str], fold: bool) -> list[str]:
+    if not fold:
+        return lines
+    return ["<details>", f"<summary>{summary}</summary>", "", *lines, "", "</details>"]
+
+
+def _first_failure(decision: Decision, ctx: BodyContext) -> str:
+    firsts = [job.first_failing_sha for job in decision.jobs if job.first_failing_sha]
+    if not firsts:
+        return "unknown"
+    stamped = [(ctx.commits(sha), sha) for sha in firsts]
+    dated = sorted((info.timestamp, sha) for info, sha in stamped if info and info.timestamp)
+    sha = dated[0][1] if dated else firsts[0]
+    when = f" ({_iso(dated[0][0])})" if dated else ""
+    return f"{commit_link(sha, ctx)}{when}"
+
+
+def _commands(policy: AlertPolicy, labelled: Sequence[int]) -> list[str]:
+    prefix = md.one_line(policy.commands_prefix, 40)
+    rows = [
+        (
+            "ack",
+            "acknowledge: you are on it" + (", no escalation" if policy.escalate_after else ""),
+        ),
+        ("resolve", "close this alert; it is not refiled for this streak"),
+        ("snooze 2h", "no pings or comments for a while"),
+        ("rerun", "rerun the failed jobs"),
+        ("suspect #N", "add a pull request to the suspects"),
+    ]
+    if labelled:
+        rows.append(("unsuspect #N", "clear a suspect pull request"))
+    return [f"- `{prefix} {command}`: {what}" for command, what in rows]
+
+
+def body(decision: Decision, ctx: BodyContext) -> str:
+    """The alert issue's body: short enough for a phone, details folded."""
+    policy = ctx.policy
+    key = md.AlertKey(decision.repo, decision.branch, decision.group)
+    owners = ", ".join(md.mention(owner) for owner in ctx.owners) or "none configured"
+    jobs = len(decision.jobs)
+    previous_number = int((ctx.previous or {}).get("number") or 0) or None
+    lines = [
+        md.alert_marker(key, decision.alert, previous_number),
+        f"**{md.escape(policy.priority)}** · group **{md.escape(decision.group, 80)}** on "
+        f"{md.escape(decision.branch, 100)} · threshold "
+        f"{policy.threshold} · {jobs} job{'s' if jobs != 1 else ''} failing",
+        "",
+        f"**Owners:** {owners}",
+        f"**Failing since** {_first_failure(decision, ctx)} · **filed** {_when(ctx.opened_at)}",
+    ]
+    if ctx.previous and ctx.previous.get("number"):
+        previous = md.link(f"#{ctx.previous['number']}", str(ctx.previous.get("url", "")))
+        lines.append(f"**Previous alert for this group:** {previous}")
+    lines += ["", "### Failing jobs", ""]
+    lines += _folded(f"{jobs} failing jobs", _jobs_table(decision.jobs, ctx), jobs > JOBS_SHOWN)
+    lines += ["", "### Suspects", ""]
+    if not decision.suspects_known:
+        lines.append(
+            "No passing run of these jobs is known before the failures, so the culprit cannot"
+            " be narrowed down; no pull request is labelled."
+        )
+    elif ctx.too_wide:
+        lines.append(
+            f"The range is too wide to name suspects: {len(decision.suspects)} commits, and at"
+            f" most {policy.max_suspects} pull requests are labelled. None is."
+        )
+    if ctx.suspects and len(ctx.suspects) <= 5 * SUSPECTS_SHOWN:
+        many = len(ctx.suspects) > SUSPECTS_SHOWN
+        table = _suspect_table(ctx)
+        lines += _folded(f"{len(ctx.suspects)} suspect commits", table, many)
+    elif ctx.suspects:
+        lines.append(f"{len(ctx.suspects)} commits: see the comparison below.")
+    lines.append("")
+    newest = decision.at or (decision.suspects[-1] if decision.suspects else "")
+    if decision.last_green:
+        green = commit_link(decision.last_green, ctx)
+        compare = f"{ctx.repo_url}/compare/{decision.last_green}...{newest}" if newest else ""
+        changes = f" · {md.link('changes since', compare)}" if compare else ""
+        lines.append(f"**Last green:** {green}{changes}")
+    else:
+        lines.append("**Last green:** none known")
+    lines += ["", *_folded("Commands", _commands(policy, ctx.labelled), True)]
+    return "\n".join(lines) + "\n"
+
+
+def body_hash(title_text: str, body_text: str) -> str:
+    return hashlib.sha256(f"{title_text}\n{body_text}".encode()).hexdigest()[:16]
+
+
+# --- talking to GitHub ---------------------------------------------------------------------
+
+
+async def ensure_label(gh: Any, repo: str, name: str, known: set[tuple[str, str]]) -> None:
+    """Create the label with a colour unless the repository has it. `known` remembers the
+    labels seen to exist, so each costs one call per process."""
+    if (repo, name.lower()) in known:
+        return
+    try:
+        await gh.getitem(LABEL_PATH, repo_vars(repo, name=name))
+    except gidgethub.BadRequest as exc:
+        if exc.status_code != 404:
+            raise
+        color = LABEL_COLORS.get(name, ALERT_LABEL_COLOR if name.startswith("ci:") else None)
+        data = {"name": name, "color": color or DEFAULT_LABEL_COLOR}
+        try:
+            await gh.post(
+                LABELS_PATH, repo_vars(repo), data=data | {"description": LABEL_DESCRIPTION}
+            )
+        except gidgethub.BadRequest as create_exc:
+            if create_exc.status_code != 422:  # created meanwhile: already_exists
+                raise
+    known.add((repo, name.lower()))
+
+
+def _by_bot(item: dict[str, Any], policy: AlertPolicy) -> bool:
+    user = item.get("user") or {}
+    return bool(user.get("login") == policy.bot_login or user.get("type") == "Bot")
+
+
+async def find_issue(
+    gh: Any, key: md.AlertKey, policy: AlertPolicy, *, search: bool = True
+) -> dict[str, Any] | None:
+    """The open alert issue of (repo, branch, group) on GitHub, by its marker."""
+    listing = gh.getiter(
+        ISSUES_PATH + "{?state,labels,per_page}",
+        repo_vars(key.repo, state="open", labels=BOT_LABEL, per_page=100),
+    )
+    async for item in listing:
+        if _matches(item, key, policy):
+            return dict(item)
+    if not search:
+        return None
+    # The bot label may have been removed by hand; search sees the body either way.
+    query = f'repo:{key.repo} is:issue is:open in:body "{md.MARKER_PREFIX}alert"'
+    try:
+        found = await gh.getitem(SEARCH_PATH + "{?q,per_page}", {"q": query, "per_page": 100})
+    except gidgethub.BadRequest as exc:
+        if exc.status_code in (403, 422):  # search limited or refused: the listing stands
+            log.warning("issue search failed", extra={"repo": key.repo, "status": exc.status_code})
+            return None
+        raise
+    for item in found.get("items", []):
+        if _matches(item, key, policy):
+            return dict(item)
+    return None
+
+
+def _matches(item: dict[str, Any], key: md.AlertKey, policy: AlertPolicy) -> bool:
+    return (
+        "pull_request" not in item
+        and item.get("state") == OPEN
+        and _by_bot(item, policy)
+        and md.parse_alert_marker(item.get("body")) == key
+    )
+
+
+async def find_previous(gh: Any, key: md.AlertKey, policy: AlertPolicy) -> dict[str, Any] | None:
+    """The group's most recent closed alert issue among the newest closed ones."""
+    page = await gh.getitem(
+        ISSUES_PATH + "{?state,labels,sort,direction,per_page}",
+        repo_vars(
+            key.repo,
+            state="closed",
+            labels=BOT_LABEL,
+            sort="created",
+            direction="desc",
+            per_page=50,
+        ),
+    )
+    for item in page:
+        marked = md.parse_alert_marker(item.get("body")) == key
+        if marked and "pull_request" not in item and _by_bot(item, policy):
+            return {"number": item["number"], "url": item.get("html_url", "")}
+    return None
+
+
+async def create(
+    gh: Any, repo: str, title_text: str, body_text: str, labels: Sequence[str]
+) -> dict[str, Any]:
+    data = {"title": title_text, "body": body_text, "labels": list(labels)}
+    created: dict[str, Any] = await gh.post(ISSUES_PATH, repo_vars(repo), data=data)
+    return created
+
+
+async def edit(gh: Any, repo: str, number: int, **fields: Any) -> dict[str, Any] | None:
+    """PATCH the issue; None when it no longer exists (deleted or transferred)."""
+    try:
+        edited: dict[str, Any] = await gh.patch(
+            ISSUE_PATH, repo_vars(repo, number=number), data=fields
+        )
+    except gidgethub.BadRequest as exc:
+        if exc.status_code in (404, 410):
+            return None
+        raise
+    return edited
+
+
+async def get(gh: Any, repo: str, number: int) -> dict[str, Any] | None:
+    try:
+        issue: dict[str, Any] = await gh.getitem(ISSUE_PATH, repo_vars(repo, number=number))
+    except gidgethub.BadRequest as exc:
+        if exc.status_code in (404, 410):
+            return None
+        raise
+    return issue
+
+
+async def comment_once(
+    gh: Any, repo: str, number: int, text: str, kind: str, policy: AlertPolicy, **fields: str
+) -> bool:
+    """Post `text` under a marker unless a comment of the bot already carries that marker.
+    Returns whether a comment was posted."""
+    listing = gh.getiter(
+        COMMENTS_PATH + "{?per_page}", repo_vars(repo, number=number, per_page=100)
+    )
+    async for existing in listing:
+        if _by_bot(existing, policy) and md.find_marker(existing.get("body"), kind, **fields):
+            return False
+    marked = f"{md.marker(kind, **fields)}\n{text}"
+    await gh.post(COMMENTS_PATH, repo_vars(repo, number=number), data={"body": marked})
+    return True
+
+
+CLOSE_STATE_REASON = {
+    CloseReason.RECOVERED: "completed",
+    CloseReason.FLAKY: "not_planned",
+    CloseReason.RESOLVED_BY_USER: "completed",
+}
+
+
+def close_comment(decision: Decision, ctx: BodyContext) -> str:
+    if decision.reason is CloseReason.RECOVERED:
+        by = decision.recovered_by or decision.at
+        if not by:
+            return "✅ Recovered: every failing job of this group passes again."
+        info = ctx.commits(by)
+        subject = (
+            f" ({md.escape(info.message.split(chr(10), 1)[0], SUBJECT_LIMIT)})" if info else ""
+        )
+        return f"✅ Recovered at {commit_link(by, ctx)}{subject}: every failing job passes again."
+    if decision.reason is CloseReason.FLAKY:
+        jobs = ", ".join(md.escape(job, 120) for job in decision.flaky_reruns) or "the failures"
+        return f"♻️ Withdrawn as flaky: on rerun, {jobs} passed. Nothing was broken."
+    return "Resolved by a maintainer: this streak will not be refiled."
+
+
+def update_comment(
+    decision: Decision,
+    previous_jobs: Sequence[str],
+    previous_suspects: Sequence[str],
+    ctx: BodyContext,
+) -> str:
+    """What changed since the body was last shown: jobs that joined or left, new suspects."""
+    jobs = [str(job.key) for job in decision.jobs]
+    joined = [j for j in jobs if j not in previous_jobs]
+    left = [j for j in previous_jobs if j not in jobs]
+    parts: list[str] = []
+    if joined:
+        parts.append("Now also failing: " + ", ".join(md.escape(j, 120) for j in joined) + ".")
+    if left:
+        parts.append("No longer failing: " + ", ".join(md.escape(j, 120) for j in left) + ".")
+    if list(decision.suspects) != list(previous_suspects):
+        if decision.suspects and len(decision.suspects) <= SUSPECTS_SHOWN:
+            named = ", ".join(commit_link(sha, ctx) for sha in decision.suspects)
+            parts.append(f"Suspects are now: {named}.")
+        else:
+            parts.append(f"Suspects changed: {len(decision.suspects)} commits.")
+    if not parts:
+        parts.append(f"{len(jobs)} jobs failing, streak {decision.streak}.")
+    return " ".join(parts) + " The description above is current."

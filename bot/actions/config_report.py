@@ -1,0 +1,155 @@
+"""Telling the repository that its `.github/trunkwatch.yml` is broken, once, and when fixed.
+
+While a read of the configuration has errors, one open issue labelled `trunkwatch: config
+error` lists them (file:line, key, message); a read with other errors edits it in place.
+A valid read (or no file at all) closes it with a comment. The issue is found by the store
+(namespace `config_report`, key: the repository) and, when the store has lost it, by its
+hidden marker among the open issues carrying the label, so repeating a report is harmless.
+In the steady state (nothing changed since the last report) no call is made to GitHub.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+import gidgethub
+
+from bot.actions import alert_issue as issues
+from bot.actions import markdown as md
+from bot.config import CONFIG_PATH, ConfigError, ConfigResult, LoadedConfig
+from bot.store.base import Store
+
+log = logging.getLogger(__name__)
+
+REPORTS = "config_report"  # repo → {"number", "url", "state", "digest"}
+LABEL = "trunkwatch: config error"
+LABEL_COLOR = "d93f0b"
+MARKER_KIND = "config_error"
+TITLE = f"trunkwatch: {CONFIG_PATH} has errors"
+ERRORS_SHOWN = 50
+OPEN, CLOSED = "open", "closed"
+
+
+def _digest(errors: tuple[ConfigError, ...]) -> str:
+    text = "\n".join(str(error) for error in errors)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def error_line(error: ConfigError) -> str:
+    where = f"{error.path}:{error.line}" if error.line else error.path
+    key = f" `{md.escape(error.key, 120)}`:" if error.key else ""
+    return f"- **{md.escape(where, 200)}**{key} {md.escape(error.message, 300)}"
+
+
+def report_body(repo: str, result: ConfigResult) -> str:
+    if isinstance(result, LoadedConfig):
+        in_force = (
+            "trunkwatch keeps using the last valid configuration"
+            f" (from {md.escape(result.source, 200)}) until the file is fixed."
+        )
+    else:
+        in_force = "trunkwatch watches nothing in this repository until the file is valid."
+    errors = result.errors
+    lines = [error_line(error) for error in errors[:ERRORS_SHOWN]]
+    if len(errors) > ERRORS_SHOWN:
+        lines.append(f"- … and {len(errors) - ERRORS_SHOWN} more.")
+    return "\n".join(
+        [
+            md.marker(MARKER_KIND, repo=repo),
+            f"The newest `{CONFIG_PATH}` cannot be used: {len(errors)} error(s). {in_force}",
+            "",
+            *lines,
+            "",
+            "`trunkwatch check-config .github/trunkwatch.yml` prints the same list locally."
+            " This issue closes by itself once a valid file is pushed to the default branch.",
+        ]
+    )
+
+
+async def _find_open(gh: Any, repo: str) -> dict[str, Any] | None:
+    """The open report issue on GitHub, by its label and marker (only the App's own)."""
+    listing = gh.getiter(
+        issues.ISSUES_PATH + "{?state,labels,per_page}",
+        issues.repo_vars(repo, state="open", labels=LABEL, per_page=100),
+    )
+    async for item in listing:
+        user = item.get("user") or {}
+        mine = user.get("type") == "Bot"
+        found = md.find_marker(item.get("body"), MARKER_KIND, repo=repo)
+        if mine and found is not None and "pull_request" not in item:
+            return dict(item)
+    return None
+
+
+async def _ensure_label(gh: Any, repo: str) -> None:
+    try:
+        await gh.getitem(issues.LABEL_PATH, issues.repo_vars(repo, name=LABEL))
+    except gidgethub.BadRequest as exc:
+        if exc.status_code != 404:
+            raise
+        data = {"name": LABEL, "color": LABEL_COLOR, "description": issues.LABEL_DESCRIPTION}
+        try:
+            await gh.post(issues.LABELS_PATH, issues.repo_vars(repo), data=data)
+        except gidgethub.BadRequest as create_exc:
+            if create_exc.status_code != 422:  # created meanwhile: already_exists
+                raise
+
+
+async def _report(gh: Any, repo: str, result: ConfigResult, record: dict[str, Any]) -> None:
+    body = report_body(repo, result)
+    number = int(record.get("number") or 0) if record.get("state") == OPEN else 0
+    if number:
+        edited = await issues.edit(gh, repo, number, title=TITLE, body=body)
+        if edited is not None and edited.get("state") == OPEN:
+            return
+    found = await _find_open(gh, repo)
+    if found is not None:
+        await issues.edit(gh, repo, int(found["number"]), title=TITLE, body=body)
+        record.update(number=int(found["number"]), url=str(found.get("html_url") or ""))
+        return
+    await _ensure_label(gh, repo)
+    created = await issues.create(gh, repo, TITLE, body, [LABEL])
+    record.update(number=int(created["number"]), url=str(created.get("html_url") or ""))
+    log.info("config error reported", extra={"repo": repo, "issue": record["number"]})
+
+
+def fixed_comment(result: ConfigResult) -> str:
+    if isinstance(result, LoadedConfig):
+        return f"✅ `{CONFIG_PATH}` is valid again; trunkwatch uses it from now on."
+    return f"✅ `{CONFIG_PATH}` is gone, and with it the errors; trunkwatch watches nothing here."
+
+
+async def _close(gh: Any, repo: str, number: int, text: str) -> None:
+    url_vars = issues.repo_vars(repo, number=number)
+    await gh.post(issues.COMMENTS_PATH, url_vars, data={"body": text})
+    await issues.edit(gh, repo, number, state="closed", state_reason="completed")
+    log.info("config error report closed", extra={"repo": repo, "issue": number})
+
+
+async def report_config(gh: Any, store: Store, repo: str, result: ConfigResult) -> None:
+    """Bring the repository's config-error issue in line with a fresh read of its
+    configuration: open or edit it while the read has errors, close it once it has none."""
+    key = repo.lower()
+    stored = await store.get_state(REPORTS, key)
+    record: dict[str, Any] = dict(stored) if isinstance(stored, dict) else {}
+    if result.errors:
+        digest = _digest(result.errors)
+        if record.get("state") == OPEN and record.get("digest") == digest:
+            return
+        await _report(gh, repo, result, record)
+        record.update(state=OPEN, digest=digest)
+        await store.put_state(REPORTS, key, record)
+        return
+    if record.get("state") == CLOSED:
+        return
+    number = int(record.get("number") or 0) if record.get("state") == OPEN else 0
+    if not number:  # nothing known: one look on GitHub, then never again until an error
+        found = await _find_open(gh, repo)
+        number = int(found["number"]) if found is not None else 0
+    if number:
+        current = await issues.get(gh, repo, number)
+        if current is not None and current.get("state") == OPEN:
+            await _close(gh, repo, number, fixed_comment(result))
+    await store.put_state(REPORTS, key, {"state": CLOSED, "number": number})

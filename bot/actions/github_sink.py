@@ -1,0 +1,302 @@
+"""`GitHubSink`: the tracker's decisions, acted on in the repository on GitHub.
+
+OPEN files the alert issue (or finds the one already filed), assigns the owners, starts the
+escalation timer and labels the suspect PRs. UPDATE edits the body in place and comments
+only when jobs join or leave or the suspects change. CLOSE comments and closes.
+
+Every step may be repeated: the worker retries a delivery whose processing failed, and the
+engine re-derives decisions whose effects were not committed. The store says what was done;
+when it does not know (a crash between "issue created" and "store updated", a lost database),
+the issue is found again by its marker and comments are checked for theirs before posting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from bot.actions import alert_issue as issues
+from bot.actions import markdown as md
+from bot.actions import owners, suspects
+from bot.actions.alert_issue import AlertIssue, BodyContext, CommitLookup
+from bot.actions.policy import DEFAULT_APP_SLUG, AlertPolicy, policy_for
+from bot.store.base import Store
+from bot.tracker.model import CommitInfo, Decision, DecisionKind
+
+log = logging.getLogger(__name__)
+
+CommitsFor = Callable[[str], CommitLookup]  # repository → (sha → CommitInfo | None)
+ClosedByHuman = Callable[[Decision, int], Awaitable[None]]
+
+
+def _no_commits(repo: str) -> CommitLookup:
+    def lookup(sha: str) -> CommitInfo | None:
+        return None
+
+    return lookup
+
+
+class GitHubSink:
+    """Implements the engine's `DecisionSink` against the GitHub API.
+
+    `commits_for(repo)` looks up what the tracker knows of a commit (message, author, time,
+    link). `on_closed_by_human(decision, issue_number)` is awaited when an alert's issue is
+    found closed (or gone) although the alert is still active: the caller tells the tracker,
+    which then neither reopens nor refiles it for the same streak.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        commits_for: CommitsFor | None = None,
+        *,
+        app_slug: str = DEFAULT_APP_SLUG,
+        on_closed_by_human: ClosedByHuman | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.commits_for = commits_for or _no_commits
+        self.app_slug = app_slug
+        self.on_closed_by_human = on_closed_by_human
+        self.clock = clock
+        self._labels_known: set[tuple[str, str]] = set()
+        self._repo_urls: dict[str, str] = {}
+
+    async def act(self, decisions: Sequence[Decision], gh: Any, config: Any, unit: Any) -> None:
+        if gh is None:
+            log.warning("no GitHub client for decisions", extra={"decisions": len(decisions)})
+            return
+        for decision in decisions:
+            policy = policy_for(config, decision.group, app_slug=self.app_slug)
+            if decision.kind is DecisionKind.OPEN:
+                await self.open(decision, gh, policy)
+            elif decision.kind is DecisionKind.UPDATE:
+                await self.update(decision, gh, policy)
+            else:
+                await self.close(decision, gh, policy)
+
+    # --- the three decisions -------------------------------------------------------------
+
+    async def open(self, decision: Decision, gh: Any, policy: AlertPolicy) -> None:
+        record = await self._find(decision, gh, policy)
+        if record is not None:
+            if record.state == issues.OPEN:  # filed before a crash: finish what was left
+                await self._refresh(decision, gh, policy, record, first=True)
+            return
+        key = md.AlertKey(decision.repo, decision.branch, decision.group)
+        found = await suspects.resolve(gh, self.store, decision, policy, self._commits(decision))
+        previous = await self._previous(gh, key, policy)
+        now = self.clock()
+        ctx = await self._context(decision, gh, policy, found, list(policy.owners), now, previous)
+        title, body = issues.title(decision, policy), issues.body(decision, ctx)
+        for label in policy.issue_labels:
+            await issues.ensure_label(gh, decision.repo, label, self._labels_known)
+        created = await issues.create(gh, decision.repo, title, body, policy.issue_labels)
+        record = AlertIssue(
+            alert=decision.alert,
+            repo=decision.repo,
+            branch=decision.branch,
+            group=decision.group,
+            number=int(created["number"]),
+            url=str(created.get("html_url") or ""),
+            owners=list(policy.owners),
+            opened_at=now,
+            jobs=[str(job.key) for job in decision.jobs],
+            suspects=list(decision.suspects),
+            body_hash=issues.body_hash(title, body),
+            previous=previous,
+        )
+        await issues.save(self.store, record)
+        latest = {"number": record.number, "url": record.url, "alert": record.alert}
+        await self.store.put_state(issues.LATEST, issues.group_key(key), latest)
+        log.info("alert issue filed", extra={"repo": record.repo, "issue": record.number})
+        await self._first_steps(gh, policy, record)
+        await suspects.apply(gh, self.store, record, found, policy, self._labels_known)
+
+    async def update(self, decision: Decision, gh: Any, policy: AlertPolicy) -> None:
+        record = await self._find(decision, gh, policy)
+        if record is None:  # never filed (its OPEN failed before the issue existed)
+            await self.open(decision, gh, policy)
+        elif record.state == issues.OPEN:
+            await self._refresh(decision, gh, policy, record, first=False)
+
+    async def close(self, decision: Decision, gh: Any, policy: AlertPolicy) -> None:
+        record = await self._find(decision, gh, policy)
+        if record is not None:
+            ctx = await self._context(decision, gh, policy, suspects.Suspects(), [], 0.0, None)
+            text = issues.close_comment(decision, ctx)
+            await issues.comment_once(
+                gh, record.repo, record.number, text, "close", policy, alert=decision.alert
+            )
+            current = await issues.get(gh, record.repo, record.number)
+            if current is not None and current.get("state") == issues.OPEN:
+                reason = issues.CLOSE_STATE_REASON[decision.reason] if decision.reason else None
+                fields = {"state": issues.CLOSED, "state_reason": reason or "completed"}
+                await issues.edit(gh, record.repo, record.number, **fields)
+                record.closed_by = issues.BY_BOT
+            record.state = issues.CLOSED
+            record.closed_by = record.closed_by or issues.BY_HUMAN
+        await suspects.release_all(gh, self.store, decision.repo, decision.alert, policy)
+        await owners.cancel(self.store, decision.alert)
+        if record is not None:
+            await issues.save(self.store, record)
+
+    # --- steps -------------------------------------------------------------------------
+
+    async def _refresh(
+        self, decision: Decision, gh: Any, policy: AlertPolicy, record: AlertIssue, first: bool
+    ) -> None:
+        """Bring an open alert issue up to date with the decision."""
+        found = await suspects.resolve(gh, self.store, decision, policy, self._commits(decision))
+        ctx = await self._context(
+            decision, gh, policy, found, record.owners, record.opened_at, record.previous
+        )
+        title, body = issues.title(decision, policy), issues.body(decision, ctx)
+        digest = issues.body_hash(title, body)
+        known_before = bool(record.body_hash)  # else what the issue showed is not known
+        if digest != record.body_hash:
+            edited = await issues.edit(gh, record.repo, record.number, title=title, body=body)
+            if edited is None or edited.get("state") != issues.OPEN:
+                await self._closed_by_human(decision, gh, policy, record)
+                return
+            record.body_hash = digest
+        new_jobs = [str(job.key) for job in decision.jobs]
+        changed = {"jobs", "suspects"} & set(decision.changed)
+        before = (record.jobs, record.suspects)
+        if changed and known_before and not first and before != (new_jobs, list(decision.suspects)):
+            text = issues.update_comment(decision, record.jobs, record.suspects, ctx)
+            revision = _revision(record, new_jobs, decision.suspects)
+            await issues.comment_once(
+                gh,
+                record.repo,
+                record.number,
+                text,
+                "update",
+                policy,
+                alert=record.alert,
+                rev=revision,
+            )
+            record.updates += 1
+        record.jobs, record.suspects = new_jobs, list(decision.suspects)
+        await issues.save(self.store, record)
+        if first:
+            await self._first_steps(gh, policy, record)
+        await suspects.apply(gh, self.store, record, found, policy, self._labels_known)
+
+    async def _first_steps(self, gh: Any, policy: AlertPolicy, record: AlertIssue) -> None:
+        await owners.assign(gh, record.repo, record.number, record.owners)
+        installation = getattr(gh, "installation_id", None)
+        await owners.schedule(self.store, record, policy, record.opened_at, installation)
+
+    async def _closed_by_human(
+        self, decision: Decision, gh: Any, policy: AlertPolicy, record: AlertIssue
+    ) -> None:
+        log.info("alert issue closed by hand", extra={"repo": record.repo, "issue": record.number})
+        await suspects.release_all(gh, self.store, record.repo, record.alert, policy)
+        await owners.cancel(self.store, record.alert)
+        if self.on_closed_by_human is not None:
+            await self.on_closed_by_human(decision, record.number)
+        record.state, record.closed_by = issues.CLOSED, issues.BY_HUMAN
+        await issues.save(self.store, record)
+
+    # --- finding things again ------------------------------------------------------------
+
+    async def _find(self, decision: Decision, gh: Any, policy: AlertPolicy) -> AlertIssue | None:
+        """The alert's issue: from the store, else found open on GitHub by its marker."""
+        record = await issues.load(self.store, decision.alert)
+        if record is not None:
+            return record
+        key = md.AlertKey(decision.repo, decision.branch, decision.group)
+        found = await issues.find_issue(gh, key, policy)
+        if found is None:
+            return None
+        record = _adopt(decision, found, policy)
+        await issues.save(self.store, record)
+        log.info("alert issue found again", extra={"repo": record.repo, "issue": record.number})
+        return record
+
+    async def _previous(
+        self, gh: Any, key: md.AlertKey, policy: AlertPolicy
+    ) -> dict[str, Any] | None:
+        latest = await self.store.get_state(issues.LATEST, issues.group_key(key))
+        if isinstance(latest, dict) and latest.get("number"):
+            return {"number": latest["number"], "url": latest.get("url", "")}
+        return await issues.find_previous(gh, key, policy)
+
+    def _commits(self, decision: Decision) -> CommitLookup:
+        return self.commits_for(decision.repo)
+
+    async def _context(
+        self,
+        decision: Decision,
+        gh: Any,
+        policy: AlertPolicy,
+        found: suspects.Suspects,
+        owner_list: Sequence[str],
+        opened_at: float,
+        previous: dict[str, Any] | None,
+    ) -> BodyContext:
+        return BodyContext(
+            policy=policy,
+            repo_url=await self._repo_url(gh, decision),
+            commits=self._commits(decision),
+            owners=owner_list,
+            opened_at=opened_at,
+            suspects=found.rows,
+            too_wide=found.too_wide,
+            labelled=[pr.number for pr in found.prs],
+            previous=previous,
+        )
+
+    async def _repo_url(self, gh: Any, decision: Decision) -> str:
+        """The repository's web address (GitHub Enterprise has its own host)."""
+        repo = decision.repo
+        if repo not in self._repo_urls:
+            lookup = self._commits(decision)
+            shas = [*decision.suspects, *(job.first_failing_sha for job in decision.jobs)]
+            infos = [info for info in map(lookup, shas) if info is not None]
+            from_commit = next(
+                (i.url.split("/commit/")[0] for i in infos if "/commit/" in i.url), ""
+            )
+            if from_commit:
+                self._repo_urls[repo] = from_commit
+            else:
+                data = await gh.getitem("/repos/{owner}/{repo}", issues.repo_vars(repo))
+                self._repo_urls[repo] = str(data.get("html_url") or f"https://github.com/{repo}")
+        return self._repo_urls[repo]
+
+
+def _adopt(decision: Decision, found: dict[str, Any], policy: AlertPolicy) -> AlertIssue:
+    """A record for an alert issue found on GitHub: its owners were pinged when it was filed."""
+    marker = md.find_marker(found.get("body"), "alert")
+    previous_number = int((marker.get("previous") if marker else None) or 0)
+    url = str(found.get("html_url") or "")
+    previous = None
+    if previous_number:
+        previous = {"number": previous_number, "url": url.rsplit("/", 1)[0] + f"/{previous_number}"}
+    try:
+        opened_at = datetime.fromisoformat(str(found.get("created_at")).replace("Z", "+00:00"))
+        opened = opened_at.timestamp()
+    except ValueError:
+        opened = 0.0
+    return AlertIssue(
+        alert=decision.alert,
+        repo=decision.repo,
+        branch=decision.branch,
+        group=decision.group,
+        number=int(found["number"]),
+        url=url,
+        owners=list(policy.owners),
+        opened_at=opened,
+        previous=previous,
+    )
+
+
+def _revision(record: AlertIssue, jobs: Sequence[str], shas: Sequence[str]) -> str:
+    """Names one change comment: what changed, from what, so a repeat finds its marker."""
+    text = "|".join([*record.jobs, ">", *jobs, "#", *record.suspects, ">", *shas])
+    return f"{record.updates}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
