@@ -1,0 +1,197 @@
+"""The engine: one repository's tracker, fed facts by the handlers, kept in step with the store.
+
+A delivery is processed as one unit of work: the handlers add facts through the engine, the
+tracker answers with decisions, the sink acts on them, and the worker then commits the facts,
+the new alert states and the delivery's completion in one transaction. If anything fails
+before that commit, the repository's tracker is dropped and rebuilt from the store on the next
+attempt, so the same decisions come out again (the sink's actions are idempotent).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bot.store.base import Changes, Store, StoredCommit
+from bot.tracker import RepoTracker
+from bot.tracker.model import Decision, JobResult, Push, TrackerConfig
+
+log = logging.getLogger(__name__)
+
+JOB_EVENTS = "workflow_job_events"  # state namespace: repositories that send workflow_job
+
+
+class RepoConfigLike(Protocol):
+    """What the engine needs of a repository's configuration."""
+
+    def tracker_config(self, default_branch: str) -> TrackerConfig: ...
+
+
+class ConfigSource(Protocol):
+    """Where a repository's configuration comes from (GitHub, or a fixed file for replay)."""
+
+    async def for_repo(self, gh: Any, repo: str, default_branch: str) -> RepoConfigLike | None:
+        """The repository's configuration, or None when it has none (nothing is watched)."""
+
+    def invalidate(self, repo: str) -> None:
+        """Forget the cached configuration (a push changed the file)."""
+
+
+class DecisionSink(Protocol):
+    """Acts on the tracker's decisions: on GitHub, or printed by a dry run."""
+
+    async def act(
+        self, decisions: Sequence[Decision], gh: Any, config: RepoConfigLike, unit: Unit
+    ) -> None: ...
+
+
+@dataclass
+class Unit:
+    """The work of one delivery: what it changes and what it decided."""
+
+    delivery_id: str
+    changes: Changes = field(default_factory=Changes)
+    decisions: list[Decision] = field(default_factory=list)
+    configs: dict[str, RepoConfigLike] = field(default_factory=dict)  # repo → config used
+
+
+@dataclass
+class _Loaded:
+    tracker: RepoTracker
+    config: RepoConfigLike
+    tracker_config: TrackerConfig
+
+
+class Engine:
+    """Keeps one RepoTracker per repository, loaded from the store on first use."""
+
+    def __init__(self, store: Store, configs: ConfigSource) -> None:
+        self._store = store
+        self._configs = configs
+        self._loaded: dict[str, _Loaded] = {}
+        self._job_event_repos: set[str] = set()
+        # The unit of the delivery being processed, per repository (one at a time per repo).
+        self._units: dict[str, Unit] = {}
+
+    def config_changed(self, repo: str) -> None:
+        self._configs.invalidate(repo)
+
+    async def note_job_events(self, repo: str) -> None:
+        """Remember that the repository sends `workflow_job` events: no job listing needed."""
+        if repo in self._job_event_repos:
+            return
+        await self._store.put_state(JOB_EVENTS, repo, True)
+        self._job_event_repos.add(repo)
+
+    async def receives_job_events(self, repo: str) -> bool:
+        if repo not in self._job_event_repos and await self._store.get_state(JOB_EVENTS, repo):
+            self._job_event_repos.add(repo)
+        return repo in self._job_event_repos
+
+    async def tracker(
+        self, gh: Any, repo: str, default_branch: str, unit: Unit
+    ) -> RepoTracker | None:
+        """The repository's tracker, up to date with its configuration; None when unwatched."""
+        config = await self._configs.for_repo(gh, repo, default_branch)
+        if config is None:
+            return None
+        unit.configs[repo] = config
+        self._units[repo] = unit
+        tracker_config = config.tracker_config(default_branch)
+        loaded = self._loaded.get(repo)
+        if loaded is None:
+            tracker = await self._load(repo, tracker_config)
+            loaded = self._loaded[repo] = _Loaded(tracker, config, tracker_config)
+            # Decisions from facts that were stored but whose effects were not (a crash).
+            self._collect(unit, repo, loaded.tracker, loaded.tracker.evaluate())
+        elif loaded.tracker_config != tracker_config:
+            loaded.config, loaded.tracker_config = config, tracker_config
+            self._collect(unit, repo, loaded.tracker, loaded.tracker.set_config(tracker_config))
+        return loaded.tracker
+
+    async def _load(self, repo: str, config: TrackerConfig) -> RepoTracker:
+        alerts = await self._store.load_alerts(repo)
+        tracker = RepoTracker(repo, config, alerts)
+        commits = await self._store.load_commits(repo)
+        results = await self._store.load_results(repo)
+        tracker.load([(c.branch, c.commit, c.parent) for c in commits], results)
+        return tracker
+
+    def forget(self, repo: str) -> None:
+        """Drop the in-memory state of a repository; the next use reloads it from the store."""
+        self._loaded.pop(repo, None)
+
+    def forget_all(self) -> None:
+        self._loaded.clear()
+
+    def loaded(self, repo: str) -> RepoTracker | None:
+        entry = self._loaded.get(repo)
+        return entry.tracker if entry else None
+
+    async def push(self, gh: Any, push: Push, default_branch: str, unit: Unit) -> None:
+        tracker = await self.tracker(gh, push.repo, default_branch, unit)
+        if tracker is None or push.branch not in tracker.config.branches:
+            return
+        parent: str | None = push.before
+        for commit in push.commits:
+            unit.changes.commits.append(StoredCommit(push.repo, push.branch, commit, parent))
+            parent = commit.sha
+        self._collect(unit, push.repo, tracker, tracker.apply(push))
+
+    async def results(
+        self, gh: Any, repo: str, default_branch: str, results: Iterable[JobResult], unit: Unit
+    ) -> None:
+        tracker = await self.tracker(gh, repo, default_branch, unit)
+        if tracker is None:
+            return
+        for result in results:
+            if result.branch not in tracker.config.branches:
+                continue
+            unit.changes.results.append(result)
+            self._collect(unit, repo, tracker, tracker.apply(result))
+
+    async def resolve(self, gh: Any, repo: str, default_branch: str, branch: str, group: str,
+                      unit: Unit) -> list[Decision]:
+        """A person resolved the group's open alert."""
+        tracker = await self.tracker(gh, repo, default_branch, unit)
+        if tracker is None:
+            return []
+        decisions = tracker.resolve(branch, group)
+        self._collect(unit, repo, tracker, decisions)
+        return decisions
+
+    async def closed_by_person(self, decision: Decision, issue_number: int) -> None:
+        """The alert's issue was found closed by a person: resolve the alert, within the
+        delivery being processed, so the same streak is not refiled."""
+        loaded, unit = self._loaded.get(decision.repo), self._units.get(decision.repo)
+        if loaded is None or unit is None:
+            return
+        decisions = loaded.tracker.resolve(decision.branch, decision.group)
+        self._collect(unit, decision.repo, loaded.tracker, decisions)
+
+    def _collect(
+        self, unit: Unit, repo: str, tracker: RepoTracker, decisions: Sequence[Decision]
+    ) -> None:
+        if not decisions:
+            return
+        unit.decisions.extend(decisions)
+        touched = {d.alert for d in decisions}
+        by_id = {a.alert: a for a in unit.changes.alerts}
+        for alert in tracker.alerts():
+            if alert.alert in touched:
+                by_id[alert.alert] = alert
+        unit.changes.alerts = list(by_id.values())
+        for decision in decisions:
+            log.info(
+                "decision",
+                extra={
+                    "repo": repo,
+                    "decision": decision.kind.value,
+                    "alert": decision.alert,
+                    "group": decision.group,
+                    "branch": decision.branch,
+                    "streak": decision.streak,
+                },
+            )

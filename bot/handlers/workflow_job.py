@@ -1,0 +1,21 @@
+"""`workflow_job`: one job's result, straight from the event (no API call needed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gidgethub import routing, sansio
+
+from bot.engine import Engine, Unit
+from bot.events import parse_workflow_job
+
+router = routing.Router()
+
+
+@router.register("workflow_job", action="completed")
+async def on_job_completed(
+    event: sansio.Event, gh: Any, *, engine: Engine, unit: Unit, **_: Any
+) -> None:
+    job = parse_workflow_job(event.data, event.delivery_id or "")
+    await engine.note_job_events(job.repo.full_name)
+    await engine.results(gh, job.repo.full_name, job.repo.default_branch, [job.result], unit)

@@ -1,0 +1,84 @@
+"""`workflow_run`: a run finished on a branch.
+
+The run itself counts as a workflow-level result. Its jobs are listed from the API only where
+the design says the budget is worth it: a failed run of a watched workflow, or a successful
+one that may end a streak; never when the repository sends `workflow_job` events.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gidgethub import routing, sansio
+
+from bot.engine import Engine, Unit
+from bot.events import WorkflowRun, job_result_from_api, parse_workflow_run
+from bot.github.jobs import commits_between, list_run_jobs
+from bot.tracker.model import CommitInfo, JobResult, Outcome, Push, outcome_of
+
+router = routing.Router()
+
+
+@router.register("workflow_run", action="completed")
+async def on_run_completed(
+    event: sansio.Event, gh: Any, *, engine: Engine, unit: Unit, **_: Any
+) -> None:
+    run = parse_workflow_run(event.data)
+    if not run.tests_trunk:
+        return
+    repo, default_branch = run.repo.full_name, run.repo.default_branch
+    tracker = await engine.tracker(gh, repo, default_branch, unit)
+    if tracker is None or run.branch not in tracker.config.branches:
+        return
+    if not tracker.watches_workflow(run.workflow):
+        return
+    delivery_id = event.delivery_id or ""
+    if gh is not None and tracker.commit(run.head_sha) is None:
+        await _backfill(gh, engine, run, tracker.head(run.branch), default_branch, unit)
+    results: list[JobResult] = [run.as_result(delivery_id)]
+    if gh is not None and await _jobs_needed(engine, run, tracker.workflow_in_streak):
+        jobs = await list_run_jobs(gh, repo, run.run_id, run.run_attempt)
+        results.extend(
+            job_result_from_api(job, repo, run.branch, run.workflow, delivery_id)
+            for job in jobs
+            if job.get("status") == "completed"
+        )
+    await engine.results(gh, repo, default_branch, results, unit)
+
+
+async def _jobs_needed(engine: Engine, run: WorkflowRun, in_streak: Any) -> bool:
+    if await engine.receives_job_events(run.repo.full_name):
+        return False
+    outcome = outcome_of(run.conclusion)
+    if outcome is Outcome.FAIL:
+        return True
+    return outcome is Outcome.PASS and bool(in_streak(run.branch, run.workflow))
+
+
+async def _backfill(
+    gh: Any, engine: Engine, run: WorkflowRun, head: str | None, default_branch: str, unit: Unit
+) -> None:
+    """A result for a commit we never saw pushed: learn the commits since our head."""
+    if head is None:
+        return
+    commits = await commits_between(gh, run.repo.full_name, head, run.head_sha)
+    if not commits:
+        return
+    push = Push(
+        repo=run.repo.full_name,
+        branch=run.branch,
+        before=head,
+        after=run.head_sha,
+        commits=tuple(
+            CommitInfo(
+                sha=c["sha"],
+                message=str(c.get("commit", {}).get("message") or ""),
+                author=str((c.get("author") or {}).get("login") or ""),
+                timestamp=str(c.get("commit", {}).get("author", {}).get("date") or ""),
+                url=str(c.get("html_url") or ""),
+            )
+            for c in commits
+        ),
+        delivery_id=unit.delivery_id,
+    )
+    await engine.push(gh, push, default_branch, unit)

@@ -1,0 +1,101 @@
+"""Settings from the environment (and a `.env` file in the working directory).
+
+Read when a command starts, never at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_API_URL = "https://api.github.com"
+DEFAULT_DATABASE_URL = "sqlite:///trunkwatch.db"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names it (never its value)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    app_id: str = ""
+    private_key: str = field(default="", repr=False)
+    webhook_secret: str = field(default="", repr=False)
+    api_url: str = DEFAULT_API_URL
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "0.0.0.0"
+    port: int = 3000
+    log_level: str = "info"
+
+    def require_serve(self) -> None:
+        """`serve` needs the App's identity and a webhook secret: say which are missing."""
+        missing = [
+            name
+            for name, value in (
+                ("GITHUB_APP_ID", self.app_id),
+                ("GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_PATH", self.private_key),
+                ("GITHUB_WEBHOOK_SECRET", self.webhook_secret),
+            )
+            if not value
+        ]
+        if missing:
+            raise SettingsError("serve needs these settings: " + ", ".join(missing))
+
+    def secrets(self) -> list[str]:
+        return [s for s in (self.private_key, self.webhook_secret) if s]
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines; blank lines and # comments skipped; optional quotes stripped."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        key = key.strip().removeprefix("export ").strip()
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key] = value.replace("\\n", "\n") if key == "GITHUB_PRIVATE_KEY" else value
+    return values
+
+
+def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
+    """Settings from `environ` (default os.environ) over `.env` in `cwd`."""
+    env = dict(read_dotenv((cwd or Path.cwd()) / ".env"))
+    env.update(environ if environ is not None else os.environ)
+    private_key = env.get("GITHUB_PRIVATE_KEY", "")
+    key_path = env.get("GITHUB_PRIVATE_KEY_PATH", "")
+    if not private_key and key_path:
+        try:
+            private_key = Path(key_path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SettingsError(
+                f"GITHUB_PRIVATE_KEY_PATH: cannot read {key_path}: {exc.strerror}"
+            ) from None
+    port_text = env.get("PORT", "3000")
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise SettingsError(f"PORT must be a number, got {port_text!r}") from None
+    if not 0 <= port <= 65535:
+        raise SettingsError(f"PORT must be between 0 and 65535, got {port}")
+    level = env.get("LOG_LEVEL", "info").lower()
+    if level not in LOG_LEVELS:
+        raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
+    return Settings(
+        app_id=env.get("GITHUB_APP_ID", ""),
+        private_key=private_key,
+        webhook_secret=env.get("GITHUB_WEBHOOK_SECRET", ""),
+        api_url=env.get("GITHUB_API_URL", DEFAULT_API_URL).rstrip("/"),
+        database_url=env.get("TRUNKWATCH_DATABASE_URL", DEFAULT_DATABASE_URL),
+        host=env.get("HOST", "0.0.0.0"),
+        port=port,
+        log_level=level,
+    )

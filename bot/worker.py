@@ -1,0 +1,206 @@
+"""The worker: drains the inbox, one repository at a time, in arrival order.
+
+Each delivery is dispatched to the handlers, its decisions acted on, and then its facts,
+alert states and completion are committed together. A failure is retried with exponential
+backoff; after `max_attempts` the delivery is kept as dead with its error, never dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import random
+import socket
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol
+
+from gidgethub import routing, sansio
+
+from bot.engine import ConfigSource, DecisionSink, Engine, Unit
+from bot.events import PayloadError
+from bot.store.base import Delivery, Store
+
+log = logging.getLogger(__name__)
+
+
+class ClientFactory(Protocol):
+    async def installation_client(self, installation_id: int) -> Any: ...
+
+
+class Worker:
+    def __init__(
+        self,
+        store: Store,
+        engine: Engine,
+        router: routing.Router,
+        sink: DecisionSink,
+        configs: ConfigSource,
+        github: ClientFactory | None = None,
+        *,
+        concurrency: int = 4,
+        lease_seconds: float = 120.0,
+        max_attempts: int = 5,
+        retry_base: float = 2.0,
+        poll_seconds: float = 0.5,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.engine = engine
+        self.router = router
+        self.sink = sink
+        self.configs = configs
+        self.github = github
+        self.concurrency = concurrency
+        self.lease_seconds = lease_seconds
+        self.max_attempts = max_attempts
+        self.retry_base = retry_base
+        self.poll_seconds = poll_seconds
+        self.clock = clock
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.processed = 0
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._periodic: list[tuple[Callable[[], Coroutine[Any, Any, None]], str]] = []
+
+    def notify(self) -> None:
+        """A delivery arrived: wake an idle loop now instead of at its next poll."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._stopping = False
+        self._tasks = [
+            asyncio.create_task(self._loop(), name=f"worker-{i}") for i in range(self.concurrency)
+        ]
+        self._tasks += [asyncio.create_task(loop(), name=name) for loop, name in self._periodic]
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                worked = await self.run_once()
+            except Exception:
+                log.exception("worker loop error")
+                worked = False
+            if not worked:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+
+    async def run_once(self) -> bool:
+        """Claim and process one delivery; False when none is ready."""
+        delivery = await self.store.claim_next(self.worker_id, self.clock(), self.lease_seconds)
+        if delivery is None:
+            return False
+        await self.process(delivery)
+        return True
+
+    async def drain(self) -> int:
+        """Process until nothing is ready (replay, tests). Returns how many were processed."""
+        count = 0
+        while await self.run_once():
+            count += 1
+        return count
+
+    async def process(self, delivery: Delivery) -> None:
+        started = time.perf_counter()
+        unit = Unit(delivery.delivery_id)
+        context = {
+            "delivery_id": delivery.delivery_id,
+            "event": delivery.event,
+            "repo": delivery.repo,
+        }
+        try:
+            data = json.loads(delivery.body)
+            if not isinstance(data, dict):
+                raise PayloadError("body is not a JSON object")
+            event = sansio.Event(data, event=delivery.event, delivery_id=delivery.delivery_id)
+            gh = await self._client(delivery)
+            await self.router.dispatch(
+                event,
+                gh,
+                engine=self.engine,
+                store=self.store,
+                config=self.configs,
+                unit=unit,
+                sink=self.sink,
+            )
+            await self.act(unit, gh)
+            await self.store.complete(delivery.delivery_id, unit.changes)
+        except (PayloadError, json.JSONDecodeError) as exc:
+            # Malformed payloads do not get better with retries.
+            self.engine.forget(delivery.repo)
+            await self.store.fail(delivery.delivery_id, _describe(exc), None)
+            log.error("delivery is malformed; kept as dead", extra=context | {"error": _describe(exc)})
+        except Exception as exc:
+            self.engine.forget(delivery.repo)
+            attempts = delivery.attempts + 1
+            retry_at = None if attempts >= self.max_attempts else self.clock() + self._backoff(attempts)
+            await self.store.fail(delivery.delivery_id, _describe(exc), retry_at)
+            log.warning(
+                "delivery failed" + ("; will retry" if retry_at else "; kept as dead"),
+                extra=context | {"attempt": attempts, "error": _describe(exc)},
+            )
+        else:
+            self.processed += 1
+            log.info(
+                "delivery processed",
+                extra=context
+                | {
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "decisions": len(unit.decisions),
+                },
+            )
+
+    async def act(self, unit: Unit, gh: Any) -> None:
+        """Act on the unit's decisions, and on those that acting leads to (an alert issue
+        found closed by a person resolves the alert, which decides again)."""
+        acted = 0
+        while acted < len(unit.decisions):
+            batch, acted = unit.decisions[acted:], len(unit.decisions)
+            for repo, config in unit.configs.items():
+                decisions = [d for d in batch if d.repo == repo]
+                if decisions:
+                    await self.sink.act(decisions, gh, config, unit)
+
+    def every(self, seconds: float, job: Callable[[], Awaitable[object]], name: str) -> None:
+        """Run `job` every `seconds` while the worker runs (timers live in the store, so a
+        restart loses nothing)."""
+
+        async def loop() -> None:
+            while not self._stopping:
+                try:
+                    await job()
+                except Exception:
+                    log.exception("periodic job failed", extra={"job": name})
+                await asyncio.sleep(seconds)
+
+        self._periodic.append((loop, name))
+
+    async def _client(self, delivery: Delivery) -> Any:
+        if self.github is None or delivery.installation_id is None:
+            return None
+        return await self.github.installation_client(delivery.installation_id)
+
+    def _backoff(self, attempts: int) -> float:
+        """Exponential backoff with jitter: about base, 2·base, 4·base, … seconds."""
+        delay = self.retry_base * 2 ** (attempts - 1)
+        return float(delay * random.uniform(0.5, 1.0))
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:500]
