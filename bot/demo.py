@@ -1,0 +1,243 @@
+"""`trunkwatch demo`: the whole App against a simulated GitHub and a simulated trunk.
+
+For someone with no GitHub App: a simulated GitHub (the one the tests use) starts on
+127.0.0.1, the App starts against it exactly as `serve` does (embedded SQLite store), and a
+generated trunk history — several workflows, a flaky job, a runner outage, and one real
+Inductor breakage and its revert — is posted to the App's webhook, signed, commit by commit.
+What the App does on GitHub is read back from the simulator and told as it happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import json
+import re
+import secrets
+import signal
+import sys
+import tempfile
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import unquote
+
+import aiohttp
+
+from bot.devserver import free_port
+from bot.history import Generator, default_scenario
+from bot.logs import setup_logging
+from bot.server import signature_for
+from bot.service import running_service
+from bot.settings import Settings
+from bot.simulated_github import SimulatedGitHub, generate_private_key_pem
+from bot.simulated_github.server import RecordedRequest
+from bot.store.base import Store
+
+APP_ID = 1
+BODY_WIDTH = 96
+_ISSUE = re.compile(r"^/repos/[^/]+/[^/]+/issues/(\d+)(/.*)?$")
+
+
+def default_config_text() -> str:
+    return resources.files("bot").joinpath("defaults/trunkwatch.yml").read_text(encoding="utf-8")
+
+
+def render_markdown(text: str) -> Iterator[str]:
+    """The issue body as a person would read it in a terminal: no HTML comments or tags."""
+    text = re.sub(r"<!--.*?-->", "", text, flags=re.S)
+    text = re.sub(r"</?(details|summary|sub|br)\s*/?>", "", text)
+    text = html.unescape(text).replace("\u200b", "")
+    text = re.sub(r"\\([\\`*_{}\[\]()#+\-.!|<>~])", r"\1", text)  # markdown escapes
+    for line in text.splitlines():
+        line = line.rstrip()
+        if line.startswith("|") and set(line) <= set("|-: "):
+            continue  # a table's header rule
+        yield line if len(line) <= BODY_WIDTH else line[: BODY_WIDTH - 1] + "…"
+
+
+class Narrator:
+    """Tells what the App did on GitHub, from the simulator's recorded requests."""
+
+    def __init__(self, sim: SimulatedGitHub, repo: str, out: IO[str]) -> None:
+        self.sim = sim
+        self.repo = repo
+        self.out = out
+        self.seen = 0
+        self.pulls = {issue.number for issue in sim.issues(repo, include_pulls=True) if issue.pull}
+
+    def say(self, text: str = "") -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def what(self, number: int) -> str:
+        return f"PR #{number}" if number in self.pulls else f"issue #{number}"
+
+    def catch_up(self) -> None:
+        requests = self.sim.requests[self.seen :]
+        self.seen += len(requests)
+        for request in requests:
+            self.tell(request)
+
+    def tell(self, request: RecordedRequest) -> None:
+        method, path, body = request
+        body = body if isinstance(body, dict) else {}
+        if method == "POST" and path == f"/repos/{self.repo}/issues":
+            issue = max(self.sim.issues(self.repo), key=lambda i: i.number)
+            self.say(f"    ▶ files issue #{issue.number}: {body.get('title')}")
+            self.say(f"      labels: {', '.join(body.get('labels') or [])}")
+            for line in render_markdown(str(body.get("body") or "")):
+                self.say(f"      │ {line}")
+            return
+        match = _ISSUE.match(path)
+        if not match:
+            return
+        number, rest = int(match.group(1)), match.group(2) or ""
+        if method == "PATCH" and not rest:
+            if body.get("state") == "closed":
+                self.say(f"    ▶ closes issue #{number} ({body.get('state_reason')})")
+            elif "body" in body:
+                self.say(f"    ▶ edits issue #{number} in place (body updated)")
+        elif method == "POST" and rest == "/comments":
+            text = html.unescape(re.sub(r"<!--.*?-->", "", str(body.get("body") or "")))
+            first = next((line for line in text.splitlines() if line.strip()), "")
+            self.say(f"    ▶ comments on {self.what(number)}: {first.replace(chr(0x200b), '')[:110]}")
+        elif method == "POST" and rest == "/labels":
+            labels = body.get("labels") or []
+            self.say(f"    ▶ labels {self.what(number)}: {', '.join(map(str, labels))}")
+        elif method == "DELETE" and rest.startswith("/labels/"):
+            label = unquote(rest.removeprefix("/labels/"))
+            self.say(f"    ▶ removes label {label!r} from {self.what(number)}")
+        elif method == "POST" and rest == "/assignees":
+            self.say(f"    ▶ assigns issue #{number} to {', '.join(body.get('assignees') or [])}")
+
+
+def ci_summary(deliveries: list[dict[str, Any]]) -> str:
+    """One line of what CI said on a commit: per workflow, failures and reruns."""
+    latest: dict[tuple[str, str], list[str]] = {}
+    for delivery in deliveries:
+        if delivery["event"] == "workflow_job":
+            job = delivery["payload"]["workflow_job"]
+            latest.setdefault((job["workflow_name"], job["name"]), []).append(job["conclusion"])
+    parts = []
+    for workflow in sorted({w for w, _ in latest}):
+        jobs = {name: c for (w, name), c in latest.items() if w == workflow}
+        failing = [n for n, c in jobs.items() if c[-1] == "failure"]
+        flaky = [n for n, c in jobs.items() if c[-1] == "success" and "failure" in c]
+        text = f"{workflow} " + ("✗" if failing else "✓")
+        if failing:
+            text += " " + ", ".join(n.split(" / ")[-1] for n in failing)
+        if flaky:
+            text += f" ({len(flaky)} failed, passed on rerun)"
+        parts.append(text)
+    return "  ".join(parts)
+
+
+async def wait_idle(store: Store, timeout: float = 20.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        pending, _ = await store.inbox_stats(loop.time())
+        if pending == 0:
+            return
+        await asyncio.sleep(0.02)
+    raise TimeoutError("the App did not finish processing in time")
+
+
+async def run_demo(
+    keep_running: bool = False, port: int = 0, out: IO[str] | None = None, pace: float = 0.3
+) -> int:
+    out = out or sys.stdout
+    setup_logging("error")
+    key = generate_private_key_pem()
+    scenario = default_scenario()
+    history = Generator(scenario)
+    repo = scenario.repo
+    sim = SimulatedGitHub(app_id=APP_ID, app_key=key, app_slug="trunkwatch")
+    sim.add_installation(scenario.installation_id, account=repo.split("/")[0])
+    sim.add_repo(repo, default_branch=scenario.branch)
+    sim.set_file(repo, ".github/trunkwatch.yml", default_config_text())
+    for index in range(scenario.commits):
+        sim.add_commit(
+            repo,
+            history.commit_sha(index),
+            history.message(index),
+            history.author(index),
+            pr=history.pr_number(index),
+        )
+    base_url = await sim.start()
+    secret = secrets.token_hex(16)
+    narrator = Narrator(sim, repo, out)
+    try:
+        with tempfile.TemporaryDirectory(prefix="trunkwatch-demo-") as tmp:
+            settings = Settings(
+                app_id=str(APP_ID),
+                private_key=key,
+                webhook_secret=secret,
+                api_url=base_url,
+                database_url=f"sqlite:///{Path(tmp) / 'trunkwatch.db'}",
+                host="127.0.0.1",
+                port=port or free_port(),
+                log_level="error",
+            )
+            async with running_service(settings) as service:
+                app_url = f"http://127.0.0.1:{settings.port}"
+                narrator.say(f"trunkwatch demo: the App at {app_url}, a simulated GitHub at {base_url}")
+                narrator.say(f"watching {repo}@{scenario.branch} with the embedded configuration")
+                narrator.say("(groups: inductor, trunk, pull; 3 failing commits in a row per job)")
+                narrator.say()
+                narrator.catch_up()
+                narrator.seen = len(sim.requests)
+                async with aiohttp.ClientSession() as session:
+                    for index in range(scenario.commits):
+                        deliveries = list(history.commit_deliveries(index))
+                        subject = history.message(index).splitlines()[0]
+                        narrator.say(
+                            f"commit {index:>2} {history.commit_sha(index)[:10]} {subject[:60]}"
+                            f" — {history.author(index)}"
+                        )
+                        for delivery in deliveries:
+                            await post(session, app_url, secret, delivery)
+                        await wait_idle(service.store)
+                        narrator.say(f"    CI: {ci_summary(deliveries)}")
+                        narrator.catch_up()
+                        await asyncio.sleep(pace)
+                narrator.say()
+                issues = sim.issues(repo)
+                narrator.say(
+                    f"done: {len(issues)} alert issue(s) filed, "
+                    f"{sum(i.state == 'closed' for i in issues)} closed; "
+                    f"{len(sim.requests)} GitHub API requests in all."
+                )
+                if keep_running:
+                    narrator.say(f"the App keeps running at {app_url} — Ctrl-C to stop")
+                    await wait_for_signal()
+    finally:
+        await sim.stop()
+    return 0
+
+
+async def post(
+    session: aiohttp.ClientSession, url: str, secret: str, delivery: dict[str, Any]
+) -> None:
+    body = json.dumps(delivery["payload"]).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": delivery["event"],
+        "X-GitHub-Delivery": delivery["delivery_id"],
+        "X-Hub-Signature-256": signature_for(secret, body),
+    }
+    async with session.post(f"{url}/webhook", data=body, headers=headers) as response:
+        if response.status not in (200, 202):
+            raise RuntimeError(f"the App answered {response.status}: {await response.text()}")
+
+
+async def wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
