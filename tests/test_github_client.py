@@ -359,3 +359,18 @@ async def test_github_enterprise_base_url_with_a_path_prefix(app_key: str) -> No
     finally:
         await sim.stop()
     assert sim.requests_to("GET", f"/repos/{REPO}/actions/runs/1/jobs")
+
+
+async def test_a_post_that_failed_after_sending_is_not_repeated(
+    sim: SimulatedGitHub, gh: GitHubClient
+) -> None:
+    """A 502 on creating an issue may hide a created issue: the client leaves the retry to
+    the caller (which looks for the issue first) instead of filing a second one."""
+    repo = "octo-org/posts"
+    sim.add_repo(repo)
+    sim.fail_next("POST", f"/repos/{repo}/issues", 502)
+    with pytest.raises(gidgethub.GitHubException):
+        await gh.post(f"/repos/{repo}/issues", data={"title": "t"})
+    assert len(sim.requests_to("POST", f"/repos/{repo}/issues")) == 1
+    sim.fail_next("GET", f"/repos/{repo}/issues", 502)
+    assert await gh.getitem(f"/repos/{repo}/issues") == []  # a GET is retried

@@ -187,7 +187,8 @@ class GitHubClient(gidgethub.aiohttp.GitHubAPI):
             except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
                 self.stats.record(method, endpoint, NO_RESPONSE)
                 reason = type(exc).__name__
-                if attempt >= self.policy.attempts:
+                sent = not isinstance(exc, aiohttp.ClientConnectorError)
+                if attempt >= self.policy.attempts or (sent and not _repeatable(method, url)):
                     raise GitHubUnreachable(
                         f"{method} {endpoint}: no answer after {attempt} attempts ({reason})"
                     ) from None
@@ -209,6 +210,9 @@ class GitHubClient(gidgethub.aiohttp.GitHubAPI):
             if remaining is not None:
                 self.stats.rate_limit_remaining[self.installation_id] = int(remaining)
             wait = self._retry_delay(status, response_headers, data, attempt)
+            if status >= 500 and not _repeatable(method, url):
+                # GitHub may have acted before failing: the caller re-checks, then retries.
+                wait = None
             if wait is None or attempt >= self.policy.attempts:
                 return status, response_headers, data
             log.warning(
@@ -256,3 +260,13 @@ class GitHubClient(gidgethub.aiohttp.GitHubAPI):
         if status == 429 or SECONDARY_RATE_LIMIT_TEXT in body.lower():
             return self.policy.secondary_backoff * 2.0 ** (attempt - 1)
         return None
+
+
+def _repeatable(method: str, url: str) -> bool:
+    """Whether sending the request again is harmless even if GitHub acted on the first one.
+
+    A POST that creates something (an issue, a comment) is not: after a timeout or a 5xx it
+    is left to the caller, whose retry finds what was created (the alert issue by its
+    marker, comments by theirs). Rate-limit refusals are retried for every method, since
+    GitHub did nothing. Fetching an installation token is repeatable."""
+    return method != "POST" or url.rstrip("/").endswith("/access_tokens")
