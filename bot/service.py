@@ -7,16 +7,17 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-import time
-
 from bot.actions import owners
+from bot.actions.config_report import report_config
 from bot.actions.github_sink import GitHubSink
+from bot.commands import suppressed
 from bot.config import ConfigLoader
 from bot.engine import DecisionSink, Engine, RepoConfigLike
 from bot.github import GitHubApp
@@ -33,15 +34,18 @@ log = logging.getLogger(__name__)
 
 
 class GitHubConfigSource:
-    """Each repository's `.github/trunkwatch.yml`, read through the API and cached."""
+    """Each repository's `.github/trunkwatch.yml`, read through the API and cached; a broken
+    file is reported to the repository once (and the report closed when it is fixed)."""
 
-    def __init__(self, loader: ConfigLoader) -> None:
+    def __init__(self, loader: ConfigLoader, store: Store) -> None:
         self._loader = loader
+        self._store = store
 
     async def for_repo(self, gh: Any, repo: str, default_branch: str) -> RepoConfigLike | None:
         if gh is None:
             return None
         result = await self._loader.get(gh, repo, default_branch)
+        await report_config(gh, self._store, repo, result)
         return result.config
 
     def invalidate(self, repo: str) -> None:
@@ -77,6 +81,7 @@ async def github_sink(store: Store, engine: Engine, github: GitHubApp) -> GitHub
         commits_for,
         app_slug=await app_slug(github),
         on_closed_by_human=engine.closed_by_person,
+        quiet=lambda repo, branch, group, now: suppressed(store, repo, branch, group, now),
     )
 
 
@@ -106,7 +111,7 @@ async def running_service(
         log.warning("requeued deliveries left mid-processing", extra={"count": released})
     github = GitHubApp(settings.app_id, settings.private_key, base_url=settings.api_url)
     try:
-        configs = GitHubConfigSource(ConfigLoader())
+        configs = GitHubConfigSource(ConfigLoader(), store)
         engine = Engine(store, configs)
         if sink is None:
             sink = await github_sink(store, engine, github)

@@ -14,8 +14,6 @@ import hashlib
 import logging
 from typing import Any
 
-import gidgethub
-
 from bot.actions import alert_issue as issues
 from bot.actions import markdown as md
 from bot.config import CONFIG_PATH, ConfigError, ConfigResult, LoadedConfig
@@ -25,7 +23,6 @@ log = logging.getLogger(__name__)
 
 REPORTS = "config_report"  # repo → {"number", "url", "state", "digest"}
 LABEL = "trunkwatch: config error"
-LABEL_COLOR = "d93f0b"
 MARKER_KIND = "config_error"
 TITLE = f"trunkwatch: {CONFIG_PATH} has errors"
 ERRORS_SHOWN = 50
@@ -39,7 +36,7 @@ def _digest(errors: tuple[ConfigError, ...]) -> str:
 
 def error_line(error: ConfigError) -> str:
     where = f"{error.path}:{error.line}" if error.line else error.path
-    key = f" `{md.escape(error.key, 120)}`:" if error.key else ""
+    key = f" {md.escape(error.key, 120)}:" if error.key else ""
     return f"- **{md.escape(where, 200)}**{key} {md.escape(error.message, 300)}"
 
 
@@ -83,20 +80,6 @@ async def _find_open(gh: Any, repo: str) -> dict[str, Any] | None:
     return None
 
 
-async def _ensure_label(gh: Any, repo: str) -> None:
-    try:
-        await gh.getitem(issues.LABEL_PATH, issues.repo_vars(repo, name=LABEL))
-    except gidgethub.BadRequest as exc:
-        if exc.status_code != 404:
-            raise
-        data = {"name": LABEL, "color": LABEL_COLOR, "description": issues.LABEL_DESCRIPTION}
-        try:
-            await gh.post(issues.LABELS_PATH, issues.repo_vars(repo), data=data)
-        except gidgethub.BadRequest as create_exc:
-            if create_exc.status_code != 422:  # created meanwhile: already_exists
-                raise
-
-
 async def _report(gh: Any, repo: str, result: ConfigResult, record: dict[str, Any]) -> None:
     body = report_body(repo, result)
     number = int(record.get("number") or 0) if record.get("state") == OPEN else 0
@@ -109,7 +92,7 @@ async def _report(gh: Any, repo: str, result: ConfigResult, record: dict[str, An
         await issues.edit(gh, repo, int(found["number"]), title=TITLE, body=body)
         record.update(number=int(found["number"]), url=str(found.get("html_url") or ""))
         return
-    await _ensure_label(gh, repo)
+    await issues.ensure_label(gh, repo, LABEL, set())
     created = await issues.create(gh, repo, TITLE, body, [LABEL])
     record.update(number=int(created["number"]), url=str(created.get("html_url") or ""))
     log.info("config error reported", extra={"repo": repo, "issue": record["number"]})

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 CommitsFor = Callable[[str], CommitLookup]  # repository → (sha → CommitInfo | None)
 ClosedByHuman = Callable[[Decision, int], Awaitable[None]]
+# (repo, branch, group, now) → why no new issue may be filed now ("muted until …"), or None
+Quiet = Callable[[str, str, str, float], Awaitable[str | None]]
 
 
 def _no_commits(repo: str) -> CommitLookup:
@@ -56,12 +58,14 @@ class GitHubSink:
         *,
         app_slug: str = DEFAULT_APP_SLUG,
         on_closed_by_human: ClosedByHuman | None = None,
+        quiet: Quiet | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.commits_for = commits_for or _no_commits
         self.app_slug = app_slug
         self.on_closed_by_human = on_closed_by_human
+        self.quiet = quiet
         self.clock = clock
         self._labels_known: set[tuple[str, str]] = set()
         self._repo_urls: dict[str, str] = {}
@@ -87,6 +91,11 @@ class GitHubSink:
             if record.state == issues.OPEN:  # filed before a crash: finish what was left
                 await self._refresh(decision, gh, policy, record, first=True)
             return
+        if self.quiet is not None:
+            reason = await self.quiet(decision.repo, decision.branch, decision.group, self.clock())
+            if reason:  # a later UPDATE files it, once the mute or snooze is over
+                log.info("alert not filed", extra={"alert": decision.alert, "reason": reason})
+                return
         key = md.AlertKey(decision.repo, decision.branch, decision.group)
         found = await suspects.resolve(gh, self.store, decision, policy, self._commits(decision))
         previous = await self._previous(gh, key, policy)

@@ -2,15 +2,23 @@
 
 from gidgethub import routing
 
-from bot.handlers import installation, push, workflow_job, workflow_run
+from bot.handlers import installation, issue_comment, push, workflow_job, workflow_run
 
 EVENTS = frozenset(
-    {"push", "workflow_run", "workflow_job", "installation", "installation_repositories"}
+    {
+        "push",
+        "workflow_run",
+        "workflow_job",
+        "issue_comment",
+        "installation",
+        "installation_repositories",
+    }
 )
 
 router = routing.Router(
     push.router,
     workflow_run.router,
     workflow_job.router,
+    issue_comment.router,
     installation.router,
 )

@@ -20,8 +20,10 @@ async def on_installation(event: sansio.Event, gh: Any, *, store: Store, **_: An
         return
     known = {i.installation_id: i for i in await store.installations()}
     previous = known.get(change.installation_id)
-    repos = change.repositories if change.repositories is not None else (
-        previous.repos if previous else ()
+    repos = (
+        change.repositories
+        if change.repositories is not None
+        else (previous.repos if previous else ())
     )
     await store.save_installation(
         Installation(

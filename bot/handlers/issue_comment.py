@@ -37,9 +37,7 @@ class NewComment:
     issue: IssueRef
 
 
-def _is_bot(user: Any) -> bool:
-    if not isinstance(user, Mapping):
-        return False
+def _is_bot(user: Mapping[str, Any]) -> bool:
     return user.get("type") == "Bot" or str(user.get("login") or "").endswith("[bot]")
 
 
@@ -53,7 +51,7 @@ def parse_new_comment(payload: Mapping[str, Any]) -> NewComment:
         raise PayloadError("payload has no comment.id or issue.number")
     author = comment.get("user") or {}
     by_bot = (
-        _is_bot(payload.get("sender"))
+        _is_bot(payload.get("sender") or {})
         or _is_bot(author)
         or comment.get("performed_via_github_app") is not None
     )
@@ -62,13 +60,13 @@ def parse_new_comment(payload: Mapping[str, Any]) -> NewComment:
         default_branch=repo.default_branch,
         comment_id=comment_id,
         body=str(comment.get("body") or ""),
-        author=str(author.get("login") or "") if isinstance(author, Mapping) else "",
+        author=str(author.get("login") or ""),
         by_bot=by_bot,
         issue=IssueRef(
             number=number,
             url=str(issue.get("html_url") or ""),
             body=issue.get("body") if isinstance(issue.get("body"), str) else None,
-            by_bot=_is_bot(issue.get("user")),
+            by_bot=_is_bot(issue.get("user") or {}),
             is_pull="pull_request" in issue,
         ),
     )

@@ -1,0 +1,100 @@
+"""What a command runs with: the comment, the repository, and the alert it was typed on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.actions import alert_issue as issues
+from bot.actions import markdown as md
+from bot.actions.alert_issue import AlertIssue
+from bot.actions.policy import AlertPolicy, policy_for
+from bot.config import RepoConfig
+from bot.engine import Engine, Unit
+from bot.store.base import Store
+from bot.tracker import RepoTracker
+from bot.tracker.model import AlertState
+
+
+@dataclass
+class AlertTarget:
+    """The alert an issue was filed for: its issue, and the tracker's state of it."""
+
+    issue: AlertIssue
+    state: AlertState | None  # None when the tracker no longer knows it
+
+
+@dataclass
+class IssueRef:
+    """The issue or pull request a comment was made on, as the payload describes it."""
+
+    number: int
+    url: str
+    body: str | None
+    by_bot: bool  # opened by an App (only those can be alert issues)
+    is_pull: bool
+
+
+@dataclass
+class CommandContext:
+    gh: Any
+    store: Store
+    engine: Engine
+    unit: Unit
+    repo: str
+    default_branch: str
+    config: RepoConfig | None  # None: the repository is not watched
+    prefix: str
+    app_slug: str
+    issue: IssueRef
+    comment_id: int
+    author: str
+    now: float  # unix seconds
+    _target: AlertTarget | None = field(default=None, init=False)
+    _looked: bool = field(default=False, init=False)
+
+    @property
+    def issue_number(self) -> int:
+        return self.issue.number
+
+    def policy(self, group: str) -> AlertPolicy:
+        return policy_for(self.config, group, app_slug=self.app_slug)
+
+    async def tracker(self) -> RepoTracker | None:
+        return await self.engine.tracker(self.gh, self.repo, self.default_branch, self.unit)
+
+    async def alert_target(self) -> AlertTarget | None:
+        """The alert this comment's issue was filed for, or None for any other issue."""
+        if not self._looked:
+            self._target = await self._find_target()
+            self._looked = True
+        return self._target
+
+    async def _find_target(self) -> AlertTarget | None:
+        if self.issue.is_pull:
+            return None
+        alert_id = await issues.alert_for_issue(self.store, self.repo, self.issue.number)
+        record = await issues.load(self.store, alert_id) if alert_id else None
+        if record is None:
+            record = await self._from_marker()
+        if record is None or record.repo.lower() != self.repo.lower():
+            return None
+        tracker = await self.tracker()
+        states = tracker.alerts() if tracker is not None else []
+        return AlertTarget(record, next((s for s in states if s.alert == record.alert), None))
+
+    async def _from_marker(self) -> AlertIssue | None:
+        """The store lost the issue: read its marker (only an App's issue can carry one)."""
+        key = md.parse_alert_marker(self.issue.body) if self.issue.by_bot else None
+        found = md.find_marker(self.issue.body, "alert")
+        alert = found.get("alert") if found is not None else None
+        if key is None or not alert:
+            return None
+        return AlertIssue(
+            alert=alert,
+            repo=key.repo,
+            branch=key.branch,
+            group=key.group,
+            number=self.issue.number,
+            url=self.issue.url,
+        )
