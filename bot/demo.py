@@ -103,7 +103,9 @@ class Narrator:
         elif method == "POST" and rest == "/comments":
             text = html.unescape(re.sub(r"<!--.*?-->", "", str(body.get("body") or "")))
             first = next((line for line in text.splitlines() if line.strip()), "")
-            self.say(f"    ▶ comments on {self.what(number)}: {first.replace(chr(0x200b), '')[:110]}")
+            self.say(
+                f"    ▶ comments on {self.what(number)}: {first.replace(chr(0x200B), '')[:110]}"
+            )
         elif method == "POST" and rest == "/labels":
             labels = body.get("labels") or []
             self.say(f"    ▶ labels {self.what(number)}: {', '.join(map(str, labels))}")
@@ -135,9 +137,9 @@ def ci_summary(deliveries: list[dict[str, Any]]) -> str:
     return "  ".join(parts)
 
 
-async def wait_idle(store: Store, timeout: float = 20.0) -> None:
+async def wait_idle(store: Store, within: float = 20.0) -> None:
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     while loop.time() < deadline:
         pending, _ = await store.inbox_stats(loop.time())
         if pending == 0:
@@ -184,7 +186,9 @@ async def run_demo(
             )
             async with running_service(settings) as service:
                 app_url = f"http://127.0.0.1:{settings.port}"
-                narrator.say(f"trunkwatch demo: the App at {app_url}, a simulated GitHub at {base_url}")
+                narrator.say(
+                    f"trunkwatch demo: the App at {app_url}, a simulated GitHub at {base_url}"
+                )
                 narrator.say(f"watching {repo}@{scenario.branch} with the embedded configuration")
                 narrator.say("(groups: inductor, trunk, pull; 3 failing commits in a row per job)")
                 narrator.say()

@@ -38,9 +38,10 @@ class ServeProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self, timeout: float = 30.0) -> None:
+    async def start(self, within: float = 30.0) -> None:
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
+        # A Popen handle, not an asyncio one: tests kill it with SIGKILL from any loop.
+        self.process = subprocess.Popen(  # noqa: ASYNC220
             [sys.executable, "-m", "bot", "serve"],
             env=self.env,
             cwd=self.cwd,
@@ -48,7 +49,7 @@ class ServeProcess:
             stderr=log,
         )
         log.close()
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         async with aiohttp.ClientSession() as session:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
@@ -62,7 +63,7 @@ class ServeProcess:
                 except aiohttp.ClientError:
                     pass
                 await asyncio.sleep(0.05)
-        raise TimeoutError(f"serve did not answer /healthz within {timeout}s: {self.log_tail()}")
+        raise TimeoutError(f"serve did not answer /healthz within {within}s: {self.log_tail()}")
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, no flush, as a crash would."""

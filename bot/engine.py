@@ -152,8 +152,9 @@ class Engine:
             unit.changes.results.append(result)
             self._collect(unit, repo, tracker, tracker.apply(result))
 
-    async def resolve(self, gh: Any, repo: str, default_branch: str, branch: str, group: str,
-                      unit: Unit) -> list[Decision]:
+    async def resolve(
+        self, gh: Any, repo: str, default_branch: str, branch: str, group: str, unit: Unit
+    ) -> list[Decision]:
         """A person resolved the group's open alert."""
         tracker = await self.tracker(gh, repo, default_branch, unit)
         if tracker is None:

@@ -114,7 +114,9 @@ def parse_push(payload: Mapping[str, Any], delivery_id: str = "") -> PushEvent |
         delivery_id=delivery_id,
         forced=bool(payload.get("forced")),
     )
-    return PushEvent(push=push, touched_paths=frozenset(touched), deleted=bool(payload.get("deleted")))
+    return PushEvent(
+        push=push, touched_paths=frozenset(touched), deleted=bool(payload.get("deleted"))
+    )
 
 
 @dataclass(frozen=True, slots=True)

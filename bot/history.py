@@ -12,12 +12,14 @@ job fails on which commits.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import random
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 INDUCTOR_JOBS = (
@@ -35,6 +37,7 @@ TRUNK_JOBS = (
     "win-vs2022-cpu-py3 / test (default, 1, 2, windows.4xlarge)",
 )
 LINT_JOBS = ("lintrunner-noclang", "quick-checks")
+EPOCH = datetime(2026, 11, 1, tzinfo=UTC)
 AUTHORS = ("alice", "bob", "carol", "dmitri", "eve", "farah", "octocat")
 SUBJECTS = (
     "[inductor] Fuse pointwise reductions across views",
@@ -85,7 +88,7 @@ def default_scenario() -> Scenario:
         infra_blips={2},
         messages={
             6: "[inductor] Reorder loop fusion heuristics\n\nThanks @octocat for the repro.",
-            10: "Revert \"[inductor] Reorder loop fusion heuristics\"",
+            10: 'Revert "[inductor] Reorder loop fusion heuristics"',
         },
     )
 
@@ -135,11 +138,18 @@ class Generator:
             "tree_id": fake_sha("tree", sha),
             "distinct": True,
             "message": self.message(index),
-            "timestamp": f"2026-11-0{1 + index // 600}T{(index // 60) % 10:02d}:{index % 60:02d}:00Z",
+            "timestamp": (EPOCH + timedelta(minutes=index)).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "url": f"https://github.com/{self.scenario.repo}/commit/{sha}",
-            "author": {"name": author.title(), "email": f"{author}@example.com", "username": author},
-            "committer": {"name": "PyTorch MergeBot", "email": "pytorchmergebot@users.noreply.github.com",
-                          "username": "pytorchmergebot"},
+            "author": {
+                "name": author.title(),
+                "email": f"{author}@example.com",
+                "username": author,
+            },
+            "committer": {
+                "name": "PyTorch MergeBot",
+                "email": "pytorchmergebot@users.noreply.github.com",
+                "username": "pytorchmergebot",
+            },
             "added": [],
             "removed": [],
             "modified": ["torch/_inductor/scheduler.py"],
@@ -156,7 +166,10 @@ class Generator:
             "commits": [commit],
             "head_commit": commit,
             "repository": self._repository(),
-            "pusher": {"name": "pytorchmergebot", "email": "pytorchmergebot@users.noreply.github.com"},
+            "pusher": {
+                "name": "pytorchmergebot",
+                "email": "pytorchmergebot@users.noreply.github.com",
+            },
             "sender": {"login": "pytorchmergebot", "id": 97764156, "type": "User"},
             "installation": self._installation(),
         }
@@ -206,7 +219,9 @@ class Generator:
             "installation": self._installation(),
         }
 
-    def run_payload(self, index: int, workflow: str, attempt: int, conclusion: str) -> dict[str, Any]:
+    def run_payload(
+        self, index: int, workflow: str, attempt: int, conclusion: str
+    ) -> dict[str, Any]:
         sha = self.commit_sha(index)
         run_id = self.run_id(index, workflow)
         api = f"https://api.github.com/repos/{self.scenario.repo}/actions/runs/{run_id}"
@@ -242,6 +257,7 @@ class Generator:
     def commit_deliveries(self, index: int) -> Iterator[dict[str, Any]]:
         """The deliveries for one commit: its push, then each workflow's jobs and run."""
         sha = self.commit_sha(index)
+        job_id = functools.partial(self.job_id, index)
         yield {"event": "push", "delivery_id": f"push-{sha[:12]}", "payload": self.push(index)}
         for workflow in sorted(self.scenario.workflows):
             attempts: dict[str, list[str]] = {}
@@ -261,8 +277,10 @@ class Generator:
                     if attempt <= len(outcomes):
                         yield {
                             "event": "workflow_job",
-                            "delivery_id": f"job-{sha[:8]}-{self.job_id(index, workflow, job, attempt)}",
-                            "payload": self.job_payload(index, workflow, job, attempt, outcomes[attempt - 1]),
+                            "delivery_id": f"job-{sha[:8]}-{job_id(workflow, job, attempt)}",
+                            "payload": self.job_payload(
+                                index, workflow, job, attempt, outcomes[attempt - 1]
+                            ),
                         }
                 failed = any(
                     (o[attempt - 1] if attempt <= len(o) else o[-1]) == "failure"
@@ -271,7 +289,9 @@ class Generator:
                 yield {
                     "event": "workflow_run",
                     "delivery_id": f"run-{sha[:8]}-{workflow}-{attempt}",
-                    "payload": self.run_payload(index, workflow, attempt, "failure" if failed else "success"),
+                    "payload": self.run_payload(
+                        index, workflow, attempt, "failure" if failed else "success"
+                    ),
                 }
 
     def deliveries(self) -> Iterator[dict[str, Any]]:

@@ -144,11 +144,15 @@ class Worker:
             # Malformed payloads do not get better with retries.
             self.engine.forget(delivery.repo)
             await self.store.fail(delivery.delivery_id, _describe(exc), None)
-            log.error("delivery is malformed; kept as dead", extra=context | {"error": _describe(exc)})
+            log.error(
+                "delivery is malformed; kept as dead", extra=context | {"error": _describe(exc)}
+            )
         except Exception as exc:
             self.engine.forget(delivery.repo)
             attempts = delivery.attempts + 1
-            retry_at = None if attempts >= self.max_attempts else self.clock() + self._backoff(attempts)
+            retry_at = (
+                None if attempts >= self.max_attempts else self.clock() + self._backoff(attempts)
+            )
             await self.store.fail(delivery.delivery_id, _describe(exc), retry_at)
             log.warning(
                 "delivery failed" + ("; will retry" if retry_at else "; kept as dead"),

@@ -20,12 +20,12 @@ from bot.simulated_github import SimulatedGitHub
 from tests.conftest import APP_ID, INSTALLATION_ID
 
 SECRET = "durability-secret"
-DEFAULT_CONFIG = (Path(__file__).resolve().parents[1] / "bot" / "defaults" / "trunkwatch.yml").read_text()
+DEFAULT_CONFIG = (
+    Path(__file__).resolve().parents[1] / "bot" / "defaults" / "trunkwatch.yml"
+).read_text()
 
 
-async def post(
-    session: aiohttp.ClientSession, url: str, delivery: dict[str, Any]
-) -> int | None:
+async def post(session: aiohttp.ClientSession, url: str, delivery: dict[str, Any]) -> int | None:
     """The answer's status, or None when the server died before answering."""
     body = json.dumps(delivery["payload"]).encode()
     headers = {
@@ -38,7 +38,7 @@ async def post(
         async with session.post(f"{url}/webhook", data=body, headers=headers) as response:
             await response.read()
             return response.status
-    except (aiohttp.ClientError, asyncio.TimeoutError):
+    except (TimeoutError, aiohttp.ClientError):
         return None
 
 
@@ -67,8 +67,8 @@ def processed_log_counts(log: Path) -> Counter[str]:
     return counts
 
 
-async def wait_drained(db: Path, expected: int, timeout: float = 90.0) -> dict[str, tuple[str, int]]:
-    deadline = time.monotonic() + timeout
+async def wait_drained(db: Path, expected: int, within: float = 90.0) -> dict[str, tuple[str, int]]:
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         rows = inbox(db)
         if len(rows) >= expected and all(status in ("done", "dead") for status, _ in rows.values()):

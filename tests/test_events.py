@@ -38,7 +38,9 @@ def test_tag_pushes_are_not_trunk_pushes() -> None:
 
 
 def test_failed_push_run_from_pytorch() -> None:
-    run = parse_workflow_run(load_payload("workflow_run/pytorch-torchci.completed.failure.push-event.json"))
+    run = parse_workflow_run(
+        load_payload("workflow_run/pytorch-torchci.completed.failure.push-event.json")
+    )
     assert run.workflow == "rebase"
     assert (run.branch, run.conclusion, run.event) == ("master", "failure", "push")
     assert run.tests_trunk
@@ -66,7 +68,11 @@ def test_a_run_with_an_empty_name_takes_the_workflows_name() -> None:
 def test_completed_job() -> None:
     job = parse_workflow_job(load_payload("workflow_job/octokit.completed.failure.json"), "dj")
     assert job.completed
-    assert (job.result.workflow, job.result.job, job.result.conclusion) == ("CodeQL", "linters", "failure")
+    assert (job.result.workflow, job.result.job, job.result.conclusion) == (
+        "CodeQL",
+        "linters",
+        "failure",
+    )
     assert job.result.branch == "main"
     assert job.result.run_attempt == 1
 
@@ -106,7 +112,11 @@ def _shape(value: object) -> object:
     ("event", "fixture", "objects"),
     [
         ("workflow_job", "workflow_job/octokit.completed.failure.json", ["workflow_job"]),
-        ("workflow_run", "workflow_run/pytorch-torchci.completed.failure.push-event.json", ["workflow_run"]),
+        (
+            "workflow_run",
+            "workflow_run/pytorch-torchci.completed.failure.push-event.json",
+            ["workflow_run"],
+        ),
         ("push", "push/octokit.with-new-branch.json", []),
     ],
 )
@@ -116,7 +126,9 @@ def test_generated_history_uses_the_real_payload_shapes(
     """The demo and benchmarks' deliveries carry every field trunkwatch reads, named as GitHub
     names them: the generated keys of each object are a subset of the real ones."""
     real = load_payload(fixture)
-    generated = next(d["payload"] for d in Generator(default_scenario()).deliveries() if d["event"] == event)
+    generated = next(
+        d["payload"] for d in Generator(default_scenario()).deliveries() if d["event"] == event
+    )
     assert set(generated) - {"installation"} <= set(real) | {"installation"}
     for name in objects:
         assert set(generated[name]) <= set(real[name]) | {"workflow_name", "head_branch"}

@@ -18,7 +18,10 @@ from bot.replay import ReplayError, replay
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "inductor-breakage.jsonl"
-BROKEN_KEY = "inductor / linux-jammy-cuda12.8-py3.10-gcc9-sm86 / test (inductor_torchbench, linux.g5.4xlarge)"
+BROKEN_KEY = (
+    "inductor / linux-jammy-cuda12.8-py3.10-gcc9-sm86"
+    " / test (inductor_torchbench, linux.g5.4xlarge)"
+)
 
 
 def write(path: Path, deliveries: list[dict[str, Any]]) -> Path:
@@ -36,9 +39,15 @@ def lifecycle(actions: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     """What a person sees of each alert: opened (jobs, suspects) and closed (why, by what)."""
     return sorted(
         (
-            a["action"], a["alert"], a["group"], tuple(a.get("jobs", ())),
-            tuple(a.get("suspects", ())), a.get("reason"), a.get("recovered_by"),
-            a["at"], a["delivery_id"],
+            a["action"],
+            a["alert"],
+            a["group"],
+            tuple(a.get("jobs", ())),
+            tuple(a.get("suspects", ())),
+            a.get("reason"),
+            a.get("recovered_by"),
+            a["at"],
+            a["delivery_id"],
         )
         for a in actions
         if a["action"] in ("open_alert", "close_alert")
@@ -58,7 +67,11 @@ async def test_a_three_commit_inductor_breakage_opens_one_alert_naming_job_and_c
     opened = [a for a in actions if a["action"] == "open_alert"]
     assert len(opened) == 1, actions
     alert = opened[0]
-    assert (alert["repo"], alert["branch"], alert["group"]) == ("pytorch/pytorch", "main", "inductor")
+    assert (alert["repo"], alert["branch"], alert["group"]) == (
+        "pytorch/pytorch",
+        "main",
+        "inductor",
+    )
     assert alert["jobs"] == [BROKEN_KEY]
     assert alert["streak"] == 3
     assert alert["suspects"] == [gen.commit_sha(6)]  # the commit that broke it
@@ -136,7 +149,9 @@ def test_command_line_prints_readable_actions() -> None:
 def test_command_line_json_and_errors(tmp_path: Path) -> None:
     result = trunkwatch("replay", str(EXAMPLE), "--json")
     assert [json.loads(line)["action"] for line in result.stdout.splitlines()] == [
-        "open_alert", "update_alert", "close_alert",
+        "open_alert",
+        "update_alert",
+        "close_alert",
     ]
     missing = trunkwatch("replay", str(tmp_path / "nope.jsonl"))
     assert missing.returncode == 2 and "cannot read" in missing.stderr

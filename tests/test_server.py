@@ -49,7 +49,10 @@ async def client(store: Store, aiohttp_client: ClientMaker) -> TestClient[Any, A
 def signed(
     body: bytes, event: str | None = "workflow_run", delivery: str | None = "d-1"
 ) -> dict[str, str]:
-    headers = {"Content-Type": "application/json", "X-Hub-Signature-256": signature_for(SECRET, body)}
+    headers = {
+        "Content-Type": "application/json",
+        "X-Hub-Signature-256": signature_for(SECRET, body),
+    }
     if event is not None:
         headers["X-GitHub-Event"] = event
     if delivery is not None:
@@ -65,7 +68,9 @@ async def nothing_stored(store: Store) -> bool:
 async def test_real_workflow_run_is_stored_and_answered_202(
     client: TestClient[Any, Any], store: Store
 ) -> None:
-    body = json.dumps(load_payload("workflow_run/pkg-pr-new.completed.failure.pull_request-event.json")).encode()
+    body = json.dumps(
+        load_payload("workflow_run/pkg-pr-new.completed.failure.pull_request-event.json")
+    ).encode()
     response = await client.post("/webhook", data=body, headers=signed(body))
     assert response.status == 202
     assert await response.json() == {"accepted": "d-1"}
@@ -99,8 +104,14 @@ async def test_a_redelivery_is_acknowledged_once_and_stored_once(
         (lambda h: h.pop("X-GitHub-Delivery"), 400, "X-GitHub-Delivery"),
         (lambda h: h.update({"Content-Type": "application/x-www-form-urlencoded"}), 415, "json"),
     ],
-    ids=["no-signature", "wrong-signature", "malformed-signature", "no-event", "no-delivery",
-         "form-encoded"],
+    ids=[
+        "no-signature",
+        "wrong-signature",
+        "malformed-signature",
+        "no-event",
+        "no-delivery",
+        "form-encoded",
+    ],
 )
 async def test_bad_requests_are_refused_with_a_reason_and_leave_no_trace(
     client: TestClient[Any, Any],
@@ -129,7 +140,9 @@ async def test_a_body_signed_then_altered_is_refused(
     assert await nothing_stored(store)
 
 
-@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b"\xff\xfe"], ids=["broken", "list", "binary"])
+@pytest.mark.parametrize(
+    "body", [b"{not json", b"[1, 2]", b"\xff\xfe"], ids=["broken", "list", "binary"]
+)
 async def test_bodies_that_are_not_json_objects_get_400(
     client: TestClient[Any, Any], store: Store, body: bytes
 ) -> None:

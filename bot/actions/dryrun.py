@@ -49,7 +49,7 @@ def describe(record: dict[str, Any]) -> str:
     suspects = ", ".join(s[:10] for s in record["suspects"]) or "unknown"
     if not record["suspects_known"]:
         suspects += " (no passing commit known)"
-    jobs = "; ".join(f"{job} ×{record['streaks'][job]}" for job in record["jobs"])
+    jobs = "; ".join(f"{job} x{record['streaks'][job]}" for job in record["jobs"])
     return f"{head} streak {record['streak']} at {short}: {jobs} — suspects: {suspects}"
 
 

@@ -100,6 +100,10 @@ class Store(Protocol):
         a retry (next attempt in the future) yields nothing until that one is finished.
         Deliveries whose lease expired are claimable again (a crashed worker's)."""
 
+    async def release_claims(self) -> int:
+        """Return every claimed, unfinished delivery to the queue. Called when a single-replica
+        App starts: claims left by its previous process (killed mid-delivery) are void."""
+
     async def complete(self, delivery_id: str, changes: Changes) -> None:
         """Write `changes` and mark the delivery DONE, in one transaction."""
 

@@ -107,6 +107,14 @@ class SQLiteStore:
     async def claim_next(self, worker: str, now: float, lease_seconds: float) -> Delivery | None:
         return await self._run(self._claim, worker, now, now + lease_seconds)
 
+    async def release_claims(self) -> int:
+        return await self._run(
+            self._write,
+            "UPDATE deliveries SET status = 'pending', claimed_by = NULL, lease_until = NULL"
+            " WHERE status = 'processing'",
+            (),
+        )
+
     async def complete(self, delivery_id: str, changes: Changes) -> None:
         await self._run(self._complete, delivery_id, changes)
 
