@@ -35,7 +35,7 @@ async def on_run_completed(
     delivery_id = event.delivery_id or ""
     if gh is not None and tracker.commit(run.head_sha) is None:
         await _backfill(gh, engine, run, tracker.head(run.branch), default_branch, unit)
-    results: list[JobResult] = [run.as_result(delivery_id)]
+    results: list[JobResult] = []
     if gh is not None and await _jobs_needed(engine, run, tracker.workflow_in_streak):
         jobs = await list_run_jobs(gh, repo, run.run_id, run.run_attempt)
         results.extend(
@@ -43,6 +43,8 @@ async def on_run_completed(
             for job in jobs
             if job.get("status") == "completed"
         )
+    # The run's own result last: once its jobs are known it cannot count as a job itself.
+    results.append(run.as_result(delivery_id))
     await engine.results(gh, repo, default_branch, results, unit)
 
 

@@ -158,7 +158,8 @@ class Decision:
     reason: CloseReason | None = None  # CLOSE only
     recovered_by: str | None = None  # CLOSE/RECOVERED: the commit that turned it green
     flaky_reruns: tuple[str, ...] = ()  # CLOSE/FLAKY: job keys whose failures passed on rerun
-    changed: tuple[str, ...] = field(default=())  # UPDATE: "jobs", "suspects", "streak"
+    changed: tuple[str, ...] = field(default=())  # UPDATE: "jobs", "suspects", "streak",
+    # or "last_green" (a missed push inserted commits before the breakage)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,3 +180,54 @@ class AlertState:
     suspects: tuple[str, ...] = ()
     suspects_known: bool = True
     last_green: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobStatus:
+    """One job key of a group, as of the newest commit of the branch."""
+
+    key: JobKey
+    streak: int
+    last_passing_sha: str | None  # the newest commit where it passed
+    flakes: int  # (commit, job name) pairs that passed only on a rerun
+    latest_url: str  # link to its newest result
+
+
+@dataclass(frozen=True, slots=True)
+class GroupStatus:
+    """A group on a branch, as of its newest commit (for `status` and the status page).
+
+    `last_green` is the newest commit where every job key of the group that has a result
+    there passed (and at least one has one). `suspects` are those of the keys whose streak
+    is at or over the threshold.
+    """
+
+    branch: str
+    group: str
+    jobs: tuple[JobStatus, ...]
+    broken: bool
+    last_green: str | None
+    suspects: tuple[str, ...] = ()
+    suspects_known: bool = True
+    open_alert: str | None = None
+
+
+class GridCell(enum.Enum):
+    PASS = "pass"
+    FAIL = "fail"
+    FLAKY = "flaky"  # passed, but only on a rerun
+    NONE = "none"  # no result
+
+
+@dataclass(frozen=True, slots=True)
+class GridRow:
+    commit: CommitInfo
+    cells: tuple[GridCell, ...]  # one per `Grid.keys`
+
+
+@dataclass(frozen=True, slots=True)
+class Grid:
+    """The newest commits of a branch (newest first) by a group's job keys."""
+
+    keys: tuple[JobKey, ...]
+    rows: tuple[GridRow, ...]

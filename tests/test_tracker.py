@@ -1,0 +1,801 @@
+"""The tracker, rule by rule: pure, no fakes, facts built by hand."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from bot.tracker import RepoTracker
+from bot.tracker.model import (
+    AlertState,
+    CloseReason,
+    CommitInfo,
+    Decision,
+    DecisionKind,
+    FailingJob,
+    GridCell,
+    GroupRule,
+    JobKey,
+    JobResult,
+    Push,
+    TrackerConfig,
+)
+from bot.tracker.order import BranchOrder
+from bot.tracker.results import Verdict
+from bot.tracker.timeline import KeyLine
+
+REPO = "pytorch/pytorch"
+NULL = "0" * 40
+OPEN, UPDATE, CLOSE = DecisionKind.OPEN, DecisionKind.UPDATE, DecisionKind.CLOSE
+FIXTURES = Path(__file__).parents[2] / "shared" / "fixtures" / "github" / "history"
+
+
+def sha(i: int) -> str:
+    return f"c{i:02d}"
+
+
+def commit(i: int) -> CommitInfo:
+    return CommitInfo(
+        sha(i), message=f"commit {i}", timestamp=f"2025-01-01T00:{i // 60:02d}:{i % 60:02d}Z"
+    )
+
+
+def push(first: int, last: int, branch: str = "main", delivery: str = "") -> Push:
+    """Commits first..last (inclusive), after commit first-1."""
+    before = sha(first - 1) if first > 0 else NULL
+    return Push(
+        REPO,
+        branch,
+        before,
+        sha(last),
+        tuple(commit(i) for i in range(first, last + 1)),
+        delivery_id=delivery or f"push-{first}-{last}",
+    )
+
+
+def result(
+    i: int,
+    job: str,
+    conclusion: str | None,
+    *,
+    workflow: str = "trunk",
+    run: int | None = None,
+    attempt: int = 1,
+    job_id: int = 0,
+    branch: str = "main",
+    delivery: str | None = None,
+) -> JobResult:
+    run_id = run if run is not None else 1000 + i
+    return JobResult(
+        REPO,
+        branch,
+        sha(i),
+        workflow,
+        job,
+        run_id,
+        attempt,
+        conclusion,
+        job_id,
+        url=f"https://ci/{i}/{job}/{attempt}",
+        delivery_id=delivery if delivery is not None else f"d-{i}-{workflow}-{job}-{attempt}",
+    )
+
+
+CODES = {
+    "P": "success",
+    "F": "failure",
+    "T": "timed_out",
+    "C": "cancelled",
+    "S": "skipped",
+    "N": "neutral",
+}
+
+
+def results_from(jobs: dict[str, str]) -> list[JobResult]:
+    """Per job a row of codes, one per commit: P F T C S N, `.` no result, R = failed then
+    passed on a rerun, X = passed then failed on a rerun. Facts come commit by commit."""
+    facts: list[JobResult] = []
+    width = max(len(row) for row in jobs.values())
+    for i in range(width):
+        for job, row in jobs.items():
+            code = row[i] if i < len(row) else "."
+            if code in CODES:
+                facts.append(result(i, job, CODES[code]))
+            elif code == "R":
+                facts += [result(i, job, "failure"), result(i, job, "success", attempt=2)]
+            elif code == "X":
+                facts += [result(i, job, "success"), result(i, job, "failure", attempt=2)]
+    return facts
+
+
+def config(**rule: object) -> TrackerConfig:
+    recovery = int(rule.pop("recovery_passes", 1))  # type: ignore[call-overload]
+    retention = int(rule.pop("retention_commits", 2000))  # type: ignore[call-overload]
+    return TrackerConfig(
+        groups=(GroupRule("ci", **rule),),  # type: ignore[arg-type]
+        recovery_passes=recovery,
+        retention_commits=retention,
+    )
+
+
+@dataclass
+class Run:
+    tracker: RepoTracker
+    decisions: list[Decision] = field(default_factory=list)
+
+    def feed(self, *facts: Push | JobResult) -> list[Decision]:
+        out: list[Decision] = []
+        for fact in facts:
+            out += self.tracker.apply(fact)
+        self.decisions += out
+        return out
+
+    def kinds(self) -> list[tuple[DecisionKind, int, CloseReason | None]]:
+        return [(d.kind, int(d.alert.rsplit(":", 1)[1]), d.reason) for d in self.decisions]
+
+
+def run(rows: dict[str, str], cfg: TrackerConfig | None = None, **rule: object) -> Run:
+    """Push every commit, then feed the results commit by commit."""
+    width = max(len(row) for row in rows.values())
+    r = Run(RepoTracker(REPO, cfg or config(**rule)))
+    r.feed(push(0, width - 1))
+    r.feed(*results_from(rows))
+    return r
+
+
+def key(job: str, workflow: str = "trunk") -> JobKey:
+    return JobKey(workflow, job)
+
+
+# -- rules 4 and 5: streaks, threshold, min_failing_jobs --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("jobs", "rule", "opened_at"),
+    [
+        ({"a": "PFF"}, {"threshold": 3}, None),
+        ({"a": "PFFF"}, {"threshold": 3}, 3),
+        ({"a": "PF"}, {"threshold": 1}, 1),
+        ({"a": "PFFFF", "b": "PPPPP"}, {"threshold": 3, "min_failing_jobs": 2}, None),
+        ({"a": "PFFFF", "b": "PPFFF"}, {"threshold": 3, "min_failing_jobs": 2}, 4),
+        ({"a": "PFCFSFN"}, {"threshold": 3}, 5),  # cancelled/skipped/neutral say nothing
+        ({"a": "PTTT"}, {"threshold": 3}, 3),  # timed_out fails
+        ({"a": "PF.F..F"}, {"threshold": 3}, 6),  # commits without a result are skipped
+        ({"a": "PFFPFF"}, {"threshold": 3}, None),  # a pass breaks the streak
+        ({"a": "PRRRR"}, {"threshold": 2}, None),  # reruns that pass are flakes
+        ({"a": "PFFX"}, {"threshold": 3}, 3),  # the latest attempt wins, both ways
+    ],
+)
+def test_when_an_alert_opens(
+    jobs: dict[str, str], rule: dict[str, int], opened_at: int | None
+) -> None:
+    r = run(jobs, **rule)
+    opens = [d for d in r.decisions if d.kind is OPEN]
+    if opened_at is None:
+        assert opens == []
+        assert r.tracker.alerts() == []
+    else:
+        assert [d.at for d in opens] == [sha(opened_at)]
+        assert opens[0].alert == f"{REPO}:main:ci:1"
+
+
+def test_streak_and_jobs_of_the_open_decision() -> None:
+    r = run({"a": "PFFF", "b": "PPFF"}, threshold=2)
+    opened = r.decisions[0]
+    assert opened.kind is OPEN and opened.at == sha(2)
+    assert [(j.key, j.streak) for j in opened.jobs] == [(key("a"), 2)]
+    assert opened.streak == 2
+    assert opened.delivery_id == "d-2-trunk-a-1"
+    assert opened.jobs[0].latest_failed_url == "https://ci/2/a/1"
+    assert opened.last_green == sha(0)
+
+
+def test_shards_merge_into_one_key() -> None:
+    shard = "test (default, {}, 2, linux.2xlarge)"
+    jobs = {shard.format(1): "PF.F", shard.format(2): "PPF."}
+    r = run(jobs, threshold=3)
+    assert [d.kind for d in r.decisions] == [OPEN]
+    assert r.decisions[0].jobs[0].key == key("test (default, linux.2xlarge)")
+    assert run(jobs, threshold=3, split_shards=True).decisions == []
+
+
+def test_a_key_passes_once_every_shard_passed() -> None:
+    shard = "test (default, {}, 3, x)"
+    rows = {shard.format(1): "PFFFP", shard.format(2): "PPPPP", shard.format(3): "PPPP."}
+    sharded = run(rows, threshold=3)
+    assert [d.kind for d in sharded.decisions] == [OPEN]  # shard 3 has not reported on 4
+    sharded.feed(result(4, shard.format(3), "success"))
+    assert sharded.kinds()[-1] == (CLOSE, 1, CloseReason.RECOVERED)
+    green = run(rows, threshold=3)
+    green.feed(result(4, "", "success"))  # a green run: every job of it passed
+    assert green.kinds()[-1] == (CLOSE, 1, CloseReason.RECOVERED)
+
+
+def test_shards_that_never_report_are_not_waited_for() -> None:
+    r = run({"test (default, 1, 2, x)": "PFFFP"}, threshold=3)
+    assert r.kinds()[-1] == (CLOSE, 1, CloseReason.RECOVERED)
+
+
+def test_a_shard_seen_late_is_waited_for_on_older_commits_too() -> None:
+    first, second = "test (default, 1, 2, x)", "test (default, 2, 2, x)"
+    r = run({first: "PFFFP"}, threshold=3)
+    assert r.kinds()[-1] == (CLOSE, 1, CloseReason.RECOVERED)
+    # Shard 2 turns up: commit 4 (where only shard 1 passed) no longer passes the key, so
+    # the streak never ended. The closed alert stays closed; the breakage is a new alert.
+    (opened,) = r.feed(result(0, second, "success"))
+    assert opened.kind is OPEN and opened.alert.endswith(":2") and opened.streak == 3
+    assert r.tracker.group_status("main", "ci").jobs[0].streak == 3
+
+
+def test_any_failing_shard_fails_the_key_and_a_passing_one_does_not_hide_it() -> None:
+    shard = "test (default, {}, 2, x)"
+    r = run({shard.format(1): "PFFF", shard.format(2): "PPPP"}, threshold=3)
+    assert [d.kind for d in r.decisions] == [OPEN]
+
+
+def test_latest_attempt_is_ordered_by_run_then_attempt_then_job_id() -> None:
+    r = Run(RepoTracker(REPO, config(threshold=1)))
+    r.feed(push(0, 1))
+    r.feed(result(1, "a", "failure", run=5, attempt=2))
+    assert [d.kind for d in r.decisions] == [OPEN]
+    r.feed(result(1, "a", "success", run=5, attempt=1))  # older attempt: changes nothing
+    assert [d.kind for d in r.decisions] == [OPEN]
+    r.feed(result(1, "a", "success", run=6, attempt=1))  # a newer run
+    assert r.kinds()[-1] == (CLOSE, 1, CloseReason.FLAKY)
+
+
+def test_a_flake_is_counted_and_does_not_alert() -> None:
+    r = run({"a": "PRPRP"}, threshold=2)
+    assert r.decisions == []
+    status = r.tracker.group_status("main", "ci")
+    assert [(j.key, j.flakes, j.streak) for j in status.jobs] == [(key("a"), 2, 0)]
+    grid = r.tracker.grid("main", "ci", n=3)
+    assert [row.commit.sha for row in grid.rows] == [sha(4), sha(3), sha(2)]
+    assert [row.cells for row in grid.rows] == [
+        (GridCell.PASS,),
+        (GridCell.FLAKY,),
+        (GridCell.PASS,),
+    ]
+
+
+# -- rule 8: blamelists and suspects ------------------------------------------------------------
+
+
+def test_blamelist_runs_from_after_the_last_pass_through_the_first_failure() -> None:
+    r = run({"a": "P..FFF"}, threshold=3)
+    job = r.decisions[0].jobs[0]
+    assert job.last_passing_sha == sha(0)
+    assert job.first_failing_sha == sha(3)
+    assert job.blamelist == (sha(1), sha(2), sha(3))
+    assert r.decisions[0].suspects == (sha(1), sha(2), sha(3))
+    assert r.decisions[0].suspects_known
+
+
+def test_suspects_are_the_intersection_of_the_blamelists() -> None:
+    r = run({"a": "P..FFFF", "b": "P...FFF"}, threshold=3, min_failing_jobs=2)
+    opened = r.decisions[0]
+    assert [j.blamelist for j in opened.jobs] == [
+        (sha(1), sha(2), sha(3)),
+        (sha(1), sha(2), sha(3), sha(4)),
+    ]
+    assert opened.suspects == (sha(1), sha(2), sha(3))
+
+
+def test_suspects_are_the_union_when_the_blamelists_do_not_meet() -> None:
+    r = run({"a": "PFFFFF", "b": "PPPFFF"}, threshold=3, min_failing_jobs=2)
+    assert r.decisions[0].suspects == (sha(1), sha(3))
+
+
+def test_suspects_unknown_without_a_passing_commit() -> None:
+    r = run({"a": ".FFF"}, threshold=3)
+    opened = r.decisions[0]
+    assert not opened.suspects_known
+    assert opened.suspects == (sha(0), sha(1))
+    assert opened.jobs[0].last_passing_sha is None
+    assert opened.last_green is None
+
+
+# -- rule 6: the life of an alert ---------------------------------------------------------------
+
+
+def test_recovery_closes_and_a_new_breakage_is_a_new_alert() -> None:
+    r = run({"a": "PFFFPFFF"}, threshold=3)
+    assert r.kinds() == [
+        (OPEN, 1, None),
+        (CLOSE, 1, CloseReason.RECOVERED),
+        (OPEN, 2, None),
+    ]
+    closed = r.decisions[1]
+    assert closed.recovered_by == sha(4) and closed.at == sha(4)
+    assert closed.delivery_id == "d-4-trunk-a-1"
+    assert r.decisions[2].suspects == (sha(5),)
+    assert [(a.seq, a.open) for a in r.tracker.alerts()] == [(1, False), (2, True)]
+
+
+def test_recovery_passes_two() -> None:
+    r = run({"a": "PFFFPFP"}, threshold=3, recovery_passes=2)
+    assert [k for k, _, _ in r.kinds() if k is not UPDATE] == [OPEN, CLOSE]
+    assert r.decisions[-1].recovered_by == sha(6)
+    assert run({"a": "PFFFP"}, threshold=3, recovery_passes=2).tracker.open_alert("main", "ci")
+
+
+def test_a_job_that_reaches_the_threshold_joins_with_an_update() -> None:
+    r = run({"a": "PFFFF", "b": "PPPFF"}, threshold=2)
+    joined = [d for d in r.decisions if d.kind is UPDATE and "jobs" in d.changed]
+    assert len(joined) == 1
+    assert joined[0].at == sha(4)
+    assert [j.key for j in joined[0].jobs] == [key("a"), key("b")]
+    assert joined[0].suspects == (sha(1), sha(3))
+    assert "suspects" in joined[0].changed
+
+
+def test_update_only_when_something_changed() -> None:
+    r = Run(RepoTracker(REPO, config(threshold=2)))
+    r.feed(push(0, 3), *results_from({"a": "PFF"}))
+    assert [d.kind for d in r.decisions] == [OPEN]
+    assert r.feed(result(2, "other", "success")) == []
+    assert [d.changed for d in r.feed(result(3, "a", "failure"))] == [("streak",)]
+
+
+def test_withdrawn_as_flaky_when_a_rerun_passes() -> None:
+    r = run({"a": "PFFF"}, threshold=3)
+    assert [d.kind for d in r.decisions] == [OPEN]
+    (closed,) = r.feed(result(2, "a", "success", attempt=2))
+    assert closed.kind is CLOSE and closed.reason is CloseReason.FLAKY
+    assert closed.flaky_reruns == ("trunk / a",)
+    assert closed.at == sha(2) and closed.delivery_id == "d-2-trunk-a-2"
+    assert r.tracker.open_alert("main", "ci") is None
+
+
+def test_a_closed_alert_is_never_reopened() -> None:
+    r = run({"a": "PFFFP"}, threshold=3)
+    r.feed(result(4, "a", "failure", attempt=2))  # the recovery was a flake after all
+    alerts = r.tracker.alerts()
+    assert [(a.seq, a.open, a.reason) for a in alerts] == [
+        (1, False, CloseReason.RECOVERED),
+        (2, True, None),
+    ]
+
+
+def test_resolve_does_not_refile_the_same_streak() -> None:
+    r = run({"a": "PFFF"}, threshold=3)
+    (closed,) = r.tracker.resolve("main", "ci", delivery_id="cmd-1")
+    assert closed.reason is CloseReason.RESOLVED_BY_USER and closed.delivery_id == "cmd-1"
+    assert closed.at == sha(3)
+    r.feed(push(4, 9))
+    assert r.feed(*[result(i, "a", "failure") for i in range(4, 7)]) == []
+    assert r.tracker.resolve("main", "ci") == []
+    # it passes once, then breaks again: that is a new streak
+    r.feed(result(7, "a", "success"))
+    assert r.feed(result(8, "a", "failure"), result(9, "a", "failure")) == []
+    r.feed(push(10, 10))
+    (opened,) = r.feed(result(10, "a", "failure"))
+    assert opened.kind is OPEN and opened.alert.endswith(":2") and opened.suspects == (sha(8),)
+
+
+def test_resolve_lets_other_jobs_file() -> None:
+    r = run({"a": "PFFF", "b": "PPPP"}, threshold=3)
+    r.tracker.resolve("main", "ci")
+    r.feed(push(4, 6))
+    out = r.feed(*[result(i, job, "failure") for i in range(4, 7) for job in ("a", "b")])
+    assert [(d.kind, [j.key for j in d.jobs]) for d in out] == [(OPEN, [key("b")])]
+
+
+# -- rule 1 and the trunk order -----------------------------------------------------------------
+
+
+def test_results_before_their_push_count_once_placed() -> None:
+    r = Run(RepoTracker(REPO, config(threshold=3)))
+    r.feed(push(0, 0), result(0, "a", "success"))
+    assert r.feed(*[result(i, "a", "failure") for i in (1, 2, 3)]) == []
+    (opened,) = r.feed(push(1, 3))
+    assert opened.at == sha(3) and opened.delivery_id == "d-3-trunk-a-1"
+
+
+def test_out_of_order_pushes_give_the_trunk_order() -> None:
+    r = Run(RepoTracker(REPO, config(threshold=3)))
+    r.feed(push(0, 0), result(0, "a", "success"))
+    r.feed(push(3, 4), push(1, 2))
+    assert [c.sha for c in r.tracker.trunk("main")] == [sha(i) for i in range(5)]
+    r.feed(*[result(i, "a", "failure") for i in (1, 2, 3)])
+    assert r.decisions[0].suspects == (sha(1),)
+
+
+def test_a_missed_push_inserted_later_changes_the_suspects() -> None:
+    r = Run(RepoTracker(REPO, config(threshold=2)))
+    r.feed(push(0, 0), result(0, "a", "success"))
+    r.feed(push(3, 4), result(3, "a", "failure"), result(4, "a", "failure"))
+    assert r.decisions[0].suspects == (sha(3),)
+    (updated,) = r.feed(push(1, 2))  # commits 1 and 2 were there all along
+    assert updated.kind is UPDATE and updated.suspects == (sha(1), sha(2), sha(3))
+
+
+def test_a_missed_push_can_move_the_last_green_commit() -> None:
+    r = Run(RepoTracker(REPO, config(threshold=2)))
+    r.feed(push(0, 0), result(0, "a", "success"), result(2, "a", "success"))
+    r.feed(push(3, 4), result(3, "a", "failure"), result(4, "a", "failure"))
+    assert r.decisions[0].last_green == sha(0)
+    (updated,) = r.feed(push(1, 2))
+    assert updated.changed == ("last_green",) and updated.last_green == sha(2)
+    assert updated.suspects == (sha(3),)
+
+
+def test_branches_not_configured_are_ignored() -> None:
+    r = Run(RepoTracker(REPO, config(threshold=1)))
+    assert r.feed(push(0, 2, branch="dev")) == []
+    assert r.feed(result(1, "a", "failure", branch="dev")) == []
+    assert r.tracker.head("dev") is None and r.tracker.commit(sha(1)) is None
+
+
+def test_a_repeated_fact_changes_nothing() -> None:
+    r = run({"a": "PFFF"}, threshold=3)
+    before = r.tracker.alerts()
+    assert r.feed(push(0, 3), result(3, "a", "failure")) == []
+    assert r.feed(result(3, "a", "failure", delivery="another-delivery")) == []
+    assert r.tracker.alerts() == before
+
+
+# -- rule 3: workflow-level results -------------------------------------------------------------
+
+
+def test_a_run_without_job_results_counts_at_workflow_level() -> None:
+    r = run({"": "PFFF"}, threshold=3)
+    assert [d.jobs[0].key for d in r.decisions] == [JobKey("trunk", "")]
+
+
+def test_a_run_with_job_results_is_judged_by_them() -> None:
+    r = Run(RepoTracker(REPO, config(threshold=1)))
+    r.feed(push(0, 1))
+    r.feed(result(1, "", "failure", run=7), result(1, "a", "success", run=7))
+    assert [d.kind for d in r.decisions] == [OPEN, CLOSE]  # the run first, then its jobs
+    assert r.decisions[1].reason is CloseReason.FLAKY
+    status = r.tracker.group_status("main", "ci")
+    assert [(j.key, j.streak) for j in status.jobs] == [(key("a"), 0)]
+
+
+def test_a_green_run_passes_the_jobs_it_ran() -> None:
+    r = run({"a": "PFFF"}, threshold=3)
+    r.feed(push(4, 4), result(4, "", "success"))
+    assert r.kinds()[-1] == (CLOSE, 1, CloseReason.RECOVERED)
+    assert r.decisions[-1].recovered_by == sha(4)
+
+
+def test_a_green_rerun_of_the_run_passes_jobs_of_an_older_attempt() -> None:
+    r = Run(RepoTracker(REPO, config(threshold=1)))
+    r.feed(push(0, 1), result(1, "a", "failure", run=9, attempt=1))
+    assert [d.kind for d in r.decisions] == [OPEN]
+    r.feed(result(1, "", "success", run=9, attempt=2))
+    assert r.kinds()[-1] == (CLOSE, 1, CloseReason.FLAKY)
+    flakes = {j.key: j.flakes for j in r.tracker.group_status("main", "ci").jobs}
+    assert flakes == {key(""): 0, key("a"): 1}
+
+
+def test_workflow_level_key_only_when_the_rule_matches_an_empty_job() -> None:
+    r = run({"": "PFFF"}, threshold=3, jobs=("test*",))
+    assert r.decisions == []
+
+
+def test_group_rules_select_jobs() -> None:
+    cfg = TrackerConfig(
+        groups=(
+            GroupRule("inductor", jobs=("*inductor*",), exclude_jobs=("*unstable*",), threshold=2),
+            GroupRule("all", threshold=2),
+        )
+    )
+    r = run({"test (inductor, 1, 2, x)": "PFF", "test (inductor_unstable)": "PFF"}, cfg)
+    assert [(a.group, [str(j.key) for j in a.jobs]) for a in r.tracker.alerts()] == [
+        ("all", ["trunk / test (inductor, x)", "trunk / test (inductor_unstable)"]),
+        ("inductor", ["trunk / test (inductor, x)"]),
+    ]
+
+
+# -- restart, configuration, pruning ------------------------------------------------------------
+
+
+def test_load_and_evaluate_does_not_repeat_recorded_decisions() -> None:
+    live = run({"a": "PFFFF"}, threshold=3)
+    commits = [("main", commit(i), sha(i - 1) if i else None) for i in range(5)]
+    restarted = RepoTracker(REPO, config(threshold=3), live.tracker.alerts())
+    restarted.load(commits, results_from({"a": "PFFFF"}))
+    assert restarted.evaluate() == []
+    assert restarted.alerts() == live.tracker.alerts()
+
+
+def test_load_and_evaluate_decides_what_was_not_recorded() -> None:
+    commits = [("main", commit(i), sha(i - 1) if i else None) for i in range(5)]
+    restarted = RepoTracker(REPO, config(threshold=3))
+    restarted.load(commits, results_from({"a": "PFFFF"}))
+    decisions = restarted.evaluate()
+    assert [(d.kind, d.at) for d in decisions] == [(OPEN, sha(3)), (UPDATE, sha(4))]
+
+
+def test_set_config_re_evaluates() -> None:
+    r = run({"a": "PFF"}, threshold=3)
+    assert r.decisions == []
+    (opened,) = r.tracker.set_config(config(threshold=2))
+    assert opened.kind is OPEN and opened.at == sha(2)
+
+
+def test_pruning_keeps_the_newest_commits() -> None:
+    r = Run(RepoTracker(REPO, config(threshold=3, retention_commits=10)))
+    for i in range(30):
+        r.feed(push(i, i), result(i, "a", "failure" if 20 <= i <= 23 else "success"))
+        r.feed(result(i, "", "failure" if 20 <= i <= 23 else "success"))
+    trunk = [c.sha for c in r.tracker.trunk("main")]
+    assert 10 <= len(trunk) <= 11 and trunk[-1] == sha(29)
+    assert r.tracker.commit(sha(0)) is None
+    assert r.kinds() == [(OPEN, 1, None), (UPDATE, 1, None), (CLOSE, 1, CloseReason.RECOVERED)]
+    assert r.feed(result(0, "a", "failure")) == []
+
+
+def test_decisions_come_out_in_a_deterministic_order() -> None:
+    cfg = TrackerConfig(groups=(GroupRule("b", threshold=1), GroupRule("a", threshold=1)))
+    r = Run(RepoTracker(REPO, cfg))
+    r.feed(push(0, 3))
+    out = r.tracker.set_config(cfg)
+    assert out == []
+    r.tracker.load([], results_from({"x": "FPF"}))
+    decisions = r.tracker.evaluate()
+    assert [(d.group, d.alert[-1], d.kind) for d in decisions] == [
+        ("a", "1", OPEN),
+        ("a", "1", CLOSE),
+        ("a", "2", OPEN),
+        ("b", "1", OPEN),
+        ("b", "1", CLOSE),
+        ("b", "2", OPEN),
+    ]
+
+
+def test_queries() -> None:
+    r = run({"a": "PFFF", "b": "PPPP"}, threshold=3)
+    assert r.tracker.head("main") == sha(3)
+    assert r.tracker.commit(sha(1)) == commit(1)
+    assert r.tracker.watches_workflow("trunk")
+    assert r.tracker.workflow_in_streak("main", "trunk")
+    assert not r.tracker.workflow_in_streak("main", "pull")
+    status = r.tracker.group_status("main", "ci")
+    assert status.broken and status.open_alert == f"{REPO}:main:ci:1"
+    assert status.suspects == (sha(1),) and status.last_green == sha(0)
+    assert [(j.key.job, j.streak, j.last_passing_sha) for j in status.jobs] == [
+        ("a", 3, sha(0)),
+        ("b", 0, sha(3)),
+    ]
+    assert r.tracker.open_alert("main", "ci") == r.tracker.alerts()[0]
+    with pytest.raises(KeyError):
+        r.tracker.group_status("main", "nope")
+
+
+def test_restored_alert_states_are_kept() -> None:
+    alert = AlertState(
+        f"{REPO}:main:ci:4", REPO, "main", "ci", 4, False, sha(0), sha(0), CloseReason.RECOVERED
+    )
+    r = Run(RepoTracker(REPO, config(threshold=1), [alert]))
+    r.feed(push(0, 1), result(1, "a", "failure"))
+    assert [d.alert for d in r.decisions] == [f"{REPO}:main:ci:5"]
+
+
+# -- the trunk order ------------------------------------------------------------------------------
+
+
+def test_order_fast_path_and_repeats() -> None:
+    order = BranchOrder()
+    assert order.add_push(push(0, 2)) == 0
+    assert order.add_push(push(3, 4)) == 3
+    assert order.add_push(push(3, 4)) is None
+    assert order.order == [sha(i) for i in range(5)]
+
+
+def test_order_out_of_order_reports_the_lowest_change() -> None:
+    order = BranchOrder()
+    order.add_push(push(0, 1))
+    assert order.add_push(push(4, 5)) == 2  # disconnected: placed by timestamp
+    assert order.add_push(push(2, 3)) == 2
+    assert order.order == [sha(i) for i in range(6)]
+
+
+def test_order_disconnected_chains_by_timestamp_then_sha() -> None:
+    def chain(names: str, stamp: str) -> Push:
+        return Push(
+            REPO,
+            "main",
+            "x" + names,
+            names[-1],
+            tuple(CommitInfo(n, timestamp=stamp) for n in names),
+        )
+
+    a, b = BranchOrder(), BranchOrder()
+    pushes = [chain("pq", "2025-01-02"), chain("mn", "2025-01-01"), chain("yz", "2025-01-01")]
+    for p in pushes:
+        a.add_push(p)
+    for p in reversed(pushes):
+        b.add_push(p)
+    assert a.order == b.order == ["m", "n", "y", "z", "p", "q"]
+
+
+def test_order_survives_a_cycle() -> None:
+    order = BranchOrder()
+    order.add_links([(CommitInfo("a"), "b"), (CommitInfo("b"), "a")])
+    order.rebuild()
+    assert sorted(order.order) == ["a", "b"]
+
+
+# -- a recorded history ---------------------------------------------------------------------------
+
+
+def _fixture() -> tuple[list[list[str]], list[list[str]]]:
+    base = FIXTURES / "pytorch-autorevert-fixture"
+    rows = json.loads((base / "workflow_job_main.json").read_text())
+    commits = json.loads((base / "push_commits.json").read_text())
+    return rows, commits
+
+
+def _replay(rows: list[list[str]], trunk: list[CommitInfo], rule: GroupRule) -> list[Decision]:
+    """Push the trunk, then feed the fixture's jobs in the order they completed."""
+    tracker = RepoTracker(REPO, TrackerConfig(groups=(rule,)))
+    decisions = tracker.apply(Push(REPO, "main", NULL, trunk[-1].sha, tuple(trunk)))
+    for n, (workflow, head, job, conclusion, _status, _rule, _time) in sorted(
+        enumerate(rows), key=lambda item: item[1][6]
+    ):
+        decisions += tracker.apply(
+            JobResult(
+                REPO,
+                "main",
+                head,
+                workflow,
+                job,
+                1,
+                1,
+                conclusion,
+                job_id=n,
+                delivery_id=f"job-{n}",
+            )
+        )
+    return decisions
+
+
+def test_replays_the_pytorch_autorevert_fixture() -> None:
+    rows, commits = _fixture()
+    trunk = [
+        CommitInfo(s, message=m, timestamp=t) for s, m, t in sorted(commits, key=lambda c: c[2])
+    ]
+    rule = GroupRule("rocm", workflows=("trunk",), jobs=("*rocm*",), threshold=1)
+    decisions = _replay(rows, trunk, rule)
+    # bbc0df1 broke shard 2 of 6; 4fd5fab, newer, fails shard 5: one alert, still open,
+    # naming bbc0df1. Shard 2 passing on 4fd5fab before shard 5 failed did not count as a
+    # pass: the key passes a commit only once all six shards have. Results of the other
+    # workflows are for commits never pushed: they do not count.
+    broke = "bbc0df1094b5a4dcd2cce83f8402127b07913231"
+    good = "33ec6e3e9aa2b93f7d907236aa10ba2b36355018"
+    newer = "4fd5fabee9b2641440a413adf54f728fe2816375"
+    assert [(d.kind, d.at) for d in decisions] == [(OPEN, broke), (UPDATE, newer)]
+    opened = decisions[0]
+    assert opened.suspects == (broke,) and opened.last_green == good
+    assert opened.jobs[0].key == JobKey(
+        "trunk", "linux-jammy-rocm-py3.10 / test (default, linux.rocm.gpu.2)"
+    )
+    assert decisions[1].streak == 2 and decisions[1].changed == ("streak",)
+
+
+@pytest.mark.parametrize(
+    ("workflow", "opened_at", "suspects_known"),
+    [
+        ("trunk-pending", "1111111", True),
+        ("trunk-baseline-fails", "5555555", False),
+        ("trunk-one-failure", None, True),
+    ],
+)
+def test_replays_the_fixture_scenarios(
+    workflow: str, opened_at: str | None, suspects_known: bool
+) -> None:
+    rows, _ = _fixture()
+    mine = [row for row in rows if row[0] == workflow]
+    shas = sorted({row[1] for row in mine}, key=lambda s: min(r[6] for r in mine if r[1] == s))
+    trunk = [CommitInfo(s, timestamp=min(r[6] for r in mine if r[1] == s)) for s in shas]
+    # Only shard 2 of 6 reports here: watch it on its own.
+    decisions = _replay(mine, trunk, GroupRule("rocm", threshold=2, split_shards=True))
+    assert [d.at[:7] for d in decisions if d.kind is OPEN] == ([opened_at] if opened_at else [])
+    if opened_at:
+        assert decisions[0].suspects_known is suspects_known
+
+
+def test_order_conflicting_parents_resolve_deterministically() -> None:
+    a, b = BranchOrder(), BranchOrder()
+    links = [(CommitInfo("p"), None), (CommitInfo("q"), None), (CommitInfo("x"), "q")]
+    other = [(CommitInfo("x"), "p")]
+    a.add_links(links)
+    a.add_links(other)
+    b.add_links(other)
+    b.add_links(links)
+    a.rebuild()
+    b.rebuild()
+    assert a.parent["x"] == b.parent["x"] == "p"
+    assert a.order == b.order
+
+
+def test_order_prune_forgets_and_ignores_pruned_commits() -> None:
+    order = BranchOrder()
+    order.add_push(push(0, 4))
+    assert order.prune(10) == []
+    assert order.prune(2) == [sha(0), sha(1), sha(2)]
+    assert order.add_push(push(0, 1)) is None
+    assert order.order == [sha(3), sha(4)] and order.is_pruned(sha(0))
+
+
+def test_keyline_edges() -> None:
+    line = KeyLine(threshold=2, recovery_passes=1)
+    passed = Verdict(False, result(0, "a", "success"), 0, "")
+    assert line.run_at(5) is None and line.latest_failed(5) is None
+    assert line.set(0, passed) and not line.set(0, passed)
+    assert not line.set(3, None)
+    assert line.set(0, None) and line.idx == []
+
+
+def test_unknown_branches_and_groups() -> None:
+    r = run({"a": "PFFF"}, threshold=3)
+    assert r.tracker.trunk("dev") == [] and r.tracker.head("dev") is None
+    assert not r.tracker.workflow_in_streak("dev", "trunk")
+    r.tracker.set_config(TrackerConfig(groups=(GroupRule("other"),)))
+    (closed,) = r.tracker.resolve("main", "ci")
+    assert closed.reason is CloseReason.RESOLVED_BY_USER
+
+
+def test_evaluate_twice_decides_once() -> None:
+    tracker = RepoTracker(REPO, config(threshold=1))
+    tracker.load([("main", commit(0), None)], [result(0, "a", "failure")])
+    assert [d.kind for d in tracker.evaluate()] == [OPEN]
+    assert tracker.evaluate() == []
+
+
+def test_a_cancelled_run_says_nothing() -> None:
+    r = run({"": "PCFF"}, threshold=3)
+    assert r.decisions == []
+    assert r.tracker.group_status("main", "ci").jobs[0].streak == 2
+
+
+def test_restored_alerts_in_any_order_and_with_unknown_jobs() -> None:
+    gone = JobKey("trunk", "removed job")
+    job = FailingJob(gone, 3, sha(0), None, "", (sha(0),))
+    alerts = [
+        AlertState(f"{REPO}:main:ci:2", REPO, "main", "ci", 2, True, sha(0), jobs=(job,)),
+        AlertState(
+            f"{REPO}:main:ci:1", REPO, "main", "ci", 1, False, sha(0), sha(0), CloseReason.RECOVERED
+        ),
+    ]
+    tracker = RepoTracker(REPO, config(threshold=3), alerts)
+    tracker.load([("main", commit(0), None)], [])
+    (closed,) = tracker.evaluate()
+    assert closed.reason is CloseReason.FLAKY and closed.alert.endswith(":2")
+    assert closed.flaky_reruns == ("trunk / removed job",)
+    assert [a.seq for a in tracker.alerts()] == [1, 2]
+
+
+def test_grid_marks_failures_and_gaps() -> None:
+    r = run({"a": "PF", "b": "P."}, threshold=3)
+    grid = r.tracker.grid("main", "ci")
+    assert grid.keys == (key("a"), key("b"))
+    assert [row.cells for row in grid.rows] == [
+        (GridCell.FAIL, GridCell.NONE),
+        (GridCell.PASS, GridCell.PASS),
+    ]
+
+
+def test_queries_place_loaded_facts_first() -> None:
+    tracker = RepoTracker(REPO, config(threshold=1))
+    tracker.load([("main", commit(0), None)], [result(0, "a", "failure")])
+    assert tracker.group_status("main", "ci").broken
+
+
+def test_content_of_keys_without_results_is_empty() -> None:
+    tracker = RepoTracker(REPO, config())
+    track = tracker._groups[("main", "ci")]
+    content = track.content([key("nothing")], 0)
+    assert content.jobs == () and content.suspects == () and content.streak == 0
+
+
+def test_a_branch_dropped_from_the_configuration_is_no_longer_decided() -> None:
+    r = run({"a": "PFFF"}, threshold=3)
+    assert r.tracker.set_config(TrackerConfig(groups=(GroupRule("ci"),), branches=("dev",))) == []
+    assert r.feed(result(3, "a", "success", attempt=2)) == []
