@@ -57,20 +57,61 @@ def payload(index: int) -> dict[str, Any]:
     generator = Generator(default_scenario())
     body = generator.run_payload(index % 12, "trunk", 1, "success")
     repository = body["repository"]
-    for name in ("archive", "assignees", "blobs", "branches", "collaborators", "comments",
-                 "commits", "compare", "contents", "contributors", "deployments", "downloads",
-                 "events", "forks", "git_commits", "git_refs", "git_tags", "hooks",
-                 "issue_comment", "issue_events", "issues", "keys", "labels", "languages",
-                 "merges", "milestones", "notifications", "pulls", "releases", "stargazers",
-                 "statuses", "subscribers", "subscription", "tags", "teams", "trees"):
+    for name in (
+        "archive",
+        "assignees",
+        "blobs",
+        "branches",
+        "collaborators",
+        "comments",
+        "commits",
+        "compare",
+        "contents",
+        "contributors",
+        "deployments",
+        "downloads",
+        "events",
+        "forks",
+        "git_commits",
+        "git_refs",
+        "git_tags",
+        "hooks",
+        "issue_comment",
+        "issue_events",
+        "issues",
+        "keys",
+        "labels",
+        "languages",
+        "merges",
+        "milestones",
+        "notifications",
+        "pulls",
+        "releases",
+        "stargazers",
+        "statuses",
+        "subscribers",
+        "subscription",
+        "tags",
+        "teams",
+        "trees",
+    ):
         repository[f"{name}_url"] = f"https://api.github.com/repos/{REPO}/{name}{{/sha}}"
     body["workflow_run"]["head_repository"] = dict(repository)
     body["workflow_run"]["repository"] = dict(repository)
+    actor = {"login": "pytorchmergebot", "id": 97764156, "type": "User", "site_admin": False}
+    for name in ("avatar", "html", "followers", "following", "gists", "starred", "repos"):
+        actor[f"{name}_url"] = f"https://api.github.com/users/pytorchmergebot/{name}"
+    body["workflow_run"]["actor"] = body["workflow_run"]["triggering_actor"] = actor
     body["workflow_run"]["head_commit"] = {
         "id": body["workflow_run"]["head_sha"],
-        "message": "x" * 400,
+        "message": "",
         "author": {"name": "Alice", "email": "alice@example.com"},
     }
+    # A real PyTorch commit message is long (the PR description); fill up to ~20 KB.
+    size = len(json.dumps(body))
+    body["workflow_run"]["head_commit"]["message"] = "Summary line\n\n" + "x" * max(
+        0, 20_480 - size
+    )
     return body
 
 
@@ -128,13 +169,15 @@ async def wait_up(url: str) -> None:
 def report(name: str, elapsed: float, latencies: list[float]) -> float:
     rate = len(latencies) / elapsed
     cuts = statistics.quantiles(latencies, n=100)
-    print(f"{name:<34} {rate:8,.0f} req/s   p50 {cuts[49] * 1000:6.1f} ms   p99 {cuts[98] * 1000:6.1f} ms")
+    p50, p99 = cuts[49] * 1000, cuts[98] * 1000
+    print(f"{name:<26} {rate:8,.0f} req/s   p50 {p50:6.1f} ms   p99 {p99:6.1f} ms")
     return rate
 
 
 async def main_async(requests: int, concurrency: int) -> None:
     size = len(json.dumps(payload(0)))
-    print(f"{requests} signed workflow_run deliveries of {size / 1024:.1f} KB, concurrency {concurrency}")
+    kb = size / 1024
+    print(f"{requests} signed workflow_run deliveries of {kb:.1f} KB, concurrency {concurrency}")
     key = generate_private_key_pem()
     sim = SimulatedGitHub(app_id=1, app_key=key)
     sim.add_installation(INSTALLATION)
@@ -156,7 +199,7 @@ async def main_async(requests: int, concurrency: int) -> None:
             Path(tmp) / "serve.log",
         )
         port = free_port()
-        bare = subprocess.Popen([sys.executable, "-c", BARE_APP, str(port)])
+        bare = subprocess.Popen([sys.executable, "-c", BARE_APP, str(port)])  # noqa: ASYNC220
         try:
             await serve.start()
             bare_url = f"http://127.0.0.1:{port}"
@@ -164,10 +207,17 @@ async def main_async(requests: int, concurrency: int) -> None:
             rates = {}
             # Alternate the two, twice, so neither gets the quieter half of the run.
             for round_ in range(2):
-                for name, url in (("bare aiohttp (peer)", bare_url), ("trunkwatch serve", serve.url)):
+                for name, url in (
+                    ("bare aiohttp (peer)", bare_url),
+                    ("trunkwatch serve", serve.url),
+                ):
                     elapsed, latencies = await load(url, requests // 2, concurrency, warmup=100)
-                    rates.setdefault(name, []).append(report(f"{name} [{round_ + 1}]", elapsed, latencies))
-            ratio = statistics.mean(rates["trunkwatch serve"]) / statistics.mean(rates["bare aiohttp (peer)"])
+                    rates.setdefault(name, []).append(
+                        report(f"{name} [{round_ + 1}]", elapsed, latencies)
+                    )
+            ratio = statistics.mean(rates["trunkwatch serve"]) / statistics.mean(
+                rates["bare aiohttp (peer)"]
+            )
             print(f"ratio trunkwatch/peer: {ratio:.2f}")
         finally:
             serve.stop()

@@ -65,7 +65,9 @@ async def run(
         body = json.dumps(record["payload"]).encode()  # serialising is not what we measure
         started = time.perf_counter()
         await store.add_delivery(
-            Delivery(record["delivery_id"], record["event"], "pytorch/pytorch", 1, body, time.time())
+            Delivery(
+                record["delivery_id"], record["event"], "pytorch/pytorch", 1, body, time.time()
+            )
         )
         await worker.drain()
         elapsed += time.perf_counter() - started

@@ -65,7 +65,7 @@ class WebhookView:
         key = (event, outcome)
         self.received[key] = self.received.get(key, 0) + 1
 
-    async def __call__(self, request: web.Request) -> web.Response:
+    async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         event = request.headers.get(EVENT_HEADER, "")
         signature = request.headers.get(SIGNATURE_HEADER)
@@ -133,6 +133,6 @@ def make_app(
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[STORE_KEY] = store
     view = WebhookView(secret, store, events, on_stored)
-    app.router.add_post("/webhook", view)
+    app.router.add_post("/webhook", view.handle)
     app.router.add_get("/healthz", healthz)
     return app

@@ -18,6 +18,7 @@ from bot.store.base import Store
 from tests.fixtures import FIXTURES, load_payload
 
 SECRET = "It's a Secret to Everybody"
+WOKEN = web.AppKey("woken", list[int])
 
 ClientMaker = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
 
@@ -42,7 +43,7 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 async def client(store: Store, aiohttp_client: ClientMaker) -> TestClient[Any, Any]:
     woken: list[int] = []
     app = make_app(SECRET, store, EVENTS, lambda: woken.append(1))
-    app["woken"] = woken
+    app[WOKEN] = woken
     return await aiohttp_client(app)
 
 
@@ -80,7 +81,7 @@ async def test_real_workflow_run_is_stored_and_answered_202(
     assert stored.repo == "stackblitz-labs/temporary-test"
     assert stored.installation_id is not None
     assert stored.body == body  # the raw bytes, exactly as received
-    assert client.app["woken"] == [1]
+    assert client.app[WOKEN] == [1]  # the worker was told at once
 
 
 async def test_a_redelivery_is_acknowledged_once_and_stored_once(
