@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from bot.store.base import Changes, Store, StoredCommit
 from bot.tracker import RepoTracker
-from bot.tracker.model import Decision, JobResult, Push, TrackerConfig
+from bot.tracker.model import AlertState, Decision, JobResult, Push, TrackerConfig
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,10 @@ class Engine:
         results = await self._store.load_results(repo)
         tracker.load([(c.branch, c.commit, c.parent) for c in commits], results)
         return tracker
+
+    def loaded_alerts(self) -> list[AlertState]:
+        """The alerts of every repository loaded in this process (for /metrics)."""
+        return [alert for entry in self._loaded.values() for alert in entry.tracker.alerts()]
 
     def forget(self, repo: str) -> None:
         """Drop the in-memory state of a repository; the next use reloads it from the store."""

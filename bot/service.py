@@ -23,6 +23,8 @@ from bot.engine import DecisionSink, Engine, RepoConfigLike
 from bot.github import GitHubApp
 from bot.handlers import EVENTS, router
 from bot.logs import setup_logging
+from bot.metrics import Metrics
+from bot.ops import add_ops_routes
 from bot.server import make_app
 from bot.settings import Settings
 from bot.store import open_store
@@ -115,7 +117,10 @@ async def running_service(
         engine = Engine(store, configs)
         if sink is None:
             sink = await github_sink(store, engine, github)
-        worker = Worker(store, engine, router, sink, configs, github, **worker_options)
+        metrics = Metrics(calls=github.stats, alerts=engine.loaded_alerts)
+        worker = Worker(
+            store, engine, router, sink, configs, github, observe=metrics.observe, **worker_options
+        )
         worker.every(
             ESCALATION_CHECK_SECONDS,
             lambda: owners.check_escalations(store, github.installation_client, time.time()),
@@ -127,6 +132,7 @@ async def running_service(
             "prune-inbox",
         )
         app = make_app(settings.webhook_secret, store, EVENTS, worker.notify)
+        add_ops_routes(app, store=store, metrics=metrics)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)

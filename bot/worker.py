@@ -47,6 +47,7 @@ class Worker:
         retry_base: float = 2.0,
         poll_seconds: float = 0.5,
         clock: Callable[[], float] = time.time,
+        observe: Callable[[float], None] = lambda seconds: None,
     ) -> None:
         self.store = store
         self.engine = engine
@@ -60,6 +61,7 @@ class Worker:
         self.retry_base = retry_base
         self.poll_seconds = poll_seconds
         self.clock = clock
+        self.observe = observe  # processing latency, for /metrics
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self.processed = 0
         self._wake = asyncio.Event()
@@ -160,6 +162,7 @@ class Worker:
             )
         else:
             self.processed += 1
+            self.observe(time.perf_counter() - started)
             log.info(
                 "delivery processed",
                 extra=context

@@ -1,0 +1,173 @@
+"""Prometheus metrics for `/metrics`, on a registry of their own (never the global one).
+
+Most values already live elsewhere (the webhook view's counts, the GitHub client's
+`CallStats`, the trackers' alerts), so they are read when Prometheus scrapes, by a custom
+collector, rather than copied into counters as they change. Only the processing latency is
+observed as it happens, and the inbox is read from the store just before each scrape
+(`refresh_inbox`) because the store is async and collectors are not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from bot.github.client import CallStats
+from bot.store.base import Store
+from bot.tracker.model import AlertState
+
+log = logging.getLogger(__name__)
+
+PREFIX = "trunkwatch"
+# GitHub gives up on a webhook after 10 s; processing is usually well under a second.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+STORE_TIMEOUT_SECONDS = 2.0
+APP_INSTALLATION = "app"  # label for calls made as the App itself (JWT), not an installation
+
+DeliveryCounts = Mapping[tuple[str, str], int]  # (event, outcome) → deliveries
+
+
+@dataclass(frozen=True)
+class InboxSnapshot:
+    reachable: bool
+    pending: int = 0
+    oldest_age_seconds: float = 0.0
+
+
+class Metrics:
+    """Everything `/metrics` shows. Sources are callables so they can be wired after the
+    objects they read from exist; a source left unset contributes no samples."""
+
+    def __init__(
+        self,
+        *,
+        received: Callable[[], DeliveryCounts] | None = None,
+        calls: CallStats | None = None,
+        alerts: Callable[[], Iterable[AlertState]] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.received = received
+        self.calls = calls
+        self.alerts = alerts
+        self._clock = clock
+        self._inbox = InboxSnapshot(reachable=False)
+        self._latency = Histogram(
+            f"{PREFIX}_delivery_processing_seconds",
+            "Time from claiming a delivery to committing its results.",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.registry.register(_ScrapeCollector(self))
+
+    def observe(self, seconds: float) -> None:
+        """One delivery processed in `seconds` (called by the worker)."""
+        self._latency.observe(seconds)
+
+    async def refresh_inbox(self, store: Store) -> InboxSnapshot:
+        """Read the inbox from the store for the next scrape; unreachable after 2 s."""
+        try:
+            pending, oldest = await asyncio.wait_for(
+                store.inbox_stats(self._clock()), STORE_TIMEOUT_SECONDS
+            )
+        except Exception as exc:
+            log.warning("metrics: the store did not answer", extra={"error": type(exc).__name__})
+            self._inbox = InboxSnapshot(reachable=False)
+        else:
+            self._inbox = InboxSnapshot(True, pending, oldest)
+        return self._inbox
+
+    @property
+    def inbox(self) -> InboxSnapshot:
+        return self._inbox
+
+
+class _ScrapeCollector(Collector):
+    """Reads the live values when the registry is collected."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._deliveries()
+        yield from self._inbox()
+        yield from self._github()
+        yield from self._alerts()
+
+    def _deliveries(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            f"{PREFIX}_deliveries_received",
+            "Webhook deliveries received, by event and outcome (accepted, duplicate, …).",
+            labels=["event", "outcome"],
+        )
+        source = self._metrics.received
+        for (event, outcome), count in sorted((source() if source else {}).items()):
+            family.add_metric([event, outcome], count)
+        yield family
+
+    def _inbox(self) -> Iterator[Metric]:
+        inbox = self._metrics.inbox
+        yield GaugeMetricFamily(
+            f"{PREFIX}_store_up",
+            "1 when the store answered the last scrape's inbox query within 2 s.",
+            value=1 if inbox.reachable else 0,
+        )
+        if not inbox.reachable:
+            return
+        yield GaugeMetricFamily(
+            f"{PREFIX}_inbox_pending",
+            "Deliveries acknowledged but not yet finished (pending or being processed).",
+            value=inbox.pending,
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_inbox_oldest_age_seconds",
+            "Age of the oldest unfinished delivery; 0 when the inbox is empty.",
+            value=inbox.oldest_age_seconds,
+        )
+
+    def _github(self) -> Iterator[Metric]:
+        calls = CounterMetricFamily(
+            f"{PREFIX}_github_api_calls",
+            "GitHub API calls by method, endpoint template and status (0: no answer).",
+            labels=["method", "endpoint", "status"],
+        )
+        remaining = GaugeMetricFamily(
+            f"{PREFIX}_github_rate_limit_remaining",
+            "Requests left in the current rate-limit window, as GitHub last reported it.",
+            labels=["installation"],
+        )
+        stats = self._metrics.calls
+        if stats is not None:
+            for key, count in sorted(stats.items()):
+                calls.add_metric([key.method, key.endpoint, str(key.status)], count)
+            for installation, left in sorted(
+                stats.rate_limit_remaining.items(), key=lambda item: str(item[0])
+            ):
+                label = APP_INSTALLATION if installation is None else str(installation)
+                remaining.add_metric([label], left)
+        yield calls
+        yield remaining
+
+    def _alerts(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            f"{PREFIX}_open_alerts",
+            "Open alerts by repository, branch and group, of the repositories loaded "
+            "since the process started.",
+            labels=["repo", "branch", "group"],
+        )
+        source = self._metrics.alerts
+        counts: dict[tuple[str, str, str], int] = {}
+        for alert in source() if source else ():
+            if alert.open:
+                key = (alert.repo, alert.branch, alert.group)
+                counts[key] = counts.get(key, 0) + 1
+        for labels, count in sorted(counts.items()):
+            family.add_metric(list(labels), count)
+        yield family

@@ -1,0 +1,143 @@
+"""`trunkwatch serve` at LOG_LEVEL=debug, run as it is deployed, against the simulated GitHub:
+its logs are JSON lines that say which delivery, repository and event they are about, and no
+secret it holds or receives ever appears in them: not the webhook secret, not the private key,
+not the App's JWTs, not the installation tokens GitHub issued."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from bot.devserver import ServeProcess
+from bot.history import Generator, default_scenario
+from bot.server import signature_for
+from bot.simulated_github import SimulatedGitHub
+from tests.conftest import APP_ID, INSTALLATION_ID
+
+DEFAULT_CONFIG = (
+    Path(__file__).resolve().parents[1] / "bot" / "defaults" / "trunkwatch.yml"
+).read_text()
+
+
+def record_credentials(sim: SimulatedGitHub) -> list[str]:
+    """Every credential the App sends the simulated GitHub (JWTs and tokens)."""
+    seen: list[str] = []
+    authenticate = sim._authenticate
+
+    def recording(request: web.Request, path: str) -> str:
+        _, _, credential = request.headers.get("authorization", "").partition(" ")
+        if credential:
+            seen.append(credential)
+        return authenticate(request, path)
+
+    sim._authenticate = recording  # type: ignore[method-assign]
+    return seen
+
+
+async def post(session: aiohttp.ClientSession, url: str, secret: str, delivery: Any) -> int:
+    body = json.dumps(delivery["payload"]).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": delivery["event"],
+        "X-GitHub-Delivery": delivery["delivery_id"],
+        "X-Hub-Signature-256": signature_for(secret, body),
+    }
+    async with session.post(f"{url}/webhook", data=body, headers=headers) as response:
+        await response.read()
+        return response.status
+
+
+async def wait_drained(db: Path, expected: int, within: float = 90.0) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        with sqlite3.connect(db) as conn:
+            statuses = [row[0] for row in conn.execute("SELECT status FROM deliveries")]
+        if len(statuses) >= expected and set(statuses) <= {"done", "dead"}:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError("the inbox was not drained")
+
+
+async def test_logs_are_json_with_delivery_context_and_never_hold_a_secret(
+    sim: SimulatedGitHub, app_key: str, tmp_path: Path
+) -> None:
+    scenario = default_scenario()
+    scenario.installation_id = INSTALLATION_ID
+    deliveries = list(Generator(scenario).deliveries())
+    sim.add_repo(scenario.repo, default_branch=scenario.branch)
+    sim.set_file(scenario.repo, ".github/trunkwatch.yml", DEFAULT_CONFIG)
+    credentials = record_credentials(sim)
+    # Failures make the App log errors and retries, where a credential could slip in.
+    sim.fail_next("POST", f"/repos/{scenario.repo}/issues", 401)
+    sim.fail_next("GET", f"/repos/{scenario.repo}/contents/*", 502)
+    webhook_secret = "whsec-" + secrets.token_hex(16)
+    key_path = tmp_path / "app.pem"
+    key_path.write_text(app_key)
+    db = tmp_path / "trunkwatch.db"
+    log = tmp_path / "serve.log"
+    serve = ServeProcess(
+        {
+            "GITHUB_APP_ID": str(APP_ID),
+            "GITHUB_PRIVATE_KEY_PATH": str(key_path),
+            "GITHUB_WEBHOOK_SECRET": webhook_secret,
+            "GITHUB_API_URL": sim.base_url,
+            "TRUNKWATCH_DATABASE_URL": f"sqlite:///{db}",
+            "LOG_LEVEL": "debug",
+        },
+        log,
+        cwd=tmp_path,
+    )
+    await serve.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            for delivery in deliveries:
+                assert await post(session, serve.url, webhook_secret, delivery) == 202
+            # One with a wrong signature: refused, and the signature it carried not logged.
+            assert await post(session, serve.url, "not-the-secret", deliveries[0]) == 401
+        await wait_drained(db, len(deliveries))
+    finally:
+        serve.stop()
+
+    # The App really used what must not leak: it fetched tokens, signed JWTs, filed an alert.
+    tokens = list(sim.tokens)
+    jwts = [c for c in credentials if c.count(".") == 2]
+    assert tokens and jwts
+    assert any(r.method == "POST" and r.path.endswith("/issues") for r in sim.requests)
+
+    text = log.read_text()
+    lines = text.splitlines()
+    entries = [json.loads(line) for line in lines]  # every line is one JSON object
+    assert all(isinstance(entry, dict) for entry in entries)
+    assert any(entry["msg"] == "serving" for entry in entries)
+    assert any(entry["level"] == "warning" and entry.get("error") for entry in entries)
+
+    for name, secret in [
+        ("webhook secret", webhook_secret),
+        *((f"installation token {t[:8]}…", t) for t in tokens),
+        *((f"JWT {j[:12]}…", j) for j in set(jwts)),
+        *(
+            (f"private key line {n}", line)
+            for n, line in enumerate(app_key.splitlines())
+            if line.strip()
+        ),
+    ]:
+        assert secret not in text, f"the {name} appears in the log"
+
+    processed = [entry for entry in entries if entry["msg"] == "delivery processed"]
+    assert {entry["delivery_id"] for entry in processed} == {d["delivery_id"] for d in deliveries}
+    by_id = {d["delivery_id"]: d for d in deliveries}
+    for entry in processed:
+        delivery = by_id[entry["delivery_id"]]
+        assert entry["event"] == delivery["event"]
+        assert entry["repo"] == scenario.repo
+        assert isinstance(entry["duration_ms"], int | float) and entry["duration_ms"] >= 0
+        assert entry["level"] == "info"
+        assert entry["ts"].endswith("Z")
