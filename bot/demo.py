@@ -190,6 +190,7 @@ async def run_demo(
                     f"trunkwatch demo: the App at {app_url}, a simulated GitHub at {base_url}"
                 )
                 narrator.say(f"watching {repo}@{scenario.branch} with the embedded configuration")
+                narrator.say(f"status page: {app_url}/{repo}")
                 narrator.say("(groups: inductor, trunk, pull; 3 failing commits in a row per job)")
                 narrator.say()
                 narrator.catch_up()

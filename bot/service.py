@@ -27,6 +27,7 @@ from bot.metrics import Metrics
 from bot.ops import add_ops_routes
 from bot.server import make_app
 from bot.settings import Settings
+from bot.status_page import add_status_routes
 from bot.store import open_store
 from bot.store.base import Store
 from bot.tracker.model import CommitInfo
@@ -133,6 +134,13 @@ async def running_service(
         )
         app = make_app(settings.webhook_secret, store, EVENTS, worker.notify)
         add_ops_routes(app, store=store, metrics=metrics)
+        add_status_routes(
+            app,
+            engine=engine,
+            store=store,
+            token=settings.status_token or None,
+            enabled=settings.status_page,
+        )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)

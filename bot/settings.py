@@ -29,6 +29,8 @@ class Settings:
     host: str = "0.0.0.0"
     port: int = 3000
     log_level: str = "info"
+    status_page: bool = True
+    status_token: str = field(default="", repr=False)
 
     def require_serve(self) -> None:
         """`serve` needs the App's identity and a webhook secret: say which are missing."""
@@ -45,7 +47,7 @@ class Settings:
             raise SettingsError("serve needs these settings: " + ", ".join(missing))
 
     def secrets(self) -> list[str]:
-        return [s for s in (self.private_key, self.webhook_secret) if s]
+        return [s for s in (self.private_key, self.webhook_secret, self.status_token) if s]
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
@@ -89,6 +91,9 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
     level = env.get("LOG_LEVEL", "info").lower()
     if level not in LOG_LEVELS:
         raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
+    status_text = env.get("TRUNKWATCH_STATUS_PAGE", "on").strip().lower()
+    if status_text not in ("on", "off", "true", "false", "1", "0", "yes", "no"):
+        raise SettingsError(f"TRUNKWATCH_STATUS_PAGE must be on or off, got {status_text!r}")
     return Settings(
         app_id=env.get("GITHUB_APP_ID", ""),
         private_key=private_key,
@@ -98,4 +103,6 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         host=env.get("HOST", "0.0.0.0"),
         port=port,
         log_level=level,
+        status_page=status_text in ("on", "true", "1", "yes"),
+        status_token=env.get("TRUNKWATCH_STATUS_TOKEN", ""),
     )

@@ -1,0 +1,179 @@
+"""The status page: `GET /` and `GET /{owner}/{repo}`, read-only HTML for people.
+
+For each watched branch and group of a repository: green or broken, each failing job's
+streak, the last green commit, the suspects, the open alert's issue, and a grid of the newest
+commits by the group's jobs. It reads the trackers the engine has in memory and never calls
+GitHub. Only repositories the App is installed on (and not suspended) are shown; any other
+name is a 404, the same answer as for a repository that does not exist.
+
+Settings: `TRUNKWATCH_STATUS_PAGE` turns it off (no routes, so 404), and
+`TRUNKWATCH_STATUS_TOKEN` requires `?token=…` or `Authorization: Bearer …` (else 401).
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import UTC, datetime
+from typing import Protocol
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from bot.actions import alert_issue
+from bot.actions.suspects import pr_number_from_message
+from bot.status_templates import (
+    AlertLink,
+    CommitView,
+    GroupView,
+    RepoView,
+    render_index,
+    render_repo,
+)
+from bot.store.base import Store
+from bot.tracker import RepoTracker
+from bot.tracker.model import CommitInfo
+
+GRID_COMMITS = 30
+TOKEN_PARAM = "token"
+REPO_ROUTE = "/{owner:[A-Za-z0-9_.-]+}/{repo:[A-Za-z0-9_.-]+}"
+# No scripts at all: whatever a commit message holds, the page cannot run it.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
+        "form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+class TrackerSource(Protocol):
+    """What the page needs of the engine: the trackers it has loaded."""
+
+    def loaded(self, repo: str) -> RepoTracker | None: ...
+
+
+def commit_view(repo: str, commit: CommitInfo) -> CommitView:
+    """The commit with the pull request its message names, linked next to the commit."""
+    pr = pr_number_from_message(commit.message, repo)
+    base, found, _ = commit.url.rpartition("/commit/")
+    return CommitView(commit, pr, f"{base}/pull/{pr}" if pr is not None and found else "")
+
+
+async def repo_view(store: Store, tracker: RepoTracker, with_grid: bool) -> RepoView:
+    """Every watched branch and group of the tracker's repository."""
+    repo = tracker.repo
+
+    def known(sha: str) -> CommitView:
+        return commit_view(repo, tracker.commit(sha) or CommitInfo(sha))
+
+    # Everything from the tracker is read before the first await, so one page shows one
+    # moment even while the worker applies deliveries.
+    snapshots = []
+    for branch in tracker.config.branches:
+        for rule in tracker.config.groups:
+            status = tracker.group_status(branch, rule.name)
+            grid = tracker.grid(branch, rule.name, GRID_COMMITS) if with_grid else None
+            last_green = known(status.last_green) if status.last_green else None
+            suspects = tuple(known(sha) for sha in status.suspects)
+            snapshots.append((status, rule.threshold, last_green, suspects, grid))
+    groups = []
+    for status, threshold, last_green, suspects, grid in snapshots:
+        issue = await alert_issue.load(store, status.open_alert) if status.open_alert else None
+        groups.append(
+            GroupView(
+                status=status,
+                threshold=threshold,
+                last_green=last_green,
+                suspects=suspects,
+                alert_open=status.open_alert is not None,
+                alert=AlertLink(issue.number, issue.url) if issue else None,
+                grid=grid,
+            )
+        )
+    return RepoView(repo, tuple(groups))
+
+
+def token_matches(request: web.Request, token: str) -> bool:
+    offered = request.query.get(TOKEN_PARAM, "")
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if not offered and scheme.lower() == "bearer":
+        offered = credentials.strip()
+    return hmac.compare_digest(offered.encode(), token.encode())
+
+
+class StatusPage:
+    def __init__(self, engine: TrackerSource, store: Store, token: str | None) -> None:
+        self._engine = engine
+        self._store = store
+        self._token = token or None
+
+    def _check(self, request: web.Request) -> str:
+        """The query string internal links carry (the token, when it came in the URL)."""
+        if self._token is None:
+            return ""
+        if not token_matches(request, self._token):
+            raise web.HTTPUnauthorized(
+                text="401: this status page needs its token\n",
+                headers={"WWW-Authenticate": 'Bearer realm="trunkwatch status"'},
+            )
+        if TOKEN_PARAM in request.query:
+            return "?" + urlencode({TOKEN_PARAM: request.query[TOKEN_PARAM]})
+        return ""
+
+    async def _installed(self) -> dict[str, str]:
+        """Installed repositories, lower-cased name → name (GitHub names ignore case)."""
+        names: dict[str, str] = {}
+        for installation in await self._store.installations():
+            if not installation.suspended:
+                names.update((repo.lower(), repo) for repo in installation.repos)
+        return names
+
+    async def index(self, request: web.Request) -> web.Response:
+        query = self._check(request)
+        views: list[RepoView] = []
+        quiet: list[str] = []
+        for repo in sorted((await self._installed()).values(), key=str.lower):
+            tracker = self._engine.loaded(repo)
+            if tracker is None:
+                quiet.append(repo)
+            else:
+                views.append(await repo_view(self._store, tracker, with_grid=False))
+        return _html(render_index(views, quiet, query, _now()))
+
+    async def repository(self, request: web.Request) -> web.Response:
+        query = self._check(request)
+        asked = f"{request.match_info['owner']}/{request.match_info['repo']}"
+        repo = (await self._installed()).get(asked.lower())
+        if repo is None:
+            raise web.HTTPNotFound(text="404: no such repository here\n")
+        tracker = self._engine.loaded(repo)
+        view = await repo_view(self._store, tracker, with_grid=True) if tracker else None
+        return _html(render_repo(view, repo, query, _now()))
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _html(text: str) -> web.Response:
+    response = web.Response(text=text, content_type="text/html", charset="utf-8")
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def add_status_routes(
+    app: web.Application,
+    *,
+    engine: TrackerSource,
+    store: Store,
+    token: str | None,
+    enabled: bool,
+) -> None:
+    """Serve the status page on `app`; when not `enabled`, add nothing (so `/` is a 404)."""
+    if not enabled:
+        return
+    page = StatusPage(engine, store, token)
+    app.router.add_get("/", page.index)
+    app.router.add_get(REPO_ROUTE, page.repository)

@@ -1,0 +1,332 @@
+"""The status page over real HTTP: what it shows, what it hides, who may see it, and how it
+looks in a real browser (Debian's Chromium driven by playwright-core, tests/browser)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from bot.actions import alert_issue
+from bot.config import load_text
+from bot.engine import Engine, Unit
+from bot.events import parse_push, parse_workflow_job
+from bot.history import INDUCTOR_JOBS, TRUNK_JOBS, Generator, Scenario
+from bot.replay import FixedConfig
+from bot.status_page import add_status_routes
+from bot.status_templates import CommitView, GroupView, RepoView, render_repo
+from bot.store import open_store
+from bot.store.base import Installation, Store
+from bot.tracker.model import CommitInfo, Grid, GroupStatus, JobKey, JobStatus
+
+REPO = "pytorch/pytorch"
+TOKEN = "s3cret-status-token"
+CONFIG = """
+branches: [main]
+groups:
+  inductor:
+    workflows: ["inductor"]
+    threshold: 3
+  trunk:
+    workflows: ["trunk"]
+"""
+BROKEN_FROM = 28  # inductor's second torchbench shard fails from this commit on
+COMMITS = 34  # more than the grid's 30 rows
+ISSUE_NUMBER = 4242
+BROWSER_DIR = Path(__file__).parent / "browser"
+CHROMIUM = Path("/usr/bin/chromium")
+
+ClientMaker = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
+
+
+@dataclass
+class History:
+    engine: Engine
+    store: Store
+    generator: Generator
+
+
+def scenario(**changes: Any) -> Scenario:
+    """One broken group (inductor, from BROKEN_FROM to the newest commit) and one green one
+    (trunk, with a flake that passed on its rerun)."""
+    options: dict[str, Any] = {
+        "repo": REPO,
+        "commits": COMMITS,
+        "workflows": {"inductor": INDUCTOR_JOBS, "trunk": TRUNK_JOBS},
+        "failures": {("inductor", INDUCTOR_JOBS[1]): set(range(BROKEN_FROM, COMMITS))},
+        "flakes": {("trunk", TRUNK_JOBS[2]): {30}},
+        "messages": {BROKEN_FROM: "[inductor] Reorder loop fusion heuristics"},
+    }
+    options.update(changes)
+    return Scenario(**options)
+
+
+async def feed(store: Store, plan: Scenario) -> History:
+    """The history's pushes and job results through an engine, as the handlers feed them."""
+    engine = Engine(store, FixedConfig(load_text(CONFIG, "trunkwatch.yml")))
+    generator = Generator(plan)
+    for delivery in generator.deliveries():
+        unit = Unit(delivery["delivery_id"])
+        if delivery["event"] == "push":
+            push = parse_push(delivery["payload"], unit.delivery_id)
+            assert push is not None
+            await engine.push(None, push.push, "main", unit)
+        elif delivery["event"] == "workflow_job":
+            job = parse_workflow_job(delivery["payload"], unit.delivery_id)
+            await engine.results(None, plan.repo, "main", [job.result], unit)
+    tracker = engine.loaded(plan.repo)
+    assert tracker is not None
+    alert = tracker.open_alert("main", "inductor")
+    if alert is not None:
+        await alert_issue.save(
+            store,
+            alert_issue.AlertIssue(
+                alert=alert.alert,
+                repo=plan.repo,
+                branch="main",
+                group="inductor",
+                number=ISSUE_NUMBER,
+                url=f"https://github.com/{plan.repo}/issues/{ISSUE_NUMBER}",
+            ),
+        )
+    return History(engine, store, generator)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    store = open_store(f"sqlite:///{tmp_path / 'status.db'}")
+    await store.open()
+    await store.save_installation(Installation(7, "pytorch", (REPO,)))
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+async def history(store: Store) -> History:
+    return await feed(store, scenario())
+
+
+def status_app(history: History, token: str | None = None, enabled: bool = True) -> web.Application:
+    app = web.Application()
+    add_status_routes(app, engine=history.engine, store=history.store, token=token, enabled=enabled)
+    return app
+
+
+async def test_repository_page_shows_broken_and_green_groups(
+    history: History, aiohttp_client: ClientMaker
+) -> None:
+    client = await aiohttp_client(status_app(history))
+    response = await client.get(f"/{REPO}")
+    assert response.status == 200
+    assert response.content_type == "text/html"
+    assert "script-src" not in response.headers["Content-Security-Policy"]
+    page = await response.text()
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
+    assert '<meta http-equiv="refresh" content="30">' in page
+    assert "<script" not in page.lower()
+    broken, _, green = page.partition('data-group="trunk"')
+    assert 'data-group="inductor" data-state="broken"' in broken
+    assert "✗ BROKEN" in broken
+    streak = COMMITS - BROKEN_FROM
+    assert f"{streak} commits in a row" in broken
+    suspect = history.generator.commit_sha(BROKEN_FROM)
+    assert suspect[:7] in broken.split("Suspects", 1)[1].split("Last green", 1)[0]
+    assert f"#{history.generator.pr_number(BROKEN_FROM)}" in broken
+    assert history.generator.commit_sha(BROKEN_FROM - 1)[:7] in broken.split("Last green", 1)[1]
+    assert f'href="https://github.com/{REPO}/issues/{ISSUE_NUMBER}"' in broken
+    assert 'data-state="green"' in green and "✓ GREEN" in green
+    assert page.count('data-rows="30"') == 2
+    assert 'class="c flaky"' in green
+
+
+async def test_overview_lists_installed_repositories_with_their_states(
+    history: History, store: Store, aiohttp_client: ClientMaker
+) -> None:
+    await store.save_installation(Installation(8, "octo", ("octo/quiet",)))
+    client = await aiohttp_client(status_app(history))
+    response = await client.get("/")
+    assert response.status == 200
+    page = await response.text()
+    assert "<title>✗ 1 broken · all repositories — trunkwatch</title>" in page
+    assert f'href="/{REPO}"' in page
+    assert 'data-group="inductor" data-state="broken"' in page
+    assert 'data-group="trunk" data-state="green"' in page
+    assert "octo/quiet" in page  # installed, nothing heard from it yet
+    assert "<table" not in page  # the grids are on the repository pages
+
+    quiet = await client.get("/octo/quiet")
+    assert quiet.status == 200
+    assert "No results from this repository" in await quiet.text()
+
+
+async def test_escapes_job_names_and_commit_messages(
+    store: Store, aiohttp_client: ClientMaker
+) -> None:
+    hostile_job = "test <script>alert('job')</script> & \"quoted\""
+    plan = scenario(
+        workflows={"inductor": (hostile_job,), "trunk": TRUNK_JOBS},
+        failures={("inductor", hostile_job): set(range(BROKEN_FROM, COMMITS))},
+        messages={BROKEN_FROM: '<script>alert("commit")</script><img src=x onerror=alert(1)>'},
+    )
+    history = await feed(store, plan)
+    client = await aiohttp_client(status_app(history))
+    for path in (f"/{REPO}", "/"):
+        page = await (await client.get(path)).text()
+        assert "<script" not in page.lower()
+        assert "<img" not in page.lower()
+        assert (
+            "&lt;script&gt;alert(&#x27;job&#x27;)&lt;/script&gt; &amp; &quot;quoted&quot;" in page
+        )
+        assert "&lt;script&gt;alert(&quot;commit&quot;)&lt;/script&gt;&lt;img" in page
+
+
+async def test_repositories_the_app_is_not_installed_on_are_hidden(
+    store: Store, aiohttp_client: ClientMaker
+) -> None:
+    history = await feed(store, scenario(repo="someone/else"))  # the engine knows it
+    await store.save_installation(Installation(9, "gone", ("gone/suspended",), suspended=True))
+    client = await aiohttp_client(status_app(history))
+    for path in ("/someone/else", "/SOMEONE/Else", "/nobody/here", "/gone/suspended"):
+        response = await client.get(path)
+        assert response.status == 404, path
+        assert "someone" not in await response.text()
+    index = await (await client.get("/")).text()
+    assert "someone/else" not in index and "gone/suspended" not in index
+    assert "<section" not in index
+
+
+async def test_repository_names_ignore_case(history: History, aiohttp_client: ClientMaker) -> None:
+    client = await aiohttp_client(status_app(history))
+    response = await client.get("/PyTorch/PyTorch")
+    assert response.status == 200
+    assert 'data-state="broken"' in await response.text()
+
+
+async def test_token_is_required_when_set(history: History, aiohttp_client: ClientMaker) -> None:
+    client = await aiohttp_client(status_app(history, token=TOKEN))
+    for path in ("/", f"/{REPO}", "/nobody/here"):
+        response = await client.get(path)
+        assert response.status == 401, path
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert (await client.get(path, params={"token": "wrong"})).status == 401
+        wrong = {"Authorization": "Bearer wrong"}
+        assert (await client.get(path, headers=wrong)).status == 401
+    by_query = await client.get("/", params={"token": TOKEN})
+    assert by_query.status == 200
+    # Links on the page carry the token on, so that following them works.
+    assert f'href="/{REPO}?token={TOKEN}"' in await by_query.text()
+    by_header = await client.get(f"/{REPO}", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert by_header.status == 200
+    assert "?token=" not in await by_header.text()
+    assert (await client.get("/nobody/here", params={"token": TOKEN})).status == 404
+
+
+async def test_turned_off_it_is_not_there(history: History, aiohttp_client: ClientMaker) -> None:
+    client = await aiohttp_client(status_app(history, enabled=False))
+    for path in ("/", f"/{REPO}"):
+        assert (await client.get(path)).status == 404
+
+
+# --- in a real browser --------------------------------------------------------------------
+
+
+def browser_missing() -> str | None:
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is missing (scripts/install-browser installs it)"
+    if not (BROWSER_DIR / "node_modules" / "playwright-core").is_dir():
+        return "tests/browser/node_modules/playwright-core is missing (run scripts/install-browser)"
+    if shutil.which("node") is None:
+        return "node is not installed"
+    return None
+
+
+@pytest.fixture
+async def served(history: History) -> AsyncIterator[str]:
+    """The status page on a real port of 127.0.0.1."""
+    runner = web.AppRunner(status_app(history, token=TOKEN), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    yield f"http://{host}:{port}"
+    await runner.cleanup()
+
+
+async def test_in_a_browser_the_broken_group_is_plain_to_see(
+    served: str, history: History, tmp_path: Path
+) -> None:
+    missing = browser_missing()
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"the browser test cannot run in CI: {missing}")
+        pytest.skip(missing)
+    screenshot = tmp_path / "status-page.png"
+    node = await asyncio.create_subprocess_exec(
+        "node",
+        str(BROWSER_DIR / "check.mjs"),
+        f"{served}/{REPO}?token={TOKEN}",
+        str(screenshot),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(node.communicate(), timeout=120)
+    except TimeoutError:
+        node.kill()
+        await node.wait()
+        raise
+    print(f"status page screenshot: {screenshot}")
+    report = json.loads(out.decode().strip().splitlines()[-1]) if out.strip() else {}
+    failed = [c for c in report.get("checks", []) if not c["ok"]]
+    assert node.returncode == 0, (failed, report.get("error"), err.decode()[-2000:])
+    assert report["ok"] and not failed
+
+    groups = {g["group"]: g for g in report["groups"]}
+    inductor, trunk = groups["inductor"], groups["trunk"]
+    assert inductor["state"] == "broken" and "BROKEN" in inductor["badge"]
+    streak = COMMITS - BROKEN_FROM
+    assert any(
+        "test (inductor_torchbench" in job and f"{streak} commits in a row" in job
+        for job in inductor["failingJobs"]
+    ), inductor["failingJobs"]
+    suspect = history.generator.commit_sha(BROKEN_FROM)[:7]
+    assert any(suspect in s and "Reorder loop fusion" in s for s in inductor["suspects"])
+    assert history.generator.commit_sha(BROKEN_FROM - 1)[:7] in inductor["lastGreen"]
+    assert inductor["alertLink"].endswith(f"/issues/{ISSUE_NUMBER}")
+    assert trunk["state"] == "green" and "GREEN" in trunk["badge"]
+    assert trunk["failingJobs"] == []
+    assert inductor["gridRows"] == trunk["gridRows"] == min(30, COMMITS)
+    assert "✗" in inductor["cellSymbols"] and "~" in trunk["cellSymbols"]
+    assert screenshot.stat().st_size > 10_000
+
+
+def test_rendering_without_a_known_pass_an_issue_or_any_results() -> None:
+    job = JobStatus(JobKey("inductor", "test"), 4, None, 0, "javascript:alert(1)")
+    suspects = tuple(CommitView(CommitInfo(f"{i:040x}", f"change {i}")) for i in range(12))
+    broken = GroupView(
+        status=GroupStatus("main", "inductor", (job,), True, None, (), suspects_known=False),
+        threshold=3,
+        last_green=None,
+        suspects=suspects,
+        alert_open=True,
+        alert=None,
+        grid=Grid((), ()),
+    )
+    quiet = GroupView(GroupStatus("main", "lint", (), False, None), 3, None, (), False, None, None)
+    page = render_repo(RepoView(REPO, (quiet, broken)), REPO, "", "now")
+    assert page.index('data-state="broken"') < page.index('data-state="unknown"')
+    assert "javascript:" not in page  # a payload's URL is shown as text, never linked
+    assert "no pass known" in page and "and 2 more" in page
+    assert "No passing commit is known" in page
+    assert "open; its issue is not filed yet" in page
+    assert "No commits seen on this branch yet." in page
+    assert "· NO RESULTS YET" in page and "no job of this group has reported" in page
