@@ -2,20 +2,30 @@
 
 Backend specifics (where the database lives, how to look at it from outside the store) are
 in the `Backend` helpers below; the tests themselves only speak `Store`.
+
+PostgreSQL: `TRUNKWATCH_TEST_POSTGRES` names a server database (default: the local `test`)
+from which each test creates a database of its own, dropped after. When the server cannot be
+reached, the PostgreSQL tests are skipped, or fail when `CI` is set.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
+import urllib.parse
+import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
+import asyncpg
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -25,6 +35,7 @@ from bot.store import (
     Delivery,
     DeliveryStatus,
     Installation,
+    PostgresStore,
     SQLiteStore,
     Store,
     StoredCommit,
@@ -33,6 +44,7 @@ from bot.store import (
 )
 from bot.store.codec import alert_from_json, alert_to_json
 from bot.store.migrations import LATEST_VERSION
+from bot.store.postgres_rows import redact
 from bot.tracker.model import (
     AlertState,
     CloseReason,
@@ -101,12 +113,110 @@ class SQLiteBackend:
         conn.close()
 
 
-BACKENDS: dict[str, Callable[[Path], Backend]] = {"sqlite": SQLiteBackend}
+T = TypeVar("T")
+
+POSTGRES_DSN = os.environ.get(
+    "TRUNKWATCH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
+)
 
 
-@pytest.fixture(params=["sqlite"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    return BACKENDS[request.param](tmp_path)
+def blocking(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine to its end on a loop of its own, in another thread: how the Backend's
+    plain methods look at PostgreSQL from outside the store and the test's event loop."""
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(lambda: asyncio.run(make())).result()
+
+
+@functools.cache
+def postgres_unreachable() -> str | None:
+    """Why PostgreSQL cannot be used for tests, or None when it can."""
+
+    async def probe() -> None:
+        conn = await asyncpg.connect(POSTGRES_DSN, timeout=5)
+        await conn.close()
+
+    try:
+        blocking(probe)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        return f"PostgreSQL at {redact(POSTGRES_DSN)} (TRUNKWATCH_TEST_POSTGRES): {exc!r}"
+    return None
+
+
+class PostgresBackend:
+    """A database of its own on the test server, created now and dropped by `drop`."""
+
+    def __init__(self) -> None:
+        self.name = f"trunkwatch_test_{uuid.uuid4().hex[:16]}"
+        server = urllib.parse.urlsplit(POSTGRES_DSN)
+        self.dsn = urllib.parse.urlunsplit(server._replace(path=f"/{self.name}"))
+        blocking(lambda: self._on_server(f'CREATE DATABASE "{self.name}"'))
+
+    def drop(self) -> None:
+        blocking(lambda: self._on_server(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+
+    async def open(self, *, schema_version: int | None = None) -> Store:
+        store: Store
+        if schema_version is None:
+            store = open_store(self.dsn)
+        else:
+            store = PostgresStore(self.dsn, migrate_to=schema_version)
+        await store.open()
+        return store
+
+    @staticmethod
+    async def _on_server(sql: str) -> None:
+        conn = await asyncpg.connect(POSTGRES_DSN)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    def _query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        async def query() -> list[tuple[Any, ...]]:
+            # A separate connection, as another replica would have: it sees only commits.
+            conn = await asyncpg.connect(self.dsn)
+            try:
+                return [tuple(row) for row in await conn.fetch(sql, *params)]
+            finally:
+                await conn.close()
+
+        return blocking(query)
+
+    def applied_versions(self) -> dict[int, float]:
+        return dict(self._query("SELECT version, applied_at FROM schema_version"))
+
+    def committed_delivery_ids(self) -> set[str]:
+        return {row[0] for row in self._query("SELECT delivery_id FROM deliveries")}
+
+    def pretend_version(self, version: int) -> None:
+        self._query("INSERT INTO schema_version VALUES ($1, $2)", version, time.time())
+
+
+def fresh_postgres() -> Iterator[PostgresBackend]:
+    reason = postgres_unreachable()
+    if reason is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set and {reason}")
+        pytest.skip(reason)
+    backend = PostgresBackend()
+    try:
+        yield backend
+    finally:
+        backend.drop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    if request.param == "postgresql":
+        yield from fresh_postgres()
+    else:
+        yield SQLiteBackend(tmp_path)
+
+
+@pytest.fixture
+def postgres() -> Iterator[PostgresBackend]:
+    """For the tests of what only a shared database does: several replicas at once."""
+    yield from fresh_postgres()
 
 
 @pytest.fixture
@@ -576,6 +686,42 @@ async def test_prune_drops_old_commits_of_one_branch_with_their_results(store: S
     assert await store.prune(REPO, "main", ["c4", "c5"]) == 0
 
 
+# --- repository versions -------------------------------------------------------------------
+async def test_every_write_of_a_repos_facts_bumps_its_version_once(store: Store) -> None:
+    assert await store.repo_version(REPO) == 0
+    await store.save_changes(
+        changes((commit("c1", "c0"), commit("o1", None, repo=OTHER)), (result("c1"),))
+    )
+    assert (await store.repo_version(REPO), await store.repo_version(OTHER)) == (1, 1)
+    await store.save_changes(changes(alerts=(alert(),)))
+    assert (await store.repo_version(REPO), await store.repo_version(OTHER)) == (2, 1)
+
+    await store.add_delivery(delivery("d-1"))
+    await store.add_delivery(delivery("d-2"))
+    await claim(store)
+    await store.complete("d-1", Changes())  # wrote nothing
+    assert await store.repo_version(REPO) == 2
+    await claim(store)
+    await store.complete("d-2", changes((commit("c2", "c1"),)))
+    assert await store.repo_version(REPO) == 3
+
+    assert await store.prune(REPO, "main", ["c1", "c2"]) == 0
+    assert await store.repo_version(REPO) == 3
+    assert await store.prune(REPO, "main", ["c2"]) == 1
+    assert await store.repo_version(REPO) == 4
+
+
+async def test_a_failed_write_does_not_bump_the_version(store: Store) -> None:
+    await store.add_delivery(delivery("d-1"))
+    await claim(store)
+    broken = changes((commit("c1", "c0"),), alerts=(alert(alert_id=None),))  # type: ignore[arg-type]
+    with pytest.raises(StoreError):
+        await store.complete("d-1", broken)
+    with pytest.raises(StoreError):
+        await store.save_changes(broken)
+    assert await store.repo_version(REPO) == 0
+
+
 # --- installations and state ---------------------------------------------------------------
 async def test_installations_are_saved_replaced_and_deleted(store: Store) -> None:
     pytorch = Installation(7, "pytorch", (REPO, OTHER))
@@ -671,9 +817,26 @@ def test_sqlite_urls_name_their_file(url: str, path: str) -> None:
     assert store.path == path
 
 
-def test_postgresql_urls_are_not_supported_yet() -> None:
-    with pytest.raises(ValueError, match="PostgreSQL support is not built yet"):
-        open_store("postgresql://trunkwatch@db/trunkwatch")
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://trunkwatch:s3cret@db:5432/trunkwatch",
+        "postgres://trunkwatch:s3cret@db:5432/trunkwatch",
+        "postgresql+asyncpg://trunkwatch:s3cret@db:5432/trunkwatch",
+    ],
+)
+def test_postgresql_urls_open_a_postgres_store(url: str) -> None:
+    store = open_store(url)
+    assert isinstance(store, PostgresStore)
+    assert store.dsn == "postgresql://trunkwatch:s3cret@db:5432/trunkwatch"
+    assert "s3cret" not in repr(store)
+
+
+async def test_an_unreachable_postgres_is_a_store_error() -> None:
+    store = PostgresStore("postgresql://nobody:s3cret@127.0.0.1:1/nothing")
+    with pytest.raises(StoreError, match=r"127\.0\.0\.1:1/nothing") as raised:
+        await store.open()
+    assert "s3cret" not in str(raised.value)
 
 
 @pytest.mark.parametrize("url", ["mysql://db/x", "trunkwatch.db", "sqlite://", "sqlite:///"])
@@ -690,3 +853,153 @@ async def test_an_in_memory_store_works() -> None:
         assert await claim(store) == "d-1"
     finally:
         await store.close()
+
+
+# --- several replicas on one PostgreSQL database -------------------------------------------
+async def replicas(postgres: PostgresBackend, count: int = 2) -> list[Store]:
+    """Stores with pools of their own, as separate `serve` processes would have."""
+    return [await postgres.open() for _ in range(count)]
+
+
+async def close_all(stores: list[Store]) -> None:
+    await asyncio.gather(*(store.close() for store in stores))
+
+
+async def test_replicas_starting_at_once_apply_each_migration_once(
+    postgres: PostgresBackend,
+) -> None:
+    stores = [PostgresStore(postgres.dsn) for _ in range(4)]
+    try:
+        await asyncio.gather(*(store.open() for store in stores))
+        assert [await store.schema_version() for store in stores] == [LATEST_VERSION] * 4
+        assert sorted(postgres.applied_versions()) == list(range(1, LATEST_VERSION + 1))
+    finally:
+        await close_all(list(stores))
+
+
+async def test_concurrent_claims_hand_out_one_delivery_per_repo_and_none_twice(
+    postgres: PostgresBackend,
+) -> None:
+    stores = await replicas(postgres)
+    try:
+        repos = [f"org/repo-{n}" for n in range(6)]
+        for k in range(3):
+            for repo in repos:
+                await stores[k % 2].add_delivery(delivery(f"{repo}#{k}", repo=repo))
+        for k in range(4):
+            await stores[k % 2].add_delivery(delivery(f"installation#{k}", repo=""))
+
+        claimed = await asyncio.gather(
+            *(stores[n % 2].claim_next(f"w{n}", NOW, LEASE) for n in range(40))
+        )
+
+        ids = [d.delivery_id for d in claimed if d is not None]
+        assert sorted(ids) == sorted(
+            [f"{repo}#0" for repo in repos] + [f"installation#{k}" for k in range(4)]
+        )
+    finally:
+        await close_all(stores)
+
+
+async def test_an_expired_claim_is_taken_over_by_exactly_one_replica(
+    postgres: PostgresBackend,
+) -> None:
+    stores = await replicas(postgres)
+    try:
+        await stores[0].add_delivery(delivery("a-1"))
+        assert await claim(stores[0], worker="died") == "a-1"
+        takeovers = await asyncio.gather(
+            *(claim(stores[n % 2], at=NOW + LEASE, worker=f"w{n}") for n in range(20))
+        )
+        assert [t for t in takeovers if t is not None] == ["a-1"]
+    finally:
+        await close_all(stores)
+
+
+async def test_replicas_working_the_inbox_never_process_one_repo_at_once(
+    postgres: PostgresBackend,
+) -> None:
+    stores = await replicas(postgres)
+    repos = [f"org/repo-{n}" for n in range(4)]
+    arrivals: dict[str, list[str]] = {repo: [] for repo in repos}
+    for k in range(6):  # one wave per position, so each repository's order is known
+        wave = [(repo, f"{repo}#{k}") for repo in repos]
+        await asyncio.gather(
+            *(
+                stores[n % 2].add_delivery(delivery(d, repo=repo))
+                for n, (repo, d) in enumerate(wave)
+            )
+        )
+        for repo, d in wave:
+            arrivals[repo].append(d)
+    total = sum(map(len, arrivals.values()))
+    busy: set[str] = set()
+    handed: dict[str, list[str]] = {repo: [] for repo in repos}
+    finished: list[str] = []
+
+    async def worker(store: Store, name: str) -> None:
+        while len(finished) < total:
+            claimed = await store.claim_next(name, NOW, LEASE)
+            if claimed is None:
+                await asyncio.sleep(0.001)
+                continue
+            assert claimed.repo not in busy, f"{claimed.delivery_id} while its repo is busy"
+            busy.add(claimed.repo)
+            handed[claimed.repo].append(claimed.delivery_id)
+            await asyncio.sleep(0.002)  # the work, while the other workers keep claiming
+            busy.discard(claimed.repo)  # before complete: the next claim may follow it at once
+            await store.complete(claimed.delivery_id, Changes())
+            finished.append(claimed.delivery_id)
+
+    try:
+        await asyncio.wait_for(
+            asyncio.gather(*(worker(stores[n % 2], f"w{n}") for n in range(8))), timeout=60
+        )
+        assert sorted(finished) == sorted(d for ds in arrivals.values() for d in ds)
+        assert handed == arrivals
+    finally:
+        await close_all(stores)
+
+
+async def test_concurrent_writes_of_one_repo_from_two_replicas_all_land(
+    postgres: PostgresBackend,
+) -> None:
+    stores = await replicas(postgres)
+    try:
+        writes = [
+            changes((commit(f"c{n}", None, branch=f"b{n % 3}"),), (result(f"c{n}"),))
+            for n in range(20)
+        ]
+        await asyncio.gather(*(stores[n % 2].save_changes(w) for n, w in enumerate(writes)))
+        assert await stores[0].repo_version(REPO) == 20
+        assert await stores[1].repo_version(REPO) == 20
+        assert sorted(c.commit.sha for c in await stores[1].load_commits(REPO)) == sorted(
+            f"c{n}" for n in range(20)
+        )
+        assert len(await stores[0].load_results(REPO)) == 20
+    finally:
+        await close_all(stores)
+
+
+async def test_release_claims_leaves_other_replicas_live_claims_alone(
+    postgres: PostgresBackend,
+) -> None:
+    stores = await replicas(postgres)
+    try:
+        now = time.time()
+        await stores[0].add_delivery(delivery("live", repo="org/live"))
+        await stores[0].add_delivery(delivery("expired", repo="org/expired"))
+        assert await claim(stores[0], at=now, worker="alive") == "live"
+        assert await claim(stores[0], at=now - 2 * LEASE, worker="died") == "expired"
+
+        assert await stores[1].release_claims() == 1
+
+        live, expired = (
+            await stores[1].get_delivery("live"),
+            await stores[1].get_delivery("expired"),
+        )
+        assert live is not None and expired is not None
+        assert (live.status, expired.status) == (DeliveryStatus.PROCESSING, DeliveryStatus.PENDING)
+        assert await claim(stores[1], at=now, worker="w2") == "expired"
+    finally:
+        await close_all(stores)

@@ -4,7 +4,10 @@
 
 - `sqlite:///relative.db`: a file relative to the working directory;
 - `sqlite:////absolute/path.db`: an absolute path (four slashes);
-- `sqlite://:memory:` (or `sqlite:///:memory:`): a private in-memory database, for tests.
+- `sqlite://:memory:` (or `sqlite:///:memory:`): a private in-memory database, for tests;
+- `postgresql://user:password@host:5432/dbname` (or `postgres://`): a PostgreSQL database that
+  several replicas may share. Query parameters are libpq's connection options (`sslmode`, …);
+  any others become server settings, e.g. `?search_path=trunkwatch`.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from bot.store.base import (
     StoredCommit,
     StoreError,
 )
+from bot.store.postgres import PostgresStore
 from bot.store.sqlite import SQLiteStore
 
 __all__ = [
@@ -25,6 +29,7 @@ __all__ = [
     "Delivery",
     "DeliveryStatus",
     "Installation",
+    "PostgresStore",
     "SQLiteStore",
     "Store",
     "StoreError",
@@ -35,8 +40,8 @@ __all__ = [
 DEFAULT_DATABASE_URL = "sqlite:///trunkwatch.db"
 
 ACCEPTED_FORMS = (
-    "sqlite:///relative/path.db, sqlite:////absolute/path.db, sqlite://:memory:"
-    " (postgresql://… later)"
+    "sqlite:///relative/path.db, sqlite:////absolute/path.db, sqlite://:memory:,"
+    " postgresql://user@host:5432/dbname"
 )
 
 _SQLITE_PREFIX = "sqlite://"
@@ -49,12 +54,10 @@ def open_store(url: str) -> Store:
 
     Raises ValueError for a URL that is not one of the accepted forms."""
     url = url.strip()
-    scheme, sep, _ = url.partition("://")
+    scheme, sep, rest = url.partition("://")
     if sep and scheme.lower() in _POSTGRES_SCHEMES:
-        raise ValueError(
-            "TRUNKWATCH_DATABASE_URL names a PostgreSQL database, but PostgreSQL support is"
-            " not built yet; use SQLite for now, e.g. sqlite:///trunkwatch.db"
-        )
+        # asyncpg knows postgresql:// and postgres://; `+asyncpg` is SQLAlchemy's spelling.
+        return PostgresStore("postgresql://" + rest)
     if not url.lower().startswith(_SQLITE_PREFIX):
         raise ValueError(
             f"TRUNKWATCH_DATABASE_URL {url!r} is not a database URL trunkwatch understands;"

@@ -1,7 +1,7 @@
 """The store's interface: what the rest of the App may ask of persistence.
 
-Two backends implement it: SQLite (embedded default) and, later, PostgreSQL. Every method is
-async so that both fit; the SQLite backend does its work on one dedicated thread.
+Two backends implement it: SQLite (embedded default) and PostgreSQL (several replicas). Every
+method is async so that both fit; the SQLite backend does its work on one dedicated thread.
 """
 
 from __future__ import annotations
@@ -76,9 +76,14 @@ class Changes:
     def __bool__(self) -> bool:
         return bool(self.commits or self.results or self.alerts)
 
+    def repos(self) -> list[str]:
+        """The repositories written to, sorted: the order writers lock them in."""
+        written = {c.repo for c in self.commits} | {r.repo for r in self.results}
+        return sorted(written | {a.repo for a in self.alerts})
+
 
 class Store(Protocol):
-    """Persistence for the App. Implementations: SQLiteStore (and PostgresStore later)."""
+    """Persistence for the App. Implementations: SQLiteStore and PostgresStore."""
 
     async def open(self) -> None:
         """Connect, and create or migrate the schema to the newest version."""
@@ -136,6 +141,15 @@ class Store(Protocol):
     async def prune(self, repo: str, branch: str, keep_shas: Sequence[str]) -> int:
         """Delete commits of the branch not in `keep_shas`, with their job results.
         Returns how many commits were removed."""
+
+    async def repo_version(self, repo: str) -> int:
+        """How many times the repository's facts were changed: bumped in the same transaction
+        as every `complete`, `save_changes` or `prune` that writes its commits, results or
+        alerts; 0 for a repository never written.
+
+        With several replicas, one that keeps a repository loaded in memory compares this
+        with the version it loaded (plus its own writes) before using it: a difference means
+        another replica changed the repository since, and it must reload."""
 
     # --- installations ---------------------------------------------------------------
     async def save_installation(self, installation: Installation) -> None: ...

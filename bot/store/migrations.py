@@ -140,9 +140,29 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        3,
+        "a change counter per repository; claimed deliveries by repository",
+        (
+            # Bumped with every write of a repository's facts, so that a replica can tell
+            # that another one changed the repository since it loaded it.
+            """
+            CREATE TABLE repo_versions (
+                repo    TEXT NOT NULL PRIMARY KEY,
+                version BIGINT NOT NULL
+            )
+            """,
+            # A claim asks whether a repository has a delivery under a live lease.
+            """
+            CREATE INDEX deliveries_processing_by_repo ON deliveries (repo)
+            WHERE status = 'processing'
+            """,
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
+REPO_VERSIONS_SINCE = 3  # a store stopped at an older schema (tests) counts no versions
 
 
 def _check(migrations: tuple[Migration, ...]) -> None:

@@ -26,14 +26,36 @@ INSERT_DELIVERY = f"""
 
 # The oldest open delivery that is ready (pending and due, or its lease expired) and is the
 # oldest open one of its repository; deliveries without a repository do not wait on each other.
+# Only each repository's head is looked at: the recursive part skips from one repository to
+# the next through the partial index of open deliveries, so a backlog of thousands behind a
+# head that is being processed costs nothing (a claim is O(repositories · log n)).
 CLAIM = f"""
-    SELECT {DELIVERY_COLUMNS} FROM deliveries AS d
-    WHERE d.status IN {OPEN_STATUSES}
-      AND CASE d.status WHEN 'pending' THEN d.next_attempt_at <= :now
+    WITH RECURSIVE repos(repo) AS (
+        SELECT MIN(repo) FROM deliveries INDEXED BY deliveries_open_by_repo
+        WHERE status IN {OPEN_STATUSES} AND repo > ''
+        UNION ALL
+        SELECT (SELECT MIN(repo) FROM deliveries INDEXED BY deliveries_open_by_repo
+                WHERE status IN {OPEN_STATUSES} AND repo > repos.repo)
+        FROM repos WHERE repos.repo IS NOT NULL
+    ),
+    heads(seq) AS (
+        SELECT (SELECT MIN(seq) FROM deliveries INDEXED BY deliveries_open_by_repo
+                WHERE repo = repos.repo AND status IN {OPEN_STATUSES})
+        FROM repos WHERE repos.repo IS NOT NULL
+    ),
+    candidates AS (
+        SELECT d.* FROM heads JOIN deliveries AS d ON d.seq = heads.seq
+        UNION ALL
+        SELECT * FROM (
+            SELECT * FROM deliveries AS d
+            WHERE d.repo = '' AND d.status IN {OPEN_STATUSES}
+              AND CASE d.status WHEN 'pending' THEN d.next_attempt_at <= :now
+                                ELSE d.lease_until <= :now END
+            ORDER BY d.seq LIMIT 1)
+    )
+    SELECT {DELIVERY_COLUMNS} FROM candidates AS d
+    WHERE CASE d.status WHEN 'pending' THEN d.next_attempt_at <= :now
                         ELSE d.lease_until <= :now END
-      AND (d.repo = '' OR NOT EXISTS (
-            SELECT 1 FROM deliveries AS e
-            WHERE e.status IN {OPEN_STATUSES} AND e.repo = d.repo AND e.seq < d.seq))
     ORDER BY d.seq
     LIMIT 1
 """

@@ -1,0 +1,388 @@
+"""The shared store: one PostgreSQL database behind several `serve` replicas (asyncpg).
+
+Same schema versions and the same semantics as the SQLite store, method for method; what
+differs is that other processes write concurrently, so each decision that SQLite makes
+under its single write lock is made here under a narrower PostgreSQL lock:
+
+- **Arrival order.** New deliveries get `seq = MAX(seq) + 1` under one advisory lock held
+  to commit, so arrival order is commit order and no delivery ever appears behind one that
+  was already handed out. Concurrent `add_delivery` calls of a replica are group-committed:
+  one transaction, one lock and one WAL flush per batch.
+- **Claims.** See `claim_next`: `FOR UPDATE SKIP LOCKED` on the delivery row, decided under
+  a per-repository advisory transaction lock.
+- **Facts.** Every write of a repository's facts first bumps its `repo_versions` row; that
+  row lock, held to commit, also orders the per-repository `seq` of commits and results.
+- **Migrations.** Applied under an advisory lock, so replicas starting at once do not race.
+
+Leases compare against the `now` the caller passes, as in SQLite: replicas' clocks must
+agree to well within a lease (NTP).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from bot.store import codec
+from bot.store.base import (
+    Changes,
+    Delivery,
+    Installation,
+    StoredCommit,
+    StoreError,
+)
+from bot.store.migrations import OPEN_STATUSES, REPO_VERSIONS_SINCE
+from bot.store.postgres_rows import (
+    INBOX_LOCK,
+    claim,
+    current_version,
+    fail_delivery,
+    insert_delivery,
+    load_installations,
+    lock,
+    migrate,
+    prune_branch,
+    redact,
+    row_count,
+    save_installation,
+    write_changes,
+)
+from bot.store.sqlite_rows import (
+    DELIVERY_COLUMNS,
+    alert_from_row,
+    commit_from_row,
+    delivery_from_row,
+)
+from bot.tracker.model import AlertState, JobResult
+
+CONNECT_TIMEOUT_SECONDS = 10.0
+
+# What a failing database call may raise: the server's errors, asyncpg's own (a value it
+# cannot encode, a closed connection), and the network's (timeouts are OSErrors too).
+_DATABASE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+
+
+class PostgresStore:
+    """The Store on a PostgreSQL database, shared by any number of replicas."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        migrate_to: int | None = None,
+        min_connections: int = 1,
+        max_connections: int = 10,
+    ) -> None:
+        """`dsn`: a postgresql:// URL (query parameters that are not connection options
+        become server settings, e.g. `?search_path=trunkwatch`). `migrate_to` stops the
+        schema at an older version (for migration tests)."""
+        self.dsn = dsn
+        self._migrate_to = migrate_to
+        self._sizes = (min_connections, max_connections)
+        self._pool: Any = None  # asyncpg.Pool
+        self._adds: list[tuple[Delivery, asyncio.Future[bool]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._counts_versions = True
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({redact(self.dsn)!r})"
+
+    # --- lifecycle ---------------------------------------------------------------------
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        min_size, max_size = self._sizes
+        try:
+            pool = await asyncpg.create_pool(
+                self.dsn,
+                min_size=min_size,
+                max_size=max_size,
+                timeout=CONNECT_TIMEOUT_SECONDS,
+            )
+        except (*_DATABASE_ERRORS, ValueError) as exc:  # ValueError: a malformed DSN
+            raise self._error(exc) from exc
+        try:
+            async with pool.acquire() as conn:
+                await migrate(conn, self._migrate_to)
+                self._counts_versions = await current_version(conn) >= REPO_VERSIONS_SINCE
+        except BaseException as exc:
+            await pool.close()
+            if isinstance(exc, _DATABASE_ERRORS):
+                raise self._error(exc) from exc
+            raise
+        self._pool = pool
+
+    async def close(self) -> None:
+        pool = self._pool
+        if pool is None:
+            return
+        if self._flusher is not None:
+            await self._flusher
+        self._pool = None
+        await pool.close()
+
+    async def schema_version(self) -> int:
+        return int(await self._fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version"))
+
+    # --- the inbox ---------------------------------------------------------------------
+    async def add_delivery(self, delivery: Delivery) -> bool:
+        self._pool_or_raise()
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._adds.append((delivery, future))
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush_adds())
+        return await future
+
+    async def claim_next(self, worker: str, now: float, lease_seconds: float) -> Delivery | None:
+        """The oldest deliverable delivery, claimed for `worker` until now + lease.
+
+        Candidates (each repository's oldest open delivery, if ready) are read without
+        locks; each is then decided in a transaction that first takes
+        `pg_try_advisory_xact_lock(class, hashtext(repo))` and re-reads the repository on a
+        snapshot taken after it. Whoever decided for this repository before has committed
+        by then, so the re-read sees their claim, and two replicas never hand out deliveries
+        of one repository at once; a repository whose lock is taken is skipped, not waited
+        for. The delivery row is taken `FOR UPDATE SKIP LOCKED`, against a concurrent
+        claim, `complete` or `fail` of the same row. The row lock alone would not do: its
+        re-check covers the locked row, but "oldest open" and "no live lease elsewhere in
+        the repository" are judged on the statement's snapshot, which may be stale.
+
+        Why an advisory lock and not a lease row per repository: the lease already lives on
+        the delivery row (`lease_until`, which is what lets another replica take over from
+        one that died); a second lease would have to be kept in step with it, cleaned up,
+        and migrated. The advisory lock guards only the milliseconds of the decision, and
+        PostgreSQL drops it at commit, at rollback, or when the connection dies. A hash
+        collision between two repositories only defers one of them to the next poll.
+        """
+        async with self._connection() as conn:
+            return await claim(conn, worker, now, now + lease_seconds)
+
+    async def release_claims(self) -> int:
+        """Return claims whose lease has expired to the queue; live ones are left alone.
+
+        Unlike SQLite's, this does NOT void every claim: on a shared database the other
+        claims are other replicas' work in progress. A restarted replica's own claims
+        therefore come back when their lease runs out (as they would to any replica), not
+        at once. Expired claims are claimable anyway; this only tidies their status."""
+        status = await self._execute(
+            "UPDATE deliveries SET status = 'pending', claimed_by = NULL, lease_until = NULL"
+            " WHERE status = 'processing' AND lease_until <= $1",
+            time.time(),
+        )
+        return row_count(status)
+
+    async def complete(self, delivery_id: str, changes: Changes) -> None:
+        async with self._connection() as conn, conn.transaction():
+            status = await conn.execute(
+                "UPDATE deliveries SET status = 'done', lease_until = NULL WHERE delivery_id = $1",
+                delivery_id,
+            )
+            if not row_count(status):
+                raise StoreError(f"no delivery {delivery_id!r} to complete")
+            await write_changes(conn, changes, count_versions=self._counts_versions)
+
+    async def fail(self, delivery_id: str, error: str, retry_at: float | None) -> None:
+        async with self._connection() as conn, conn.transaction():
+            await fail_delivery(conn, delivery_id, error, retry_at)
+
+    async def inbox_stats(self, now: float) -> tuple[int, float]:
+        row = await self._fetchrow(
+            f"SELECT COUNT(*), MIN(received_at) FROM deliveries WHERE status IN {OPEN_STATUSES}"
+        )
+        count, oldest = int(row[0]), row[1]
+        return count, (0.0 if oldest is None else max(0.0, now - oldest))
+
+    async def get_delivery(self, delivery_id: str) -> Delivery | None:
+        row = await self._fetchrow(
+            f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE delivery_id = $1", delivery_id
+        )
+        return None if row is None else delivery_from_row(row)
+
+    async def dead_deliveries(self) -> list[Delivery]:
+        rows = await self._fetch(
+            f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE status = 'dead' ORDER BY seq"
+        )
+        return [delivery_from_row(row) for row in rows]
+
+    async def prune_deliveries(self, received_before: float) -> int:
+        status = await self._execute(
+            "DELETE FROM deliveries WHERE status = 'done' AND received_at < $1", received_before
+        )
+        return row_count(status)
+
+    # --- trunk facts -------------------------------------------------------------------
+    async def load_commits(self, repo: str, branch: str | None = None) -> list[StoredCommit]:
+        query = (
+            "SELECT repo, branch, sha, parent, message, author, timestamp, url FROM commits"
+            " WHERE repo = $1" + ("" if branch is None else " AND branch = $2") + " ORDER BY seq"
+        )
+        params = (repo,) if branch is None else (repo, branch)
+        return [commit_from_row(row) for row in await self._fetch(query, *params)]
+
+    async def load_results(self, repo: str) -> list[JobResult]:
+        rows = await self._fetch(
+            "SELECT repo, branch, head_sha, workflow, job, run_id, run_attempt, conclusion,"
+            " job_id, url, completed_at, delivery_id FROM job_results"
+            " WHERE repo = $1 ORDER BY seq",
+            repo,
+        )
+        return [JobResult(**dict(row)) for row in rows]
+
+    async def load_alerts(self, repo: str) -> list[AlertState]:
+        # COLLATE "C": byte order, as SQLite sorts, whatever the database's locale.
+        rows = await self._fetch(
+            "SELECT alert, repo, branch, group_name, seq, open, opened_at, closed_at, reason,"
+            ' details FROM alerts WHERE repo = $1 ORDER BY branch COLLATE "C",'
+            ' group_name COLLATE "C", seq',
+            repo,
+        )
+        return [alert_from_row(row) for row in rows]
+
+    async def save_changes(self, changes: Changes) -> None:
+        async with self._connection() as conn, conn.transaction():
+            await write_changes(conn, changes, count_versions=self._counts_versions)
+
+    async def prune(self, repo: str, branch: str, keep_shas: Sequence[str]) -> int:
+        async with self._connection() as conn, conn.transaction():
+            return await prune_branch(
+                conn, repo, branch, frozenset(keep_shas), count_versions=self._counts_versions
+            )
+
+    async def repo_version(self, repo: str) -> int:
+        version = await self._fetchval("SELECT version FROM repo_versions WHERE repo = $1", repo)
+        return 0 if version is None else int(version)
+
+    # --- installations -----------------------------------------------------------------
+    async def save_installation(self, installation: Installation) -> None:
+        async with self._connection() as conn, conn.transaction():
+            await save_installation(conn, installation)
+
+    async def delete_installation(self, installation_id: int) -> None:
+        await self._execute("DELETE FROM installations WHERE installation_id = $1", installation_id)
+
+    async def installations(self) -> list[Installation]:
+        async with self._connection() as conn, conn.transaction(isolation="repeatable_read"):
+            return await load_installations(conn)
+
+    async def installation_for_repo(self, repo: str) -> int | None:
+        """The active installation that covers the repository; None if only suspended ones do."""
+        found = await self._fetchval(
+            "SELECT i.installation_id FROM installation_repos AS r"
+            " JOIN installations AS i ON i.installation_id = r.installation_id"
+            " WHERE r.repo = $1 AND NOT i.suspended ORDER BY i.installation_id LIMIT 1",
+            repo,
+        )
+        return None if found is None else int(found)
+
+    # --- key/value state ---------------------------------------------------------------
+    async def get_state(self, namespace: str, key: str) -> Any | None:
+        value = await self._fetchval(
+            "SELECT value FROM state WHERE namespace = $1 AND key = $2", namespace, key
+        )
+        return None if value is None else json.loads(value)
+
+    async def put_state(self, namespace: str, key: str, value: Any) -> None:
+        """Store a JSON value; None removes the key."""
+        if value is None:
+            await self._execute(
+                "DELETE FROM state WHERE namespace = $1 AND key = $2", namespace, key
+            )
+            return
+        await self._execute(
+            "INSERT INTO state (namespace, key, value, updated_at) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (namespace, key) DO UPDATE SET"
+            " value = excluded.value, updated_at = excluded.updated_at",
+            namespace,
+            key,
+            codec.dumps(value),
+            time.time(),
+        )
+
+    # --- connections and errors --------------------------------------------------------
+    def _pool_or_raise(self) -> Any:
+        if self._pool is None:
+            raise StoreError(f"{self!r} is not open")
+        return self._pool
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Any]:
+        """A pooled connection; database errors inside come out as StoreError."""
+        pool = self._pool_or_raise()
+        try:
+            async with pool.acquire() as conn:
+                yield conn
+        except _DATABASE_ERRORS as exc:
+            raise self._error(exc) from exc
+
+    async def _execute(self, query: str, *params: Any) -> str:
+        async with self._connection() as conn:
+            return str(await conn.execute(query, *params))
+
+    async def _fetch(self, query: str, *params: Any) -> list[Any]:
+        async with self._connection() as conn:
+            return list(await conn.fetch(query, *params))
+
+    async def _fetchrow(self, query: str, *params: Any) -> Any:
+        async with self._connection() as conn:
+            return await conn.fetchrow(query, *params)
+
+    async def _fetchval(self, query: str, *params: Any) -> Any:
+        async with self._connection() as conn:
+            return await conn.fetchval(query, *params)
+
+    def _error(self, exc: BaseException) -> StoreError:
+        error = StoreError(f"{redact(self.dsn)}: {type(exc).__name__}: {exc}")
+        error.__cause__ = exc
+        return error
+
+    async def _flush_adds(self) -> None:
+        """Write queued deliveries, one transaction per batch, until the queue is empty."""
+        batch: list[tuple[Delivery, asyncio.Future[bool]]] = []
+        try:
+            while self._adds:
+                batch, self._adds = self._adds, []
+                outcomes: list[bool | Exception]
+                try:
+                    outcomes = await self._insert_deliveries([d for d, _ in batch])
+                except Exception as exc:  # never leave a caller waiting on its future
+                    outcomes = [exc] * len(batch)
+                for (_, future), outcome in zip(batch, outcomes, strict=True):
+                    if future.done():  # its caller was cancelled; the row is written anyway
+                        continue
+                    if isinstance(outcome, Exception):
+                        future.set_exception(outcome)
+                    else:
+                        future.set_result(outcome)
+        except asyncio.CancelledError:
+            for _, future in [*batch, *self._adds]:
+                future.cancel()
+            self._adds = []
+            raise
+        finally:
+            self._flusher = None
+
+    async def _insert_deliveries(self, deliveries: list[Delivery]) -> list[bool | Exception]:
+        try:
+            return await self._insert_batch(deliveries)
+        except StoreError as exc:
+            if len(deliveries) == 1:
+                return [exc]
+        # One bad row must not fail the deliveries that shared its batch.
+        outcomes: list[bool | Exception] = []
+        for delivery in deliveries:
+            try:
+                outcomes.extend(await self._insert_batch([delivery]))
+            except StoreError as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    async def _insert_batch(self, deliveries: list[Delivery]) -> list[bool | Exception]:
+        async with self._connection() as conn, conn.transaction():
+            await lock(conn, INBOX_LOCK)
+            return [await insert_delivery(conn, delivery) for delivery in deliveries]
