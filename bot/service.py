@@ -119,6 +119,7 @@ async def running_service(
         if sink is None:
             sink = await github_sink(store, engine, github)
         metrics = Metrics(calls=github.stats, alerts=engine.loaded_alerts)
+        worker_options.setdefault("lease_seconds", settings.lease_seconds)
         worker = Worker(
             store, engine, router, sink, configs, github, observe=metrics.observe, **worker_options
         )

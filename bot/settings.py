@@ -30,6 +30,7 @@ class Settings:
     port: int = 3000
     log_level: str = "info"
     status_page: bool = True
+    lease_seconds: float = 120.0
     status_token: str = field(default="", repr=False)
 
     def require_serve(self) -> None:
@@ -91,6 +92,15 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
     level = env.get("LOG_LEVEL", "info").lower()
     if level not in LOG_LEVELS:
         raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
+    lease_text = env.get("TRUNKWATCH_LEASE_SECONDS", "120")
+    try:
+        lease_seconds = float(lease_text)
+    except ValueError:
+        raise SettingsError(
+            f"TRUNKWATCH_LEASE_SECONDS must be a number, got {lease_text!r}"
+        ) from None
+    if not 1 <= lease_seconds <= 3600:
+        raise SettingsError("TRUNKWATCH_LEASE_SECONDS must be between 1 and 3600")
     status_text = env.get("TRUNKWATCH_STATUS_PAGE", "on").strip().lower()
     if status_text not in ("on", "off", "true", "false", "1", "0", "yes", "no"):
         raise SettingsError(f"TRUNKWATCH_STATUS_PAGE must be on or off, got {status_text!r}")
@@ -104,5 +114,6 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         port=port,
         log_level=level,
         status_page=status_text in ("on", "true", "1", "yes"),
+        lease_seconds=lease_seconds,
         status_token=env.get("TRUNKWATCH_STATUS_TOKEN", ""),
     )
