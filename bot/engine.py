@@ -62,6 +62,7 @@ class _Loaded:
     tracker: RepoTracker
     config: RepoConfigLike
     tracker_config: TrackerConfig
+    version: int  # the store's version of the repository this tracker reflects
 
 
 class Engine:
@@ -101,9 +102,13 @@ class Engine:
         self._units[repo] = unit
         tracker_config = config.tracker_config(default_branch)
         loaded = self._loaded.get(repo)
+        version = await self._store.repo_version(repo)
+        if loaded is not None and loaded.version != version:
+            # Another replica wrote this repository since we loaded it: start afresh.
+            loaded = None
         if loaded is None:
             tracker = await self._load(repo, tracker_config)
-            loaded = self._loaded[repo] = _Loaded(tracker, config, tracker_config)
+            loaded = self._loaded[repo] = _Loaded(tracker, config, tracker_config, version)
             # Decisions from facts that were stored but whose effects were not (a crash).
             self._collect(unit, repo, loaded.tracker, loaded.tracker.evaluate())
         elif loaded.tracker_config != tracker_config:
@@ -122,6 +127,14 @@ class Engine:
     def loaded_alerts(self) -> list[AlertState]:
         """The alerts of every repository loaded in this process (for /metrics)."""
         return [alert for entry in self._loaded.values() for alert in entry.tracker.alerts()]
+
+    def committed(self, unit: Unit) -> None:
+        """The unit's changes are in the store: our trackers reflect the new versions (only
+        the holder of a repository's claim writes it, so nobody else moved them meanwhile)."""
+        for repo in unit.changes.repos():
+            loaded = self._loaded.get(repo)
+            if loaded is not None:
+                loaded.version += 1
 
     def forget(self, repo: str) -> None:
         """Drop the in-memory state of a repository; the next use reloads it from the store."""

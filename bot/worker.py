@@ -142,6 +142,7 @@ class Worker:
             )
             await self.act(unit, gh)
             await self.store.complete(delivery.delivery_id, unit.changes)
+            self.engine.committed(unit)
         except (PayloadError, json.JSONDecodeError) as exc:
             # Malformed payloads do not get better with retries.
             self.engine.forget(delivery.repo)
