@@ -136,6 +136,17 @@ class Engine:
             if loaded is not None:
                 loaded.version += 1
 
+    async def prune(self) -> int:
+        """Delete stored commits (and their results) that the trackers no longer keep: older
+        than each branch's retention window. Returns how many commits went."""
+        removed = 0
+        for repo, loaded in list(self._loaded.items()):
+            for branch in loaded.tracker_config.branches:
+                keep = [commit.sha for commit in loaded.tracker.trunk(branch)]
+                if keep:
+                    removed += await self._store.prune(repo, branch, keep)
+        return removed
+
     def forget(self, repo: str) -> None:
         """Drop the in-memory state of a repository; the next use reloads it from the store."""
         self._loaded.pop(repo, None)

@@ -133,6 +133,7 @@ async def running_service(
             lambda: store.prune_deliveries(time.time() - DELIVERY_RETENTION_SECONDS),
             "prune-inbox",
         )
+        worker.every(PRUNE_SECONDS, engine.prune, "prune-commits")
         app = make_app(settings.webhook_secret, store, EVENTS, worker.notify)
         add_ops_routes(app, store=store, metrics=metrics)
         add_status_routes(

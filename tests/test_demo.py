@@ -1,0 +1,29 @@
+"""`trunkwatch demo`: the story a newcomer sees, told from what the App really did."""
+
+from __future__ import annotations
+
+import io
+
+from bot.demo import run_demo
+from bot.history import Generator, default_scenario
+
+
+async def test_the_demo_shows_the_alert_lifecycle() -> None:
+    out = io.StringIO()
+    assert await run_demo(out=out, pace=0) == 0
+    text = out.getvalue()
+    history = Generator(default_scenario())
+    culprit_pr = history.pr_number(6)
+    lines = text.splitlines()
+    filed = [line for line in lines if "▶ files issue" in line]
+    assert len(filed) == 1 and "[P2] inductor: 3 commits in a row failing on main" in filed[0]
+    assert any("▶ assigns issue" in line and "alice" in line for line in lines)
+    assert any(f"▶ labels PR #{culprit_pr}: ci: suspected breakage" in line for line in lines)
+    assert any(f"▶ comments on PR #{culprit_pr}" in line for line in lines)
+    assert any("▶ edits issue" in line for line in lines)
+    closing = [line for line in lines if "▶ closes issue" in line]
+    assert len(closing) == 1 and "completed" in closing[0]
+    assert "1 alert issue(s) filed, 1 closed" in text
+    # The rendered body shows the owners and the suspect, not markup.
+    assert "@pytorch/inductor-oncall" in text
+    assert "<!--" not in text and "<details>" not in text
