@@ -52,19 +52,31 @@ class Settings:
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines; blank lines and # comments skipped; optional quotes stripped."""
+    """KEY=VALUE lines; blank lines and # comments skipped. A value in quotes may span lines
+    (a PEM key pasted as is); an unquoted value ends at ` #`. `\\n` in GITHUB_PRIVATE_KEY is a
+    newline."""
     values: dict[str, str] = {}
     if not path.is_file():
         return values
-    for raw in path.read_text(encoding="utf-8").splitlines():
+    lines = iter(path.read_text(encoding="utf-8").splitlines())
+    for raw in lines:
         line = raw.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue
         key, _, value = line.partition("=")
         key = key.strip().removeprefix("export ").strip()
         value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
+        quote = value[:1]
+        if quote in ("'", '"'):
+            body = value[1:]
+            while quote not in body:
+                more = next(lines, None)
+                if more is None:
+                    break
+                body += "\n" + more
+            value = body.split(quote, 1)[0]
+        else:
+            value = value.split(" #", 1)[0].strip()
         values[key] = value.replace("\\n", "\n") if key == "GITHUB_PRIVATE_KEY" else value
     return values
 
@@ -79,8 +91,9 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         try:
             private_key = Path(key_path).read_text(encoding="utf-8")
         except OSError as exc:
+            # Not the path itself: a key pasted into this variable by mistake must not be echoed.
             raise SettingsError(
-                f"GITHUB_PRIVATE_KEY_PATH: cannot read {key_path}: {exc.strerror}"
+                f"GITHUB_PRIVATE_KEY_PATH: cannot read the file it names ({exc.strerror})"
             ) from None
     port_text = env.get("PORT", "3000")
     try:

@@ -22,6 +22,7 @@ from gidgethub import routing, sansio
 
 from bot.engine import ConfigSource, DecisionSink, Engine, Unit
 from bot.events import PayloadError
+from bot.handlers import NO_CLIENT_EVENTS
 from bot.store.base import Delivery, Store
 
 log = logging.getLogger(__name__)
@@ -199,7 +200,11 @@ class Worker:
         self._periodic.append((loop, name))
 
     async def _client(self, delivery: Delivery) -> Any:
-        if self.github is None or delivery.installation_id is None:
+        if (
+            self.github is None
+            or delivery.installation_id is None
+            or delivery.event in NO_CLIENT_EVENTS
+        ):
             return None
         return await self.github.installation_client(delivery.installation_id)
 

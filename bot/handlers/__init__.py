@@ -15,6 +15,10 @@ EVENTS = frozenset(
     }
 )
 
+# Events whose handlers need no GitHub client: GitHub refuses an installation token to an
+# installation that was just deleted or suspended, and these events must still be recorded.
+NO_CLIENT_EVENTS = frozenset({"installation", "installation_repositories"})
+
 router = routing.Router(
     push.router,
     workflow_run.router,

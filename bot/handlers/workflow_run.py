@@ -33,10 +33,14 @@ async def on_run_completed(
     if not tracker.watches_workflow(run.workflow):
         return
     delivery_id = event.delivery_id or ""
-    if gh is not None and tracker.commit(run.head_sha) is None:
+    list_jobs = gh is not None and await _jobs_needed(engine, run, tracker.workflow_in_streak)
+    failed = outcome_of(run.conclusion) is Outcome.FAIL
+    if gh is not None and (failed or list_jobs) and tracker.commit(run.head_sha) is None:
+        # A missed push, and the result matters: learn the commits. (A green run that ends
+        # no streak waits for its push instead: it costs no call.)
         await _backfill(gh, engine, run, tracker.head(run.branch), default_branch, unit)
     results: list[JobResult] = []
-    if gh is not None and await _jobs_needed(engine, run, tracker.workflow_in_streak):
+    if list_jobs:
         jobs = await list_run_jobs(gh, repo, run.run_id, run.run_attempt)
         results.extend(
             job_result_from_api(job, repo, run.branch, run.workflow, delivery_id)
