@@ -8,6 +8,7 @@ backoff; after `max_attempts` the delivery is kept as dead with its error, never
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -65,14 +66,35 @@ class Worker:
         self.observe = observe  # processing latency, for /metrics
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self.processed = 0
-        self._wake = asyncio.Event()
+        # Idle loops wait here; an arrival wakes one of them, not all (each wake is a claim).
+        self._idle: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._missed = False  # an arrival found no idle loop: the next one to idle goes on
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._periodic: list[tuple[Callable[[], Coroutine[Any, Any, None]], str]] = []
 
     def notify(self) -> None:
-        """A delivery arrived: wake an idle loop now instead of at its next poll."""
-        self._wake.set()
+        """A delivery arrived: wake one idle loop now instead of at its next poll."""
+        while self._idle:
+            waiter = self._idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._missed = True
+
+    async def _nap(self) -> None:
+        if self._missed:
+            self._missed = False
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._idle.append(waiter)
+        try:
+            await asyncio.wait_for(waiter, self.poll_seconds)
+        except TimeoutError:
+            pass
+        finally:
+            if waiter in self._idle:
+                self._idle.remove(waiter)
 
     def start(self) -> None:
         self._stopping = False
@@ -83,7 +105,6 @@ class Worker:
 
     async def stop(self) -> None:
         self._stopping = True
-        self._wake.set()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -93,15 +114,13 @@ class Worker:
 
     async def _loop(self) -> None:
         while not self._stopping:
-            self._wake.clear()
             try:
                 worked = await self.run_once()
             except Exception:
                 log.exception("worker loop error")
                 worked = False
             if not worked:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                await self._nap()
 
     async def run_once(self) -> bool:
         """Claim and process one delivery; False when none is ready."""

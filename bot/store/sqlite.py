@@ -350,6 +350,10 @@ class SQLiteStore:
 
     def _claim(self, worker: str, now: float, lease_until: float) -> Delivery | None:
         conn = self._db()
+        # Most claims that find nothing are idle loops woken early: answer them from a plain
+        # read, without taking the write lock; a hit is re-checked under the lock.
+        if conn.execute(CLAIM, {"now": now}).fetchone() is None:
+            return None
         with _transaction(conn):
             row = conn.execute(CLAIM, {"now": now}).fetchone()
             if row is None:
