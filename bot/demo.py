@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
-import json
 import re
 import secrets
 import signal
@@ -26,10 +25,9 @@ from urllib.parse import unquote
 
 import aiohttp
 
-from bot.devserver import free_port
+from bot.devserver import free_port, post_delivery
 from bot.history import Generator, default_scenario
 from bot.logs import setup_logging
-from bot.server import signature_for
 from bot.service import running_service
 from bot.settings import Settings
 from bot.simulated_github import SimulatedGitHub, generate_private_key_pem
@@ -227,16 +225,9 @@ async def run_demo(
 async def post(
     session: aiohttp.ClientSession, url: str, secret: str, delivery: dict[str, Any]
 ) -> None:
-    body = json.dumps(delivery["payload"]).encode()
-    headers = {
-        "Content-Type": "application/json",
-        "X-GitHub-Event": delivery["event"],
-        "X-GitHub-Delivery": delivery["delivery_id"],
-        "X-Hub-Signature-256": signature_for(secret, body),
-    }
-    async with session.post(f"{url}/webhook", data=body, headers=headers) as response:
-        if response.status not in (200, 202):
-            raise RuntimeError(f"the App answered {response.status}: {await response.text()}")
+    status = await post_delivery(session, url, secret, delivery)
+    if status not in (200, 202):
+        raise RuntimeError(f"the App answered {status} to delivery {delivery['delivery_id']}")
 
 
 async def wait_for_signal() -> None:

@@ -7,6 +7,7 @@ stop it politely (SIGTERM) or kill it outright (SIGKILL).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -15,8 +16,11 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+
+from bot.server import signature_for
 
 
 def free_port() -> int:
@@ -87,3 +91,24 @@ class ServeProcess:
         if not self.log_path.exists():
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+async def post_delivery(
+    session: aiohttp.ClientSession, url: str, secret: str, delivery: Mapping[str, Any]
+) -> int | None:
+    """POST a recorded delivery (`{"event", "delivery_id", "payload"}`) to the App's webhook,
+    signed as GitHub signs it. The answer's status, or None when no answer came (the server
+    died, or refused the connection)."""
+    body = json.dumps(delivery["payload"]).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": delivery["event"],
+        "X-GitHub-Delivery": delivery["delivery_id"],
+        "X-Hub-Signature-256": signature_for(secret, body),
+    }
+    try:
+        async with session.post(f"{url}/webhook", data=body, headers=headers) as response:
+            await response.read()
+            return response.status
+    except (TimeoutError, aiohttp.ClientError):
+        return None

@@ -13,9 +13,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.devserver import ServeProcess
+from bot.devserver import ServeProcess, post_delivery
 from bot.history import Generator, default_scenario
-from bot.server import signature_for
 from bot.simulated_github import SimulatedGitHub
 from tests.conftest import APP_ID, INSTALLATION_ID
 
@@ -26,20 +25,7 @@ DEFAULT_CONFIG = (
 
 
 async def post(session: aiohttp.ClientSession, url: str, delivery: dict[str, Any]) -> int | None:
-    """The answer's status, or None when the server died before answering."""
-    body = json.dumps(delivery["payload"]).encode()
-    headers = {
-        "Content-Type": "application/json",
-        "X-GitHub-Event": delivery["event"],
-        "X-GitHub-Delivery": delivery["delivery_id"],
-        "X-Hub-Signature-256": signature_for(SECRET, body),
-    }
-    try:
-        async with session.post(f"{url}/webhook", data=body, headers=headers) as response:
-            await response.read()
-            return response.status
-    except (TimeoutError, aiohttp.ClientError):
-        return None
+    return await post_delivery(session, url, SECRET, delivery)
 
 
 def inbox(db: Path) -> dict[str, tuple[str, int]]:

@@ -23,9 +23,8 @@ import aiohttp
 import pytest
 
 from bot.demo import default_config_text, post
-from bot.devserver import ServeProcess, free_port
+from bot.devserver import ServeProcess, free_port, post_delivery
 from bot.history import INDUCTOR_JOBS, TRUNK_JOBS, Generator, Scenario, default_scenario
-from bot.server import signature_for
 from bot.service import Service, running_service
 from bot.settings import Settings
 from bot.simulated_github import SimulatedGitHub
@@ -313,19 +312,7 @@ async def post_signed(
     session: aiohttp.ClientSession, url: str, delivery: dict[str, Any]
 ) -> int | None:
     """The answer's status, or None when the server died before answering."""
-    body = json.dumps(delivery["payload"]).encode()
-    headers = {
-        "Content-Type": "application/json",
-        "X-GitHub-Event": delivery["event"],
-        "X-GitHub-Delivery": delivery["delivery_id"],
-        "X-Hub-Signature-256": signature_for(SECRET, body),
-    }
-    try:
-        async with session.post(f"{url}/webhook", data=body, headers=headers) as response:
-            await response.read()
-            return response.status
-    except (TimeoutError, aiohttp.ClientError):
-        return None
+    return await post_delivery(session, url, SECRET, delivery)
 
 
 def inbox(db: Path) -> dict[str, str]:

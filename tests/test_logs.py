@@ -16,9 +16,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.devserver import ServeProcess
+from bot.devserver import ServeProcess, post_delivery
 from bot.history import Generator, default_scenario
-from bot.server import signature_for
 from bot.simulated_github import SimulatedGitHub
 from tests.conftest import APP_ID, INSTALLATION_ID
 
@@ -43,16 +42,9 @@ def record_credentials(sim: SimulatedGitHub) -> list[str]:
 
 
 async def post(session: aiohttp.ClientSession, url: str, secret: str, delivery: Any) -> int:
-    body = json.dumps(delivery["payload"]).encode()
-    headers = {
-        "Content-Type": "application/json",
-        "X-GitHub-Event": delivery["event"],
-        "X-GitHub-Delivery": delivery["delivery_id"],
-        "X-Hub-Signature-256": signature_for(secret, body),
-    }
-    async with session.post(f"{url}/webhook", data=body, headers=headers) as response:
-        await response.read()
-        return response.status
+    status = await post_delivery(session, url, secret, delivery)
+    assert status is not None, "the App gave no answer"
+    return status
 
 
 async def wait_drained(db: Path, expected: int, within: float = 90.0) -> None:

@@ -20,7 +20,6 @@ agree to well within a lease (NTP).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -37,6 +36,7 @@ from bot.store.base import (
     StoredCommit,
     StoreError,
 )
+from bot.store.batching import GroupCommit
 from bot.store.migrations import OPEN_STATUSES, REPO_VERSIONS_SINCE
 from bot.store.postgres_rows import (
     INBOX_LOCK,
@@ -86,8 +86,7 @@ class PostgresStore:
         self._migrate_to = migrate_to
         self._sizes = (min_connections, max_connections)
         self._pool: Any = None  # asyncpg.Pool
-        self._adds: list[tuple[Delivery, asyncio.Future[bool]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._inbox = GroupCommit(self._insert_deliveries)
         self._counts_versions = True
 
     def __repr__(self) -> str:
@@ -122,8 +121,7 @@ class PostgresStore:
         pool = self._pool
         if pool is None:
             return
-        if self._flusher is not None:
-            await self._flusher
+        await self._inbox.drain()
         self._pool = None
         await pool.close()
 
@@ -133,11 +131,7 @@ class PostgresStore:
     # --- the inbox ---------------------------------------------------------------------
     async def add_delivery(self, delivery: Delivery) -> bool:
         self._pool_or_raise()
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._adds.append((delivery, future))
-        if self._flusher is None:
-            self._flusher = asyncio.create_task(self._flush_adds())
-        return await future
+        return await self._inbox.add(delivery)
 
     async def claim_next(self, worker: str, now: float, lease_seconds: float) -> Delivery | None:
         """The oldest deliverable delivery, claimed for `worker` until now + lease.
@@ -340,32 +334,6 @@ class PostgresStore:
         error = StoreError(f"{redact(self.dsn)}: {type(exc).__name__}: {exc}")
         error.__cause__ = exc
         return error
-
-    async def _flush_adds(self) -> None:
-        """Write queued deliveries, one transaction per batch, until the queue is empty."""
-        batch: list[tuple[Delivery, asyncio.Future[bool]]] = []
-        try:
-            while self._adds:
-                batch, self._adds = self._adds, []
-                outcomes: list[bool | Exception]
-                try:
-                    outcomes = await self._insert_deliveries([d for d, _ in batch])
-                except Exception as exc:  # never leave a caller waiting on its future
-                    outcomes = [exc] * len(batch)
-                for (_, future), outcome in zip(batch, outcomes, strict=True):
-                    if future.done():  # its caller was cancelled; the row is written anyway
-                        continue
-                    if isinstance(outcome, Exception):
-                        future.set_exception(outcome)
-                    else:
-                        future.set_result(outcome)
-        except asyncio.CancelledError:
-            for _, future in [*batch, *self._adds]:
-                future.cancel()
-            self._adds = []
-            raise
-        finally:
-            self._flusher = None
 
     async def _insert_deliveries(self, deliveries: list[Delivery]) -> list[bool | Exception]:
         try:

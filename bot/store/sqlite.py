@@ -33,6 +33,7 @@ from bot.store.base import (
     StoredCommit,
     StoreError,
 )
+from bot.store.batching import GroupCommit
 from bot.store.migrations import OPEN_STATUSES, REPO_VERSIONS_SINCE, current_version, migrate
 from bot.store.sqlite_rows import (
     CLAIM,
@@ -60,8 +61,7 @@ class SQLiteStore:
         self._migrate_to = migrate_to
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None  # used on the store thread only
-        self._adds: list[tuple[Delivery, asyncio.Future[bool]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._inbox = GroupCommit(lambda batch: self._run(self._insert_deliveries, batch))
         self._counts_versions = True
 
     def __repr__(self) -> str:
@@ -83,8 +83,7 @@ class SQLiteStore:
         executor = self._executor
         if executor is None:
             return
-        if self._flusher is not None:
-            await self._flusher
+        await self._inbox.drain()
         try:
             await self._run(self._disconnect)
         finally:
@@ -99,11 +98,7 @@ class SQLiteStore:
     async def add_delivery(self, delivery: Delivery) -> bool:
         if self._executor is None:
             raise StoreError(f"{self!r} is not open")
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._adds.append((delivery, future))
-        if self._flusher is None:
-            self._flusher = asyncio.create_task(self._flush_adds())
-        return await future
+        return await self._inbox.add(delivery)
 
     async def claim_next(self, worker: str, now: float, lease_seconds: float) -> Delivery | None:
         return await self._run(self._claim, worker, now, now + lease_seconds)
@@ -254,32 +249,6 @@ class SQLiteStore:
             return await loop.run_in_executor(executor, functools.partial(fn, *args, **kwargs))
         except sqlite3.Error as exc:
             raise _store_error(self.path, exc) from exc
-
-    async def _flush_adds(self) -> None:
-        """Write queued deliveries, one transaction per batch, until the queue is empty."""
-        batch: list[tuple[Delivery, asyncio.Future[bool]]] = []
-        try:
-            while self._adds:
-                batch, self._adds = self._adds, []
-                outcomes: list[bool | Exception]
-                try:
-                    outcomes = await self._run(self._insert_deliveries, [d for d, _ in batch])
-                except Exception as exc:
-                    outcomes = [exc] * len(batch)
-                for (_, future), outcome in zip(batch, outcomes, strict=True):
-                    if future.done():  # its caller was cancelled; the row is written anyway
-                        continue
-                    if isinstance(outcome, Exception):
-                        future.set_exception(outcome)
-                    else:
-                        future.set_result(outcome)
-        except asyncio.CancelledError:
-            for _, future in [*batch, *self._adds]:
-                future.cancel()
-            self._adds = []
-            raise
-        finally:
-            self._flusher = None
 
     # --- on the store thread -----------------------------------------------------------
     def _connect(self) -> None:
