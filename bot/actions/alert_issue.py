@@ -207,7 +207,7 @@ def _commands(policy: AlertPolicy, labelled: Sequence[int]) -> list[str]:
             "acknowledge: you are on it" + (", no escalation" if policy.escalate_after else ""),
         ),
         ("resolve", "close this alert; it is not refiled for this streak"),
-        ("snooze 2h", "no pings or comments for a while"),
+        ("snooze 2h", "file no new alert for this group here for 2 hours"),
         ("rerun", "rerun the failed jobs"),
         ("suspect #N", "add a pull request to the suspects"),
     ]
