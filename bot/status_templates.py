@@ -61,11 +61,20 @@ class RepoView:
 
 
 STATE_WORDS = {"broken": "✗ BROKEN", "green": "✓ GREEN", "unknown": "· NO RESULTS YET"}
-CELL_SYMBOLS = {GridCell.PASS: "✓", GridCell.FAIL: "✗", GridCell.FLAKY: "~", GridCell.NONE: "·"}
+CELL_SYMBOLS = {
+    GridCell.PASS: "✓",
+    GridCell.FAIL: "✗",
+    GridCell.FLAKY: "~",
+    GridCell.PENDING: "…",
+    GridCell.INFRA: "!",
+    GridCell.NONE: "·",
+}
 CELL_WORDS = {
     GridCell.PASS: "passed",
     GridCell.FAIL: "failed",
     GridCell.FLAKY: "flaky (passed on a rerun)",
+    GridCell.PENDING: "still running",
+    GridCell.INFRA: "runner failure (not the code)",
     GridCell.NONE: "no result",
 }
 
