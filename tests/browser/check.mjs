@@ -127,7 +127,7 @@ try {
       g.cellSymbols.every((s) => ["✓", "✗", "~", "·"].includes(s)),
       g.cellSymbols.join(" "),
     );
-    check(`${g.group}: the grid has a legend`, g.legend.length === 4, g.legend.join(" | "));
+    check(`${g.group}: the grid has a legend`, g.legend.length === 6, g.legend.join(" | "));
   }
   check("no script errors", problems.length === 0, problems.join(" | "));
   await page.screenshot({ path: screenshot, fullPage: true });
