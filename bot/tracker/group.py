@@ -281,8 +281,6 @@ class GroupTrack:
         old = list(line.events(index))
         if not line.set(index, verdict):
             return
-        if neighbours:
-            self._refresh_previous(key, index)
         self.changed = True
         self._dirty(index)
         new = list(line.events(index))
@@ -291,6 +289,8 @@ class GroupTrack:
                 self._unbucket(event[0], (event[1], key))
             for event in new:
                 self._bucket(event[0], (event[1], key))
+        if neighbours:
+            self._refresh_previous(key, index)
 
     def _bucket(self, index: int, event: tuple[int, JobKey]) -> None:
         bucket = self._buckets.get(index)
@@ -346,11 +346,6 @@ class GroupTrack:
         for key, line in self.lines.items():
             if lengths[key] < len(line.idx):
                 line.recompute(lengths[key])
-        for index in range(fill_from, len(order)):  # outages need the next commit's results
-            commit_results = results.get(order[index])
-            if commit_results is not None and commit_results.outage_runners():
-                self._outages[order[index]] = commit_results.outage_runners()
-                self.refresh_commit(index)
         cut = bisect_left(self._event_indices, fill_from)
         for index in self._event_indices[cut:]:
             del self._buckets[index]
@@ -358,6 +353,11 @@ class GroupTrack:
         for key, line in self.lines.items():
             for index, kind in line.events(fill_from):
                 self._bucket(index, (kind, key))
+        for index in range(fill_from, len(order)):  # outages need the next commit's results
+            commit_results = results.get(order[index])
+            if commit_results is not None and commit_results.outage_runners():
+                self._outages[order[index]] = commit_results.outage_runners()
+                self.refresh_commit(index)
         self.changed = True
         self._dirty(fill_from)
         for key, shards in self._shards.items():

@@ -156,11 +156,13 @@ class CommitResults:
         infra: list[JobResult] = []
         passed: list[str] = []
         flakes = 0
+        heard = False  # of any name, but through announcements that timed out
         for name in names:
             attempts = by_name[name]
             latest = self._latest(attempts, expired)
             if latest is None:
                 continue
+            heard = True
             if run is not None and identity(latest)[:2] < identity(run)[:2]:
                 if run.pending:
                     pending.append(run)
@@ -202,7 +204,7 @@ class CommitResults:
         if infra:
             worst = max(infra, key=identity)
             return Verdict(False, worst, 0, worst.url, infra=True)
-        return None
+        return None if heard else self.implied(workflow, expired)
 
     def implied(self, workflow: str, expired: float = float("-inf")) -> Verdict | None:
         """The verdict of a job of `workflow` that has no result of its own here: a green
