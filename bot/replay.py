@@ -21,7 +21,7 @@ from bot.worker import Worker
 PRUNE_EVERY = 10_000
 # Delivery ids are remembered for between one and two generations of this many deliveries,
 # as the inbox forgets the ids of old deliveries: memory stays bounded on a long history.
-SEEN_GENERATION = 100_000
+SEEN_GENERATION = 50_000
 # Strings that repeat from delivery to delivery (a job's name on every commit, a commit's
 # sha in each of its jobs): kept once, since the tracker holds every result it retains.
 SHARED_FIELDS = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import random
@@ -21,7 +22,7 @@ from bot.replay import FixedConfig, RecordedDelivery, Replayer, replay
 from bot.server import make_app, signature_for
 from bot.store import open_store
 from bot.store.memory import MemoryStore
-from bot.tracker.model import CommitInfo
+from bot.tracker.model import CommitInfo, JobResult
 from bot.worker import Worker
 
 SECRET = "replay-speed-secret"
@@ -154,5 +155,10 @@ async def test_the_memory_store_hands_out_one_delivery_per_repo_in_arrival_order
     assert await store.inbox_stats(10.0) == (1, 9.0)
     assert await store.prune("o/a", "main", []) == 1
     assert await store.repo_version("o/a") == 2 and await store.load_commits("o/a") == []
+    failed = JobResult("o/a", "main", "c2", "trunk", "build", 5, 1, "failure", job_id=9)
+    again = Changes()
+    again.results += [failed, dataclasses.replace(failed, conclusion="success")]
+    await store.save_changes(again)
+    assert [r.conclusion for r in await store.load_results("o/a")] == ["success"]
     await store.put_state("ns", "k", {"a": [1]})
     assert await store.get_state("ns", "k") == {"a": [1]}

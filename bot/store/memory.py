@@ -35,7 +35,9 @@ class MemoryStore:
         self._retry_at: dict[str, float] = {}
         # repo → (branch, sha) → commit, in recording order (a re-recorded commit keeps its place)
         self._commits: dict[str, dict[tuple[str, str], StoredCommit]] = {}
-        self._results: dict[str, dict[ResultKey, JobResult]] = {}
+        # repo → (branch, head_sha) → results as saved; a result saved again is appended and
+        # the last copy wins when loaded (a list costs a slot per result, a key much more).
+        self._results: dict[str, dict[tuple[str, str], list[JobResult]]] = {}
         self._alerts: dict[str, dict[str, AlertState]] = {}
         self._versions: dict[str, int] = {}
         self._installations: dict[int, Installation] = {}
@@ -149,7 +151,11 @@ class MemoryStore:
         return [c for c in commits if branch is None or c.branch == branch]
 
     async def load_results(self, repo: str) -> list[JobResult]:
-        return list(self._results.get(repo, {}).values())
+        latest: dict[ResultKey, JobResult] = {}
+        for results in self._results.get(repo, {}).values():
+            for result in results:
+                latest[(result.run_id, result.run_attempt, result.job, result.job_id)] = result
+        return list(latest.values())
 
     async def load_alerts(self, repo: str) -> list[AlertState]:
         return list(self._alerts.get(repo, {}).values())
@@ -158,8 +164,8 @@ class MemoryStore:
         for commit in changes.commits:
             self._commits.setdefault(commit.repo, {})[(commit.branch, commit.commit.sha)] = commit
         for result in changes.results:
-            key = (result.run_id, result.run_attempt, result.job, result.job_id)
-            self._results.setdefault(result.repo, {})[key] = result
+            per_commit = self._results.setdefault(result.repo, {})
+            per_commit.setdefault((result.branch, result.head_sha), []).append(result)
         for alert in changes.alerts:
             self._alerts.setdefault(alert.repo, {})[alert.alert] = alert
         for repo in changes.repos():
@@ -187,8 +193,8 @@ class MemoryStore:
         for sha in doomed:
             del commits[(branch, sha)]
         results = self._results.get(repo, {})
-        for key in [k for k, r in results.items() if r.branch == branch and r.head_sha in doomed]:
-            del results[key]
+        for sha in doomed:
+            results.pop((branch, sha), None)
         return len(doomed)
 
     async def repo_version(self, repo: str) -> int:
