@@ -85,17 +85,22 @@ class PageCache(MutableMapping[str, Any]):
         path = self._path(url)
         if not self._kept(url) or not path.is_file():
             raise KeyError(url)
-        return tuple(json.loads(path.read_text(encoding="utf-8")))
+        return tuple(json.loads(path.read_text(encoding="utf-8"))["entry"])
 
     def __setitem__(self, url: str, value: Any) -> None:
         if self._kept(url):
-            self._path(url).write_text(json.dumps(list(value)), encoding="utf-8")
+            entry = {"url": url, "entry": list(value)}
+            self._path(url).write_text(json.dumps(entry), encoding="utf-8")
 
     def __delitem__(self, url: str) -> None:
-        self._path(url).unlink(missing_ok=True)
+        path = self._path(url)
+        if not path.is_file():
+            raise KeyError(url)
+        path.unlink()
 
     def __iter__(self) -> Iterator[str]:
-        return iter(())  # gidgethub only looks entries up by URL
+        for path in sorted(self._dir.glob("*.json")):
+            yield str(json.loads(path.read_text(encoding="utf-8"))["url"])
 
     def __len__(self) -> int:
         return sum(1 for _ in self._dir.glob("*.json"))

@@ -261,3 +261,15 @@ async def test_the_command_line_as_the_app_then_from_its_cache(
     assert token not in out + err
     code, out, err = await trunkwatch("backtest", "pytorch", env={})
     assert code == 2 and "OWNER/REPO" in err
+
+
+def test_the_page_cache_keeps_listing_pages_on_disk(tmp_path: Path) -> None:
+    cache = PageCache(tmp_path)
+    runs = "https://api.github.com/repos/o/r/actions/runs?branch=main&page=2"
+    cache[runs] = ('W/"abc"', None, {"workflow_runs": []}, None)
+    cache["https://api.github.com/repos/o/r/actions/runs/1/jobs"] = ("e", None, {}, None)
+    again = PageCache(tmp_path)
+    assert again[runs] == ('W/"abc"', None, {"workflow_runs": []}, None)
+    assert list(again) == [runs] and len(again) == 1  # job listings are kept whole elsewhere
+    del again[runs]
+    assert runs not in again
