@@ -1,4 +1,4 @@
-"""The `trunkwatch` command line: serve, demo, replay, check-config."""
+"""The `trunkwatch` command line: serve, demo, replay, backtest, check-config."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+from bot import backtest_cli
 from bot.replay import ReplayError, replay
 from bot.settings import SettingsError, load_settings
 
@@ -32,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("file", type=Path, metavar="FILE.jsonl")
     rep.add_argument("--config", type=Path, help="a trunkwatch.yml (default: the embedded one)")
     rep.add_argument("--json", action="store_true", help="one JSON object per action")
+    backtest_cli.add_parser(commands)
     check = commands.add_parser("check-config", help="validate a trunkwatch.yml")
     check.add_argument("path", type=Path, metavar="PATH")
     return parser
@@ -50,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(run_demo(keep_running=args.keep_running, port=args.port))
         if args.command == "replay":
             return _replay(args.file, args.config, args.json)
+        if args.command == "backtest":
+            return asyncio.run(backtest_cli.main(args))
         if args.command == "check-config":
             return _check_config(args.path)
     except SettingsError as exc:
