@@ -169,6 +169,7 @@ async def run_demo(
         )
     base_url = await sim.start()
     secret = secrets.token_hex(16)
+    status_token = secrets.token_urlsafe(12)
     narrator = Narrator(sim, repo, out)
     try:
         with tempfile.TemporaryDirectory(prefix="trunkwatch-demo-") as tmp:
@@ -181,6 +182,7 @@ async def run_demo(
                 host="127.0.0.1",
                 port=port or free_port(),
                 log_level="error",
+                status_token=status_token,
             )
             async with running_service(settings) as service:
                 app_url = f"http://127.0.0.1:{settings.port}"
@@ -188,7 +190,7 @@ async def run_demo(
                     f"trunkwatch demo: the App at {app_url}, a simulated GitHub at {base_url}"
                 )
                 narrator.say(f"watching {repo}@{scenario.branch} with the embedded configuration")
-                narrator.say(f"status page: {app_url}/{repo}")
+                narrator.say(f"status page: {app_url}/{repo}/?token={status_token}")
                 narrator.say("(groups: inductor, trunk, pull; 3 failing commits in a row per job)")
                 narrator.say()
                 narrator.catch_up()

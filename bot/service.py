@@ -118,7 +118,7 @@ async def running_service(
         engine = Engine(store, configs)
         if sink is None:
             sink = await github_sink(store, engine, github)
-        metrics = Metrics(calls=github.stats, alerts=engine.loaded_alerts)
+        metrics = Metrics(calls=github.stats, repo_labels=settings.metrics_repos)
         worker_options.setdefault("lease_seconds", settings.lease_seconds)
         worker = Worker(
             store, engine, router, sink, configs, github, observe=metrics.observe, **worker_options
@@ -135,24 +135,31 @@ async def running_service(
         )
         worker.every(PRUNE_SECONDS, engine.prune, "prune-commits")
         app = make_app(settings.webhook_secret, store, EVENTS, worker.notify)
-        add_ops_routes(app, store=store, metrics=metrics)
+        metrics_app = web.Application() if settings.metrics_addr else None
+        add_ops_routes(app, store=store, metrics=metrics, metrics_app=metrics_app)
         add_status_routes(
             app,
             engine=engine,
             store=store,
             token=settings.status_token or None,
             enabled=settings.status_page,
+            public=settings.status_public,
         )
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, settings.host, settings.port)
-        await site.start()
-        worker.start()
+        runners = [web.AppRunner(app, access_log=None)]
+        sites = [(runners[0], settings.host, settings.port)]
+        if metrics_app is not None and settings.metrics_addr is not None:
+            runners.append(web.AppRunner(metrics_app, access_log=None))
+            sites.append((runners[1], *settings.metrics_addr))
         try:
+            for runner, host, port in sites:
+                await runner.setup()
+                await web.TCPSite(runner, host, port).start()
+            worker.start()
             yield Service(settings, store, github, engine, worker, app)
         finally:
             await worker.stop()
-            await runner.cleanup()
+            for runner in runners:
+                await runner.cleanup()
     finally:
         await github.close()
         await store.close()

@@ -13,6 +13,11 @@ from pathlib import Path
 DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_DATABASE_URL = "sqlite:///trunkwatch.db"
 LOG_LEVELS = ("debug", "info", "warning", "error")
+ON_OFF = {"on": True, "true": True, "1": True, "yes": True}
+ON_OFF |= {"off": False, "false": False, "0": False, "no": False}
+# `on` (and its synonyms) is what the page was before it became private by default.
+STATUS_PAGE_VALUES = {"private": "private", "public": "public", "off": "off"}
+STATUS_PAGE_VALUES |= {word: "private" if on else "off" for word, on in ON_OFF.items()}
 
 
 class SettingsError(Exception):
@@ -32,6 +37,12 @@ class Settings:
     status_page: bool = True
     lease_seconds: float = 120.0
     status_token: str = field(default="", repr=False)
+    # The status page needs the token unless it is public (TRUNKWATCH_STATUS_PAGE=public).
+    status_public: bool = False
+    # Where /metrics listens when not on the webhook's port: (host, port), or None.
+    metrics_addr: tuple[str, int] | None = None
+    # Whether /metrics labels series with repository names (TRUNKWATCH_METRICS_REPOS=on).
+    metrics_repos: bool = False
 
     def require_serve(self) -> None:
         """`serve` needs the App's identity and a webhook secret: say which are missing."""
@@ -114,9 +125,14 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         ) from None
     if not 1 <= lease_seconds <= 3600:
         raise SettingsError("TRUNKWATCH_LEASE_SECONDS must be between 1 and 3600")
-    status_text = env.get("TRUNKWATCH_STATUS_PAGE", "on").strip().lower()
-    if status_text not in ("on", "off", "true", "false", "1", "0", "yes", "no"):
-        raise SettingsError(f"TRUNKWATCH_STATUS_PAGE must be on or off, got {status_text!r}")
+    status_text = env.get("TRUNKWATCH_STATUS_PAGE", "private").strip().lower()
+    if status_text not in STATUS_PAGE_VALUES:
+        raise SettingsError(
+            f"TRUNKWATCH_STATUS_PAGE must be private, public or off, got {status_text!r}"
+        )
+    metrics_repos = env.get("TRUNKWATCH_METRICS_REPOS", "off").strip().lower()
+    if metrics_repos not in ON_OFF:
+        raise SettingsError(f"TRUNKWATCH_METRICS_REPOS must be on or off, got {metrics_repos!r}")
     return Settings(
         app_id=env.get("GITHUB_APP_ID", ""),
         private_key=private_key,
@@ -126,7 +142,23 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         host=env.get("HOST", "0.0.0.0"),
         port=port,
         log_level=level,
-        status_page=status_text in ("on", "true", "1", "yes"),
+        status_page=STATUS_PAGE_VALUES[status_text] != "off",
         lease_seconds=lease_seconds,
         status_token=env.get("TRUNKWATCH_STATUS_TOKEN", ""),
+        status_public=STATUS_PAGE_VALUES[status_text] == "public",
+        metrics_addr=parse_address(
+            "TRUNKWATCH_METRICS_ADDR", env.get("TRUNKWATCH_METRICS_ADDR", "")
+        ),
+        metrics_repos=ON_OFF[metrics_repos],
     )
+
+
+def parse_address(name: str, text: str) -> tuple[str, int] | None:
+    """`host:port`, `[v6]:port` or `:port` (all addresses); "" is None (not set)."""
+    text = text.strip()
+    if not text:
+        return None
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 < int(port_text) <= 65535:
+        raise SettingsError(f"{name} must be host:port (for example 127.0.0.1:9090), got {text!r}")
+    return host.removeprefix("[").removesuffix("]") or "0.0.0.0", int(port_text)

@@ -6,8 +6,9 @@ commits by the group's jobs. It reads the trackers the engine has in memory and 
 GitHub. Only repositories the App is installed on (and not suspended) are shown; any other
 name is a 404, the same answer as for a repository that does not exist.
 
-Settings: `TRUNKWATCH_STATUS_PAGE` turns it off (no routes, so 404), and
-`TRUNKWATCH_STATUS_TOKEN` requires `?token=…` or `Authorization: Bearer …` (else 401).
+Private by default: it needs `TRUNKWATCH_STATUS_TOKEN`, given as `?token=…` or
+`Authorization: Bearer …` (else 401; with no token set, every request is a 401 that says so),
+unless `TRUNKWATCH_STATUS_PAGE=public`; `off` removes the routes (so 404).
 """
 
 from __future__ import annotations
@@ -103,20 +104,31 @@ def token_matches(request: web.Request, token: str) -> bool:
     return hmac.compare_digest(offered.encode(), token.encode())
 
 
+NO_TOKEN_SET = (
+    "401: this status page is private and no token is configured: set TRUNKWATCH_STATUS_TOKEN"
+    " (then open it with ?token=…), or TRUNKWATCH_STATUS_PAGE=public\n"
+)
+
+
 class StatusPage:
-    def __init__(self, engine: TrackerSource, store: Store, token: str | None) -> None:
+    def __init__(
+        self, engine: TrackerSource, store: Store, token: str | None, public: bool = False
+    ) -> None:
         self._engine = engine
         self._store = store
         self._token = token or None
+        self._public = public
 
     def _check(self, request: web.Request) -> str:
         """The query string internal links carry (the token, when it came in the URL)."""
-        if self._token is None:
+        challenge = {"WWW-Authenticate": 'Bearer realm="trunkwatch status"'}
+        if self._public:
             return ""
+        if self._token is None:
+            raise web.HTTPUnauthorized(text=NO_TOKEN_SET, headers=challenge)
         if not token_matches(request, self._token):
             raise web.HTTPUnauthorized(
-                text="401: this status page needs its token\n",
-                headers={"WWW-Authenticate": 'Bearer realm="trunkwatch status"'},
+                text="401: this status page needs its token\n", headers=challenge
             )
         if TOKEN_PARAM in request.query:
             return "?" + urlencode({TOKEN_PARAM: request.query[TOKEN_PARAM]})
@@ -170,10 +182,13 @@ def add_status_routes(
     store: Store,
     token: str | None,
     enabled: bool,
+    public: bool = False,
 ) -> None:
-    """Serve the status page on `app`; when not `enabled`, add nothing (so `/` is a 404)."""
+    """Serve the status page on `app`; when not `enabled`, add nothing (so `/` is a 404).
+    Unless `public`, every request needs `token` (and with none set, none gets in)."""
     if not enabled:
         return
-    page = StatusPage(engine, store, token)
+    page = StatusPage(engine, store, token, public)
     app.router.add_get("/", page.index)
     app.router.add_get(REPO_ROUTE, page.repository)
+    app.router.add_get(REPO_ROUTE + "/", page.repository)

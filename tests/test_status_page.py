@@ -115,9 +115,19 @@ async def history(store: Store) -> History:
     return await feed(store, scenario())
 
 
-def status_app(history: History, token: str | None = None, enabled: bool = True) -> web.Application:
+def status_app(
+    history: History, token: str | None = None, enabled: bool = True, public: bool | None = None
+) -> web.Application:
+    """The page alone; public when no token is given, unless `public` says otherwise."""
     app = web.Application()
-    add_status_routes(app, engine=history.engine, store=history.store, token=token, enabled=enabled)
+    add_status_routes(
+        app,
+        engine=history.engine,
+        store=history.store,
+        token=token,
+        enabled=enabled,
+        public=token is None if public is None else public,
+    )
     return app
 
 
@@ -206,9 +216,10 @@ async def test_repositories_the_app_is_not_installed_on_are_hidden(
 
 async def test_repository_names_ignore_case(history: History, aiohttp_client: ClientMaker) -> None:
     client = await aiohttp_client(status_app(history))
-    response = await client.get("/PyTorch/PyTorch")
-    assert response.status == 200
-    assert 'data-state="broken"' in await response.text()
+    for path in ("/PyTorch/PyTorch", "/PyTorch/PyTorch/", f"/{REPO}/"):
+        response = await client.get(path)
+        assert response.status == 200
+        assert 'data-state="broken"' in await response.text()
 
 
 async def test_token_is_required_when_set(history: History, aiohttp_client: ClientMaker) -> None:
@@ -228,6 +239,28 @@ async def test_token_is_required_when_set(history: History, aiohttp_client: Clie
     assert by_header.status == 200
     assert "?token=" not in await by_header.text()
     assert (await client.get("/nobody/here", params={"token": TOKEN})).status == 404
+
+
+async def test_private_by_default_without_a_token_nobody_gets_in(
+    history: History, aiohttp_client: ClientMaker
+) -> None:
+    app = web.Application()
+    add_status_routes(app, engine=history.engine, store=history.store, token=None, enabled=True)
+    client = await aiohttp_client(app)
+    for path in ("/", f"/{REPO}", "/nobody/here"):
+        response = await client.get(path)
+        assert response.status == 401, path
+        text = await response.text()
+        assert "TRUNKWATCH_STATUS_TOKEN" in text and "TRUNKWATCH_STATUS_PAGE=public" in text
+        assert REPO not in text
+        assert (await client.get(path, params={"token": ""})).status == 401
+
+
+async def test_public_needs_no_token_even_when_one_is_set(
+    history: History, aiohttp_client: ClientMaker
+) -> None:
+    client = await aiohttp_client(status_app(history, token=TOKEN, public=True))
+    assert (await client.get(f"/{REPO}")).status == 200
 
 
 async def test_turned_off_it_is_not_there(history: History, aiohttp_client: ClientMaker) -> None:
