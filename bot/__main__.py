@@ -4,11 +4,47 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
+import io
+import os
 import sys
+import traceback
 from pathlib import Path
+from typing import IO, TextIO, cast
 
 from bot.replay import ReplayError, replay
 from bot.settings import SettingsError, load_settings
+
+SERVE_SETTINGS = """\
+settings (from the environment; a .env file in the working directory is read too):
+  GITHUB_APP_ID              the App's number (required)
+  GITHUB_PRIVATE_KEY         the App's PEM private key, inline; \\n for newlines is fine
+  GITHUB_PRIVATE_KEY_PATH    ... or the file that holds it (one of the two is required)
+  GITHUB_WEBHOOK_SECRET      the webhook secret (required)
+  GITHUB_API_URL             REST API root, for GitHub Enterprise Server
+                             (default https://api.github.com)
+  TRUNKWATCH_DATABASE_URL    sqlite:///relative.db, sqlite:////absolute.db or
+                             postgresql://user@host/db (default sqlite:///trunkwatch.db)
+  HOST, PORT                 where to listen (default 0.0.0.0 and 3000)
+  LOG_LEVEL                  debug, info, warning or error (default info); debug also
+                             prints a traceback when startup fails
+  TRUNKWATCH_LEASE_SECONDS   how long a replica's claim on a delivery lasts (default 120)
+  TRUNKWATCH_STATUS_PAGE     private (needs TRUNKWATCH_STATUS_TOKEN), public or off
+                             (default private)
+  TRUNKWATCH_STATUS_TOKEN    the status page's token (?token=... or Authorization: Bearer)
+  TRUNKWATCH_METRICS_ADDR    host:port for /metrics instead of the webhook's port
+  TRUNKWATCH_METRICS_REPOS   on: /metrics names repositories (default off)
+
+A setting that is missing or wrong stops serve before it listens, with one line naming it
+and exit status 2.
+"""
+
+
+def version() -> str:
+    try:
+        return importlib.metadata.version("trunkwatch")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -17,8 +53,16 @@ def _parser() -> argparse.ArgumentParser:
         description="A GitHub App that watches a repository's trunk and files one alert per "
         "CI breakage.",
     )
+    parser.add_argument("--version", action="version", version=f"trunkwatch {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("serve", help="run the App (settings from the environment / .env)")
+    commands.add_parser(
+        "serve",
+        help="run the App (settings from the environment / .env)",
+        description="Run the App: POST /webhook, GET /healthz, /readyz, /metrics and the "
+        "status page.",
+        epilog=SERVE_SETTINGS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     demo = commands.add_parser(
         "demo", help="the whole App against a simulated GitHub and a simulated trunk"
     )
@@ -53,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "check-config":
             return _check_config(args.path)
     except SettingsError as exc:
+        if os.environ.get("LOG_LEVEL", "").strip().lower() == "debug":
+            traceback.print_exc()
         print(f"trunkwatch: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -73,7 +119,8 @@ def _replay(path: Path, config_path: Path | None, as_json: bool) -> int:
         print(f"trunkwatch: cannot read {config_path}: {exc.strerror}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(replay(path, config, sys.stdout, as_json))
+        out = cast(IO[str], ClosedPipeQuits(sys.stdout))  # writes are all replay needs
+        asyncio.run(replay(path, config, out, as_json))
     except OSError as exc:
         print(f"trunkwatch: cannot read {path}: {exc.strerror}", file=sys.stderr)
         return 2
@@ -81,6 +128,24 @@ def _replay(path: Path, config_path: Path | None, as_json: bool) -> int:
         print(f"trunkwatch: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+class ClosedPipeQuits(io.TextIOBase):
+    """stdout for `replay … | head`: once the reader has gone, stop quietly (exit 0) instead
+    of failing every delivery with BrokenPipeError."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+
+    def write(self, text: str) -> int:
+        try:
+            written = self._out.write(text)
+            self._out.flush()
+        except BrokenPipeError:
+            # Python flushes stdout again at exit; point it somewhere that takes it.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self._out.fileno())
+            raise SystemExit(0) from None
+        return written
 
 
 def _check_config(path: Path) -> int:

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import itertools
 import logging
 import signal
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -26,9 +29,9 @@ from bot.logs import setup_logging
 from bot.metrics import Metrics
 from bot.ops import add_ops_routes
 from bot.server import make_app
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 from bot.status_page import add_status_routes
-from bot.store import open_store
+from bot.store import StoreError, open_store
 from bot.store.base import Store
 from bot.tracker.model import CommitInfo
 from bot.worker import Worker
@@ -61,17 +64,36 @@ PRUNE_SECONDS = 3600.0
 DELIVERY_RETENTION_SECONDS = 7 * 24 * 3600.0
 
 
+SLUG_RETRY_SECONDS = (1.0, 2.0, 5.0, 15.0, 60.0, 300.0)  # then every 5 minutes
+
+
 async def app_slug(github: GitHubApp) -> str:
     """The App's slug (for `@slug` commands and recognising its own comments)."""
-    try:
-        app = await github.app_client().getitem("/app")
-        return str(app["slug"])
-    except Exception:
-        log.warning("could not read the App's slug; assuming 'trunkwatch'", exc_info=True)
-        return "trunkwatch"
+    app = await github.app_client().getitem("/app")
+    return str(app["slug"])
 
 
-async def github_sink(store: Store, engine: Engine, github: GitHubApp) -> GitHubSink:
+async def learn_app_slug(github: GitHubApp, sink: object) -> None:
+    """Read the App's slug in the background until GitHub answers, and give it to the sink
+    (which assumes 'trunkwatch' meanwhile): startup never waits on GitHub."""
+    for attempt in itertools.count():
+        try:
+            slug = await app_slug(github)
+        except Exception as exc:
+            delay = SLUG_RETRY_SECONDS[min(attempt, len(SLUG_RETRY_SECONDS) - 1)]
+            log.warning(
+                "could not read the App's slug; will retry",
+                extra={"error": type(exc).__name__, "retry_in_seconds": delay},
+            )
+            await asyncio.sleep(delay)
+            continue
+        if hasattr(sink, "app_slug"):
+            sink.app_slug = slug
+        log.info("the App's slug", extra={"slug": slug})
+        return
+
+
+def github_sink(store: Store, engine: Engine) -> GitHubSink:
     def commits_for(repo: str) -> Callable[[str], CommitInfo | None]:
         def lookup(sha: str) -> CommitInfo | None:
             tracker = engine.loaded(repo)
@@ -82,10 +104,41 @@ async def github_sink(store: Store, engine: Engine, github: GitHubApp) -> GitHub
     return GitHubSink(
         store,
         commits_for,
-        app_slug=await app_slug(github),
         on_closed_by_human=engine.closed_by_person,
         quiet=lambda repo, branch, group, now: suppressed(store, repo, branch, group, now),
     )
+
+
+def store_failure(settings: Settings, exc: StoreError) -> SettingsError:
+    """One line naming TRUNKWATCH_DATABASE_URL, what went wrong and what to do."""
+    cause = exc.__cause__
+    name = type(cause).__name__
+    if name == "InvalidCatalogNameError":
+        fix = "create the database (createdb NAME) or name an existing one"
+    elif name == "InvalidPasswordError" or name == "InvalidAuthorizationSpecificationError":
+        fix = "check the user and password in the URL"
+    elif isinstance(cause, OSError | TimeoutError):
+        fix = "is PostgreSQL running, and reachable from here at that host and port?"
+    elif settings.database_url.strip().lower().startswith("sqlite"):
+        fix = "does the file's directory exist, and may this user write there?"
+    else:
+        fix = "check the URL and that the database answers"
+    return SettingsError(f"TRUNKWATCH_DATABASE_URL: cannot open the store ({exc}): {fix}")
+
+
+def bind_failure(host: str, port: int, exc: OSError, names: str) -> SettingsError:
+    if exc.errno == errno.EADDRINUSE:
+        fix = f"another process listens on port {port}: stop it or choose another"
+    elif exc.errno == errno.EACCES:
+        fix = f"port {port} needs privileges: use a port above 1023"
+    elif exc.errno == errno.EADDRNOTAVAIL:
+        fix = f"{host} is not an address of this machine: use 0.0.0.0, 127.0.0.1 or one it has"
+    elif isinstance(exc, socket.gaierror):
+        fix = f"{host!r} is not a host name or address: use 0.0.0.0, 127.0.0.1 or one it has"
+    else:
+        fix = "check the host and the port"
+    reason = exc.strerror or type(exc).__name__
+    return SettingsError(f"{names}: cannot listen on {host}:{port} ({reason}): {fix}")
 
 
 @dataclass
@@ -104,20 +157,27 @@ class Service:
 async def running_service(
     settings: Settings, sink: DecisionSink | None = None, **worker_options: Any
 ) -> AsyncIterator[Service]:
-    """Open the store, start the worker and the web server; close all of them on exit."""
-    settings.require_serve()
+    """Check the settings, open the store, bind the port(s), start the worker; close all of
+    them on exit. A failure to start is a `SettingsError` naming the setting and the fix."""
+    settings.check_serve()
     store = open_store(settings.database_url)
-    await store.open()
-    # SQLite serves one process: claims left by a previous, killed process are void.
-    released = await store.release_claims()
-    if released:
-        log.warning("requeued deliveries left mid-processing", extra={"count": released})
-    github = GitHubApp(settings.app_id, settings.private_key, base_url=settings.api_url)
     try:
+        await store.open()
+    except StoreError as exc:
+        raise store_failure(settings, exc) from exc
+    github = GitHubApp(settings.app_id, settings.private_key, base_url=settings.api_url)
+    background: list[asyncio.Task[None]] = []
+    runners: list[web.AppRunner] = []
+    worker: Worker | None = None
+    try:
+        # SQLite serves one process: claims left by a previous, killed process are void.
+        released = await store.release_claims()
+        if released:
+            log.warning("requeued deliveries left mid-processing", extra={"count": released})
         configs = GitHubConfigSource(ConfigLoader(), store)
         engine = Engine(store, configs)
         if sink is None:
-            sink = await github_sink(store, engine, github)
+            sink = github_sink(store, engine)
         metrics = Metrics(calls=github.stats, repo_labels=settings.metrics_repos)
         worker_options.setdefault("lease_seconds", settings.lease_seconds)
         worker = Worker(
@@ -145,28 +205,37 @@ async def running_service(
             enabled=settings.status_page,
             public=settings.status_public,
         )
-        runners = [web.AppRunner(app, access_log=None)]
-        sites = [(runners[0], settings.host, settings.port)]
+        sites: list[tuple[web.Application, str, int, str]] = [
+            (app, settings.host, settings.port, "HOST/PORT")
+        ]
         if metrics_app is not None and settings.metrics_addr is not None:
-            runners.append(web.AppRunner(metrics_app, access_log=None))
-            sites.append((runners[1], *settings.metrics_addr))
-        try:
-            for runner, host, port in sites:
-                await runner.setup()
+            sites.append((metrics_app, *settings.metrics_addr, "TRUNKWATCH_METRICS_ADDR"))
+        for site_app, host, port, names in sites:
+            runner = web.AppRunner(site_app, access_log=None)
+            runners.append(runner)
+            await runner.setup()
+            try:
                 await web.TCPSite(runner, host, port).start()
-            worker.start()
-            yield Service(settings, store, github, engine, worker, app)
-        finally:
-            await worker.stop()
-            for runner in runners:
-                await runner.cleanup()
+            except OSError as exc:
+                raise bind_failure(host, port, exc, names) from exc
+        worker.start()
+        background.append(asyncio.create_task(learn_app_slug(github, sink), name="app-slug"))
+        yield Service(settings, store, github, engine, worker, app)
     finally:
+        for task in background:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if worker is not None:
+            await worker.stop()
+        for runner in runners:
+            await runner.cleanup()
         await github.close()
         await store.close()
 
 
 async def serve(settings: Settings) -> int:
-    settings.require_serve()
+    settings.check_serve()
     setup_logging(settings.log_level, settings.secrets())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
