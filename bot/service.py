@@ -21,6 +21,7 @@ from bot.actions import owners
 from bot.actions.config_report import report_config
 from bot.actions.github_sink import GitHubSink
 from bot.commands import suppressed
+from bot.commands.limits import ReplyLimits
 from bot.config import ConfigLoader
 from bot.engine import DecisionSink, Engine, RepoConfigLike
 from bot.github import GitHubApp
@@ -180,6 +181,7 @@ async def running_service(
             sink = github_sink(store, engine)
         metrics = Metrics(calls=github.stats, repo_labels=settings.metrics_repos)
         worker_options.setdefault("lease_seconds", settings.lease_seconds)
+        worker_options.setdefault("handler_options", {"command_limits": ReplyLimits()})
         worker = Worker(
             store, engine, router, sink, configs, github, observe=metrics.observe, **worker_options
         )
