@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from cachetools import TTLCache
 
+from bot import installations
 from bot.actions import owners
 from bot.actions.config_report import report_config
 from bot.actions.github_sink import GitHubSink
@@ -34,7 +36,7 @@ from bot.settings import Settings, SettingsError
 from bot.status_page import add_status_routes
 from bot.store import StoreError, open_store
 from bot.store.base import Store
-from bot.tracker.model import CommitInfo
+from bot.tracker.model import CommitInfo, TrackerConfig
 from bot.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,38 @@ class GitHubConfigSource:
         self._loader.invalidate(repo)
 
 
+class PageConfigs:
+    """A repository's tracker configuration for the status page: the engine's when it has the
+    repository loaded, else read from GitHub (as the installation) and cached by the loader.
+    Never reports a broken file: that is the worker's to do."""
+
+    def __init__(
+        self, engine: Engine, store: Store, github: GitHubApp, loader: ConfigLoader
+    ) -> None:
+        self._engine = engine
+        self._store = store
+        self._github = github
+        self._loader = loader
+        self._default_branches: TTLCache[str, str] = TTLCache(4096, DEFAULT_BRANCH_TTL)
+
+    async def tracker_config(self, repo: str) -> TrackerConfig | None:
+        loaded = self._engine.loaded(repo)
+        if loaded is not None:
+            return loaded.config
+        installation_id = await self._store.installation_for_repo(repo)
+        if installation_id is None:
+            return None
+        gh = await self._github.installation_client(installation_id)
+        branch = self._default_branches.get(repo)
+        if branch is None:
+            owner, _, name = repo.partition("/")
+            data = await gh.getitem("/repos/{owner}/{repo}", {"owner": owner, "repo": name})
+            branch = self._default_branches[repo] = str(data["default_branch"])
+        config = (await self._loader.get(gh, repo, branch)).config
+        return config.tracker_config(branch) if config is not None else None
+
+
+DEFAULT_BRANCH_TTL = 3600.0
 ESCALATION_CHECK_SECONDS = 60.0
 PRUNE_SECONDS = 3600.0
 # How long a finished delivery is kept: also how long a redelivery is recognised as one.
@@ -175,7 +209,8 @@ async def running_service(
         released = await store.release_claims()
         if released:
             log.warning("requeued deliveries left mid-processing", extra={"count": released})
-        configs = GitHubConfigSource(ConfigLoader(), store)
+        loader = ConfigLoader()
+        configs = GitHubConfigSource(loader, store)
         engine = Engine(store, configs)
         if sink is None:
             sink = github_sink(store, engine)
@@ -201,7 +236,7 @@ async def running_service(
         add_ops_routes(app, store=store, metrics=metrics, metrics_app=metrics_app)
         add_status_routes(
             app,
-            engine=engine,
+            configs=PageConfigs(engine, store, github, loader).tracker_config,
             store=store,
             token=settings.status_token or None,
             enabled=settings.status_page,
@@ -222,6 +257,9 @@ async def running_service(
                 raise bind_failure(host, port, exc, names) from exc
         worker.start()
         background.append(asyncio.create_task(learn_app_slug(github, sink), name="app-slug"))
+        background.append(
+            asyncio.create_task(installations.keep_synced(github, store), name="installations")
+        )
         yield Service(settings, store, github, engine, worker, app)
     finally:
         for task in background:

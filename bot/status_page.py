@@ -2,9 +2,12 @@
 
 For each watched branch and group of a repository: green or broken, each failing job's
 streak, the last green commit, the suspects, the open alert's issue, and a grid of the newest
-commits by the group's jobs. It reads the trackers the engine has in memory and never calls
-GitHub. Only repositories the App is installed on (and not suspended) are shown; any other
-name is a 404, the same answer as for a repository that does not exist.
+commits by the group's jobs. Everything comes from the store (commits, results, alerts), so
+every replica shows the same page, right after a restart too; a repository's tracker is
+rebuilt when its version in the store moves. Its configuration comes from `configs` (the
+engine's, or read from GitHub and cached). Only repositories the App is installed on (and not
+suspended) are shown; any other name is a 404, the same answer as for a repository that does
+not exist.
 
 Private by default: it needs `TRUNKWATCH_STATUS_TOKEN`, given as `?token=…` or
 `Authorization: Bearer …` (else 401; with no token set, every request is a 401 that says so),
@@ -14,8 +17,10 @@ unless `TRUNKWATCH_STATUS_PAGE=public`; `off` removes the routes (so 404).
 from __future__ import annotations
 
 import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -32,7 +37,9 @@ from bot.status_templates import (
 )
 from bot.store.base import Store
 from bot.tracker import RepoTracker
-from bot.tracker.model import CommitInfo
+from bot.tracker.model import CommitInfo, TrackerConfig
+
+log = logging.getLogger(__name__)
 
 GRID_COMMITS = 30
 TOKEN_PARAM = "token"
@@ -49,10 +56,51 @@ SECURITY_HEADERS = {
 }
 
 
-class TrackerSource(Protocol):
-    """What the page needs of the engine: the trackers it has loaded."""
+# A repository's configuration as the tracker needs it; None when it watches nothing.
+PageConfigs = Callable[[str], Awaitable[TrackerConfig | None]]
 
-    def loaded(self, repo: str) -> RepoTracker | None: ...
+
+async def load_tracker(store: Store, repo: str, config: TrackerConfig) -> RepoTracker:
+    """A repository's tracker from what the store holds (as the engine loads one)."""
+    tracker = RepoTracker(repo, config, await store.load_alerts(repo))
+    commits = await store.load_commits(repo)
+    tracker.load([(c.branch, c.commit, c.parent) for c in commits], await store.load_results(repo))
+    return tracker
+
+
+@dataclass
+class _Built:
+    version: int
+    config: TrackerConfig
+    tracker: RepoTracker
+
+
+class StoreTrackers:
+    """Trackers for the page, rebuilt from the store when the repository's version moves."""
+
+    def __init__(self, store: Store, configs: PageConfigs) -> None:
+        self._store = store
+        self._configs = configs
+        self._built: dict[str, _Built] = {}
+
+    async def get(self, repo: str) -> RepoTracker | None:
+        """The repository's tracker; None when it watches nothing or its configuration
+        cannot be read now."""
+        try:
+            config = await self._configs(repo)
+        except Exception as exc:
+            log.warning(
+                "status page: no configuration", extra={"repo": repo, "error": type(exc).__name__}
+            )
+            config = None
+        if config is None:
+            return None
+        version = await self._store.repo_version(repo)
+        built = self._built.get(repo)
+        if built is None or built.version != version or built.config != config:
+            built = _Built(version, config, await load_tracker(self._store, repo, config))
+            self._built[repo] = built
+        return built.tracker
 
 
 def commit_view(repo: str, commit: CommitInfo) -> CommitView:
@@ -112,9 +160,9 @@ NO_TOKEN_SET = (
 
 class StatusPage:
     def __init__(
-        self, engine: TrackerSource, store: Store, token: str | None, public: bool = False
+        self, trackers: StoreTrackers, store: Store, token: str | None, public: bool = False
     ) -> None:
-        self._engine = engine
+        self._trackers = trackers
         self._store = store
         self._token = token or None
         self._public = public
@@ -147,7 +195,9 @@ class StatusPage:
         views: list[RepoView] = []
         quiet: list[str] = []
         for repo in sorted((await self._installed()).values(), key=str.lower):
-            tracker = self._engine.loaded(repo)
+            # A repository the App never recorded anything for needs no configuration read.
+            written = await self._store.repo_version(repo) > 0
+            tracker = await self._trackers.get(repo) if written else None
             if tracker is None:
                 quiet.append(repo)
             else:
@@ -160,7 +210,8 @@ class StatusPage:
         repo = (await self._installed()).get(asked.lower())
         if repo is None:
             raise web.HTTPNotFound(text="404: no such repository here\n")
-        tracker = self._engine.loaded(repo)
+        written = await self._store.repo_version(repo) > 0
+        tracker = await self._trackers.get(repo) if written else None
         view = await repo_view(self._store, tracker, with_grid=True) if tracker else None
         return _html(render_repo(view, repo, query, _now()))
 
@@ -178,7 +229,7 @@ def _html(text: str) -> web.Response:
 def add_status_routes(
     app: web.Application,
     *,
-    engine: TrackerSource,
+    configs: PageConfigs,
     store: Store,
     token: str | None,
     enabled: bool,
@@ -188,7 +239,7 @@ def add_status_routes(
     Unless `public`, every request needs `token` (and with none set, none gets in)."""
     if not enabled:
         return
-    page = StatusPage(engine, store, token, public)
+    page = StatusPage(StoreTrackers(store, configs), store, token, public)
     app.router.add_get("/", page.index)
     app.router.add_get(REPO_ROUTE, page.repository)
     app.router.add_get(REPO_ROUTE + "/", page.repository)

@@ -360,7 +360,7 @@ def render_repo(view: RepoView | None, repo: str, query: str, updated: str) -> s
         f'<a class="muted" href="{esc("/" + query)}">all repositories</a></header>'
     )
     if view is None:
-        body = '<p class="muted">No results from this repository since trunkwatch started.</p>'
+        body = '<p class="muted">No results from this repository yet.</p>'
         return page(f"{repo} — trunkwatch", heading + body, updated)
     groups = _sorted(view.groups)
     summary = _summary(repo, groups)
@@ -383,10 +383,8 @@ def render_index(views: Sequence[RepoView], quiet: Sequence[str], query: str, up
             + "".join(group_html(g, view.repo) for g in groups)
         )
     if not views:
-        parts.append(
-            '<p class="muted">No results from any repository since trunkwatch started.</p>'
-        )
+        parts.append('<p class="muted">No results from any repository yet.</p>')
     if quiet:
         links = ", ".join(f'<a href="{esc(repo_path(r, query))}">{esc(r)}</a>' for r in quiet)
-        parts.append(f'<p class="muted">No results since trunkwatch started: {links}</p>')
+        parts.append(f'<p class="muted">No results yet: {links}</p>')
     return page(_title(everything, "all repositories"), "".join(parts), updated)

@@ -347,6 +347,15 @@ async def test_status_names_broken_group_streak_suspects_and_issue(env: Env) -> 
     assert "There is no group `nosuch`" in env.replies(number)[-1]
 
 
+async def test_status_after_a_restart_reads_the_store(env: Env) -> None:
+    alert_number = await env.break_trunk()
+    env.engine.forget_all()  # what a new process (or another replica) has in memory
+    number = env.sim.add_issue(REPO, "What is going on?").number
+    await env.comment("/trunkwatch status", number, user=READER)
+    (reply,) = env.replies(number)
+    assert "inductor" in reply and "broken" in reply and f"#{alert_number}" in reply
+
+
 async def test_mute_and_unmute_from_a_writer(env: Env) -> None:
     number = env.sim.add_issue(REPO, "Infra maintenance").number
     payload = await env.comment("/trunkwatch mute inductor 1d", number)

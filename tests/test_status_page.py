@@ -26,7 +26,14 @@ from bot.status_page import add_status_routes
 from bot.status_templates import CommitView, GroupView, RepoView, render_repo
 from bot.store import open_store
 from bot.store.base import Installation, Store
-from bot.tracker.model import CommitInfo, Grid, GroupStatus, JobKey, JobStatus
+from bot.tracker.model import (
+    CommitInfo,
+    Grid,
+    GroupStatus,
+    JobKey,
+    JobStatus,
+    TrackerConfig,
+)
 
 REPO = "pytorch/pytorch"
 TOKEN = "s3cret-status-token"
@@ -71,7 +78,8 @@ def scenario(**changes: Any) -> Scenario:
 
 
 async def feed(store: Store, plan: Scenario) -> History:
-    """The history's pushes and job results through an engine, as the handlers feed them."""
+    """The history's pushes and job results through an engine into the store, as the
+    handlers feed them and the worker commits them."""
     engine = Engine(store, FixedConfig(load_text(CONFIG, "trunkwatch.yml")))
     generator = Generator(plan)
     for delivery in generator.deliveries():
@@ -83,6 +91,8 @@ async def feed(store: Store, plan: Scenario) -> History:
         elif delivery["event"] == "workflow_job":
             job = parse_workflow_job(delivery["payload"], unit.delivery_id)
             await engine.results(None, plan.repo, "main", [job.result], unit)
+        await store.save_changes(unit.changes)  # what the worker commits with the delivery
+        engine.committed(unit)
     tracker = engine.loaded(plan.repo)
     assert tracker is not None
     alert = tracker.open_alert("main", "inductor")
@@ -99,6 +109,11 @@ async def feed(store: Store, plan: Scenario) -> History:
             ),
         )
     return History(engine, store, generator)
+
+
+async def page_configs(repo: str) -> TrackerConfig:
+    """Every repository has the test's configuration, on `main`."""
+    return load_text(CONFIG, "trunkwatch.yml").tracker_config("main")
 
 
 @pytest.fixture
@@ -122,7 +137,7 @@ def status_app(
     app = web.Application()
     add_status_routes(
         app,
-        engine=history.engine,
+        configs=page_configs,
         store=history.store,
         token=token,
         enabled=enabled,
@@ -245,7 +260,7 @@ async def test_private_by_default_without_a_token_nobody_gets_in(
     history: History, aiohttp_client: ClientMaker
 ) -> None:
     app = web.Application()
-    add_status_routes(app, engine=history.engine, store=history.store, token=None, enabled=True)
+    add_status_routes(app, configs=page_configs, store=history.store, token=None, enabled=True)
     client = await aiohttp_client(app)
     for path in ("/", f"/{REPO}", "/nobody/here"):
         response = await client.get(path)
