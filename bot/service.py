@@ -34,9 +34,10 @@ from bot.ops import add_ops_routes
 from bot.server import make_app
 from bot.settings import Settings, SettingsError
 from bot.status_page import add_status_routes
+from bot.status_views import PageConfig
 from bot.store import StoreError, open_store
 from bot.store.base import Store
-from bot.tracker.model import CommitInfo, TrackerConfig
+from bot.tracker.model import CommitInfo
 from bot.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -62,9 +63,9 @@ class GitHubConfigSource:
 
 
 class PageConfigs:
-    """A repository's tracker configuration for the status page: the engine's when it has the
-    repository loaded, else read from GitHub (as the installation) and cached by the loader.
-    Never reports a broken file: that is the worker's to do."""
+    """A repository's configuration for the status page, read from GitHub as the installation
+    and cached by the loader the engine uses; the engine's, without owners, when GitHub does
+    not answer. Never reports a broken file: that is the worker's to do."""
 
     def __init__(
         self, engine: Engine, store: Store, github: GitHubApp, loader: ConfigLoader
@@ -75,10 +76,20 @@ class PageConfigs:
         self._loader = loader
         self._default_branches: TTLCache[str, str] = TTLCache(4096, DEFAULT_BRANCH_TTL)
 
-    async def tracker_config(self, repo: str) -> TrackerConfig | None:
-        loaded = self._engine.loaded(repo)
-        if loaded is not None:
-            return loaded.config
+    async def page_config(self, repo: str) -> PageConfig | None:
+        try:
+            return await self._read(repo)
+        except Exception as exc:
+            loaded = self._engine.loaded(repo)
+            if loaded is None:
+                raise
+            log.warning(
+                "status page: using the engine's configuration",
+                extra={"repo": repo, "error": type(exc).__name__},
+            )
+            return PageConfig(loaded.config)
+
+    async def _read(self, repo: str) -> PageConfig | None:
         installation_id = await self._store.installation_for_repo(repo)
         if installation_id is None:
             return None
@@ -89,7 +100,7 @@ class PageConfigs:
             data = await gh.getitem("/repos/{owner}/{repo}", {"owner": owner, "repo": name})
             branch = self._default_branches[repo] = str(data["default_branch"])
         config = (await self._loader.get(gh, repo, branch)).config
-        return config.tracker_config(branch) if config is not None else None
+        return PageConfig.of(config, branch) if config is not None else None
 
 
 DEFAULT_BRANCH_TTL = 3600.0
@@ -236,7 +247,7 @@ async def running_service(
         add_ops_routes(app, store=store, metrics=metrics, metrics_app=metrics_app)
         add_status_routes(
             app,
-            configs=PageConfigs(engine, store, github, loader).tracker_config,
+            configs=PageConfigs(engine, store, github, loader).page_config,
             store=store,
             token=settings.status_token or None,
             enabled=settings.status_page,

@@ -25,23 +25,13 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from bot.actions import alert_issue
-from bot.actions.suspects import pr_number_from_message
-from bot.status_templates import (
-    AlertLink,
-    CommitView,
-    GroupView,
-    RepoView,
-    render_index,
-    render_repo,
-)
+from bot.status_templates import PageContext, RepoView, render_index, render_repo
+from bot.status_views import PageConfig, RepoSnapshot, ViewBuilder
 from bot.store.base import Store
 from bot.tracker import RepoTracker
-from bot.tracker.model import CommitInfo, TrackerConfig
 
 log = logging.getLogger(__name__)
 
-GRID_COMMITS = 30
 TOKEN_PARAM = "token"
 REPO_ROUTE = "/{owner:[A-Za-z0-9_.-]+}/{repo:[A-Za-z0-9_.-]+}"
 # No scripts at all: whatever a commit message holds, the page cannot run it.
@@ -56,35 +46,36 @@ SECURITY_HEADERS = {
 }
 
 
-# A repository's configuration as the tracker needs it; None when it watches nothing.
-PageConfigs = Callable[[str], Awaitable[TrackerConfig | None]]
+# A repository's configuration as the page needs it; None when it watches nothing.
+PageConfigs = Callable[[str], Awaitable[PageConfig | None]]
 
 
-async def load_tracker(store: Store, repo: str, config: TrackerConfig) -> RepoTracker:
+async def load_snapshot(store: Store, repo: str, config: PageConfig) -> RepoSnapshot:
     """A repository's tracker from what the store holds (as the engine loads one)."""
-    tracker = RepoTracker(repo, config, await store.load_alerts(repo))
+    tracker = RepoTracker(repo, config.tracker, await store.load_alerts(repo))
     commits = await store.load_commits(repo)
-    tracker.load([(c.branch, c.commit, c.parent) for c in commits], await store.load_results(repo))
-    return tracker
+    results = await store.load_results(repo)
+    tracker.load([(c.branch, c.commit, c.parent) for c in commits], results)
+    return RepoSnapshot(tracker, tuple(results), config.owners)
 
 
 @dataclass
 class _Built:
     version: int
-    config: TrackerConfig
-    tracker: RepoTracker
+    config: PageConfig
+    snapshot: RepoSnapshot
 
 
 class StoreTrackers:
-    """Trackers for the page, rebuilt from the store when the repository's version moves."""
+    """Snapshots for the page, rebuilt from the store when the repository's version moves."""
 
     def __init__(self, store: Store, configs: PageConfigs) -> None:
         self._store = store
         self._configs = configs
         self._built: dict[str, _Built] = {}
 
-    async def get(self, repo: str) -> RepoTracker | None:
-        """The repository's tracker; None when it watches nothing or its configuration
+    async def get(self, repo: str) -> RepoSnapshot | None:
+        """The repository's snapshot; None when it watches nothing or its configuration
         cannot be read now."""
         try:
             config = await self._configs(repo)
@@ -98,50 +89,9 @@ class StoreTrackers:
         version = await self._store.repo_version(repo)
         built = self._built.get(repo)
         if built is None or built.version != version or built.config != config:
-            built = _Built(version, config, await load_tracker(self._store, repo, config))
+            built = _Built(version, config, await load_snapshot(self._store, repo, config))
             self._built[repo] = built
-        return built.tracker
-
-
-def commit_view(repo: str, commit: CommitInfo) -> CommitView:
-    """The commit with the pull request its message names, linked next to the commit."""
-    pr = pr_number_from_message(commit.message, repo)
-    base, found, _ = commit.url.rpartition("/commit/")
-    return CommitView(commit, pr, f"{base}/pull/{pr}" if pr is not None and found else "")
-
-
-async def repo_view(store: Store, tracker: RepoTracker, with_grid: bool) -> RepoView:
-    """Every watched branch and group of the tracker's repository."""
-    repo = tracker.repo
-
-    def known(sha: str) -> CommitView:
-        return commit_view(repo, tracker.commit(sha) or CommitInfo(sha))
-
-    # Everything from the tracker is read before the first await, so one page shows one
-    # moment even while the worker applies deliveries.
-    snapshots = []
-    for branch in tracker.config.branches:
-        for rule in tracker.config.groups:
-            status = tracker.group_status(branch, rule.name)
-            grid = tracker.grid(branch, rule.name, GRID_COMMITS) if with_grid else None
-            last_green = known(status.last_green) if status.last_green else None
-            suspects = tuple(known(sha) for sha in status.suspects)
-            snapshots.append((status, rule.threshold, last_green, suspects, grid))
-    groups = []
-    for status, threshold, last_green, suspects, grid in snapshots:
-        issue = await alert_issue.load(store, status.open_alert) if status.open_alert else None
-        groups.append(
-            GroupView(
-                status=status,
-                threshold=threshold,
-                last_green=last_green,
-                suspects=suspects,
-                alert_open=status.open_alert is not None,
-                alert=AlertLink(issue.number, issue.url) if issue else None,
-                grid=grid,
-            )
-        )
-    return RepoView(repo, tuple(groups))
+        return built.snapshot
 
 
 def token_matches(request: web.Request, token: str) -> bool:
@@ -190,34 +140,29 @@ class StatusPage:
                 names.update((repo.lower(), repo) for repo in installation.repos)
         return names
 
+    async def _view(self, repo: str, now: datetime, with_grid: bool) -> RepoView:
+        # A repository the App never recorded anything for needs no configuration read.
+        if await self._store.repo_version(repo) == 0:
+            return RepoView(repo, (), recorded=False)
+        snapshot = await self._trackers.get(repo)
+        if snapshot is None:
+            return RepoView(repo, (), watched=False)
+        return await ViewBuilder(self._store, snapshot, now).repo_view(with_grid)
+
     async def index(self, request: web.Request) -> web.Response:
-        query = self._check(request)
-        views: list[RepoView] = []
-        quiet: list[str] = []
-        for repo in sorted((await self._installed()).values(), key=str.lower):
-            # A repository the App never recorded anything for needs no configuration read.
-            written = await self._store.repo_version(repo) > 0
-            tracker = await self._trackers.get(repo) if written else None
-            if tracker is None:
-                quiet.append(repo)
-            else:
-                views.append(await repo_view(self._store, tracker, with_grid=False))
-        return _html(render_index(views, quiet, query, _now()))
+        context = PageContext(datetime.now(UTC), self._check(request))
+        repos = sorted((await self._installed()).values(), key=str.lower)
+        views = [await self._view(repo, context.now, with_grid=False) for repo in repos]
+        return _html(render_index(views, context))
 
     async def repository(self, request: web.Request) -> web.Response:
-        query = self._check(request)
+        context = PageContext(datetime.now(UTC), self._check(request))
         asked = f"{request.match_info['owner']}/{request.match_info['repo']}"
         repo = (await self._installed()).get(asked.lower())
         if repo is None:
             raise web.HTTPNotFound(text="404: no such repository here\n")
-        written = await self._store.repo_version(repo) > 0
-        tracker = await self._trackers.get(repo) if written else None
-        view = await repo_view(self._store, tracker, with_grid=True) if tracker else None
-        return _html(render_repo(view, repo, query, _now()))
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        view = await self._view(repo, context.now, with_grid=True)
+        return _html(render_repo(view, context))
 
 
 def _html(text: str) -> web.Response:
