@@ -76,8 +76,17 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("file", type=Path, metavar="FILE.jsonl")
     rep.add_argument("--config", type=Path, help="a trunkwatch.yml (default: the embedded one)")
     rep.add_argument("--json", action="store_true", help="one JSON object per action")
-    check = commands.add_parser("check-config", help="validate a trunkwatch.yml")
+    check = commands.add_parser(
+        "check-config",
+        help="validate a trunkwatch.yml",
+        description="Validate a trunkwatch.yml. A file that uses _extends is merged with its "
+        "base, read from GITHUB_API_URL (with GITHUB_TOKEN when set), when it can be; "
+        "otherwise it is checked on its own and the output says so.",
+    )
     check.add_argument("path", type=Path, metavar="PATH")
+    check.add_argument(
+        "--repo", metavar="OWNER/NAME", help="the repository the file belongs to (for _extends)"
+    )
     return parser
 
 
@@ -95,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "replay":
             return _replay(args.file, args.config, args.json)
         if args.command == "check-config":
-            return _check_config(args.path)
+            return asyncio.run(_check_config(args.path, args.repo))
     except SettingsError as exc:
         if os.environ.get("LOG_LEVEL", "").strip().lower() == "debug":
             traceback.print_exc()
@@ -148,14 +157,24 @@ class ClosedPipeQuits(io.TextIOBase):
         return written
 
 
-def _check_config(path: Path) -> int:
-    from bot.config import check_file
+async def _check_config(path: Path, repo: str | None) -> int:
+    import aiohttp
+    import gidgethub.aiohttp
 
-    errors = check_file(path)
-    for error in errors:
+    from bot.config.checking import check_path
+    from bot.settings import DEFAULT_API_URL
+
+    api_url = os.environ.get("GITHUB_API_URL", DEFAULT_API_URL).rstrip("/")
+    token = os.environ.get("GITHUB_TOKEN") or None
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        gh = gidgethub.aiohttp.GitHubAPI(session, "trunkwatch", oauth_token=token, base_url=api_url)
+        report = await check_path(path, repo=repo, gh=gh)
+    for error in report.errors:
         print(error)
-    if errors:
-        print(f"{len(errors)} error(s) in {path}", file=sys.stderr)
+    for note in report.notes:
+        print(f"warning: {note}")
+    if report.errors:
+        print(f"{len(report.errors)} error(s) in {path}", file=sys.stderr)
         return 1
     print(f"{path}: ok")
     return 0

@@ -119,9 +119,11 @@ async def app_slug(github: GitHubApp) -> str:
     return str(app["slug"])
 
 
-async def learn_app_slug(github: GitHubApp, sink: object) -> None:
-    """Read the App's slug in the background until GitHub answers, and give it to the sink
-    (which assumes 'trunkwatch' meanwhile): startup never waits on GitHub."""
+async def learn_app_slug(github: GitHubApp, sink: object, then: Callable[[], None]) -> None:
+    """Read the App's slug in the background until GitHub answers, give it to the sink, and
+    then start the worker: startup never waits on GitHub, while deliveries (acknowledged and
+    kept in the inbox meanwhile) are processed only once the App knows its own login, which
+    is how it recognises its issues and comments."""
     for attempt in itertools.count():
         try:
             slug = await app_slug(github)
@@ -136,6 +138,7 @@ async def learn_app_slug(github: GitHubApp, sink: object) -> None:
         if hasattr(sink, "app_slug"):
             sink.app_slug = slug
         log.info("the App's slug", extra={"slug": slug})
+        then()
         return
 
 
@@ -266,8 +269,8 @@ async def running_service(
                 await web.TCPSite(runner, host, port).start()
             except OSError as exc:
                 raise bind_failure(host, port, exc, names) from exc
-        worker.start()
-        background.append(asyncio.create_task(learn_app_slug(github, sink), name="app-slug"))
+        slug = learn_app_slug(github, sink, then=worker.start)
+        background.append(asyncio.create_task(slug, name="app-slug"))
         background.append(
             asyncio.create_task(installations.keep_synced(github, store), name="installations")
         )

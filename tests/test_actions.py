@@ -321,6 +321,7 @@ async def test_issues_found_by_search_and_planted_markers_ignored(
     [issue] = alert_issues(sim)
     issue.labels.remove("trunkwatch")  # someone took the bot label off
     planted = sim.add_issue(REPO, "fake", issue.body, author="mallory", labels=["trunkwatch"])
+    by_app = sim.add_issue(REPO, "fake", issue.body, author="evil-app[bot]", labels=["trunkwatch"])
 
     fresh = GitHubSink(open_store("sqlite:///:memory:"), commits)
     await fresh.store.open()
@@ -330,6 +331,7 @@ async def test_issues_found_by_search_and_planted_markers_ignored(
         await fresh.store.close()
     assert "now **5 commits in a row**" in issue.body  # the real one was found and edited
     assert planted.title == "fake" and "5 commits" not in planted.body
+    assert "5 commits" not in by_app.body  # another App's marker is not ours either
     assert len(sim.requests_to("POST", f"/repos/{REPO}/issues")) == 1
     assert sim.requests_to("GET", "/search/issues")
 

@@ -669,6 +669,15 @@ async def test_a_planted_marker_on_a_human_issue_is_no_alert(env: Env) -> None:
     assert (await env.alert()).open
 
 
+async def test_a_marker_planted_by_another_app_is_no_alert(env: Env) -> None:
+    number = await env.break_trunk()
+    body = env.sim.repo(REPO).issues[number].body
+    fake = env.sim.add_issue(REPO, "fake", body=body, author="evil-app[bot]").number
+    await env.comment("/trunkwatch resolve", fake)
+    assert "works on an alert issue" in env.replies(fake)[-1]
+    assert (await env.alert()).open
+
+
 async def test_nothing_to_withdraw_or_clear(env: Env) -> None:
     number = await env.break_trunk()
     await env.comment("/trunkwatch unack", number)

@@ -300,8 +300,9 @@ async def ensure_label(gh: Any, repo: str, name: str, known: set[tuple[str, str]
 
 
 def _by_bot(item: dict[str, Any], policy: AlertPolicy) -> bool:
-    user = item.get("user") or {}
-    return bool(user.get("login") == policy.bot_login or user.get("type") == "Bot")
+    """Written by this App: its own login, not any bot's (another App could plant a marker)."""
+    login = (item.get("user") or {}).get("login")
+    return isinstance(login, str) and login.lower() == policy.bot_login.lower()
 
 
 async def find_issue(

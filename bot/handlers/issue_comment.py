@@ -69,6 +69,7 @@ def parse_new_comment(payload: Mapping[str, Any]) -> NewComment:
             body=issue.get("body") if isinstance(issue.get("body"), str) else None,
             by_bot=_is_bot(issue.get("user") or {}),
             is_pull="pull_request" in issue,
+            author=str((issue.get("user") or {}).get("login") or ""),
         ),
     )
 
