@@ -32,6 +32,12 @@ async def test_the_demo_shows_the_alert_lifecycle() -> None:
     # The rendered body shows the owners and the suspect, not markup.
     assert "@pytorch/inductor-oncall" in text
     assert "<!--" not in text and "<details>" not in text
+    assert "](http" not in text and "**" not in text  # links and emphasis as a reader sees them
+    commits = [line for line in lines if line.startswith("commit ")]
+    assert len(commits) == 14
+    assert all(re.search(r" \(#\d+\) — \w+$", line) for line in commits), commits
+    assert "(groups: inductor, trunk; lint not watched;" in text  # what the history uses
+    assert sum("runner outage" in line for line in lines) == 1
 
 
 class Lines(io.StringIO):
