@@ -200,3 +200,17 @@ def test_help_lists_the_settings_and_version_answers() -> None:
         [sys.executable, "-m", "bot", "--version"], env=env, capture_output=True, text=True
     )
     assert version.returncode == 0 and version.stdout.startswith("trunkwatch ")
+
+
+def test_the_readme_docker_env_file_is_what_serve_accepts(tmp_path: Path, key: str) -> None:
+    """The env file the README shows, as Docker hands it over (values verbatim)."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("where `trunkwatch.env` holds", 1)[1].split("```sh\n", 1)[1]
+    environ = dict(
+        line.strip().split("=", 1) for line in block.split("```", 1)[0].splitlines() if line.strip()
+    )
+    key_path = tmp_path / "app.pem"
+    key_path.write_text(key)
+    assert environ["GITHUB_PRIVATE_KEY_PATH"] == "/run/secrets/app.pem"
+    environ["GITHUB_PRIVATE_KEY_PATH"] = str(key_path)  # where this test mounts it
+    load_settings(environ, tmp_path).check_serve()
