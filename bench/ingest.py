@@ -3,9 +3,13 @@
 Measured in the same run against (1) `trunkwatch serve` on SQLite — verifying the signature,
 writing each delivery durably to the inbox before its 202, with the worker processing them
 meanwhile — and (2) the peer: a bare aiohttp app that only reads the body and answers 202.
-Prints req/s, p50/p99 latency and the ratio.
+Prints req/s, p50/p99 latency and the ratio, and which load generator measured them.
 
-    python bench/ingest.py [--requests 4000] [--concurrency 32]
+The load generator is `wrk` (Debian: `apt-get install wrk`) with a Lua script that gives each
+request its own `X-GitHub-Delivery`; without wrk, a Python (aiohttp) client, which saturates
+before a fast server does: its figures are a floor, and the output says which was used.
+
+    python bench/ingest.py [--seconds 10] [--concurrency 32] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -154,6 +160,71 @@ async def load(url: str, requests: int, concurrency: int, warmup: int) -> tuple[
     return elapsed * requests / (requests + warmup), latencies
 
 
+WRK_SCRIPT = """
+local body = io.open(os.getenv("INGEST_BODY"), "rb"):read("*a")
+local base = {
+  ["Content-Type"] = "application/json",
+  ["X-GitHub-Event"] = "workflow_run",
+  ["X-Hub-Signature-256"] = os.getenv("INGEST_SIGNATURE"),
+}
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("thread_id", threads)
+end
+local n = 0
+function request()
+  n = n + 1
+  local headers = {}
+  for k, v in pairs(base) do headers[k] = v end
+  headers["X-GitHub-Delivery"] = os.getenv("INGEST_RUN") .. "-" .. thread_id .. "-" .. n
+  return wrk.format("POST", "/webhook", headers, body)
+end
+"""
+_WRK_RATE = re.compile(r"Requests/sec:\s+([\d.]+)")
+_WRK_NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
+_WRK_PERCENTILE = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
+_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk_load(url: str, seconds: int, concurrency: int, tmp: Path) -> tuple[float, float, float]:
+    """(req/s, p50 ms, p99 ms) measured by wrk; every answer must be a 2xx."""
+    body = json.dumps(payload(0)).encode()
+    (tmp / "body.json").write_bytes(body)
+    (tmp / "ingest.lua").write_text(WRK_SCRIPT)
+    env = {
+        "INGEST_BODY": str(tmp / "body.json"),
+        "INGEST_SIGNATURE": signature_for(SECRET, body),
+        "INGEST_RUN": uuid.uuid4().hex,
+        "PATH": "/usr/bin:/bin",
+    }
+    threads = min(2, concurrency)
+    out = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{concurrency}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(tmp / "ingest.lua"),
+            url + "/webhook",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    ).stdout
+    failed = _WRK_NON_2XX.search(out)
+    if failed:
+        raise RuntimeError(f"{failed.group(1)} answers were not 2xx:\n{out}")
+    rate = _WRK_RATE.search(out)
+    percentiles = {p: float(v) * _UNIT_MS[u] for p, v, u in _WRK_PERCENTILE.findall(out)}
+    if rate is None or set(percentiles) != {"50", "99"}:
+        raise RuntimeError(f"unexpected wrk output:\n{out}")
+    return float(rate.group(1)), percentiles["50"], percentiles["99"]
+
+
 async def wait_up(url: str) -> None:
     async with aiohttp.ClientSession() as session:
         for _ in range(200):
@@ -166,37 +237,52 @@ async def wait_up(url: str) -> None:
     raise TimeoutError(f"{url} did not come up")
 
 
-def report(name: str, elapsed: float, latencies: list[float]) -> float:
-    rate = len(latencies) / elapsed
-    cuts = statistics.quantiles(latencies, n=100)
-    p50, p99 = cuts[49] * 1000, cuts[98] * 1000
-    print(f"{name:<26} {rate:8,.0f} req/s   p50 {p50:6.1f} ms   p99 {p99:6.1f} ms")
-    return rate
+async def measure(
+    name: str, url: str, args: argparse.Namespace, tmp: Path
+) -> tuple[float, float, float]:
+    if shutil.which("wrk"):
+        rate, p50, p99 = await asyncio.to_thread(wrk_load, url, args.seconds, args.concurrency, tmp)
+    else:
+        elapsed, latencies = await load(url, args.requests, args.concurrency, warmup=100)
+        rate = len(latencies) / elapsed
+        cuts = statistics.quantiles(latencies, n=100)
+        p50, p99 = cuts[49] * 1000, cuts[98] * 1000
+    print(f"{name:<26} {rate:8,.0f} req/s   p50 {p50:6.1f} ms   p99 {p99:6.1f} ms", flush=True)
+    return rate, p50, p99
 
 
-async def main_async(requests: int, concurrency: int) -> None:
+async def main_async(args: argparse.Namespace) -> None:
     size = len(json.dumps(payload(0)))
-    kb = size / 1024
-    print(f"{requests} signed workflow_run deliveries of {kb:.1f} KB, concurrency {concurrency}")
+    generator = (
+        f"wrk ({args.seconds} s per measurement, Lua script varying X-GitHub-Delivery)"
+        if shutil.which("wrk")
+        else f"Python aiohttp client ({args.requests} requests; wrk not installed)"
+    )
+    print(
+        f"signed workflow_run deliveries of {size / 1024:.1f} KB,"
+        f" {args.concurrency} connections; load generator: {generator}"
+    )
     key = generate_private_key_pem()
     sim = SimulatedGitHub(app_id=1, app_key=key)
     sim.add_installation(INSTALLATION)
     sim.add_repo(REPO)
     sim.set_file(REPO, ".github/trunkwatch.yml", DEFAULT_CONFIG.read_text())
     await sim.start()
-    with tempfile.TemporaryDirectory() as tmp:
-        key_path = Path(tmp) / "app.pem"
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        key_path = tmp / "app.pem"
         key_path.write_text(key)
+        db = tmp / "bench.db"
         serve = ServeProcess(
             {
                 "GITHUB_APP_ID": "1",
                 "GITHUB_PRIVATE_KEY_PATH": str(key_path),
                 "GITHUB_WEBHOOK_SECRET": SECRET,
                 "GITHUB_API_URL": sim.base_url,
-                "TRUNKWATCH_DATABASE_URL": f"sqlite:///{Path(tmp) / 'bench.db'}",
+                "TRUNKWATCH_DATABASE_URL": f"sqlite:///{db}",
                 "LOG_LEVEL": "warning",
             },
-            Path(tmp) / "serve.log",
+            tmp / "serve.log",
         )
         port = free_port()
         bare = subprocess.Popen([sys.executable, "-c", BARE_APP, str(port)])  # noqa: ASYNC220
@@ -204,21 +290,24 @@ async def main_async(requests: int, concurrency: int) -> None:
             await serve.start()
             bare_url = f"http://127.0.0.1:{port}"
             await wait_up(bare_url)
-            rates = {}
-            # Alternate the two, twice, so neither gets the quieter half of the run.
-            for round_ in range(2):
+            results: dict[str, list[tuple[float, float, float]]] = {}
+            # Alternate the two so that neither gets the quieter part of the run.
+            for round_ in range(args.rounds):
                 for name, url in (
                     ("bare aiohttp (peer)", bare_url),
                     ("trunkwatch serve", serve.url),
                 ):
-                    elapsed, latencies = await load(url, requests // 2, concurrency, warmup=100)
-                    rates.setdefault(name, []).append(
-                        report(f"{name} [{round_ + 1}]", elapsed, latencies)
-                    )
-            ratio = statistics.mean(rates["trunkwatch serve"]) / statistics.mean(
-                rates["bare aiohttp (peer)"]
+                    measured = await measure(f"{name} [{round_ + 1}]", url, args, tmp)
+                    results.setdefault(name, []).append(measured)
+            serve_rate = statistics.mean(r[0] for r in results["trunkwatch serve"])
+            peer_rate = statistics.mean(r[0] for r in results["bare aiohttp (peer)"])
+            worst_p99 = max(r[2] for r in results["trunkwatch serve"])
+            print(
+                f"ratio trunkwatch/peer: {serve_rate / peer_rate:.2f}"
+                f" (mean req/s {serve_rate:,.0f} / {peer_rate:,.0f});"
+                f" trunkwatch's worst p99 {worst_p99:.1f} ms"
             )
-            print(f"ratio trunkwatch/peer: {ratio:.2f}")
+            print(f"inbox after the run: {inbox_counts(db)}")
         finally:
             serve.stop()
             bare.terminate()
@@ -226,12 +315,22 @@ async def main_async(requests: int, concurrency: int) -> None:
             await sim.stop()
 
 
+def inbox_counts(db: Path) -> dict[str, int]:
+    """Deliveries in the inbox by status: each one answered 202 is there."""
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT status, count(*) FROM deliveries GROUP BY status").fetchall()
+    return {str(status): int(count) for status, count in rows}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--seconds", type=int, default=10, help="per measurement (wrk)")
+    parser.add_argument("--requests", type=int, default=2000, help="per measurement (no wrk)")
     parser.add_argument("--concurrency", type=int, default=32)
-    args = parser.parse_args()
-    asyncio.run(main_async(args.requests, args.concurrency))
+    parser.add_argument("--rounds", type=int, default=2)
+    asyncio.run(main_async(parser.parse_args()))
     return 0
 
 

@@ -1,12 +1,16 @@
-"""Deliveries per second through the tracker and the store, and peak memory.
+"""`trunkwatch replay`'s throughput and memory, beside the tracker alone (the ceiling).
 
-A generated history of about 100,000 deliveries (pushes, job results, run results) goes
-through the same path as `trunkwatch replay` (inbox → worker → handlers → tracker → store),
-and, as the peer measured in the same run, through the inbox and the worker with handlers
-that do nothing: the ratio says what the tracker and the fact-keeping cost on top of the
-plumbing.
+A generated history in the shape of a busy trunk (about 100 jobs over four workflows, one
+`workflow_job` delivery per job and attempt, reruns for flakes and runner outages, a few
+real breakages) is written to a JSONL file, then measured in one run:
 
-    python bench/replay.py [--deliveries 100000]
+1. the tracker alone: the same facts, parsed beforehand, applied to a `RepoTracker`
+   (no payloads, no handlers, no store): what replay could reach at best;
+2. `trunkwatch replay` of the file (reading and parsing the lines included);
+3. peak memory of a replay of a much longer history (default 1,000,000 deliveries),
+   in a child process so that its peak is its own.
+
+    python bench/replay.py [--commits 1000] [--long-deliveries 1000000]
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import asyncio
 import io
 import json
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -23,76 +28,159 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from gidgethub import routing
+from bot.config import load_default
+from bot.events import parse_push, parse_workflow_job, parse_workflow_run
+from bot.history import Generator, Scenario
+from bot.replay import replay
+from bot.tracker import RepoTracker
+from bot.tracker.model import JobResult, Push
 
+WORKFLOWS = {
+    "inductor": 30,
+    "trunk": 40,
+    "pull": 26,
+    "lint": 4,
+}
+
+
+def busy_trunk(commits: int) -> Scenario:
+    """About 112 deliveries per commit: 1 push, 100 jobs, 4 runs, and reruns."""
+    workflows = {
+        name: tuple(
+            f"{name}-build / test (suite{i % 7}, {i}, {n}, linux.4xlarge)" for i in range(n)
+        )
+        for name, n in WORKFLOWS.items()
+    }
+    breakages = range(50, commits, 300)  # a real breakage of 5 commits every 300
+    return Scenario(
+        commits=commits,
+        workflows=workflows,
+        failures={
+            ("trunk", workflows["trunk"][3]): {i for s in breakages for i in range(s, s + 5)},
+            ("inductor", workflows["inductor"][7]): {
+                i for s in breakages for i in range(s + 100, s + 104)
+            },
+        },
+        # A flaky job fails once and passes on its rerun, on every third commit.
+        flakes={("pull", workflows["pull"][k]): set(range(k, commits, 3)) for k in range(9)},
+        infra_blips=set(range(17, commits, 97)),  # every job of the commit fails once
+    )
+
+
+def write_history(path: Path, scenario: Scenario, limit: int | None = None) -> int:
+    count = 0
+    with path.open("w", encoding="utf-8") as out:
+        for delivery in Generator(scenario).deliveries():
+            out.write(json.dumps(delivery) + "\n")
+            count += 1
+            if limit is not None and count >= limit:
+                break
+    return count
+
+
+def facts(path: Path) -> Iterator[Push | JobResult]:
+    """The facts the handlers would hand the tracker (job results from `workflow_job`;
+    a run's own result from `workflow_run`), parsed ahead of the measurement."""
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            record: dict[str, Any] = json.loads(line)
+            payload, delivery_id = record["payload"], record["delivery_id"]
+            if record["event"] == "push":
+                pushed = parse_push(payload, delivery_id)
+                if pushed is not None:
+                    yield pushed.push
+            elif record["event"] == "workflow_job":
+                yield parse_workflow_job(payload, delivery_id).result
+            elif record["event"] == "workflow_run":
+                yield parse_workflow_run(payload).as_result(delivery_id)
+
+
+def tracker_alone(path: Path) -> tuple[float, int, int]:
+    config = load_default().tracker_config("main")
+    parsed = list(facts(path))
+    tracker = RepoTracker("pytorch/pytorch", config, [])
+    decisions = 0
+    started = time.perf_counter()
+    for fact in parsed:
+        decisions += len(tracker.apply(fact))
+    return time.perf_counter() - started, len(parsed), decisions
+
+
+def replayed(path: Path) -> tuple[float, int]:
+    started = time.perf_counter()
+    sink = asyncio.run(replay(path, load_default(), io.StringIO(), as_json=True))
+    return time.perf_counter() - started, len(sink.records)
+
+
+LONG_REPLAY = """
+import asyncio, io, json, resource, sys, time
+from bench.replay import busy_trunk
 from bot.actions.dryrun import DryRunSink
 from bot.config import load_default
-from bot.engine import Engine
-from bot.handlers import router
-from bot.history import Generator, Scenario, default_scenario
-from bot.replay import FixedConfig
-from bot.store import open_store
-from bot.store.base import Delivery
-from bot.worker import Worker
+from bot.history import Generator
+from bot.replay import RecordedDelivery, Replayer
+
+async def main(limit):
+    replayer = Replayer(load_default(), DryRunSink(io.StringIO(), as_json=True))
+    started = time.perf_counter()
+    for n, d in enumerate(Generator(busy_trunk(limit // 100)).deliveries()):
+        if n >= limit:
+            break
+        # Through JSON text, as from a file, so that no string is shared with the generator.
+        d = json.loads(json.dumps(d))
+        await replayer.feed(RecordedDelivery(d["event"], d["delivery_id"], d["payload"]))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(replayer.processed, time.perf_counter() - started, rss, len(replayer.sink.records))
+
+asyncio.run(main(int(sys.argv[1])))
+"""
 
 
-def history(deliveries: int) -> Iterator[dict[str, Any]]:
-    base = default_scenario()
-    per_commit = sum(1 for _ in Generator(Scenario(commits=1)).deliveries())
-    commits = max(1, deliveries // per_commit)
-    scenario = Scenario(
-        commits=commits,
-        failures={
-            key: {i for start in range(50, commits, 400) for i in range(start, start + 5)}
-            for key in base.failures
-        },
-        flakes={key: set(range(3, commits, 11)) for key in base.flakes},
-        infra_blips=set(range(17, commits, 97)),
-    )
-    return Generator(scenario).deliveries()
-
-
-async def run(
-    records: Iterator[dict[str, Any]], handlers: routing.Router, tmp: Path
-) -> tuple[float, int, int]:
-    store = open_store(f"sqlite:///{tmp / 'bench.db'}")
-    await store.open()
-    configs = FixedConfig(load_default())
-    sink = DryRunSink(io.StringIO(), as_json=True)
-    worker = Worker(store, Engine(store, configs), handlers, sink, configs, max_attempts=1)
-    count, elapsed = 0, 0.0
-    for record in records:
-        body = json.dumps(record["payload"]).encode()  # serialising is not what we measure
-        started = time.perf_counter()
-        await store.add_delivery(
-            Delivery(
-                record["delivery_id"], record["event"], "pytorch/pytorch", 1, body, time.time()
-            )
-        )
-        await worker.drain()
-        elapsed += time.perf_counter() - started
-        count += 1
-    await store.close()
-    return elapsed, count, len(sink.records)
+def long_replay(deliveries: int) -> tuple[int, float, int, int]:
+    """(deliveries, seconds, peak RSS in KiB, actions) of a child process replaying a long
+    generated history, fed to the replayer as it is generated (no 1.5 GB file)."""
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", LONG_REPLAY, str(deliveries)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=root,
+    ).stdout.split()
+    return int(out[0]), float(out[1]), int(out[2]), int(out[3])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--deliveries", type=int, default=100_000)
+    parser.add_argument("--commits", type=int, default=1000)
+    parser.add_argument("--long-deliveries", type=int, default=1_000_000)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        peer_dir, full_dir = Path(tmp) / "peer", Path(tmp) / "full"
-        peer_dir.mkdir()
-        full_dir.mkdir()
-        peer_s, n, _ = asyncio.run(run(history(args.deliveries), routing.Router(), peer_dir))
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        full_s, n, actions = asyncio.run(run(history(args.deliveries), router, full_dir))
-        rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"deliveries: {n}, actions: {actions}")
-    print(f"peer (inbox + worker, no handlers): {n / peer_s:,.0f} deliveries/s")
-    print(f"trunkwatch (tracker + store):      {n / full_s:,.0f} deliveries/s")
-    print(f"ratio trunkwatch/peer: {peer_s / full_s:.2f}")
-    print(f"peak RSS: {rss_after / 1024:,.0f} MiB (after the peer: {rss_before / 1024:,.0f} MiB)")
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        path = tmp / "history.jsonl"
+        deliveries = write_history(path, busy_trunk(args.commits))
+        size = path.stat().st_size / 2**20
+        print(f"history: {args.commits:,} commits, {deliveries:,} deliveries ({size:,.0f} MiB)")
+        alone_s, n_facts, decisions = tracker_alone(path)
+        replay_s, actions = replayed(path)
+        print(
+            f"tracker alone (ceiling):  {n_facts / alone_s:>9,.0f} facts/s"
+            f"      ({n_facts:,} facts, {decisions} decisions, {alone_s:.1f} s)"
+        )
+        print(
+            f"trunkwatch replay:        {deliveries / replay_s:>9,.0f} deliveries/s"
+            f" ({actions} actions, {replay_s:.1f} s)"
+        )
+        print(f"replay / tracker alone:   {alone_s / replay_s:.2f}")
+        if args.long_deliveries:
+            count, seconds, rss, long_actions = long_replay(args.long_deliveries)
+            print(
+                f"long replay: {count:,} deliveries in {seconds:.0f} s"
+                f" ({count / seconds:,.0f}/s with generating them, {long_actions} actions),"
+                f" peak RSS {rss / 1024:,.0f} MiB"
+            )
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"(this process's own peak RSS: {own:,.0f} MiB)")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The `trunkwatch` command line: serve, demo, replay, check-config."""
+"""The `trunkwatch` command line: serve, demo, replay, backtest, check-config."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import traceback
 from pathlib import Path
 from typing import IO, TextIO, cast
 
+from bot import backtest_cli
 from bot.replay import ReplayError, replay
 from bot.settings import SettingsError, load_settings
 
@@ -76,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("file", type=Path, metavar="FILE.jsonl")
     rep.add_argument("--config", type=Path, help="a trunkwatch.yml (default: the embedded one)")
     rep.add_argument("--json", action="store_true", help="one JSON object per action")
+    backtest_cli.add_parser(commands)
     check = commands.add_parser(
         "check-config",
         help="validate a trunkwatch.yml",
@@ -103,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(run_demo(keep_running=args.keep_running, port=args.port))
         if args.command == "replay":
             return _replay(args.file, args.config, args.json)
+        if args.command == "backtest":
+            return asyncio.run(backtest_cli.main(args))
         if args.command == "check-config":
             return asyncio.run(_check_config(args.path, args.repo))
     except SettingsError as exc:

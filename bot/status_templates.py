@@ -22,11 +22,13 @@ SHORT_SHA = 7
 SUBJECT_LIMIT = 80
 
 STATE_WORDS = {"broken": "✗ BROKEN", "green": "✓ GREEN", "unknown": "· NO RESULTS YET"}
-CELL_SYMBOLS = {"pass": "✓", "fail": "✗", "flaky": "~", "none": "·"}
+CELL_SYMBOLS = {"pass": "✓", "fail": "✗", "flaky": "~", "pending": "…", "infra": "!", "none": "·"}
 CELL_WORDS = {
     "pass": "passed",
     "fail": "failed",
     "flaky": "flaky (passed on a rerun)",
+    "pending": "still running",
+    "infra": "runner failure (not the code)",
     "none": "no result",
 }
 
@@ -73,7 +75,7 @@ class AlertView:
 
 @dataclass(frozen=True, slots=True)
 class CellView:
-    state: str  # pass, fail, flaky, none
+    state: str  # a GridCell value: pass, fail, flaky, pending, infra, none
     url: str  # the job on GitHub, "" when unknown
     title: str
 

@@ -251,6 +251,15 @@ def body(decision: Decision, ctx: BodyContext) -> str:
             f"The range is too wide to name suspects: {len(decision.suspects)} commits, and at"
             f" most {policy.max_suspects} pull requests are labelled. None is."
         )
+    if decision.pending:
+        running = ", ".join(commit_link(sha, ctx) for sha in decision.pending[:SUSPECTS_SHOWN])
+        more = len(decision.pending) - SUSPECTS_SHOWN
+        running += f" and {more} more" if more > 0 else ""
+        lines += [
+            f"Still running on {running}: the suspects may narrow when they finish."
+            + (" No pull request is labelled until then." if decision.provisional else ""),
+            "",
+        ]
     if ctx.suspects and len(ctx.suspects) <= 5 * SUSPECTS_SHOWN:
         many = len(ctx.suspects) > SUSPECTS_SHOWN
         table = _suspect_table(ctx)

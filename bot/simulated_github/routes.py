@@ -26,6 +26,45 @@ if TYPE_CHECKING:
     from bot.simulated_github.server import SimulatedGitHub
 
 
+# A filtered list of workflow runs returns at most this many (GitHub's documented limit).
+SEARCH_CAP = 1000
+
+
+def run_status(run: Run) -> str:
+    return "completed" if run.conclusions.get(run.latest_attempt) else "in_progress"
+
+
+def _within(date: str, since: str | None, until: str | None) -> bool:
+    """ISO 8601 UTC times in one format compare as strings."""
+    return (since is None or date >= since) and (until is None or date <= until)
+
+
+def _created_matches(created_at: str, query: str) -> bool:
+    """GitHub's date search: `>=T`, `>T`, `<=T`, `<T`, `A..B`, or a day `YYYY-MM-DD`."""
+    for operator in (">=", "<=", ">", "<"):
+        if query.startswith(operator):
+            bound = _bound(query[len(operator) :], upper=operator[0] == "<")
+            return {
+                ">=": created_at >= bound,
+                "<=": created_at <= bound,
+                ">": created_at > bound,
+                "<": created_at < bound,
+            }[operator]
+    low, dots, high = query.partition("..")
+    if dots:
+        return (low == "*" or created_at >= _bound(low, upper=False)) and (
+            high == "*" or created_at <= _bound(high, upper=True)
+        )
+    return _bound(query, upper=False) <= created_at <= _bound(query, upper=True)
+
+
+def _bound(text: str, *, upper: bool) -> str:
+    """A date or a date-time as a comparable `YYYY-MM-DDTHH:MM:SSZ`."""
+    if len(text) == 10:
+        return text + ("T23:59:59Z" if upper else "T00:00:00Z")
+    return text.replace("+00:00", "Z")
+
+
 class Routes:
     def __init__(self, sim: SimulatedGitHub) -> None:
         self.sim = sim
@@ -48,6 +87,8 @@ class Routes:
             ("GET", repo + "/commits/{ref:.+}", self.get_commit),
             ("GET", repo + "/compare/{basehead:.+}", self.compare),
             ("GET", repo + r"/pulls/{number:\d+}", self.get_pull),
+            ("GET", prefix + "/rate_limit", self.rate_limit),
+            ("GET", repo + "/actions/runs", self.list_runs),
             ("GET", runs, self.get_run),
             ("GET", runs + "/jobs", self.run_jobs),
             ("GET", runs + r"/attempts/{attempt:\d+}/jobs", self.attempt_jobs),
@@ -158,7 +199,12 @@ class Routes:
         if sha is None:
             raise not_found()
         api = self.api(request)
-        commits = [shapes.commit(api, repo, repo.commits[s]) for s in repo.history(sha)]
+        since, until = request.query.get("since"), request.query.get("until")
+        commits = [
+            shapes.commit(api, repo, repo.commits[s])
+            for s in repo.history(sha)
+            if _within(repo.commits[s].date, since, until)
+        ]
         return paged(request, commits)
 
     async def get_commit(self, request: web.Request) -> web.Response:
@@ -247,6 +293,37 @@ class Routes:
         if run is None:
             raise not_found()
         return repo, run
+
+    async def list_runs(self, request: web.Request) -> web.Response:
+        """Newest first; `branch`, `event`, `status`, `head_sha` and `created` filter. As on
+        GitHub, a filtered listing reaches no further than its first 1,000 runs."""
+        repo = self.repo(request)
+        query = request.query
+        created = query.get("created")
+        runs = [
+            run
+            for run in repo.runs.values()
+            if query.get("branch") in (None, run.head_branch)
+            and query.get("event") in (None, run.event)
+            and query.get("head_sha") in (None, run.head_sha)
+            and query.get("status") in (None, run_status(run))
+            and (created is None or _created_matches(run.created_at, created))
+        ]
+        runs.sort(key=lambda run: (run.created_at, run.id), reverse=True)
+        filtered = any(k in query for k in ("branch", "event", "head_sha", "status", "created"))
+        api = self.api(request)
+        items = [shapes.workflow_run(api, repo, run) for run in runs]
+        page, headers = paginate(request, items[:SEARCH_CAP] if filtered else items)
+        response = answer({"total_count": len(items), "workflow_runs": page})
+        response.headers.update(headers)
+        return response
+
+    async def rate_limit(self, request: web.Request) -> web.Response:
+        """What remains of the caller's budget; asking costs nothing (as on GitHub)."""
+        installation = request.get(INSTALLATION)
+        identity = "app" if installation is None else f"installation:{installation.id}"
+        core = self.sim.rate_limit_of(identity, "core")
+        return answer({"resources": {"core": core}, "rate": core})
 
     async def get_run(self, request: web.Request) -> web.Response:
         repo, run = self._run(request)

@@ -3,10 +3,34 @@
 from __future__ import annotations
 
 import hashlib
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bot.simulated_github import shapes, state
 from bot.simulated_github.state import Installation, Issue, PullInfo, Repo, Run
+
+_PR_SUFFIX = re.compile(r"\(#(\d+)\)\s*$")
+
+
+SEEDED_JOB_FIELDS = (
+    "id",
+    "name",
+    "status",
+    "conclusion",
+    "labels",
+    "steps",
+    "created_at",
+    "started_at",
+    "completed_at",
+    "runner_name",
+)
+
+
+def pr_number_from_message(message: str) -> int | None:
+    """The `(#123)` that a squash merge appends to a commit's subject."""
+    found = _PR_SUFFIX.search(message.partition("\n")[0])
+    return int(found.group(1)) if found else None
 
 
 class Seeding:
@@ -174,6 +198,59 @@ class Seeding:
             conclusion = "failure" if failed else "success"
         run.conclusions[number] = conclusion
         return shapes.workflow_run(self.base_url, r, run)
+
+    def seed_deliveries(self, deliveries: Iterable[Mapping[str, Any]]) -> None:
+        """The repository state a stream of webhook deliveries describes (`push`,
+        `workflow_job` and `workflow_run`, e.g. a generated history): the commits of each
+        pushed branch (with the pull request named in the message), and every attempt of
+        every run with its jobs and conclusion, dated by its commit."""
+        for delivery in deliveries:
+            event, payload = delivery["event"], delivery["payload"]
+            name = payload["repository"]["full_name"]
+            if event == "push" and payload["ref"].startswith("refs/heads/"):
+                self.repo(name).default_branch = payload["repository"]["default_branch"]
+                for pushed in payload["commits"]:
+                    if pushed["id"] in self.repo(name).commits:
+                        continue
+                    author = pushed["author"].get("username") or pushed["author"]["name"]
+                    pr = pr_number_from_message(pushed["message"])
+                    self.add_commit(
+                        name,
+                        pushed["id"],
+                        pushed["message"],
+                        author,
+                        pr,
+                        branch=payload["ref"].removeprefix("refs/heads/"),
+                        date=pushed["timestamp"],
+                    )
+            elif event == "workflow_job" and payload["workflow_job"]["status"] == "completed":
+                job = payload["workflow_job"]
+                run = self._seeded_run(name, job["run_id"], job["workflow_name"], job)
+                run.attempts.setdefault(job["run_attempt"], []).append(
+                    {key: job[key] for key in SEEDED_JOB_FIELDS if key in job}
+                )
+            elif event == "workflow_run" and payload["workflow_run"]["status"] == "completed":
+                raw = payload["workflow_run"]
+                run = self._seeded_run(name, raw["id"], raw["name"], raw)
+                run.event = raw.get("event") or run.event
+                run.attempts.setdefault(raw["run_attempt"], [])
+                run.conclusions[raw["run_attempt"]] = raw["conclusion"]
+
+    def _seeded_run(self, repo: str, run_id: int, workflow: str, raw: Mapping[str, Any]) -> Run:
+        r = self.repo(repo)
+        run = r.runs.get(run_id)
+        if run is None:
+            commit = r.commits.get(raw["head_sha"])
+            run = r.runs[run_id] = Run(
+                id=run_id,
+                workflow=workflow,
+                head_sha=raw["head_sha"],
+                head_branch=raw["head_branch"],
+                event="push",
+                run_number=len(r.runs) + 1,
+                created_at=commit.date if commit else state.now_iso(),
+            )
+        return run
 
     def set_file(self, repo: str, path: str, text: str | None, ref: str | None = None) -> None:
         """Put a file at `ref` (the default branch if None); None removes it."""

@@ -258,7 +258,8 @@ class SimulatedGitHub(Seeding):
             etag = f'W/"{hashlib.sha256(payload).hexdigest()[:32]}"'
             response.headers["ETag"] = etag
         not_modified = etag is not None and etag in request.headers.get("if-none-match", "")
-        used, reset = self._spend(identity, resource, spend=not not_modified)
+        free = not_modified or path == "/rate_limit"
+        used, reset = self._spend(identity, resource, spend=not free)
         limit = RATE_LIMITS[resource]
         headers = {
             "x-ratelimit-limit": str(limit),
@@ -275,6 +276,17 @@ class SimulatedGitHub(Seeding):
         for name, value in headers.items():
             response.headers.setdefault(name, value)
         return response
+
+    def rate_limit_of(self, identity: str, resource: str) -> dict[str, int]:
+        """`GET /rate_limit`'s view of one budget."""
+        used, reset = self._spend(identity, resource, spend=False)
+        limit = RATE_LIMITS[resource]
+        return {
+            "limit": limit,
+            "used": int(used),
+            "remaining": max(limit - int(used), 0),
+            "reset": int(reset),
+        }
 
     def _spend(self, identity: str, resource: str, *, spend: bool) -> tuple[float, float]:
         now = time.time()

@@ -222,7 +222,8 @@ class PostgresStore:
     async def load_results(self, repo: str) -> list[JobResult]:
         rows = await self._fetch(
             "SELECT repo, branch, head_sha, workflow, job, run_id, run_attempt, conclusion,"
-            " job_id, url, completed_at, delivery_id FROM job_results"
+            " job_id, url, completed_at, delivery_id, status, started_at, infra, runner"
+            " FROM job_results"
             " WHERE repo = $1 ORDER BY seq",
             repo,
         )

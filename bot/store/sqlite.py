@@ -163,11 +163,12 @@ class SQLiteStore:
         rows = await self._run(
             self._all,
             "SELECT repo, branch, head_sha, workflow, job, run_id, run_attempt, conclusion,"
-            " job_id, url, completed_at, delivery_id FROM job_results"
+            " job_id, url, completed_at, delivery_id, status, started_at, infra, runner"
+            " FROM job_results"
             " WHERE repo = ? ORDER BY seq",
             (repo,),
         )
-        return [JobResult(**dict(row)) for row in rows]
+        return [JobResult(**{**dict(row), "infra": bool(row["infra"])}) for row in rows]
 
     async def load_alerts(self, repo: str) -> list[AlertState]:
         rows = await self._run(

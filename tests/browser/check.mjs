@@ -137,10 +137,10 @@ try {
     check(`${g.group}: every cell has a title`, g.cellsWithoutTitle === 0, g.cellsWithoutTitle);
     check(
       `${g.group}: cells read without colour`,
-      g.cellSymbols.every((s) => ["✓", "✗", "~", "·"].includes(s)),
+      g.cellSymbols.every((s) => ["✓", "✗", "~", "…", "!", "·"].includes(s)),
       g.cellSymbols.join(" "),
     );
-    check(`${g.group}: the grid has a legend`, g.legend.length === 4, g.legend.join(" | "));
+    check(`${g.group}: the grid has a legend`, g.legend.length === 6, g.legend.join(" | "));
     check(
       `${g.group}: every job's full name is on hover and in a list`,
       g.headerTitles.length === g.gridColumns && g.jobNames.length === g.gridColumns,

@@ -1,0 +1,118 @@
+"""`trunkwatch backtest` against the simulated GitHub seeded with a generated history, beside
+`trunkwatch replay` of the same history's deliveries: same alerts? how many calls? and the
+second run's calls (should be none).
+
+    python bench/backtest.py [--commits 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bot.backtest import Backtest, PageCache, Report
+from bot.config import load_default
+from bot.github.client import CallStats, GitHubClient
+from bot.history import EPOCH, INDUCTOR_JOBS, TRUNK_JOBS, Generator, Scenario
+from bot.replay import replay
+from bot.simulated_github import SimulatedGitHub
+
+INSTALLATION = 7
+
+
+def trunk(commits: int) -> Scenario:
+    """The shipped example's three workflows, with a breakage of each watched group every
+    200 commits, flaky jobs rerun to green and runner outages."""
+    return Scenario(
+        commits=commits,
+        failures={
+            ("inductor", INDUCTOR_JOBS[1]): {
+                i for s in range(40, commits, 200) for i in range(s, s + 5)
+            },
+            ("trunk", TRUNK_JOBS[0]): {
+                i for s in range(140, commits, 200) for i in range(s, s + 4)
+            },
+        },
+        flakes={
+            ("inductor", INDUCTOR_JOBS[3]): set(range(2, commits, 9)),
+            ("trunk", TRUNK_JOBS[2]): set(range(5, commits, 13)),
+        },
+        infra_blips=set(range(17, commits, 97)),
+    )
+
+
+async def backtest(
+    sim: SimulatedGitHub, session: aiohttp.ClientSession, cache: Path
+) -> tuple[Report, float]:
+    token, _ = sim.issue_token(INSTALLATION)
+    stats = CallStats()
+    gh = GitHubClient(
+        session,
+        "trunkwatch-bench",
+        oauth_token=token,
+        base_url=sim.base_url,
+        cache=PageCache(cache / "pages"),
+        stats=stats,
+    )
+    started = time.perf_counter()
+    report = await Backtest(
+        gh, stats, "pytorch/pytorch", load_default(), cache, since=EPOCH - timedelta(days=1)
+    ).run(io.StringIO())
+    return report, time.perf_counter() - started
+
+
+def decisions(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in r.items() if k != "delivery_id"} for r in records]
+
+
+async def main(commits: int) -> int:
+    deliveries = list(Generator(trunk(commits)).deliveries())
+    sim = SimulatedGitHub()
+    sim.add_installation(INSTALLATION)
+    sim.seed_deliveries(deliveries)
+    await sim.start()
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        path = tmp / "history.jsonl"
+        path.write_text("".join(json.dumps(d) + "\n" for d in deliveries))
+        started = time.perf_counter()
+        expected = (await replay(path, load_default(), io.StringIO(), as_json=True)).records
+        replay_s = time.perf_counter() - started
+        async with aiohttp.ClientSession() as session:
+            first, first_s = await backtest(sim, session, tmp / "cache")
+            second, second_s = await backtest(sim, session, tmp / "cache")
+    await sim.stop()
+    runs = len(sim.repos["pytorch/pytorch"].runs)
+    opened = sum(r["action"] == "open_alert" for r in expected)
+    print(f"history: {commits:,} commits, {runs:,} runs, {len(deliveries):,} deliveries")
+    print(
+        f"replay of the deliveries:  {len(expected)} actions ({opened} alerts) in {replay_s:.1f} s"
+    )
+    print(
+        f"backtest, first run:       {len(first.records)} actions in {first_s:.1f} s,"
+        f" {first.calls} API calls (budget {first.budget}); jobs listed for"
+        f" {first.runs_with_jobs} of {first.runs} runs; complete: {first.complete}"
+    )
+    print(
+        f"backtest, second run:      {len(second.records)} actions in {second_s:.1f} s,"
+        f" {second.calls} API calls"
+    )
+    same = decisions(first.records) == decisions(expected) == decisions(second.records)
+    print(f"same actions as replay (delivery ids aside): {same}")
+    return 0 if same and second.calls == 0 else 1
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--commits", type=int, default=1000)
+    sys.exit(asyncio.run(main(parser.parse_args().commits)))
