@@ -48,6 +48,8 @@ EVENT_PERMISSIONS = {
 # Paths are normalized: every `{…}` is `{}` and templated queries are dropped.
 PERMISSION_RULES: list[tuple[re.Pattern[str], str | None]] = [
     (re.compile(r"^/app$"), None),
+    (re.compile(r"^/app/installations$"), None),  # as the App itself (its JWT)
+    (re.compile(r"^/installation/repositories$"), "metadata"),
     (re.compile(r"^/repos/\{\}(/\{\})?/actions/"), "actions"),
     (re.compile(r"^/repos/\{\}(/\{\})?/(contents|compare)/"), "contents"),
     (re.compile(r"^/repos/\{\}/\{\}/commits/\{\}/pulls$"), "pull_requests"),

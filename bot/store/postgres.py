@@ -239,6 +239,14 @@ class PostgresStore:
         )
         return [alert_from_row(row) for row in rows]
 
+    async def open_alerts(self) -> list[AlertState]:
+        rows = await self._fetch(
+            "SELECT alert, repo, branch, group_name, seq, open, opened_at, closed_at, reason,"
+            ' details FROM alerts WHERE open ORDER BY repo COLLATE "C", branch COLLATE "C",'
+            ' group_name COLLATE "C", seq'
+        )
+        return [alert_from_row(row) for row in rows]
+
     async def save_changes(self, changes: Changes) -> None:
         async with self._connection() as conn, conn.transaction():
             await write_changes(conn, changes, count_versions=self._counts_versions)

@@ -179,6 +179,15 @@ class SQLiteStore:
         )
         return [alert_from_row(row) for row in rows]
 
+    async def open_alerts(self) -> list[AlertState]:
+        rows = await self._run(
+            self._all,
+            "SELECT alert, repo, branch, group_name, seq, open, opened_at, closed_at, reason,"
+            " details FROM alerts WHERE open ORDER BY repo, branch, group_name, seq",
+            (),
+        )
+        return [alert_from_row(row) for row in rows]
+
     async def save_changes(self, changes: Changes) -> None:
         await self._run(self._save_changes, changes)
 
