@@ -120,6 +120,8 @@ class GroupView:
     first_failing: CommitView | None = None
     suspects: tuple[CommitView, ...] = ()
     suspects_known: bool = True
+    provisional: bool = False  # results of the suspects are still coming: none labelled yet
+    suspects_pending: int = 0  # suspects whose results are still coming
     last_green: CommitView | None = None
     alert: AlertView | None = None
     muted: str = ""  # "until 16:00 UTC, by alice"

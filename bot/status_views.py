@@ -182,6 +182,8 @@ class ViewBuilder:
             first_failing=oldest if status.broken else None,
             suspects=tuple(self.commit(sha) for sha in status.suspects),
             suspects_known=status.suspects_known,
+            provisional=alert.provisional if alert else False,
+            suspects_pending=len(alert.pending) if alert else 0,
             last_green=self.commit(status.last_green) if status.last_green else None,
             alert=AlertView(None, "", None) if status.open_alert else None,
             grid=self.grid_view(rule, status, grid) if with_grid else None,

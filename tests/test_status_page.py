@@ -10,7 +10,7 @@ import re
 import shutil
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -434,6 +434,9 @@ def test_rendering_without_a_known_pass_an_issue_or_any_results() -> None:
     assert "no pass known" in page and "and 2 more" in page
     assert "No passing commit is known" in page
     assert "open; its issue is not filed yet" in page and "not acknowledged" in page
+    provisional = replace(broken, provisional=True, suspects_pending=2)
+    narrowing = render_repo(RepoView(REPO, (provisional,)), PageContext(now))
+    assert "Provisional: results are still coming for 2 of these commits" in narrowing
     assert "No commits seen on this branch yet." in page
     assert "· NO RESULTS YET" in page and "no job of this group has reported" in page
 
