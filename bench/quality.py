@@ -255,11 +255,23 @@ def score(trunk: Trunk, alerts: list[Alert], max_prs: int) -> Score:
             result.exact_first += allowed and labelled == (b.culprit,)
     for a in alerts:
         if id(a) not in matched:
-            if a.reason is CloseReason.FLAKY:
+            if a.reason is CloseReason.FLAKY or passed_on_rerun(trunk, a, final):
                 result.rerun_passed += 1
             else:
                 result.false_alarms += 1
     return result
+
+
+def passed_on_rerun(trunk: Trunk, alert: Alert, final: dict[tuple[int, str, str], str]) -> bool:
+    """Whether the alert's first failures were first attempts that later passed on a rerun:
+    consecutive chance failures that only a rerun tells apart (culprit confirmation's job)."""
+    names = {
+        (i, workflow, name): conclusion
+        for (i, workflow, name), conclusion in final.items()
+        if workflow == alert.group and f"{workflow} / {normalized(name)}" in alert.keys
+    }
+    firsts = [w for w in names if w[0] in alert.first_failures]
+    return bool(firsts) and all(names[w] == "success" for w in firsts)
 
 
 def row(name: str, s: Score, live: bool) -> str:

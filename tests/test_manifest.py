@@ -54,7 +54,7 @@ PERMISSION_RULES: list[tuple[re.Pattern[str], str | None]] = [
     (re.compile(r"^/repos/\{\}(/\{\})?/(contents|compare)/"), "contents"),
     (re.compile(r"^/repos/\{\}/\{\}/commits/\{\}/pulls$"), "pull_requests"),
     (re.compile(r"^/repos/\{\}/\{\}/commits/\{\}$"), "contents"),
-    (re.compile(r"^/repos/\{\}/\{\}/commits$"), "contents"),  # the backtest's history
+    (re.compile(r"^/repos/\{\}/\{\}/commits$"), "contents"),  # the branch history (backtest)
     (re.compile(r"^/repos/\{\}/\{\}/pulls(/|$)"), "pull_requests"),
     (re.compile(r"^/repos/\{\}/\{\}/collaborators/\{\}/permission$"), "metadata"),
     (re.compile(r"^/repos/\{\}/\{\}$"), "metadata"),
