@@ -10,9 +10,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from bot.devserver import ServeProcess, post_delivery
 from bot.settings import SettingsError, load_settings
 from bot.simulated_github import generate_private_key_pem
 
@@ -214,3 +216,25 @@ def test_the_readme_docker_env_file_is_what_serve_accepts(tmp_path: Path, key: s
     assert environ["GITHUB_PRIVATE_KEY_PATH"] == "/run/secrets/app.pem"
     environ["GITHUB_PRIVATE_KEY_PATH"] = str(key_path)  # where this test mounts it
     load_settings(environ, tmp_path).check_serve()
+
+
+async def test_it_listens_before_github_answers(tmp_path: Path, key: str) -> None:
+    """GitHub unreachable: serve still listens and takes deliveries into its inbox (the
+    App's slug is retried in the background meanwhile)."""
+    env = {
+        "GITHUB_APP_ID": "4242",
+        "GITHUB_PRIVATE_KEY": key,
+        "GITHUB_WEBHOOK_SECRET": SECRET,
+        "GITHUB_API_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens there
+        "TRUNKWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'tw.db'}",
+    }
+    serve_process = ServeProcess(env, tmp_path / "serve.log", cwd=tmp_path)
+    await serve_process.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{serve_process.url}/readyz") as response:
+                assert response.status == 200
+            delivery = {"event": "push", "delivery_id": "d-1", "payload": {"ref": "x"}}
+            assert await post_delivery(session, serve_process.url, SECRET, delivery) == 202
+    finally:
+        assert serve_process.stop() == 0
