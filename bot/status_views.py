@@ -7,7 +7,7 @@ people have done about it. Times are read as wall-clock times against `now`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -91,12 +91,23 @@ def commit_view(repo: str, commit: CommitInfo, now: datetime) -> CommitView:
     )
 
 
-def job_urls(results: Iterable[JobResult], rule: GroupRule) -> dict[tuple[str, JobKey], str]:
-    """(commit, job key) → the newest attempt's page on GitHub, for the group's jobs."""
+def job_urls(
+    results: Iterable[JobResult], rule: GroupRule, shas: Set[str]
+) -> dict[tuple[str, JobKey], str]:
+    """(commit, job key) → the newest attempt's page on GitHub, for the group's jobs on the
+    commits `shas` (the grid's)."""
     urls: dict[tuple[str, JobKey], str] = {}
+    keys: dict[tuple[str, str], JobKey | None] = {}  # each job name matched once
     for result in results:  # in the order stored: a later attempt replaces an earlier one
-        if result.url and rule_matches(rule, result.workflow, result.job):
-            urls[(result.head_sha, key_for(result.workflow, result.job, rule))] = result.url
+        if not result.url or result.head_sha not in shas:
+            continue
+        name = (result.workflow, result.job)
+        if name not in keys:
+            watched = rule_matches(rule, *name)
+            keys[name] = key_for(*name, rule) if watched else None
+        key = keys[name]
+        if key is not None:
+            urls[(result.head_sha, key)] = result.url
     return urls
 
 
@@ -201,7 +212,7 @@ class ViewBuilder:
     def grid_view(self, rule: GroupRule, status: GroupStatus, grid: Grid) -> GridView:
         failing = {j.key for j in status.jobs if j.streak >= rule.threshold}
         suspects = set(status.suspects)
-        urls = job_urls(self.results, rule)
+        urls = job_urls(self.results, rule, {row.commit.sha for row in grid.rows})
         columns = tuple(
             ColumnView(f"J{i}", str(key), key in failing) for i, key in enumerate(grid.keys, 1)
         )
