@@ -255,6 +255,7 @@ async def running_service(
             token=settings.status_token or None,
             enabled=settings.status_page,
             public=settings.status_public,
+            live=engine.loaded_at,
         )
         sites: list[tuple[web.Application, str, int, str]] = [
             (app, settings.host, settings.port, "HOST/PORT")

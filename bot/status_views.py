@@ -65,11 +65,9 @@ class PageConfig:
 
 @dataclass(frozen=True, slots=True)
 class RepoSnapshot:
-    """A repository as the store holds it: its tracker, the job results it was fed, and
-    each group's owners."""
+    """A repository as the store holds it: its tracker, and each group's owners."""
 
     tracker: RepoTracker
-    results: tuple[JobResult, ...]
     owners: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
@@ -130,7 +128,6 @@ class ViewBuilder:
     def __init__(self, store: Store, snapshot: RepoSnapshot, now: datetime) -> None:
         self.store = store
         self.tracker = snapshot.tracker
-        self.results = snapshot.results
         self.owners = snapshot.owners
         self.repo = snapshot.tracker.repo
         self.now = now
@@ -146,8 +143,20 @@ class ViewBuilder:
                 status = self.tracker.group_status(branch, rule.name)
                 grid = self.tracker.grid(branch, rule.name, GRID_COMMITS)
                 alert = self.tracker.open_alert(branch, rule.name)
-                parts.append(self.group_view(rule, status, grid, alert, with_grid))
-        groups = [await self.with_people(view, status) for view, status in parts]
+                parts.append((self.group_view(rule, status, grid, alert), rule, status, grid))
+        if with_grid:  # each cell links to its job: the results of the grid's commits
+            shas = {row.commit.sha for _, _, _, grid in parts for row in grid.rows}
+            results = await self.store.load_results_for(self.repo, sorted(shas))
+            parts = [
+                (
+                    replace(view, grid=self.grid_view(rule, status, grid, results)),
+                    rule,
+                    status,
+                    grid,
+                )
+                for view, rule, status, grid in parts
+            ]
+        groups = [await self.with_people(view, status) for view, _, status, _ in parts]
         return RepoView(self.repo, tuple(groups), watched=bool(groups))
 
     def group_view(
@@ -156,8 +165,7 @@ class ViewBuilder:
         status: GroupStatus,
         grid: Grid,
         alert: AlertState | None,
-        with_grid: bool,
-    ) -> tuple[GroupView, GroupStatus]:
+    ) -> GroupView:
         first = first_failures(grid, status)
         if alert is not None:
             first.update((job.key, job.first_failing_sha) for job in alert.jobs)
@@ -180,7 +188,7 @@ class ViewBuilder:
         info = self.tracker.commit(oldest.sha) if oldest else None
         since = parse_time(info.timestamp) if info else None
         state = "broken" if status.broken else ("green" if status.jobs else "unknown")
-        view = GroupView(
+        return GroupView(
             repo=self.repo,
             branch=status.branch,
             group=status.group,
@@ -197,9 +205,7 @@ class ViewBuilder:
             suspects_pending=len(alert.pending) if alert else 0,
             last_green=self.commit(status.last_green) if status.last_green else None,
             alert=AlertView(None, "", None) if status.open_alert else None,
-            grid=self.grid_view(rule, status, grid) if with_grid else None,
         )
-        return view, status
 
     def _oldest(self, commits: Sequence[CommitView]) -> CommitView | None:
         """The commit that comes first on the trunk among `commits`."""
@@ -209,10 +215,12 @@ class ViewBuilder:
                 order.setdefault(info.sha, position)
         return min(commits, key=lambda c: order.get(c.sha, 1 << 30), default=None)
 
-    def grid_view(self, rule: GroupRule, status: GroupStatus, grid: Grid) -> GridView:
+    def grid_view(
+        self, rule: GroupRule, status: GroupStatus, grid: Grid, results: Iterable[JobResult]
+    ) -> GridView:
         failing = {j.key for j in status.jobs if j.streak >= rule.threshold}
         suspects = set(status.suspects)
-        urls = job_urls(self.results, rule, {row.commit.sha for row in grid.rows})
+        urls = job_urls(results, rule, {row.commit.sha for row in grid.rows})
         columns = tuple(
             ColumnView(f"J{i}", str(key), key in failing) for i, key in enumerate(grid.keys, 1)
         )

@@ -289,6 +289,29 @@ async def test_public_needs_no_token_even_when_one_is_set(
     assert (await client.get(f"/{REPO}")).status == 200
 
 
+async def test_the_engines_tracker_and_the_store_give_the_same_page(
+    history: History, aiohttp_client: ClientMaker
+) -> None:
+    """This replica's own tracker, when it is as new as the store, stands in for a rebuild."""
+    pages = []
+    for live in (None, history.engine.loaded_at):
+        app = web.Application()
+        add_status_routes(
+            app,
+            configs=page_configs,
+            store=history.store,
+            token=None,
+            enabled=True,
+            public=True,
+            live=live,
+        )
+        text = await (await (await aiohttp_client(app)).get(f"/{REPO}/")).text()
+        pages.append(re.sub(r"Updated [^;]+;", "", text))
+    assert pages[0] == pages[1]
+    assert history.engine.loaded_at(REPO, await history.store.repo_version(REPO)) is not None
+    assert history.engine.loaded_at(REPO, 0) is None  # another replica wrote since: rebuild
+
+
 async def test_turned_off_it_is_not_there(history: History, aiohttp_client: ClientMaker) -> None:
     client = await aiohttp_client(status_app(history, enabled=False))
     for path in ("/", f"/{REPO}"):
