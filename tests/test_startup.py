@@ -3,6 +3,7 @@ stderr naming the setting and the fix, exit status 2, no traceback (unless LOG_L
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -15,8 +16,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from bot.devserver import ServeProcess, post_delivery
-from bot.settings import SettingsError, load_settings
-from bot.simulated_github import generate_private_key_pem
+from bot.service import running_service
+from bot.settings import Settings, SettingsError, load_settings
+from bot.simulated_github import SimulatedGitHub, generate_private_key_pem
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTGRES = os.environ.get("TRUNKWATCH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -238,3 +240,25 @@ async def test_it_listens_before_github_answers(tmp_path: Path, key: str) -> Non
             assert await post_delivery(session, serve_process.url, SECRET, delivery) == 202
     finally:
         assert serve_process.stop() == 0
+
+
+async def test_an_app_id_that_is_not_the_keys_app_is_named_in_the_log(
+    sim: SimulatedGitHub, app_key: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(
+        app_id="999",  # the simulated App is 4242
+        private_key=app_key,
+        webhook_secret=SECRET,
+        api_url=sim.base_url,
+        database_url=f"sqlite:///{tmp_path / 'tw.db'}",
+        host="127.0.0.1",
+        port=free_port(),
+    )
+    refused = "GitHub refused the App's JWT (401)"
+    async with running_service(settings):
+        for _ in range(200):
+            if any(refused in r.getMessage() for r in caplog.records):
+                break
+            await asyncio.sleep(0.05)
+    (record,) = [r for r in caplog.records if refused in r.getMessage()]
+    assert record.levelname == "ERROR" and "GITHUB_APP_ID" in record.getMessage()
