@@ -71,6 +71,7 @@ class AlertView:
     url: str
     acked_by: str | None
     escalates_to: tuple[str, ...] = ()  # who is pinged if nobody acknowledges
+    acked_at: str = ""  # wall-clock time of the acknowledgement
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.actions import alert_issue, owners
 from bot.actions.suspects import pr_number_from_message
-from bot.commands import quiet
+from bot.commands import alert_commands, quiet
 from bot.config import RepoConfig
 from bot.status_templates import (
     CELL_WORDS,
@@ -245,14 +245,18 @@ class ViewBuilder:
         changes: dict[str, Any] = {}
         if status.open_alert:
             issue = await alert_issue.load(self.store, status.open_alert)
+            ack = await self.store.get_state(alert_commands.ACKS, status.open_alert)
+            ack = ack if isinstance(ack, dict) and ack.get("by") else {}
             record = await self.store.get_state(owners.ESCALATIONS, status.open_alert)
             record = record if isinstance(record, dict) else {}
-            acked = record.get("acked_by") if record.get("state") == owners.ACKED else None
+            pending = record.get("state") == owners.PENDING
+            at = ack.get("at")
             changes["alert"] = AlertView(
                 issue.number if issue else None,
                 issue.url if issue else "",
-                str(acked) if acked else None,
-                tuple(str(o) for o in record.get("owners") or ()),  # escalation owners
+                str(ack["by"]) if ack else None,
+                tuple(str(o) for o in record.get("owners") or ()) if pending else (),
+                self._at(float(at)) if isinstance(at, int | float) else "",
             )
         mute = await quiet.muted(self.store, self.repo, view.group, moment)
         if mute is not None:

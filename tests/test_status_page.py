@@ -21,7 +21,7 @@ from aiohttp.test_utils import TestClient
 
 from bot.actions import alert_issue, owners
 from bot.actions.policy import policy_for
-from bot.commands import quiet
+from bot.commands import alert_commands, quiet
 from bot.config import load_text
 from bot.engine import Engine, Unit
 from bot.events import parse_push, parse_workflow_job
@@ -339,7 +339,9 @@ async def people_did_things(history: History) -> None:
     assert issue is not None
     policy = policy_for(load_text(CONFIG, "trunkwatch.yml"), "inductor")
     await owners.schedule(store, issue, policy, now, 7)
+    # What `/trunkwatch ack` writes: the escalation stops, the acknowledgement is recorded.
     assert await owners.ack(store, REPO, ISSUE_NUMBER, "bob")
+    await store.put_state(alert_commands.ACKS, alert_id, {"by": "bob", "at": now - 600})
     await quiet.snooze(store, REPO, "main", "trunk", quiet.Snooze(now + 7200, "carol"))
 
 
@@ -349,7 +351,8 @@ async def test_acks_owners_and_snoozes_are_shown(
     await people_did_things(history)
     page = await (await (await aiohttp_client(status_app(history))).get(f"/{REPO}/")).text()
     inductor, _, trunk = page.partition('data-group="trunk"')
-    assert "acked by <b>bob</b>" in inductor
+    ten_minutes_ago = datetime.fromtimestamp(time.time() - 600, UTC).strftime("%H:%M UTC")
+    assert f"acked by <b>bob</b> at {ten_minutes_ago}" in inductor
     assert "@pytorch/inductor-oncall, alice" in inductor
     assert "Snoozed until" in trunk and "by carol" in trunk
     assert "Broken for <b>" in inductor and "the first failing commit" in inductor
