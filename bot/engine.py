@@ -158,6 +158,12 @@ class Engine:
         entry = self._loaded.get(repo)
         return entry.tracker if entry else None
 
+    def loaded_at(self, repo: str, version: int) -> RepoTracker | None:
+        """The loaded tracker if it reflects the store's `version` of the repository (for the
+        status page, which otherwise rebuilds one from the store)."""
+        entry = self._loaded.get(repo)
+        return entry.tracker if entry is not None and entry.version == version else None
+
     async def push(self, gh: Any, push: Push, default_branch: str, unit: Unit) -> None:
         tracker = await self.tracker(gh, push.repo, default_branch, unit)
         if tracker is None or push.branch not in tracker.config.branches:

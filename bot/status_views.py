@@ -7,14 +7,14 @@ people have done about it. Times are read as wall-clock times against `now`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from bot.actions import alert_issue, owners
 from bot.actions.suspects import pr_number_from_message
-from bot.commands import quiet
+from bot.commands import alert_commands, quiet
 from bot.config import RepoConfig
 from bot.status_templates import (
     CELL_WORDS,
@@ -65,11 +65,9 @@ class PageConfig:
 
 @dataclass(frozen=True, slots=True)
 class RepoSnapshot:
-    """A repository as the store holds it: its tracker, the job results it was fed, and
-    each group's owners."""
+    """A repository as the store holds it: its tracker, and each group's owners."""
 
     tracker: RepoTracker
-    results: tuple[JobResult, ...]
     owners: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
@@ -91,12 +89,23 @@ def commit_view(repo: str, commit: CommitInfo, now: datetime) -> CommitView:
     )
 
 
-def job_urls(results: Iterable[JobResult], rule: GroupRule) -> dict[tuple[str, JobKey], str]:
-    """(commit, job key) → the newest attempt's page on GitHub, for the group's jobs."""
+def job_urls(
+    results: Iterable[JobResult], rule: GroupRule, shas: Set[str]
+) -> dict[tuple[str, JobKey], str]:
+    """(commit, job key) → the newest attempt's page on GitHub, for the group's jobs on the
+    commits `shas` (the grid's)."""
     urls: dict[tuple[str, JobKey], str] = {}
+    keys: dict[tuple[str, str], JobKey | None] = {}  # each job name matched once
     for result in results:  # in the order stored: a later attempt replaces an earlier one
-        if result.url and rule_matches(rule, result.workflow, result.job):
-            urls[(result.head_sha, key_for(result.workflow, result.job, rule))] = result.url
+        if not result.url or result.head_sha not in shas:
+            continue
+        name = (result.workflow, result.job)
+        if name not in keys:
+            watched = rule_matches(rule, *name)
+            keys[name] = key_for(*name, rule) if watched else None
+        key = keys[name]
+        if key is not None:
+            urls[(result.head_sha, key)] = result.url
     return urls
 
 
@@ -119,7 +128,6 @@ class ViewBuilder:
     def __init__(self, store: Store, snapshot: RepoSnapshot, now: datetime) -> None:
         self.store = store
         self.tracker = snapshot.tracker
-        self.results = snapshot.results
         self.owners = snapshot.owners
         self.repo = snapshot.tracker.repo
         self.now = now
@@ -135,8 +143,20 @@ class ViewBuilder:
                 status = self.tracker.group_status(branch, rule.name)
                 grid = self.tracker.grid(branch, rule.name, GRID_COMMITS)
                 alert = self.tracker.open_alert(branch, rule.name)
-                parts.append(self.group_view(rule, status, grid, alert, with_grid))
-        groups = [await self.with_people(view, status) for view, status in parts]
+                parts.append((self.group_view(rule, status, grid, alert), rule, status, grid))
+        if with_grid:  # each cell links to its job: the results of the grid's commits
+            shas = {row.commit.sha for _, _, _, grid in parts for row in grid.rows}
+            results = await self.store.load_results_for(self.repo, sorted(shas))
+            parts = [
+                (
+                    replace(view, grid=self.grid_view(rule, status, grid, results)),
+                    rule,
+                    status,
+                    grid,
+                )
+                for view, rule, status, grid in parts
+            ]
+        groups = [await self.with_people(view, status) for view, _, status, _ in parts]
         return RepoView(self.repo, tuple(groups), watched=bool(groups))
 
     def group_view(
@@ -145,8 +165,7 @@ class ViewBuilder:
         status: GroupStatus,
         grid: Grid,
         alert: AlertState | None,
-        with_grid: bool,
-    ) -> tuple[GroupView, GroupStatus]:
+    ) -> GroupView:
         first = first_failures(grid, status)
         if alert is not None:
             first.update((job.key, job.first_failing_sha) for job in alert.jobs)
@@ -169,7 +188,7 @@ class ViewBuilder:
         info = self.tracker.commit(oldest.sha) if oldest else None
         since = parse_time(info.timestamp) if info else None
         state = "broken" if status.broken else ("green" if status.jobs else "unknown")
-        view = GroupView(
+        return GroupView(
             repo=self.repo,
             branch=status.branch,
             group=status.group,
@@ -182,11 +201,11 @@ class ViewBuilder:
             first_failing=oldest if status.broken else None,
             suspects=tuple(self.commit(sha) for sha in status.suspects),
             suspects_known=status.suspects_known,
+            provisional=alert.provisional if alert else False,
+            suspects_pending=len(alert.pending) if alert else 0,
             last_green=self.commit(status.last_green) if status.last_green else None,
             alert=AlertView(None, "", None) if status.open_alert else None,
-            grid=self.grid_view(rule, status, grid) if with_grid else None,
         )
-        return view, status
 
     def _oldest(self, commits: Sequence[CommitView]) -> CommitView | None:
         """The commit that comes first on the trunk among `commits`."""
@@ -196,10 +215,12 @@ class ViewBuilder:
                 order.setdefault(info.sha, position)
         return min(commits, key=lambda c: order.get(c.sha, 1 << 30), default=None)
 
-    def grid_view(self, rule: GroupRule, status: GroupStatus, grid: Grid) -> GridView:
+    def grid_view(
+        self, rule: GroupRule, status: GroupStatus, grid: Grid, results: Iterable[JobResult]
+    ) -> GridView:
         failing = {j.key for j in status.jobs if j.streak >= rule.threshold}
         suspects = set(status.suspects)
-        urls = job_urls(self.results, rule)
+        urls = job_urls(results, rule, {row.commit.sha for row in grid.rows})
         columns = tuple(
             ColumnView(f"J{i}", str(key), key in failing) for i, key in enumerate(grid.keys, 1)
         )
@@ -224,14 +245,18 @@ class ViewBuilder:
         changes: dict[str, Any] = {}
         if status.open_alert:
             issue = await alert_issue.load(self.store, status.open_alert)
+            ack = await self.store.get_state(alert_commands.ACKS, status.open_alert)
+            ack = ack if isinstance(ack, dict) and ack.get("by") else {}
             record = await self.store.get_state(owners.ESCALATIONS, status.open_alert)
             record = record if isinstance(record, dict) else {}
-            acked = record.get("acked_by") if record.get("state") == owners.ACKED else None
+            pending = record.get("state") == owners.PENDING
+            at = ack.get("at")
             changes["alert"] = AlertView(
                 issue.number if issue else None,
                 issue.url if issue else "",
-                str(acked) if acked else None,
-                tuple(str(o) for o in record.get("owners") or ()),  # escalation owners
+                str(ack["by"]) if ack else None,
+                tuple(str(o) for o in record.get("owners") or ()) if pending else (),
+                self._at(float(at)) if isinstance(at, int | float) else "",
             )
         mute = await quiet.muted(self.store, self.repo, view.group, moment)
         if mute is not None:
