@@ -37,6 +37,7 @@ from bot.status_page import add_status_routes
 from bot.status_views import PageConfig
 from bot.store import StoreError, open_store
 from bot.store.base import Store
+from bot.timers import TIMER_CHECK_SECONDS, enqueue_due
 from bot.tracker.model import CommitInfo
 from bot.worker import Worker
 
@@ -252,6 +253,7 @@ async def running_service(
             "prune-inbox",
         )
         worker.every(PRUNE_SECONDS, engine.prune, "prune-commits")
+        worker.every(TIMER_CHECK_SECONDS, lambda: enqueue_due(engine, store), "timers")
         app = make_app(settings.webhook_secret, store, EVENTS, worker.notify)
         metrics_app = web.Application() if settings.metrics_addr else None
         add_ops_routes(app, store=store, metrics=metrics, metrics_app=metrics_app)
