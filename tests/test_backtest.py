@@ -16,6 +16,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot import backtest_cli
+from bot.__main__ import _parser
 from bot.backtest import Backtest, BacktestError, PageCache, Report, parse_since
 from bot.backtest_report import alerts_of, as_html, as_json, as_markdown
 from bot.config import load_default
@@ -221,46 +223,59 @@ async def trunkwatch(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
     return process.returncode, out.decode(), err.decode()
 
 
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
 async def test_the_command_line_as_the_app_then_from_its_cache(
-    sim: SimulatedGitHub, app_key: str, tmp_path: Path
+    sim: SimulatedGitHub, app_key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     deliveries = list(Generator(history()).deliveries())
     sim.seed_deliveries(deliveries)
     sim.add_installation(99, account="pytorch")
-    env = {
-        "GITHUB_API_URL": sim.base_url,
-        "GITHUB_APP_ID": str(APP_ID),
-        "GITHUB_PRIVATE_KEY": app_key,
-    }
+    monkeypatch.setenv("GITHUB_API_URL", sim.base_url)
+    monkeypatch.setenv("GITHUB_APP_ID", str(APP_ID))
+    monkeypatch.setenv("GITHUB_PRIVATE_KEY", app_key)
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
     page = tmp_path / "backtest.html"
-    common = ["--since", "2026-10-31", "--cache-dir", str(tmp_path / "cache")]
-    code, out, err = await trunkwatch(
-        "backtest", "pytorch/pytorch", *common, "--html", str(page), env=env
-    )
-    assert code == 0, err
-    assert out.startswith("# Backtest of pytorch/pytorch `main` since 2026-10-31")
-    assert "| inductor | 1 | 1 | 0 | 0 |" in out and "| trunk | 1 | 1 | 0 | 0 |" in out
-    assert app_key not in out + err
+    common = ["backtest", "pytorch/pytorch", "--since", "2026-10-31"]
+    common += ["--cache-dir", str(tmp_path / "cache")]
+    out, err = io.StringIO(), Terminal()
+    code = await backtest_cli.run(_parser().parse_args([*common, "--html", str(page)]), out, err)
+    assert code == 0
+    assert out.getvalue().startswith("# Backtest of pytorch/pytorch `main` since 2026-10-31")
+    assert "| inductor | 1 | 1 | 0 | 0 |" in out.getvalue()
+    assert "| trunk | 1 | 1 | 0 | 0 |" in out.getvalue()
+    assert "reading jobs     [##############################]" in err.getvalue()
+    assert app_key not in out.getvalue() + err.getvalue()
     assert "bar recovered" in page.read_text()
-    code, out, err = await trunkwatch("backtest", "pytorch/pytorch", *common, "--json", env=env)
-    report = json.loads(out)
+    out = io.StringIO()
+    code = await backtest_cli.run(_parser().parse_args([*common, "--json"]), out, io.StringIO())
+    report = json.loads(out.getvalue())
     assert code == 0 and report["api_calls"] == 0 and len(report["alerts"]) == 2
+    elsewhere = _parser().parse_args(["backtest", "someone-else/repo"])
+    with pytest.raises(BacktestError, match="not installed on someone-else"):
+        await backtest_cli.run(elsewhere, io.StringIO(), io.StringIO())
+
+
+async def test_the_command_with_a_token_and_a_budget_says_how_far_it_got(
+    sim: SimulatedGitHub, tmp_path: Path
+) -> None:
+    sim.seed_deliveries(Generator(history()).deliveries())
     token, _ = sim.issue_token(INSTALLATION_ID)
+    env = {"GITHUB_API_URL": sim.base_url, "GITHUB_TOKEN": token}
+    cache = ["--cache-dir", str(tmp_path / "cache")]
     code, out, err = await trunkwatch(
-        "backtest",
-        "pytorch/pytorch",
-        "--since",
-        "1w",
-        "--budget",
-        "2",
-        "--cache-dir",
-        str(tmp_path / "other"),
-        env={"GITHUB_API_URL": sim.base_url, "GITHUB_TOKEN": token},
+        "backtest", "pytorch/pytorch", "--since", "2026-10-31", "--budget", "4", *cache, env=env
     )
-    assert code == 3 and "budget of 2 calls ran out" in out
+    assert code == 3, err
+    assert "The budget of 4 calls ran out" in out and "Run again to go on" in out
     assert token not in out + err
     code, out, err = await trunkwatch("backtest", "pytorch", env={})
     assert code == 2 and "OWNER/REPO" in err
+    code, out, err = await trunkwatch("backtest", "pytorch/pytorch", *cache, env={})
+    assert code == 2 and "needs a token" in err
 
 
 def test_the_page_cache_keeps_listing_pages_on_disk(tmp_path: Path) -> None:
