@@ -288,3 +288,39 @@ def test_the_page_cache_keeps_listing_pages_on_disk(tmp_path: Path) -> None:
     assert list(again) == [runs] and len(again) == 1  # job listings are kept whole elsewhere
     del again[runs]
     assert runs not in again
+
+
+async def test_the_repositorys_own_configuration_decides_what_is_watched(
+    sim: SimulatedGitHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim.seed_deliveries(Generator(history()).deliveries())
+    sim.set_file(
+        "pytorch/pytorch", ".github/trunkwatch.yml", "groups:\n  trunk:\n    workflows: [trunk]\n"
+    )
+    token, _ = sim.issue_token(INSTALLATION_ID)
+    monkeypatch.setenv("GITHUB_API_URL", sim.base_url)
+    monkeypatch.setenv("GITHUB_TOKEN", token)
+    args = ["backtest", "pytorch/pytorch", "--since", "2026-10-31", "--json"]
+    args += ["--cache-dir", str(tmp_path / "cache")]
+    out = io.StringIO()
+    assert await backtest_cli.run(_parser().parse_args(args), out, io.StringIO()) == 0
+    report = json.loads(out.getvalue())
+    assert report["config"] == "pytorch/pytorch:.github/trunkwatch.yml"
+    assert [alert["group"] for alert in report["alerts"]] == ["trunk"]
+    # Only the watched workflow's failed or rerun runs had their jobs read.
+    listed = {r.path.split("/")[-2] for r in sim.requests if r.path.endswith("/jobs")}
+    trunk_runs = {
+        str(run.id) for run in sim.repos["pytorch/pytorch"].runs.values() if run.workflow == "trunk"
+    }
+    assert listed and listed <= trunk_runs
+    sim.requests.clear()
+    out = io.StringIO()
+    assert await backtest_cli.run(_parser().parse_args(args), out, io.StringIO()) == 0
+    assert json.loads(out.getvalue())["api_calls"] == 0 and sim.requests == []
+
+    sim.set_file(
+        "pytorch/pytorch", ".github/trunkwatch.yml", "groups:\n  trunk:\n    threshold: -1\n"
+    )
+    fresh = [*args[:-2], "--cache-dir", str(tmp_path / "fresh")]
+    with pytest.raises(BacktestError, match="threshold"):
+        await backtest_cli.run(_parser().parse_args(fresh), io.StringIO(), io.StringIO())
