@@ -142,6 +142,8 @@ class Report:
 
 
 class Backtest:
+    """One backtest of one branch: fetch (or find on disk), then decide."""
+
     def __init__(
         self,
         gh: Any,
@@ -171,18 +173,23 @@ class Backtest:
         self.clock = clock
         self.cache_dir = cache_dir / repo.replace("/", "__")
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        self._start = self._spent()
+        self._start, self._start_free = self._spent(), self._not_modified()
 
     # --- calls and budget --------------------------------------------------------------
 
     def _spent(self) -> int:
         return sum(n for key, n in self.stats.items() if key.status != NOT_MODIFIED)
 
+    def _not_modified(self) -> int:
+        return sum(n for key, n in self.stats.items() if key.status == NOT_MODIFIED)
+
     def calls(self) -> int:
+        """Calls this backtest made that cost rate limit."""
         return self._spent() - self._start
 
     def free_calls(self) -> int:
-        return sum(n for key, n in self.stats.items() if key.status == NOT_MODIFIED)
+        """Calls this backtest made that were answered 304 (no rate limit spent)."""
+        return self._not_modified() - self._start_free
 
     async def _remaining_budget(self) -> int:
         """Half of what remains of the rate limit, unless a budget was given."""
@@ -196,12 +203,6 @@ class Backtest:
     ) -> AsyncIterator[Any]:
         """Every item of a listing; raises OverBudget before a page that would exceed it."""
         budget = await self._remaining_budget()
-        async for item in self._iterate(url, url_vars, key, budget):
-            yield item
-
-    async def _iterate(
-        self, url: str, url_vars: dict[str, Any], key: str | None, budget: int
-    ) -> AsyncIterator[Any]:
         if self.calls() >= budget:
             raise OverBudget
         pulled = 0
