@@ -4,12 +4,48 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
+import io
+import os
 import sys
+import traceback
 from pathlib import Path
+from typing import IO, TextIO, cast
 
 from bot import backtest_cli
 from bot.replay import ReplayError, replay
 from bot.settings import SettingsError, load_settings
+
+SERVE_SETTINGS = """\
+settings (from the environment; a .env file in the working directory is read too):
+  GITHUB_APP_ID              the App's number (required)
+  GITHUB_PRIVATE_KEY         the App's PEM private key, inline; \\n for newlines is fine
+  GITHUB_PRIVATE_KEY_PATH    ... or the file that holds it (one of the two is required)
+  GITHUB_WEBHOOK_SECRET      the webhook secret (required)
+  GITHUB_API_URL             REST API root, for GitHub Enterprise Server
+                             (default https://api.github.com)
+  TRUNKWATCH_DATABASE_URL    sqlite:///relative.db, sqlite:////absolute.db or
+                             postgresql://user@host/db (default sqlite:///trunkwatch.db)
+  HOST, PORT                 where to listen (default 0.0.0.0 and 3000)
+  LOG_LEVEL                  debug, info, warning or error (default info); debug also
+                             prints a traceback when startup fails
+  TRUNKWATCH_LEASE_SECONDS   how long a replica's claim on a delivery lasts (default 120)
+  TRUNKWATCH_STATUS_PAGE     private (needs TRUNKWATCH_STATUS_TOKEN), public or off
+                             (default private)
+  TRUNKWATCH_STATUS_TOKEN    the status page's token (?token=... or Authorization: Bearer)
+  TRUNKWATCH_METRICS_ADDR    host:port for /metrics instead of the webhook's port
+  TRUNKWATCH_METRICS_REPOS   on: /metrics names repositories (default off)
+
+A setting that is missing or wrong stops serve before it listens, with one line naming it
+and exit status 2.
+"""
+
+
+def version() -> str:
+    try:
+        return importlib.metadata.version("trunkwatch")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -18,8 +54,16 @@ def _parser() -> argparse.ArgumentParser:
         description="A GitHub App that watches a repository's trunk and files one alert per "
         "CI breakage.",
     )
+    parser.add_argument("--version", action="version", version=f"trunkwatch {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("serve", help="run the App (settings from the environment / .env)")
+    commands.add_parser(
+        "serve",
+        help="run the App (settings from the environment / .env)",
+        description="Run the App: POST /webhook, GET /healthz, /readyz, /metrics and the "
+        "status page.",
+        epilog=SERVE_SETTINGS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     demo = commands.add_parser(
         "demo", help="the whole App against a simulated GitHub and a simulated trunk"
     )
@@ -34,8 +78,17 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--config", type=Path, help="a trunkwatch.yml (default: the embedded one)")
     rep.add_argument("--json", action="store_true", help="one JSON object per action")
     backtest_cli.add_parser(commands)
-    check = commands.add_parser("check-config", help="validate a trunkwatch.yml")
+    check = commands.add_parser(
+        "check-config",
+        help="validate a trunkwatch.yml",
+        description="Validate a trunkwatch.yml. A file that uses _extends is merged with its "
+        "base, read from GITHUB_API_URL (with GITHUB_TOKEN when set), when it can be; "
+        "otherwise it is checked on its own and the output says so.",
+    )
     check.add_argument("path", type=Path, metavar="PATH")
+    check.add_argument(
+        "--repo", metavar="OWNER/NAME", help="the repository the file belongs to (for _extends)"
+    )
     return parser
 
 
@@ -55,8 +108,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "backtest":
             return asyncio.run(backtest_cli.main(args))
         if args.command == "check-config":
-            return _check_config(args.path)
+            return asyncio.run(_check_config(args.path, args.repo))
     except SettingsError as exc:
+        if os.environ.get("LOG_LEVEL", "").strip().lower() == "debug":
+            traceback.print_exc()
         print(f"trunkwatch: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -77,7 +132,8 @@ def _replay(path: Path, config_path: Path | None, as_json: bool) -> int:
         print(f"trunkwatch: cannot read {config_path}: {exc.strerror}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(replay(path, config, sys.stdout, as_json))
+        out = cast(IO[str], ClosedPipeQuits(sys.stdout))  # writes are all replay needs
+        asyncio.run(replay(path, config, out, as_json))
     except OSError as exc:
         print(f"trunkwatch: cannot read {path}: {exc.strerror}", file=sys.stderr)
         return 2
@@ -87,14 +143,42 @@ def _replay(path: Path, config_path: Path | None, as_json: bool) -> int:
     return 0
 
 
-def _check_config(path: Path) -> int:
-    from bot.config import check_file
+class ClosedPipeQuits(io.TextIOBase):
+    """stdout for `replay … | head`: once the reader has gone, stop quietly (exit 0) instead
+    of failing every delivery with BrokenPipeError."""
 
-    errors = check_file(path)
-    for error in errors:
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+
+    def write(self, text: str) -> int:
+        try:
+            written = self._out.write(text)
+            self._out.flush()
+        except BrokenPipeError:
+            # Python flushes stdout again at exit; point it somewhere that takes it.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self._out.fileno())
+            raise SystemExit(0) from None
+        return written
+
+
+async def _check_config(path: Path, repo: str | None) -> int:
+    import aiohttp
+    import gidgethub.aiohttp
+
+    from bot.config.checking import check_path
+    from bot.settings import DEFAULT_API_URL
+
+    api_url = os.environ.get("GITHUB_API_URL", DEFAULT_API_URL).rstrip("/")
+    token = os.environ.get("GITHUB_TOKEN") or None
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        gh = gidgethub.aiohttp.GitHubAPI(session, "trunkwatch", oauth_token=token, base_url=api_url)
+        report = await check_path(path, repo=repo, gh=gh)
+    for error in report.errors:
         print(error)
-    if errors:
-        print(f"{len(errors)} error(s) in {path}", file=sys.stderr)
+    for note in report.notes:
+        print(f"warning: {note}")
+    if report.errors:
+        print(f"{len(report.errors)} error(s) in {path}", file=sys.stderr)
         return 1
     print(f"{path}: ok")
     return 0

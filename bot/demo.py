@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fnmatch
 import html
 import re
 import secrets
 import signal
 import sys
 import tempfile
-from collections.abc import Iterator
+import textwrap
+from collections.abc import Iterable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import IO, Any
@@ -25,6 +27,7 @@ from urllib.parse import unquote
 
 import aiohttp
 
+from bot.config import RepoConfig, load_default
 from bot.devserver import free_port, post_delivery
 from bot.history import Generator, default_scenario
 from bot.logs import setup_logging
@@ -43,17 +46,62 @@ def default_config_text() -> str:
     return resources.files("bot").joinpath("defaults/trunkwatch.yml").read_text(encoding="utf-8")
 
 
+MARKDOWN_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+
+
 def render_markdown(text: str) -> Iterator[str]:
-    """The issue body as a person would read it in a terminal: no HTML comments or tags."""
+    """The issue body as a person reads it on GitHub, in a terminal: no HTML comments or tags,
+    links as their text, no emphasis marks, a table's cells joined, long lines wrapped."""
     text = re.sub(r"<!--.*?-->", "", text, flags=re.S)
     text = re.sub(r"</?(details|summary|sub|br)\s*/?>", "", text)
     text = html.unescape(text).replace("\u200b", "")
+    text = MARKDOWN_LINK.sub(r"\1", text)
+    text = re.sub(r"\*\*(.+?)\*\*", r"\1", text)
     text = re.sub(r"\\([\\`*_{}\[\]()#+\-.!|<>~])", r"\1", text)  # markdown escapes
+    blank = False
     for line in text.splitlines():
         line = line.rstrip()
         if line.startswith("|") and set(line) <= set("|-: "):
             continue  # a table's header rule
-        yield line if len(line) <= BODY_WIDTH else line[: BODY_WIDTH - 1] + "…"
+        if line.startswith("|"):
+            line = " · ".join(cell.strip() for cell in line.strip("|").split(" | "))
+        if not line:
+            if not blank:
+                yield ""
+            blank = True
+            continue
+        blank = False
+        yield from textwrap.wrap(line, BODY_WIDTH, subsequent_indent="  ", break_on_hyphens=False)
+
+
+def short_subject(message: str, width: int = 60) -> str:
+    """The subject line cut at a word, never inside its `(#123)`, which is kept."""
+    subject = message.splitlines()[0] if message else ""
+    pr = re.search(r"\s*(\(#\d+\))$", subject)
+    text = subject[: pr.start()] if pr else subject
+    suffix = f" {pr.group(1)}" if pr else ""
+    if len(text) + len(suffix) > width:
+        text = textwrap.shorten(text, max(width - len(suffix), 10), placeholder=" …")
+    return text + suffix
+
+
+def watched_groups(config: RepoConfig, workflows: Iterable[str]) -> tuple[list[str], list[str]]:
+    """The configured groups that watch one of the history's workflows, and the workflows
+    no group watches."""
+    names = list(workflows)
+    watched = [
+        group.name
+        for group in config.groups
+        if any(fnmatch.fnmatchcase(w, pattern) for w in names for pattern in group.workflows)
+    ]
+    unwatched = [
+        w
+        for w in names
+        if not any(
+            fnmatch.fnmatchcase(w, pattern) for g in config.groups for pattern in g.workflows
+        )
+    ]
+    return watched, unwatched
 
 
 class Narrator:
@@ -99,11 +147,10 @@ class Narrator:
             elif "body" in body:
                 self.say(f"    ▶ edits issue #{number} in place (body updated)")
         elif method == "POST" and rest == "/comments":
-            text = html.unescape(re.sub(r"<!--.*?-->", "", str(body.get("body") or "")))
-            first = next((line for line in text.splitlines() if line.strip()), "")
-            self.say(
-                f"    ▶ comments on {self.what(number)}: {first.replace(chr(0x200B), '')[:110]}"
-            )
+            lines = list(render_markdown(str(body.get("body") or "")))
+            first = next((line for line in lines if line.strip()), "")
+            first = textwrap.shorten(first, 110, placeholder=" …")
+            self.say(f"    ▶ comments on {self.what(number)}: {first}")
         elif method == "POST" and rest == "/labels":
             labels = body.get("labels") or []
             self.say(f"    ▶ labels {self.what(number)}: {', '.join(map(str, labels))}")
@@ -115,12 +162,18 @@ class Narrator:
 
 
 def ci_summary(deliveries: list[dict[str, Any]]) -> str:
-    """One line of what CI said on a commit: per workflow, failures and reruns."""
+    """One line of what CI said on a commit: per workflow, failures and reruns; a commit on
+    which every job failed once and passed on its rerun is a runner outage."""
     latest: dict[tuple[str, str], list[str]] = {}
     for delivery in deliveries:
         if delivery["event"] == "workflow_job":
             job = delivery["payload"]["workflow_job"]
             latest.setdefault((job["workflow_name"], job["name"]), []).append(job["conclusion"])
+    if latest and all(c[0] == "failure" and c[-1] == "success" for c in latest.values()):
+        return (
+            f"runner outage: all {len(latest)} jobs failed on their first attempt and passed"
+            " on a rerun (not counted against the code)"
+        )
     parts = []
     for workflow in sorted({w for w, _ in latest}):
         jobs = {name: c for (w, name), c in latest.items() if w == workflow}
@@ -169,6 +222,7 @@ async def run_demo(
         )
     base_url = await sim.start()
     secret = secrets.token_hex(16)
+    status_token = secrets.token_urlsafe(12)
     narrator = Narrator(sim, repo, out)
     try:
         with tempfile.TemporaryDirectory(prefix="trunkwatch-demo-") as tmp:
@@ -181,6 +235,7 @@ async def run_demo(
                 host="127.0.0.1",
                 port=port or free_port(),
                 log_level="error",
+                status_token=status_token,
             )
             async with running_service(settings) as service:
                 app_url = f"http://127.0.0.1:{settings.port}"
@@ -188,17 +243,21 @@ async def run_demo(
                     f"trunkwatch demo: the App at {app_url}, a simulated GitHub at {base_url}"
                 )
                 narrator.say(f"watching {repo}@{scenario.branch} with the embedded configuration")
-                narrator.say(f"status page: {app_url}/{repo}")
-                narrator.say("(groups: inductor, trunk, pull; 3 failing commits in a row per job)")
+                narrator.say(f"status page: {app_url}/{repo}/?token={status_token}")
+                watched, unwatched = watched_groups(load_default(), scenario.workflows)
+                rest = f"; {', '.join(unwatched)} not watched" if unwatched else ""
+                narrator.say(
+                    f"(groups: {', '.join(watched)}{rest}; 3 failing commits in a row per job)"
+                )
                 narrator.say()
                 narrator.catch_up()
                 narrator.seen = len(sim.requests)
                 async with aiohttp.ClientSession() as session:
                     for index in range(scenario.commits):
                         deliveries = list(history.commit_deliveries(index))
-                        subject = history.message(index).splitlines()[0]
+                        subject = short_subject(history.message(index))
                         narrator.say(
-                            f"commit {index:>2} {history.commit_sha(index)[:10]} {subject[:60]}"
+                            f"commit {index:>2} {history.commit_sha(index)[:10]} {subject}"
                             f" — {history.author(index)}"
                         )
                         for delivery in deliveries:
@@ -236,4 +295,9 @@ async def wait_for_signal() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(sig)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.tracker.model import CommitInfo, JobResult, Push
+from bot.tracker.model import COMPLETED, CommitInfo, JobResult, Push
 
 ZERO_SHA = "0" * 40
 BRANCH_PREFIX = "refs/heads/"
@@ -134,6 +134,9 @@ class WorkflowRun:
     html_url: str
     jobs_url: str
     from_fork: bool
+    status: str = COMPLETED
+    started_at: str = ""  # when this attempt started (or was requested)
+    updated_at: str = ""
 
     @property
     def tests_trunk(self) -> bool:
@@ -150,9 +153,12 @@ class WorkflowRun:
             job="",
             run_id=self.run_id,
             run_attempt=self.run_attempt,
-            conclusion=self.conclusion,
+            conclusion=self.conclusion if self.status == COMPLETED else None,
             url=self.html_url,
+            completed_at=self.updated_at if self.status == COMPLETED else "",
             delivery_id=delivery_id,
+            status=self.status,
+            started_at=self.started_at,
         )
 
 
@@ -177,6 +183,9 @@ def parse_workflow_run(payload: Mapping[str, Any]) -> WorkflowRun:
         html_url=str(run.get("html_url") or ""),
         jobs_url=str(run.get("jobs_url") or ""),
         from_fork=head_name is not None and head_name != repo.full_name,
+        status=str(run.get("status") or COMPLETED),
+        started_at=str(run.get("run_started_at") or run.get("created_at") or ""),
+        updated_at=str(run.get("updated_at") or ""),
     )
 
 
@@ -185,6 +194,7 @@ def job_result_from_api(
 ) -> JobResult:
     """A job object (from the `workflow_job` event or the list-jobs API) as a result."""
     conclusion = job.get("conclusion")
+    status = str(job.get("status") or COMPLETED)
     return JobResult(
         repo=repo,
         branch=str(job.get("head_branch") or branch),
@@ -198,7 +208,36 @@ def job_result_from_api(
         url=str(job.get("html_url") or ""),
         completed_at=str(job.get("completed_at") or ""),
         delivery_id=delivery_id,
+        status=status,
+        started_at=str(job.get("started_at") or job.get("created_at") or ""),
+        infra=status == COMPLETED and conclusion == "failure" and _before_first_step(job),
+        runner=runner_type(job),
     )
+
+
+SETUP_STEP = "Set up job"
+
+
+def _before_first_step(job: Mapping[str, Any]) -> bool:
+    """Whether a failed job failed for its runner: its steps are listed and none of them
+    (but the runner's own set-up) failed, so the job's code never failed."""
+    steps = job.get("steps")
+    if not isinstance(steps, list) or not steps:
+        return False  # the steps are unknown: count it as the code's failure
+    return not any(
+        isinstance(step, Mapping)
+        and step.get("conclusion") == "failure"
+        and step.get("name") != SETUP_STEP
+        for step in steps
+    )
+
+
+def runner_type(job: Mapping[str, Any]) -> str:
+    """The kind of runner a job ran on (its labels), for outages of one runner type."""
+    labels = job.get("labels")
+    if isinstance(labels, list) and labels:
+        return ",".join(sorted(str(label) for label in labels))
+    return ""
 
 
 @dataclass(frozen=True, slots=True)

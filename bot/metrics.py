@@ -1,10 +1,13 @@
 """Prometheus metrics for `/metrics`, on a registry of their own (never the global one).
 
 Most values already live elsewhere (the webhook view's counts, the GitHub client's
-`CallStats`, the trackers' alerts), so they are read when Prometheus scrapes, by a custom
+`CallStats`, the store's alerts), so they are read when Prometheus scrapes, by a custom
 collector, rather than copied into counters as they change. Only the processing latency is
-observed as it happens, and the inbox is read from the store just before each scrape
-(`refresh_inbox`) because the store is async and collectors are not.
+observed as it happens, and the inbox and the open alerts are read from the store just before
+each scrape (`refresh_inbox`, `refresh_alerts`) because the store is async and collectors are
+not: every replica reports the same open alerts, right after a restart too.
+
+No series names a repository unless `repo_labels` (TRUNKWATCH_METRICS_REPOS=on) asks for it.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -50,15 +54,16 @@ class Metrics:
         *,
         received: Callable[[], DeliveryCounts] | None = None,
         calls: CallStats | None = None,
-        alerts: Callable[[], Iterable[AlertState]] | None = None,
+        repo_labels: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.received = received
         self.calls = calls
-        self.alerts = alerts
+        self.repo_labels = repo_labels
         self._clock = clock
         self._inbox = InboxSnapshot(reachable=False)
+        self._open_alerts: list[AlertState] | None = None  # None: the store did not answer
         self._latency = Histogram(
             f"{PREFIX}_delivery_processing_seconds",
             "Time from claiming a delivery to committing its results.",
@@ -84,9 +89,23 @@ class Metrics:
             self._inbox = InboxSnapshot(True, pending, oldest)
         return self._inbox
 
+    async def refresh_alerts(self, store: Store) -> None:
+        """Read the open alerts from the store for the next scrape."""
+        try:
+            self._open_alerts = await asyncio.wait_for(store.open_alerts(), STORE_TIMEOUT_SECONDS)
+        except Exception as exc:
+            log.warning(
+                "metrics: no open alerts from the store", extra={"error": type(exc).__name__}
+            )
+            self._open_alerts = None
+
     @property
     def inbox(self) -> InboxSnapshot:
         return self._inbox
+
+    @property
+    def open_alerts(self) -> Iterable[AlertState] | None:
+        return self._open_alerts
 
 
 class _ScrapeCollector(Collector):
@@ -156,18 +175,22 @@ class _ScrapeCollector(Collector):
         yield remaining
 
     def _alerts(self) -> Iterator[Metric]:
+        alerts = self._metrics.open_alerts
+        if alerts is None:
+            return
+        with_repos = self._metrics.repo_labels
         family = GaugeMetricFamily(
             f"{PREFIX}_open_alerts",
-            "Open alerts by repository, branch and group, of the repositories loaded "
-            "since the process started.",
-            labels=["repo", "branch", "group"],
+            "Open alerts in the store, by "
+            + ("repository, branch and group." if with_repos else "group."),
+            labels=["repo", "branch", "group"] if with_repos else ["group"],
         )
-        source = self._metrics.alerts
-        counts: dict[tuple[str, str, str], int] = {}
-        for alert in source() if source else ():
+        counts: Counter[tuple[str, ...]] = Counter()
+        for alert in alerts:
             if alert.open:
-                key = (alert.repo, alert.branch, alert.group)
-                counts[key] = counts.get(key, 0) + 1
+                counts[
+                    (alert.repo, alert.branch, alert.group) if with_repos else (alert.group,)
+                ] += 1
         for labels, count in sorted(counts.items()):
             family.add_metric(list(labels), count)
         yield family

@@ -28,6 +28,7 @@ class OpsViews:
 
     async def metrics(self, request: web.Request) -> web.Response:
         await self._metrics.refresh_inbox(self._store)
+        await self._metrics.refresh_alerts(self._store)
         body = generate_latest(self._metrics.registry)
         # CONTENT_TYPE_LATEST carries its charset, which aiohttp wants given apart.
         response = web.Response(body=body)
@@ -73,13 +74,15 @@ def add_ops_routes(
     store: Store,
     metrics: Metrics,
     max_inbox_age: float = MAX_INBOX_AGE_SECONDS,
+    metrics_app: web.Application | None = None,
 ) -> None:
-    """Add `GET /metrics` and `GET /readyz` to a `make_app` app. Deliveries are counted from
-    its webhook view unless `metrics.received` was given."""
+    """Add `GET /metrics` and `GET /readyz` to a `make_app` app; `/metrics` goes on
+    `metrics_app` instead when given (TRUNKWATCH_METRICS_ADDR: another address or port).
+    Deliveries are counted from the webhook view unless `metrics.received` was given."""
     if metrics.received is None:
         counts = webhook_counts(app)
         if counts is not None:
             metrics.received = lambda: counts
     views = OpsViews(store, metrics, max_inbox_age)
-    app.router.add_get("/metrics", views.metrics)
+    (app if metrics_app is None else metrics_app).router.add_get("/metrics", views.metrics)
     app.router.add_get("/readyz", views.readyz)

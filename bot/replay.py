@@ -99,8 +99,11 @@ class Replayer:
     disk. Each delivery goes through the same router, engine and sink as in the worker; its
     facts go to an in-memory store that retention keeps bounded."""
 
-    def __init__(self, config: RepoConfigLike, sink: DecisionSink) -> None:
+    def __init__(self, config: RepoConfigLike, sink: DecisionSink, gh: Any = None) -> None:
+        """`gh`: a GitHub client for what the handlers read from the API (the jobs of a
+        run, when the history has no `workflow_job` deliveries); None reads nothing."""
         self.sink = sink
+        self.gh = gh
         self.configs = FixedConfig(config)
         self.store = MemoryStore()
         self.engine = Engine(self.store, self.configs)
@@ -130,14 +133,14 @@ class Replayer:
         try:
             await router.dispatch(
                 event,
-                None,
+                self.gh,
                 engine=self.engine,
                 store=self.store,
                 config=self.configs,
                 unit=unit,
                 sink=self.sink,
             )
-            await self._acts.act(unit, None)
+            await self._acts.act(unit, self.gh)
             await self.store.save_changes(unit.changes)
             self.engine.committed(unit)
         except Exception as exc:

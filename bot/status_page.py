@@ -2,38 +2,36 @@
 
 For each watched branch and group of a repository: green or broken, each failing job's
 streak, the last green commit, the suspects, the open alert's issue, and a grid of the newest
-commits by the group's jobs. It reads the trackers the engine has in memory and never calls
-GitHub. Only repositories the App is installed on (and not suspended) are shown; any other
-name is a 404, the same answer as for a repository that does not exist.
+commits by the group's jobs. Everything comes from the store (commits, results, alerts), so
+every replica shows the same page, right after a restart too; a repository's tracker is
+rebuilt when its version in the store moves. Its configuration comes from `configs` (the
+engine's, or read from GitHub and cached). Only repositories the App is installed on (and not
+suspended) are shown; any other name is a 404, the same answer as for a repository that does
+not exist.
 
-Settings: `TRUNKWATCH_STATUS_PAGE` turns it off (no routes, so 404), and
-`TRUNKWATCH_STATUS_TOKEN` requires `?token=…` or `Authorization: Bearer …` (else 401).
+Private by default: it needs `TRUNKWATCH_STATUS_TOKEN`, given as `?token=…` or
+`Authorization: Bearer …` (else 401; with no token set, every request is a 401 that says so),
+unless `TRUNKWATCH_STATUS_PAGE=public`; `off` removes the routes (so 404).
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
 from urllib.parse import urlencode
 
 from aiohttp import web
 
-from bot.actions import alert_issue
-from bot.actions.suspects import pr_number_from_message
-from bot.status_templates import (
-    AlertLink,
-    CommitView,
-    GroupView,
-    RepoView,
-    render_index,
-    render_repo,
-)
+from bot.status_templates import PageContext, RepoView, render_index, render_repo
+from bot.status_views import PageConfig, RepoSnapshot, ViewBuilder
 from bot.store.base import Store
 from bot.tracker import RepoTracker
-from bot.tracker.model import CommitInfo
 
-GRID_COMMITS = 30
+log = logging.getLogger(__name__)
+
 TOKEN_PARAM = "token"
 REPO_ROUTE = "/{owner:[A-Za-z0-9_.-]+}/{repo:[A-Za-z0-9_.-]+}"
 # No scripts at all: whatever a commit message holds, the page cannot run it.
@@ -48,51 +46,52 @@ SECURITY_HEADERS = {
 }
 
 
-class TrackerSource(Protocol):
-    """What the page needs of the engine: the trackers it has loaded."""
-
-    def loaded(self, repo: str) -> RepoTracker | None: ...
+# A repository's configuration as the page needs it; None when it watches nothing.
+PageConfigs = Callable[[str], Awaitable[PageConfig | None]]
 
 
-def commit_view(repo: str, commit: CommitInfo) -> CommitView:
-    """The commit with the pull request its message names, linked next to the commit."""
-    pr = pr_number_from_message(commit.message, repo)
-    base, found, _ = commit.url.rpartition("/commit/")
-    return CommitView(commit, pr, f"{base}/pull/{pr}" if pr is not None and found else "")
+async def load_snapshot(store: Store, repo: str, config: PageConfig) -> RepoSnapshot:
+    """A repository's tracker from what the store holds (as the engine loads one)."""
+    tracker = RepoTracker(repo, config.tracker, await store.load_alerts(repo))
+    commits = await store.load_commits(repo)
+    results = await store.load_results(repo)
+    tracker.load([(c.branch, c.commit, c.parent) for c in commits], results)
+    return RepoSnapshot(tracker, tuple(results), config.owners)
 
 
-async def repo_view(store: Store, tracker: RepoTracker, with_grid: bool) -> RepoView:
-    """Every watched branch and group of the tracker's repository."""
-    repo = tracker.repo
+@dataclass
+class _Built:
+    version: int
+    config: PageConfig
+    snapshot: RepoSnapshot
 
-    def known(sha: str) -> CommitView:
-        return commit_view(repo, tracker.commit(sha) or CommitInfo(sha))
 
-    # Everything from the tracker is read before the first await, so one page shows one
-    # moment even while the worker applies deliveries.
-    snapshots = []
-    for branch in tracker.config.branches:
-        for rule in tracker.config.groups:
-            status = tracker.group_status(branch, rule.name)
-            grid = tracker.grid(branch, rule.name, GRID_COMMITS) if with_grid else None
-            last_green = known(status.last_green) if status.last_green else None
-            suspects = tuple(known(sha) for sha in status.suspects)
-            snapshots.append((status, rule.threshold, last_green, suspects, grid))
-    groups = []
-    for status, threshold, last_green, suspects, grid in snapshots:
-        issue = await alert_issue.load(store, status.open_alert) if status.open_alert else None
-        groups.append(
-            GroupView(
-                status=status,
-                threshold=threshold,
-                last_green=last_green,
-                suspects=suspects,
-                alert_open=status.open_alert is not None,
-                alert=AlertLink(issue.number, issue.url) if issue else None,
-                grid=grid,
+class StoreTrackers:
+    """Snapshots for the page, rebuilt from the store when the repository's version moves."""
+
+    def __init__(self, store: Store, configs: PageConfigs) -> None:
+        self._store = store
+        self._configs = configs
+        self._built: dict[str, _Built] = {}
+
+    async def get(self, repo: str) -> RepoSnapshot | None:
+        """The repository's snapshot; None when it watches nothing or its configuration
+        cannot be read now."""
+        try:
+            config = await self._configs(repo)
+        except Exception as exc:
+            log.warning(
+                "status page: no configuration", extra={"repo": repo, "error": type(exc).__name__}
             )
-        )
-    return RepoView(repo, tuple(groups))
+            config = None
+        if config is None:
+            return None
+        version = await self._store.repo_version(repo)
+        built = self._built.get(repo)
+        if built is None or built.version != version or built.config != config:
+            built = _Built(version, config, await load_snapshot(self._store, repo, config))
+            self._built[repo] = built
+        return built.snapshot
 
 
 def token_matches(request: web.Request, token: str) -> bool:
@@ -103,20 +102,31 @@ def token_matches(request: web.Request, token: str) -> bool:
     return hmac.compare_digest(offered.encode(), token.encode())
 
 
+NO_TOKEN_SET = (
+    "401: this status page is private and no token is configured: set TRUNKWATCH_STATUS_TOKEN"
+    " (then open it with ?token=…), or TRUNKWATCH_STATUS_PAGE=public\n"
+)
+
+
 class StatusPage:
-    def __init__(self, engine: TrackerSource, store: Store, token: str | None) -> None:
-        self._engine = engine
+    def __init__(
+        self, trackers: StoreTrackers, store: Store, token: str | None, public: bool = False
+    ) -> None:
+        self._trackers = trackers
         self._store = store
         self._token = token or None
+        self._public = public
 
     def _check(self, request: web.Request) -> str:
         """The query string internal links carry (the token, when it came in the URL)."""
-        if self._token is None:
+        challenge = {"WWW-Authenticate": 'Bearer realm="trunkwatch status"'}
+        if self._public:
             return ""
+        if self._token is None:
+            raise web.HTTPUnauthorized(text=NO_TOKEN_SET, headers=challenge)
         if not token_matches(request, self._token):
             raise web.HTTPUnauthorized(
-                text="401: this status page needs its token\n",
-                headers={"WWW-Authenticate": 'Bearer realm="trunkwatch status"'},
+                text="401: this status page needs its token\n", headers=challenge
             )
         if TOKEN_PARAM in request.query:
             return "?" + urlencode({TOKEN_PARAM: request.query[TOKEN_PARAM]})
@@ -130,31 +140,29 @@ class StatusPage:
                 names.update((repo.lower(), repo) for repo in installation.repos)
         return names
 
+    async def _view(self, repo: str, now: datetime, with_grid: bool) -> RepoView:
+        # A repository the App never recorded anything for needs no configuration read.
+        if await self._store.repo_version(repo) == 0:
+            return RepoView(repo, (), recorded=False)
+        snapshot = await self._trackers.get(repo)
+        if snapshot is None:
+            return RepoView(repo, (), watched=False)
+        return await ViewBuilder(self._store, snapshot, now).repo_view(with_grid)
+
     async def index(self, request: web.Request) -> web.Response:
-        query = self._check(request)
-        views: list[RepoView] = []
-        quiet: list[str] = []
-        for repo in sorted((await self._installed()).values(), key=str.lower):
-            tracker = self._engine.loaded(repo)
-            if tracker is None:
-                quiet.append(repo)
-            else:
-                views.append(await repo_view(self._store, tracker, with_grid=False))
-        return _html(render_index(views, quiet, query, _now()))
+        context = PageContext(datetime.now(UTC), self._check(request))
+        repos = sorted((await self._installed()).values(), key=str.lower)
+        views = [await self._view(repo, context.now, with_grid=False) for repo in repos]
+        return _html(render_index(views, context))
 
     async def repository(self, request: web.Request) -> web.Response:
-        query = self._check(request)
+        context = PageContext(datetime.now(UTC), self._check(request))
         asked = f"{request.match_info['owner']}/{request.match_info['repo']}"
         repo = (await self._installed()).get(asked.lower())
         if repo is None:
             raise web.HTTPNotFound(text="404: no such repository here\n")
-        tracker = self._engine.loaded(repo)
-        view = await repo_view(self._store, tracker, with_grid=True) if tracker else None
-        return _html(render_repo(view, repo, query, _now()))
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        view = await self._view(repo, context.now, with_grid=True)
+        return _html(render_repo(view, context))
 
 
 def _html(text: str) -> web.Response:
@@ -166,14 +174,17 @@ def _html(text: str) -> web.Response:
 def add_status_routes(
     app: web.Application,
     *,
-    engine: TrackerSource,
+    configs: PageConfigs,
     store: Store,
     token: str | None,
     enabled: bool,
+    public: bool = False,
 ) -> None:
-    """Serve the status page on `app`; when not `enabled`, add nothing (so `/` is a 404)."""
+    """Serve the status page on `app`; when not `enabled`, add nothing (so `/` is a 404).
+    Unless `public`, every request needs `token` (and with none set, none gets in)."""
     if not enabled:
         return
-    page = StatusPage(engine, store, token)
+    page = StatusPage(StoreTrackers(store, configs), store, token, public)
     app.router.add_get("/", page.index)
     app.router.add_get(REPO_ROUTE, page.repository)
+    app.router.add_get(REPO_ROUTE + "/", page.repository)

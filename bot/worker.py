@@ -16,7 +16,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, Protocol
 
 from gidgethub import routing, sansio
@@ -50,6 +50,7 @@ class Worker:
         poll_seconds: float = 0.5,
         clock: Callable[[], float] = time.time,
         observe: Callable[[float], None] = lambda seconds: None,
+        handler_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.store = store
         self.engine = engine
@@ -64,6 +65,8 @@ class Worker:
         self.poll_seconds = poll_seconds
         self.clock = clock
         self.observe = observe  # processing latency, for /metrics
+        # More keyword arguments for the handlers (the command reply limits of `serve`).
+        self.handler_options = dict(handler_options or {})
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self.processed = 0
         # Idle loops wait here; an arrival wakes one of them, not all (each wake is a claim).
@@ -159,6 +162,7 @@ class Worker:
                 config=self.configs,
                 unit=unit,
                 sink=self.sink,
+                **self.handler_options,
             )
             await self.act(unit, gh)
             await self.store.complete(delivery.delivery_id, unit.changes)

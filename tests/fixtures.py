@@ -6,7 +6,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "github"
+# ../shared from the checkout; a git worktree one level deeper finds it further up.
+FIXTURES = next(
+    (
+        parent / "shared" / "fixtures" / "github"
+        for parent in Path(__file__).resolve().parents[2:]
+        if (parent / "shared" / "fixtures" / "github").is_dir()
+    ),
+    Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "github",
+)
 PAYLOADS = FIXTURES / "payloads"
 
 

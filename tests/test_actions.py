@@ -194,7 +194,8 @@ async def test_update_edits_in_place_and_comments_only_on_change(
     longer = replace(longer, jobs=(replace(longer.jobs[0], streak=4),))
     await sink.act([longer], gh, CONFIG, None)
     await sink.act([longer], gh, CONFIG, None)
-    assert issue.title == "[P2] inductor: 4 commits in a row failing on main"
+    assert issue.title == "[P2] inductor: 3 commits in a row failing on main"  # unchanged
+    assert "now **4 commits in a row**" in issue.body
     assert f"compare/{GREEN}...{RED3}" in issue.body
     assert sim.comments(REPO, issue.number) == []
     assert len(sim.requests_to("PATCH", f"/repos/{REPO}/issues/*")) == 1  # unchanged: no call
@@ -320,6 +321,7 @@ async def test_issues_found_by_search_and_planted_markers_ignored(
     [issue] = alert_issues(sim)
     issue.labels.remove("trunkwatch")  # someone took the bot label off
     planted = sim.add_issue(REPO, "fake", issue.body, author="mallory", labels=["trunkwatch"])
+    by_app = sim.add_issue(REPO, "fake", issue.body, author="evil-app[bot]", labels=["trunkwatch"])
 
     fresh = GitHubSink(open_store("sqlite:///:memory:"), commits)
     await fresh.store.open()
@@ -327,8 +329,9 @@ async def test_issues_found_by_search_and_planted_markers_ignored(
         await fresh.act([updated(streak=5)], gh, CONFIG, None)
     finally:
         await fresh.store.close()
-    assert "5 commits in a row" in issue.title
-    assert planted.title == "fake"
+    assert "now **5 commits in a row**" in issue.body  # the real one was found and edited
+    assert planted.title == "fake" and "5 commits" not in planted.body
+    assert "5 commits" not in by_app.body  # another App's marker is not ours either
     assert len(sim.requests_to("POST", f"/repos/{REPO}/issues")) == 1
     assert sim.requests_to("GET", "/search/issues")
 
@@ -510,7 +513,7 @@ async def test_an_update_for_an_alert_never_filed_files_it_once(
     sim.fail_next("GET", "/search/issues", 422)  # search refused: the listing stands
     await sink.act([updated(streak=4, changed=("jobs",))], gh, CONFIG, None)
     [issue] = alert_issues(sim)
-    assert "4 commits in a row" in issue.title
+    assert "now **4 commits in a row**" in issue.body
     assert sim.comments(REPO, issue.number) == []
 
 

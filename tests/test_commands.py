@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from bot.actions import alert_issue as issues
 from bot.actions import owners
 from bot.actions.github_sink import GitHubSink
 from bot.commands import parser, permissions, quiet
+from bot.commands.limits import MAX_COMMANDS, ReplyLimits
 from bot.commands.parser import COMMANDS, CommandError, parse_comment
 from bot.config import RepoConfig, load_default
 from bot.engine import Engine, Unit
@@ -345,6 +347,15 @@ async def test_status_names_broken_group_streak_suspects_and_issue(env: Env) -> 
     assert "There is no group `nosuch`" in env.replies(number)[-1]
 
 
+async def test_status_after_a_restart_reads_the_store(env: Env) -> None:
+    alert_number = await env.break_trunk()
+    env.engine.forget_all()  # what a new process (or another replica) has in memory
+    number = env.sim.add_issue(REPO, "What is going on?").number
+    await env.comment("/trunkwatch status", number, user=READER)
+    (reply,) = env.replies(number)
+    assert "inductor" in reply and "broken" in reply and f"#{alert_number}" in reply
+
+
 async def test_mute_and_unmute_from_a_writer(env: Env) -> None:
     number = env.sim.add_issue(REPO, "Infra maintenance").number
     payload = await env.comment("/trunkwatch mute inductor 1d", number)
@@ -535,13 +546,79 @@ async def test_recheck_when_still_failing_changes_nothing(env: Env) -> None:
     assert (await env.alert()).open
 
 
-async def test_several_commands_in_one_comment_get_one_reply_each(env: Env) -> None:
+async def test_several_commands_in_one_comment_get_one_reply(env: Env) -> None:
     number = await env.break_trunk()
     payload = await env.comment("/trunkwatch ack\n/trunkwatch snooze 1x\n", number)
-    replies = env.replies(number)
-    assert "Acknowledged" in replies[-2]
-    assert "not a duration" in replies[-1] and "snooze <duration|until-green>" in replies[-1]
+    (reply,) = env.command_replies(number)
+    assert reply.index("Acknowledged") < reply.index("not a duration")
+    assert "snooze <duration|until-green>" in reply
     assert sorted(env.reactions(payload)) == ["+1", "confused"]
+
+
+async def test_a_flood_of_commands_gets_one_reply(env: Env) -> None:
+    """The abuse case: 30 lines from a read-only user, half of them the same, half bogus."""
+    number = env.sim.add_issue(REPO, "Question").number
+    lines = ["/trunkwatch help"] * 15 + [f"/trunkwatch bogus{i}" for i in range(15)]
+    before = len(env.sim.requests)
+    payload = await env.comment("\n".join(lines), number, user=READER)
+    (reply,) = env.command_replies(number)
+    assert len(env.replies(number)) == 1
+    assert reply.count("Unknown command") == MAX_COMMANDS - 1  # help once, then 4 bogus
+    assert f"11 more command lines were ignored: at most {MAX_COMMANDS}" in reply
+    assert sorted(env.reactions(payload)) == ["+1", "confused"]
+    calls = env.sim.requests[before:]
+    assert len(calls) <= 6, calls  # comment list, reply, two reactions (no permission needed)
+
+
+async def test_a_huge_comment_costs_a_handful_of_calls(env: Env) -> None:
+    number = env.sim.add_issue(REPO, "Question").number
+    body = "\n".join(f"/trunkwatch ack{i}" for i in range(6000))[:65536]
+    before = len(env.sim.requests)
+    await env.comment(body, number, user=READER)
+    assert len(env.command_replies(number)) == 1
+    assert len(env.sim.requests) - before <= 6
+
+
+async def test_replies_are_rate_limited_per_user_and_per_repository(env: Env) -> None:
+    clock = [0.0]
+    limits = ReplyLimits(per_user=2, per_repo=3, window=60.0, clock=lambda: clock[0])
+    env.worker.handler_options["command_limits"] = limits
+    number = env.sim.add_issue(REPO, "Question").number
+    for _ in range(4):
+        await env.comment("/trunkwatch help", number, user=READER)
+    assert len(env.command_replies(number)) == 2  # the reader's two
+    await env.comment("/trunkwatch help", number, user=WRITER)
+    await env.comment("/trunkwatch help", number, user=WRITER)
+    assert len(env.command_replies(number)) == 3  # the repository's three
+    clock[0] = 61.0
+    await env.comment("/trunkwatch help", number, user=READER)
+    assert len(env.command_replies(number)) == 4
+
+
+async def test_over_the_limit_a_writer_still_changes_state(env: Env) -> None:
+    limits = ReplyLimits(per_user=0, per_repo=0)
+    env.worker.handler_options["command_limits"] = limits
+    number = await env.break_trunk()
+    before = len(env.command_replies(number))
+    payload = await env.comment("/trunkwatch ack\n/trunkwatch help", number)
+    assert env.reactions(payload) == ["+1"]
+    assert len(env.command_replies(number)) == before  # acknowledged, but not answered
+    record = await env.store.get_state(owners.ESCALATIONS, (await env.alert()).alert)
+    assert isinstance(record, dict) and record["state"] != owners.PENDING
+
+
+async def test_every_command_is_audited_with_its_author(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    number = env.sim.add_issue(REPO, "Question").number
+    caplog.set_level(logging.INFO, logger="bot.commands.runner")
+    await env.comment("/trunkwatch help\n/trunkwatch mute inductor 1d", number, user=READER)
+    audits = [r for r in caplog.records if r.getMessage() == "command"]
+    fields = [(vars(r)["user"], vars(r)["command"], vars(r)["outcome"]) for r in audits]
+    assert fields == [
+        (READER, "help", "accepted"),
+        (READER, "mute", "refused"),
+    ]
 
 
 async def test_a_retried_delivery_posts_no_second_reply(env: Env) -> None:
@@ -587,6 +664,15 @@ async def test_a_planted_marker_on_a_human_issue_is_no_alert(env: Env) -> None:
     number = await env.break_trunk()
     body = env.sim.repo(REPO).issues[number].body
     fake = env.sim.add_issue(REPO, "fake", body=body, author="mallory").number
+    await env.comment("/trunkwatch resolve", fake)
+    assert "works on an alert issue" in env.replies(fake)[-1]
+    assert (await env.alert()).open
+
+
+async def test_a_marker_planted_by_another_app_is_no_alert(env: Env) -> None:
+    number = await env.break_trunk()
+    body = env.sim.repo(REPO).issues[number].body
+    fake = env.sim.add_issue(REPO, "fake", body=body, author="evil-app[bot]").number
     await env.comment("/trunkwatch resolve", fake)
     assert "works on an alert issue" in env.replies(fake)[-1]
     assert (await env.alert()).open

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
+import re
+
+import aiohttp
 
 from bot.demo import run_demo
 from bot.history import Generator, default_scenario
@@ -27,3 +32,40 @@ async def test_the_demo_shows_the_alert_lifecycle() -> None:
     # The rendered body shows the owners and the suspect, not markup.
     assert "@pytorch/inductor-oncall" in text
     assert "<!--" not in text and "<details>" not in text
+    assert "](http" not in text and "**" not in text  # links and emphasis as a reader sees them
+    commits = [line for line in lines if line.startswith("commit ")]
+    assert len(commits) == 14
+    assert all(re.search(r" \(#\d+\) — \w+$", line) for line in commits), commits
+    assert "(groups: inductor, trunk; lint not watched;" in text  # what the history uses
+    assert sum("runner outage" in line for line in lines) == 1
+
+
+class Lines(io.StringIO):
+    """The demo's output, with a wake-up for each line written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = asyncio.Event()
+
+    def write(self, text: str) -> int:
+        self.written.set()
+        return super().write(text)
+
+
+async def test_the_printed_status_link_answers_while_it_keeps_running() -> None:
+    out = Lines()
+    demo = asyncio.create_task(run_demo(keep_running=True, out=out, pace=0))
+    try:
+        while "keeps running" not in out.getvalue():
+            assert not demo.done(), out.getvalue()
+            out.written.clear()
+            await asyncio.wait_for(out.written.wait(), 60)
+        (link,) = re.findall(r"status page: (\S+)", out.getvalue())
+        async with aiohttp.ClientSession() as session, session.get(link) as response:
+            assert response.status == 200
+            page = await response.text()
+        assert "pytorch/pytorch" in page and 'data-group="inductor"' in page
+    finally:
+        demo.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await demo

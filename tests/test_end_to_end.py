@@ -194,7 +194,8 @@ async def test_a_three_commit_inductor_breakage_is_filed_updated_and_closed(
         assert edits and all(e.method == "PATCH" for e in edits)
         assert any("body" in e.json_body for e in edits)
         [issue] = trunk.alert_issues()
-        assert issue.title == "[P2] inductor: 4 commits in a row failing on main"
+        assert issue.title == "[P2] inductor: 3 commits in a row failing on main"  # unchanged
+        assert "now **4 commits in a row**" in issue.body
         assert issue.state == "open"
         assert trunk.sim.comments(trunk.repo, issue.number) == []  # edited, not re-commented
         assert len(trunk.sim.comments(trunk.repo, culprit)) == 1

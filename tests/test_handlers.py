@@ -358,14 +358,26 @@ def _unwatched_workflow(app: App) -> dict[str, Any]:
     return failed_run(app, 0, "lint")
 
 
+@pytest.mark.parametrize("make_payload", [_requested_run, _requested_run_on_trunk])
+async def test_a_requested_run_is_kept_as_pending_at_no_cost(app: App, make_payload: Any) -> None:
+    payload = make_payload(app)
+    await app.deliver("workflow_run", payload)
+
+    assert app.api_calls() == []
+    stored = await app.store.load_results(payload["repository"]["full_name"])
+    assert [(r.workflow, r.job, r.status, r.conclusion) for r in stored] == [
+        ("inductor", "", "queued", None)
+    ]
+    run = payload["workflow_run"]
+    assert stored[0].started_at == (run.get("run_started_at") or run.get("created_at") or "")
+
+
 @pytest.mark.parametrize(
     "make_payload",
     [
         _unwatched_branch,
         _pull_request_run,
         _pull_request_run_from_the_repository_itself,
-        _requested_run,
-        _requested_run_on_trunk,
         _unwatched_workflow,
     ],
 )

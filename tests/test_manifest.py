@@ -48,12 +48,13 @@ EVENT_PERMISSIONS = {
 # Paths are normalized: every `{…}` is `{}` and templated queries are dropped.
 PERMISSION_RULES: list[tuple[re.Pattern[str], str | None]] = [
     (re.compile(r"^/app$"), None),
-    (re.compile(r"^/app/installations$"), None),
+    (re.compile(r"^/app/installations$"), None),  # as the App itself (its JWT)
+    (re.compile(r"^/installation/repositories$"), "metadata"),
     (re.compile(r"^/repos/\{\}(/\{\})?/actions/"), "actions"),
     (re.compile(r"^/repos/\{\}(/\{\})?/(contents|compare)/"), "contents"),
     (re.compile(r"^/repos/\{\}/\{\}/commits/\{\}/pulls$"), "pull_requests"),
     (re.compile(r"^/repos/\{\}/\{\}/commits/\{\}$"), "contents"),
-    (re.compile(r"^/repos/\{\}/\{\}/commits$"), "contents"),
+    (re.compile(r"^/repos/\{\}/\{\}/commits$"), "contents"),  # the branch history (backtest)
     (re.compile(r"^/repos/\{\}/\{\}/pulls(/|$)"), "pull_requests"),
     (re.compile(r"^/repos/\{\}/\{\}/collaborators/\{\}/permission$"), "metadata"),
     (re.compile(r"^/repos/\{\}/\{\}$"), "metadata"),

@@ -29,7 +29,7 @@ from bot.ops import add_ops_routes
 from bot.server import make_app, signature_for
 from bot.settings import Settings
 from bot.store import open_store
-from bot.store.base import Delivery, Store
+from bot.store.base import Changes, Delivery, Store
 from bot.tracker.model import AlertState
 from tests.fixtures import load_payload
 
@@ -71,9 +71,15 @@ def alert(group: str, seq: int, is_open: bool) -> AlertState:
 
 
 @pytest.fixture
-def metrics(calls: CallStats) -> Metrics:
-    alerts = [alert("inductor", 1, False), alert("inductor", 2, True), alert("rocm", 1, True)]
-    return Metrics(calls=calls, alerts=lambda: alerts)
+async def metrics(calls: CallStats, store: Store) -> Metrics:
+    changes = Changes()
+    changes.alerts = [
+        alert("inductor", 1, False),
+        alert("inductor", 2, True),
+        alert("rocm", 1, True),
+    ]
+    await store.save_changes(changes)
+    return Metrics(calls=calls, repo_labels=True)
 
 
 @pytest.fixture
@@ -167,6 +173,49 @@ async def test_metrics_show_latency_github_calls_rate_limits_and_open_alerts(
     # Read at scrape time: a call made after the first scrape shows in the next one.
     calls.record("GET", jobs, 200)
     assert value(await scrape(client), api, method="GET", endpoint=jobs, status="200") == 3
+
+
+async def test_metrics_name_no_repository_unless_asked(
+    store: Store, metrics: Metrics, aiohttp_client: ClientMaker
+) -> None:
+    metrics.repo_labels = False
+    app = make_app(SECRET, store, EVENTS)
+    add_ops_routes(app, store=store, metrics=metrics)
+    client = await aiohttp_client(app)
+    text = await (await client.get("/metrics")).text()
+    assert "o/r" not in text
+    samples = await scrape(client)
+    assert value(samples, "trunkwatch_open_alerts", group="inductor") == 1
+    assert value(samples, "trunkwatch_open_alerts", group="rocm") == 1
+
+
+async def test_open_alerts_come_from_the_store_for_any_process(
+    store: Store, tmp_path: Path, aiohttp_client: ClientMaker
+) -> None:
+    """Another process on the same database (a replica, or this one restarted) reports the
+    alerts the first one recorded."""
+    changes = Changes()
+    changes.alerts = [alert("inductor", 1, True)]
+    await store.save_changes(changes)
+    other = open_store(f"sqlite:///{tmp_path}/t.db")
+    await other.open()
+    try:
+        app = make_app(SECRET, other, EVENTS)
+        add_ops_routes(app, store=other, metrics=Metrics())
+        samples = await scrape(await aiohttp_client(app))
+    finally:
+        await other.close()
+    assert value(samples, "trunkwatch_open_alerts", group="inductor") == 1
+
+
+async def test_metrics_on_their_own_app_leave_the_main_one(
+    store: Store, metrics: Metrics, aiohttp_client: ClientMaker
+) -> None:
+    app, metrics_app = make_app(SECRET, store, EVENTS), web.Application()
+    add_ops_routes(app, store=store, metrics=metrics, metrics_app=metrics_app)
+    assert (await (await aiohttp_client(app)).get("/metrics")).status == 404
+    assert (await (await aiohttp_client(app)).get("/readyz")).status == 200
+    assert (await (await aiohttp_client(metrics_app)).get("/metrics")).status == 200
 
 
 async def test_metrics_still_answer_when_the_store_is_down(

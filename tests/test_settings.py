@@ -53,6 +53,8 @@ def test_defaults_with_an_empty_environment_and_no_dotenv(tmp_path: Path) -> Non
     assert settings.status_page is True
     assert settings.lease_seconds == 120.0
     assert settings.status_token == ""
+    assert settings.status_public is False  # private by default: the page needs a token
+    assert settings.metrics_addr is None and settings.metrics_repos is False
     assert settings.secrets() == []
 
 
@@ -199,6 +201,10 @@ def test_key_pasted_into_the_path_variable_is_not_echoed(tmp_path: Path) -> None
         ("TRUNKWATCH_LEASE_SECONDS", "inf"),
         ("TRUNKWATCH_STATUS_PAGE", "maybe"),
         ("TRUNKWATCH_STATUS_PAGE", "2"),
+        ("TRUNKWATCH_METRICS_ADDR", "9090"),
+        ("TRUNKWATCH_METRICS_ADDR", "127.0.0.1:port"),
+        ("TRUNKWATCH_METRICS_ADDR", "127.0.0.1:70000"),
+        ("TRUNKWATCH_METRICS_REPOS", "sometimes"),
     ],
 )
 def test_malformed_value_names_its_variable(tmp_path: Path, variable: str, value: str) -> None:
@@ -231,6 +237,14 @@ def test_malformed_value_in_dotenv_names_its_variable(tmp_path: Path) -> None:
         ("TRUNKWATCH_STATUS_PAGE", "0", "status_page", False),
         ("TRUNKWATCH_STATUS_PAGE", "yes", "status_page", True),
         ("TRUNKWATCH_STATUS_PAGE", "true", "status_page", True),
+        ("TRUNKWATCH_STATUS_PAGE", "on", "status_public", False),
+        ("TRUNKWATCH_STATUS_PAGE", "private", "status_public", False),
+        ("TRUNKWATCH_STATUS_PAGE", "Public", "status_public", True),
+        ("TRUNKWATCH_STATUS_PAGE", "public", "status_page", True),
+        ("TRUNKWATCH_METRICS_ADDR", "127.0.0.1:9090", "metrics_addr", ("127.0.0.1", 9090)),
+        ("TRUNKWATCH_METRICS_ADDR", ":9090", "metrics_addr", ("0.0.0.0", 9090)),
+        ("TRUNKWATCH_METRICS_ADDR", "[::1]:9090", "metrics_addr", ("::1", 9090)),
+        ("TRUNKWATCH_METRICS_REPOS", "on", "metrics_repos", True),
     ],
 )
 def test_accepted_values(

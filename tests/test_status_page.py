@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +19,31 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from bot.actions import alert_issue
+from bot.actions import alert_issue, owners
+from bot.actions.policy import policy_for
+from bot.commands import quiet
 from bot.config import load_text
 from bot.engine import Engine, Unit
 from bot.events import parse_push, parse_workflow_job
 from bot.history import INDUCTOR_JOBS, TRUNK_JOBS, Generator, Scenario
 from bot.replay import FixedConfig
 from bot.status_page import add_status_routes
-from bot.status_templates import CommitView, GroupView, RepoView, render_repo
+from bot.status_templates import (
+    AlertView,
+    CommitView,
+    GridView,
+    GroupView,
+    JobView,
+    PageContext,
+    RepoView,
+    duration,
+    parse_time,
+    render_repo,
+    wall_clock,
+)
+from bot.status_views import PageConfig
 from bot.store import open_store
 from bot.store.base import Installation, Store
-from bot.tracker.model import CommitInfo, Grid, GroupStatus, JobKey, JobStatus
 
 REPO = "pytorch/pytorch"
 TOKEN = "s3cret-status-token"
@@ -36,6 +53,9 @@ groups:
   inductor:
     workflows: ["inductor"]
     threshold: 3
+    owners: ["@pytorch/inductor-oncall", "alice"]
+    escalate_after: 2h
+    escalation_owners: ["@pytorch/pt2-oncall"]
   trunk:
     workflows: ["trunk"]
 """
@@ -71,7 +91,8 @@ def scenario(**changes: Any) -> Scenario:
 
 
 async def feed(store: Store, plan: Scenario) -> History:
-    """The history's pushes and job results through an engine, as the handlers feed them."""
+    """The history's pushes and job results through an engine into the store, as the
+    handlers feed them and the worker commits them."""
     engine = Engine(store, FixedConfig(load_text(CONFIG, "trunkwatch.yml")))
     generator = Generator(plan)
     for delivery in generator.deliveries():
@@ -83,6 +104,8 @@ async def feed(store: Store, plan: Scenario) -> History:
         elif delivery["event"] == "workflow_job":
             job = parse_workflow_job(delivery["payload"], unit.delivery_id)
             await engine.results(None, plan.repo, "main", [job.result], unit)
+        await store.save_changes(unit.changes)  # what the worker commits with the delivery
+        engine.committed(unit)
     tracker = engine.loaded(plan.repo)
     assert tracker is not None
     alert = tracker.open_alert("main", "inductor")
@@ -101,6 +124,11 @@ async def feed(store: Store, plan: Scenario) -> History:
     return History(engine, store, generator)
 
 
+async def page_configs(repo: str) -> PageConfig:
+    """Every repository has the test's configuration, on `main`."""
+    return PageConfig.of(load_text(CONFIG, "trunkwatch.yml"), "main")
+
+
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
     store = open_store(f"sqlite:///{tmp_path / 'status.db'}")
@@ -115,9 +143,19 @@ async def history(store: Store) -> History:
     return await feed(store, scenario())
 
 
-def status_app(history: History, token: str | None = None, enabled: bool = True) -> web.Application:
+def status_app(
+    history: History, token: str | None = None, enabled: bool = True, public: bool | None = None
+) -> web.Application:
+    """The page alone; public when no token is given, unless `public` says otherwise."""
     app = web.Application()
-    add_status_routes(app, engine=history.engine, store=history.store, token=token, enabled=enabled)
+    add_status_routes(
+        app,
+        configs=page_configs,
+        store=history.store,
+        token=token,
+        enabled=enabled,
+        public=token is None if public is None else public,
+    )
     return app
 
 
@@ -157,7 +195,7 @@ async def test_overview_lists_installed_repositories_with_their_states(
     assert response.status == 200
     page = await response.text()
     assert "<title>✗ 1 broken · all repositories — trunkwatch</title>" in page
-    assert f'href="/{REPO}"' in page
+    assert f'href="/{REPO}/"' in page
     assert 'data-group="inductor" data-state="broken"' in page
     assert 'data-group="trunk" data-state="green"' in page
     assert "octo/quiet" in page  # installed, nothing heard from it yet
@@ -183,10 +221,8 @@ async def test_escapes_job_names_and_commit_messages(
         page = await (await client.get(path)).text()
         assert "<script" not in page.lower()
         assert "<img" not in page.lower()
-        assert (
-            "&lt;script&gt;alert(&#x27;job&#x27;)&lt;/script&gt; &amp; &quot;quoted&quot;" in page
-        )
-        assert "&lt;script&gt;alert(&quot;commit&quot;)&lt;/script&gt;&lt;img" in page
+        assert "&lt;script&gt;alert(&#39;job&#39;)&lt;/script&gt; &amp; &#34;quoted&#34;" in page
+        assert "&lt;script&gt;alert(&#34;commit&#34;)&lt;/script&gt;&lt;img" in page
 
 
 async def test_repositories_the_app_is_not_installed_on_are_hidden(
@@ -206,9 +242,10 @@ async def test_repositories_the_app_is_not_installed_on_are_hidden(
 
 async def test_repository_names_ignore_case(history: History, aiohttp_client: ClientMaker) -> None:
     client = await aiohttp_client(status_app(history))
-    response = await client.get("/PyTorch/PyTorch")
-    assert response.status == 200
-    assert 'data-state="broken"' in await response.text()
+    for path in ("/PyTorch/PyTorch", "/PyTorch/PyTorch/", f"/{REPO}/"):
+        response = await client.get(path)
+        assert response.status == 200
+        assert 'data-state="broken"' in await response.text()
 
 
 async def test_token_is_required_when_set(history: History, aiohttp_client: ClientMaker) -> None:
@@ -223,11 +260,33 @@ async def test_token_is_required_when_set(history: History, aiohttp_client: Clie
     by_query = await client.get("/", params={"token": TOKEN})
     assert by_query.status == 200
     # Links on the page carry the token on, so that following them works.
-    assert f'href="/{REPO}?token={TOKEN}"' in await by_query.text()
+    assert f'href="/{REPO}/?token={TOKEN}"' in await by_query.text()
     by_header = await client.get(f"/{REPO}", headers={"Authorization": f"Bearer {TOKEN}"})
     assert by_header.status == 200
     assert "?token=" not in await by_header.text()
     assert (await client.get("/nobody/here", params={"token": TOKEN})).status == 404
+
+
+async def test_private_by_default_without_a_token_nobody_gets_in(
+    history: History, aiohttp_client: ClientMaker
+) -> None:
+    app = web.Application()
+    add_status_routes(app, configs=page_configs, store=history.store, token=None, enabled=True)
+    client = await aiohttp_client(app)
+    for path in ("/", f"/{REPO}", "/nobody/here"):
+        response = await client.get(path)
+        assert response.status == 401, path
+        text = await response.text()
+        assert "TRUNKWATCH_STATUS_TOKEN" in text and "TRUNKWATCH_STATUS_PAGE=public" in text
+        assert REPO not in text
+        assert (await client.get(path, params={"token": ""})).status == 401
+
+
+async def test_public_needs_no_token_even_when_one_is_set(
+    history: History, aiohttp_client: ClientMaker
+) -> None:
+    client = await aiohttp_client(status_app(history, token=TOKEN, public=True))
+    assert (await client.get(f"/{REPO}")).status == 200
 
 
 async def test_turned_off_it_is_not_there(history: History, aiohttp_client: ClientMaker) -> None:
@@ -249,9 +308,50 @@ def browser_missing() -> str | None:
     return None
 
 
+async def people_did_things(history: History) -> None:
+    """Bob acknowledged the inductor alert; carol snoozed the trunk group for two hours."""
+    store, now = history.store, time.time()
+    alert_id = f"{REPO}:main:inductor:1"
+    issue = await alert_issue.load(store, alert_id)
+    assert issue is not None
+    policy = policy_for(load_text(CONFIG, "trunkwatch.yml"), "inductor")
+    await owners.schedule(store, issue, policy, now, 7)
+    assert await owners.ack(store, REPO, ISSUE_NUMBER, "bob")
+    await quiet.snooze(store, REPO, "main", "trunk", quiet.Snooze(now + 7200, "carol"))
+
+
+async def test_acks_owners_and_snoozes_are_shown(
+    history: History, aiohttp_client: ClientMaker
+) -> None:
+    await people_did_things(history)
+    page = await (await (await aiohttp_client(status_app(history))).get(f"/{REPO}/")).text()
+    inductor, _, trunk = page.partition('data-group="trunk"')
+    assert "acked by <b>bob</b>" in inductor
+    assert "@pytorch/inductor-oncall, alice" in inductor
+    assert "Snoozed until" in trunk and "by carol" in trunk
+    assert "Broken for <b>" in inductor and "the first failing commit" in inductor
+    first = history.generator.commit_sha(BROKEN_FROM)
+    assert f'title="{first}"' in inductor.split("Failing jobs", 1)[0]
+
+
+async def test_cells_link_to_the_job_and_headers_name_it(
+    history: History, aiohttp_client: ClientMaker
+) -> None:
+    page = await (await (await aiohttp_client(status_app(history))).get(f"/{REPO}/")).text()
+    inductor = page.partition('data-group="trunk"')[0]
+    job_links = re.findall(r'<td class="c fail"[^>]*><a href="([^"]+)"', inductor)
+    assert job_links and all("/actions/runs/" in link and "/job/" in link for link in job_links)
+    headers = re.findall(r'<th scope="col"[^>]* title="([^"]+)">(J\d+)</th>', inductor)
+    names = re.findall(r"<li[^>]*><b>(J\d+)</b> ([^<]+)</li>", inductor)
+    assert headers and [(label, name) for name, label in headers] == names
+    assert any("test (inductor_torchbench" in name for _, name in names)
+    assert '<th class="who" scope="col">author</th>' in inductor
+
+
 @pytest.fixture
 async def served(history: History) -> AsyncIterator[str]:
-    """The status page on a real port of 127.0.0.1."""
+    """The status page on a real port of 127.0.0.1, after people acted on the alert."""
+    await people_did_things(history)
     runner = web.AppRunner(status_app(history, token=TOKEN), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -269,7 +369,8 @@ async def test_in_a_browser_the_broken_group_is_plain_to_see(
         if os.environ.get("CI"):
             pytest.fail(f"the browser test cannot run in CI: {missing}")
         pytest.skip(missing)
-    screenshot = tmp_path / "status-page.png"
+    # TRUNKWATCH_SCREENSHOTS=docs keeps them (docs/status-page.png, …-phone.png).
+    screenshot = Path(os.environ.get("TRUNKWATCH_SCREENSHOTS") or tmp_path) / "status-page.png"
     node = await asyncio.create_subprocess_exec(
         "node",
         str(BROWSER_DIR / "check.mjs"),
@@ -310,23 +411,56 @@ async def test_in_a_browser_the_broken_group_is_plain_to_see(
 
 
 def test_rendering_without_a_known_pass_an_issue_or_any_results() -> None:
-    job = JobStatus(JobKey("inductor", "test"), 4, None, 0, "javascript:alert(1)")
-    suspects = tuple(CommitView(CommitInfo(f"{i:040x}", f"change {i}")) for i in range(12))
+    job = JobView("inductor / test", 4, True, None, None, "javascript:alert(1)")
+    suspects = tuple(CommitView(f"{i:040x}", subject=f"change {i}") for i in range(12))
     broken = GroupView(
-        status=GroupStatus("main", "inductor", (job,), True, None, (), suspects_known=False),
+        repo=REPO,
+        branch="main",
+        group="inductor",
+        state="broken",
         threshold=3,
-        last_green=None,
+        job_count=1,
+        failing_jobs=(job,),
         suspects=suspects,
-        alert_open=True,
-        alert=None,
-        grid=Grid((), ()),
+        suspects_known=False,
+        alert=AlertView(None, "", None),
+        grid=GridView((), ()),
     )
-    quiet = GroupView(GroupStatus("main", "lint", (), False, None), 3, None, (), False, None, None)
-    page = render_repo(RepoView(REPO, (quiet, broken)), REPO, "", "now")
+    quiet = GroupView(REPO, "main", "lint", "unknown", 3, 0)
+    now = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
+    page = render_repo(RepoView(REPO, (quiet, broken)), PageContext(now))
     assert page.index('data-state="broken"') < page.index('data-state="unknown"')
     assert "javascript:" not in page  # a payload's URL is shown as text, never linked
     assert "no pass known" in page and "and 2 more" in page
     assert "No passing commit is known" in page
-    assert "open; its issue is not filed yet" in page
+    assert "open; its issue is not filed yet" in page and "not acknowledged" in page
     assert "No commits seen on this branch yet." in page
     assert "· NO RESULTS YET" in page and "no job of this group has reported" in page
+
+
+@pytest.mark.parametrize(
+    ("groups", "recorded", "title"),
+    [
+        ((), True, "nothing watched · o/r — trunkwatch"),
+        ((), False, "nothing watched · o/r — trunkwatch"),
+        ((GroupView("o/r", "main", "lint", "unknown", 3, 0),), True, "no results yet · o/r"),
+        ((GroupView("o/r", "main", "lint", "green", 3, 2),), True, "✓ all green · o/r"),
+    ],
+)
+def test_the_tab_title_is_honest(groups: tuple[GroupView, ...], recorded: bool, title: str) -> None:
+    now = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
+    page = render_repo(RepoView("o/r", groups, recorded=recorded), PageContext(now))
+    assert f"<title>{title}" in page
+
+
+def test_wall_clock_times_and_durations() -> None:
+    now = datetime(2026, 11, 30, 17, 17, tzinfo=UTC)
+    assert wall_clock(parse_time("2026-11-30T14:05:00Z"), now) == "14:05 UTC"
+    assert wall_clock(parse_time("2026-11-30T15:05:00+01:00"), now) == "14:05 UTC"
+    assert wall_clock(parse_time("2026-11-21T14:05:00Z"), now) == "Nov 21 14:05 UTC"
+    assert wall_clock(parse_time("2025-11-21T14:05:00Z"), now) == "2025-11-21 14:05 UTC"
+    assert parse_time("yesterday") is None
+    assert duration(3 * 3600 + 12 * 60 + 5) == "3 h 12 min"
+    assert duration(2 * 86400 + 4 * 3600) == "2 d 4 h"
+    assert duration(45 * 60) == "45 min" and duration(20) == "under a minute"
+    assert duration(3600) == "1 h" and duration(86400) == "1 d"

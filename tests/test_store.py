@@ -635,6 +635,9 @@ async def test_results_and_alerts_round_trip_exactly(store: Store) -> None:
     assert await store.load_results(OTHER) == [results[3]]
     assert await store.load_alerts(REPO) == [alerts[1], alerts[0]]  # by branch, group, seq
     assert await store.load_alerts(OTHER) == [alerts[2]]
+    assert await store.open_alerts() == sorted(
+        [alerts[0], alerts[2]], key=lambda a: (a.repo, a.branch, a.group, a.seq)
+    )
 
 
 async def test_saving_the_same_facts_again_changes_nothing(store: Store) -> None:

@@ -140,8 +140,10 @@ class BodyContext:
 
 
 def title(decision: Decision, policy: AlertPolicy) -> str:
-    commits = "commit" if decision.streak == 1 else "commits"
-    text = f"[{policy.priority}] {decision.group}: {decision.streak} {commits} in a row failing"
+    """Names the group's threshold, not the streak: the title stays put while the streak
+    grows (an edited title notifies and reorders every subscriber's list); the body has it."""
+    commits = "commit" if policy.threshold == 1 else "commits"
+    text = f"[{policy.priority}] {decision.group}: {policy.threshold} {commits} in a row failing"
     return md.one_line(f"{text} on {decision.branch}", 256)
 
 
@@ -227,7 +229,8 @@ def body(decision: Decision, ctx: BodyContext) -> str:
         md.alert_marker(key, decision.alert, previous_number),
         f"**{md.escape(policy.priority)}** · group **{md.escape(decision.group, 80)}** on "
         f"{md.escape(decision.branch, 100)} · threshold "
-        f"{policy.threshold} · {jobs} job{'s' if jobs != 1 else ''} failing",
+        f"{policy.threshold} · {jobs} job{'s' if jobs != 1 else ''} failing · now "
+        f"**{decision.streak} commit{'s' if decision.streak != 1 else ''} in a row**",
         "",
         f"**Owners:** {owners}",
         f"**Failing since** {_first_failure(decision, ctx)} · **filed** {_when(ctx.opened_at)}",
@@ -248,6 +251,15 @@ def body(decision: Decision, ctx: BodyContext) -> str:
             f"The range is too wide to name suspects: {len(decision.suspects)} commits, and at"
             f" most {policy.max_suspects} pull requests are labelled. None is."
         )
+    if decision.pending:
+        running = ", ".join(commit_link(sha, ctx) for sha in decision.pending[:SUSPECTS_SHOWN])
+        more = len(decision.pending) - SUSPECTS_SHOWN
+        running += f" and {more} more" if more > 0 else ""
+        lines += [
+            f"Still running on {running}: the suspects may narrow when they finish."
+            + (" No pull request is labelled until then." if decision.provisional else ""),
+            "",
+        ]
     if ctx.suspects and len(ctx.suspects) <= 5 * SUSPECTS_SHOWN:
         many = len(ctx.suspects) > SUSPECTS_SHOWN
         table = _suspect_table(ctx)
@@ -297,8 +309,9 @@ async def ensure_label(gh: Any, repo: str, name: str, known: set[tuple[str, str]
 
 
 def _by_bot(item: dict[str, Any], policy: AlertPolicy) -> bool:
-    user = item.get("user") or {}
-    return bool(user.get("login") == policy.bot_login or user.get("type") == "Bot")
+    """Written by this App: its own login, not any bot's (another App could plant a marker)."""
+    login = (item.get("user") or {}).get("login")
+    return isinstance(login, str) and login.lower() == policy.bot_login.lower()
 
 
 async def find_issue(

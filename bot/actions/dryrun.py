@@ -28,6 +28,9 @@ def action_record(decision: Decision, delivery_id: str = "") -> dict[str, Any]:
         record["suspects"] = list(decision.suspects)
         record["suspects_known"] = decision.suspects_known
         record["last_green"] = decision.last_green
+        if decision.pending:  # the suspects' commits still running: why they may narrow
+            record["pending"] = list(decision.pending)
+            record["provisional"] = decision.provisional
     if decision.kind is DecisionKind.UPDATE:
         record["changed"] = list(decision.changed)
     if decision.kind is DecisionKind.CLOSE:
@@ -49,6 +52,9 @@ def describe(record: dict[str, Any]) -> str:
     suspects = ", ".join(s[:10] for s in record["suspects"]) or "unknown"
     if not record["suspects_known"]:
         suspects += " (no passing commit known)"
+    if record.get("pending"):
+        running = ", ".join(s[:10] for s in record["pending"])
+        suspects += f" (still running: {running})"
     jobs = "; ".join(f"{job} x{record['streaks'][job]}" for job in record["jobs"])
     return f"{head} streak {record['streak']} at {short}: {jobs} — suspects: {suspects}"
 

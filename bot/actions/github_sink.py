@@ -124,7 +124,8 @@ class GitHubSink:
         await self.store.put_state(issues.LATEST, issues.group_key(key), latest)
         log.info("alert issue filed", extra={"repo": record.repo, "issue": record.number})
         await self._first_steps(gh, policy, record)
-        await suspects.apply(gh, self.store, record, found, policy, self._labels_known)
+        if not decision.provisional:  # else labelled once the suspects' runs finish
+            await suspects.apply(gh, self.store, record, found, policy, self._labels_known)
 
     async def update(self, decision: Decision, gh: Any, policy: AlertPolicy) -> None:
         record = await self._find(decision, gh, policy)
@@ -194,7 +195,8 @@ class GitHubSink:
         await issues.save(self.store, record)
         if first:
             await self._first_steps(gh, policy, record)
-        await suspects.apply(gh, self.store, record, found, policy, self._labels_known)
+        if not decision.provisional:  # else labelled once the suspects' runs finish
+            await suspects.apply(gh, self.store, record, found, policy, self._labels_known)
 
     async def _first_steps(self, gh: Any, policy: AlertPolicy, record: AlertIssue) -> None:
         await owners.assign(gh, record.repo, record.number, record.owners)

@@ -31,8 +31,9 @@ class IssueRef:
     number: int
     url: str
     body: str | None
-    by_bot: bool  # opened by an App (only those can be alert issues)
+    by_bot: bool  # opened by an App
     is_pull: bool
+    author: str = ""  # the login that opened it: only the App's own issues are alert issues
 
 
 @dataclass
@@ -84,8 +85,9 @@ class CommandContext:
         return AlertTarget(record, next((s for s in states if s.alert == record.alert), None))
 
     async def _from_marker(self) -> AlertIssue | None:
-        """The store lost the issue: read its marker (only an App's issue can carry one)."""
-        key = md.parse_alert_marker(self.issue.body) if self.issue.by_bot else None
+        """The store lost the issue: read its marker, trusted only on the App's own issues."""
+        own = self.issue.author.lower() == self.policy("").bot_login.lower()
+        key = md.parse_alert_marker(self.issue.body) if own else None
         found = md.find_marker(self.issue.body, "alert")
         alert = found.get("alert") if found is not None else None
         if key is None or not alert:

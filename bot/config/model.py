@@ -58,6 +58,7 @@ class AlertsConfig:
     labels: tuple[str, ...] = ("ci: alert",)
     recovery_passes: int = 1
     retention_commits: int = 2000
+    pending_timeout: timedelta = timedelta(hours=6)  # a result pending longer counts as none
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,7 @@ class SuspectsConfig:
     label: str = "ci: suspected breakage"
     max_prs: int = 5
     comment: bool = True
+    wait: timedelta = timedelta(minutes=30)  # label once no suspect is pending, or after this
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,4 +96,6 @@ class RepoConfig:
             branches=self.watched_branches(default_branch),
             recovery_passes=self.alerts.recovery_passes,
             retention_commits=self.alerts.retention_commits,
+            pending_timeout=self.alerts.pending_timeout.total_seconds(),
+            suspects_wait=self.suspects.wait.total_seconds(),
         )

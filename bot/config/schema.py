@@ -40,8 +40,8 @@ GROUP_KEYS = (
     "labels",
     "split_shards",
 )
-ALERTS_KEYS = ("labels", "recovery_passes", "retention_commits")
-SUSPECTS_KEYS = ("label", "max_prs", "comment")
+ALERTS_KEYS = ("labels", "recovery_passes", "retention_commits", "pending_timeout")
+SUSPECTS_KEYS = ("label", "max_prs", "comment", "wait")
 COMMANDS_KEYS = ("prefix",)
 
 GROUP_NAME = re.compile(r"[A-Za-z0-9_.-]+")
@@ -255,6 +255,9 @@ def validate(tree: Map, *, partial: bool = False) -> RepoConfig:
             check.integer,
             _ALERTS.retention_commits,
         ),
+        pending_timeout=check.field(
+            alerts_map, "pending_timeout", "alerts", check.duration, _ALERTS.pending_timeout
+        ),
     )
     suspects_map = check.mapping(tree.get("suspects"), "suspects", SUSPECTS_KEYS)
     suspects = SuspectsConfig(
@@ -267,6 +270,7 @@ def validate(tree: Map, *, partial: bool = False) -> RepoConfig:
             _SUSPECTS.max_prs,
         ),
         comment=check.field(suspects_map, "comment", "suspects", check.boolean, _SUSPECTS.comment),
+        wait=check.field(suspects_map, "wait", "suspects", check.duration, _SUSPECTS.wait),
     )
     commands_map = check.mapping(tree.get("commands"), "commands", COMMANDS_KEYS)
     commands = CommandsConfig(

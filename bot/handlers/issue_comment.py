@@ -16,6 +16,7 @@ from gidgethub import routing, sansio
 
 from bot.actions.policy import DEFAULT_APP_SLUG
 from bot.commands.context import CommandContext, IssueRef
+from bot.commands.limits import ReplyLimits
 from bot.commands.parser import DEFAULT_PREFIX
 from bot.commands.runner import run_comment
 from bot.config import RepoConfig
@@ -68,6 +69,7 @@ def parse_new_comment(payload: Mapping[str, Any]) -> NewComment:
             body=issue.get("body") if isinstance(issue.get("body"), str) else None,
             by_bot=_is_bot(issue.get("user") or {}),
             is_pull="pull_request" in issue,
+            author=str((issue.get("user") or {}).get("login") or ""),
         ),
     )
 
@@ -88,6 +90,7 @@ async def on_comment_created(
     unit: Unit,
     sink: Any = None,
     app_slug: str | None = None,
+    command_limits: ReplyLimits | None = None,
     clock: Callable[[], float] = time.time,
     **_: Any,
 ) -> None:
@@ -111,4 +114,4 @@ async def on_comment_created(
         author=comment.author,
         now=clock(),
     )
-    await run_comment(ctx, comment.body)
+    await run_comment(ctx, comment.body, command_limits)

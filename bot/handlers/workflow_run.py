@@ -19,6 +19,24 @@ from bot.tracker.model import CommitInfo, JobResult, Outcome, Push, outcome_of
 router = routing.Router()
 
 
+@router.register("workflow_run", action="requested")
+@router.register("workflow_run", action="in_progress")
+async def on_run_started(
+    event: sansio.Event, gh: Any, *, engine: Engine, unit: Unit, **_: Any
+) -> None:
+    """A run (or a rerun) of a workflow started on a commit: its jobs there are pending."""
+    run = parse_workflow_run(event.data)
+    if not run.tests_trunk:
+        return
+    repo, default_branch = run.repo.full_name, run.repo.default_branch
+    tracker = await engine.tracker(gh, repo, default_branch, unit)
+    if tracker is None or run.branch not in tracker.config.branches:
+        return
+    if tracker.watches_workflow(run.workflow):
+        result = run.as_result(event.delivery_id or "")
+        await engine.results(gh, repo, default_branch, [result], unit)
+
+
 @router.register("workflow_run", action="completed")
 async def on_run_completed(
     event: sansio.Event, gh: Any, *, engine: Engine, unit: Unit, **_: Any

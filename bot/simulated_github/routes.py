@@ -79,6 +79,7 @@ class Routes:
                 self.create_token,
             ),
             ("GET", prefix + "/app/installations", self.list_installations),
+            ("GET", prefix + "/installation/repositories", self.installation_repos),
             ("GET", prefix + "/app", self.get_app),
             ("GET", repo, self.get_repo),
             ("GET", repo + "/commits", self.list_commits),
@@ -156,6 +157,19 @@ class Routes:
             for i in self.sim.installations.values()
         ]
         return paged(request, items)
+
+    async def installation_repos(self, request: web.Request) -> web.Response:
+        """The repositories the calling installation can access (installation tokens only)."""
+        installation = request.get(INSTALLATION)
+        if installation is None:
+            raise ApiError(403, "This endpoint requires an installation access token")
+        repos = [
+            shapes.repository(self.api(request), repo)
+            for name, repo in sorted(self.sim.repos.items())
+            if installation.repos is None or name in installation.repos
+        ]
+        selection = "all" if installation.repos is None else "selected"
+        return paged(request, repos, "repositories", repository_selection=selection)
 
     async def get_app(self, request: web.Request) -> web.Response:
         return answer(

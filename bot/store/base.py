@@ -135,6 +135,9 @@ class Store(Protocol):
 
     async def load_alerts(self, repo: str) -> list[AlertState]: ...
 
+    async def open_alerts(self) -> list[AlertState]:
+        """Every open alert of every repository (for /metrics), by repo, branch, group."""
+
     async def save_changes(self, changes: Changes) -> None:
         """Write changes outside of a delivery (a slash command, a recheck), one transaction."""
 

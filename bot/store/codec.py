@@ -48,6 +48,7 @@ def failing_job_to_json(job: FailingJob) -> dict[str, Any]:
         "last_passing_sha": job.last_passing_sha,
         "latest_failed_url": job.latest_failed_url,
         "blamelist": list(job.blamelist),
+        "pending": list(job.pending),
     }
 
 
@@ -60,6 +61,7 @@ def failing_job_from_json(data: Any) -> FailingJob:
         last_passing_sha=_optional_str(obj, "last_passing_sha"),
         latest_failed_url=_str(obj, "latest_failed_url"),
         blamelist=_str_tuple(obj, "blamelist"),
+        pending=_str_tuple(obj, "pending") if "pending" in obj else (),
     )
 
 
@@ -79,6 +81,9 @@ def alert_to_json(alert: AlertState) -> dict[str, Any]:
         "suspects": list(alert.suspects),
         "suspects_known": alert.suspects_known,
         "last_green": alert.last_green,
+        "pending": list(alert.pending),
+        "provisional": alert.provisional,
+        "opened_time": alert.opened_time,
     }
 
 
@@ -102,6 +107,10 @@ def alert_from_json(data: Any) -> AlertState:
         suspects=_str_tuple(obj, "suspects"),
         suspects_known=_bool(obj, "suspects_known"),
         last_green=_optional_str(obj, "last_green"),
+        # Alerts stored before pending results were tracked have none of these.
+        pending=_str_tuple(obj, "pending") if "pending" in obj else (),
+        provisional=_bool(obj, "provisional") if "provisional" in obj else False,
+        opened_time=float(obj.get("opened_time") or 0.0),
     )
 
 

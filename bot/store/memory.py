@@ -160,6 +160,10 @@ class MemoryStore:
     async def load_alerts(self, repo: str) -> list[AlertState]:
         return list(self._alerts.get(repo, {}).values())
 
+    async def open_alerts(self) -> list[AlertState]:
+        found = [a for alerts in self._alerts.values() for a in alerts.values() if a.open]
+        return sorted(found, key=lambda a: (a.repo, a.branch, a.group, a.seq))
+
     async def save_changes(self, changes: Changes) -> None:
         for commit in changes.commits:
             self._commits.setdefault(commit.repo, {})[(commit.branch, commit.commit.sha)] = commit

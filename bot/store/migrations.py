@@ -159,6 +159,16 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        4,
+        "pending results (requested, queued, in progress), infrastructure failures",
+        (
+            "ALTER TABLE job_results ADD COLUMN status TEXT NOT NULL DEFAULT 'completed'",
+            "ALTER TABLE job_results ADD COLUMN started_at TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE job_results ADD COLUMN infra BOOLEAN NOT NULL DEFAULT FALSE",
+            "ALTER TABLE job_results ADD COLUMN runner TEXT NOT NULL DEFAULT ''",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -222,7 +222,8 @@ class PostgresStore:
     async def load_results(self, repo: str) -> list[JobResult]:
         rows = await self._fetch(
             "SELECT repo, branch, head_sha, workflow, job, run_id, run_attempt, conclusion,"
-            " job_id, url, completed_at, delivery_id FROM job_results"
+            " job_id, url, completed_at, delivery_id, status, started_at, infra, runner"
+            " FROM job_results"
             " WHERE repo = $1 ORDER BY seq",
             repo,
         )
@@ -235,6 +236,14 @@ class PostgresStore:
             ' details FROM alerts WHERE repo = $1 ORDER BY branch COLLATE "C",'
             ' group_name COLLATE "C", seq',
             repo,
+        )
+        return [alert_from_row(row) for row in rows]
+
+    async def open_alerts(self) -> list[AlertState]:
+        rows = await self._fetch(
+            "SELECT alert, repo, branch, group_name, seq, open, opened_at, closed_at, reason,"
+            ' details FROM alerts WHERE open ORDER BY repo COLLATE "C", branch COLLATE "C",'
+            ' group_name COLLATE "C", seq'
         )
         return [alert_from_row(row) for row in rows]
 

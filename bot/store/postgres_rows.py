@@ -114,13 +114,18 @@ _UPSERT_COMMIT = """
 
 _UPSERT_RESULT = """
     INSERT INTO job_results (repo, branch, head_sha, workflow, job, run_id, run_attempt,
-                             conclusion, job_id, url, completed_at, delivery_id, seq)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
+                             conclusion, job_id, url, completed_at, delivery_id,
+                             status, started_at, infra, runner, seq)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
             (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_results WHERE repo = $1))
     ON CONFLICT (repo, run_id, run_attempt, job, job_id) DO UPDATE SET
         branch = excluded.branch, head_sha = excluded.head_sha, workflow = excluded.workflow,
         conclusion = excluded.conclusion, url = excluded.url,
-        completed_at = excluded.completed_at, delivery_id = excluded.delivery_id
+        completed_at = excluded.completed_at, delivery_id = excluded.delivery_id,
+        status = excluded.status, started_at = excluded.started_at,
+        infra = excluded.infra, runner = excluded.runner
+    -- an attempt announced after its completion arrived stays completed
+    WHERE job_results.status <> 'completed' OR excluded.status = 'completed'
 """
 
 _ALERT_COLUMNS = ("alert", "repo", "branch", "group", "seq", "open", "opened_at", "closed_at")
@@ -248,6 +253,10 @@ async def write_changes(conn: Any, changes: Changes, *, count_versions: bool = T
             result.url,
             result.completed_at,
             result.delivery_id,
+            result.status,
+            result.started_at,
+            result.infra,
+            result.runner,
         )
     for alert in changes.alerts:
         data = codec.alert_to_json(alert)

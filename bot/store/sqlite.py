@@ -163,11 +163,12 @@ class SQLiteStore:
         rows = await self._run(
             self._all,
             "SELECT repo, branch, head_sha, workflow, job, run_id, run_attempt, conclusion,"
-            " job_id, url, completed_at, delivery_id FROM job_results"
+            " job_id, url, completed_at, delivery_id, status, started_at, infra, runner"
+            " FROM job_results"
             " WHERE repo = ? ORDER BY seq",
             (repo,),
         )
-        return [JobResult(**dict(row)) for row in rows]
+        return [JobResult(**{**dict(row), "infra": bool(row["infra"])}) for row in rows]
 
     async def load_alerts(self, repo: str) -> list[AlertState]:
         rows = await self._run(
@@ -175,6 +176,15 @@ class SQLiteStore:
             "SELECT alert, repo, branch, group_name, seq, open, opened_at, closed_at, reason,"
             " details FROM alerts WHERE repo = ? ORDER BY branch, group_name, seq",
             (repo,),
+        )
+        return [alert_from_row(row) for row in rows]
+
+    async def open_alerts(self) -> list[AlertState]:
+        rows = await self._run(
+            self._all,
+            "SELECT alert, repo, branch, group_name, seq, open, opened_at, closed_at, reason,"
+            " details FROM alerts WHERE open ORDER BY repo, branch, group_name, seq",
+            (),
         )
         return [alert_from_row(row) for row in rows]
 

@@ -75,14 +75,20 @@ _UPSERT_COMMIT = """
 
 _UPSERT_RESULT = """
     INSERT INTO job_results (repo, branch, head_sha, workflow, job, run_id, run_attempt,
-                             conclusion, job_id, url, completed_at, delivery_id, seq)
+                             conclusion, job_id, url, completed_at, delivery_id,
+                             status, started_at, infra, runner, seq)
     VALUES (:repo, :branch, :head_sha, :workflow, :job, :run_id, :run_attempt,
             :conclusion, :job_id, :url, :completed_at, :delivery_id,
+            :status, :started_at, :infra, :runner,
             (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_results WHERE repo = :repo))
     ON CONFLICT (repo, run_id, run_attempt, job, job_id) DO UPDATE SET
         branch = excluded.branch, head_sha = excluded.head_sha, workflow = excluded.workflow,
         conclusion = excluded.conclusion, url = excluded.url,
-        completed_at = excluded.completed_at, delivery_id = excluded.delivery_id
+        completed_at = excluded.completed_at, delivery_id = excluded.delivery_id,
+        status = excluded.status, started_at = excluded.started_at,
+        infra = excluded.infra, runner = excluded.runner
+    -- an attempt announced after its completion arrived stays completed
+    WHERE job_results.status <> 'completed' OR excluded.status = 'completed'
 """
 
 _ALERT_COLUMNS = ("alert", "repo", "branch", "group", "seq", "open", "opened_at", "closed_at")
@@ -149,6 +155,10 @@ def write_changes(conn: sqlite3.Connection, changes: Changes) -> None:
                 "url": result.url,
                 "completed_at": result.completed_at,
                 "delivery_id": result.delivery_id,
+                "status": result.status,
+                "started_at": result.started_at,
+                "infra": result.infra,
+                "runner": result.runner,
             },
         )
     for alert in changes.alerts:

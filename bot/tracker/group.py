@@ -31,6 +31,7 @@ class BranchFacts:
     order: BranchOrder = field(default_factory=BranchOrder)
     results: dict[str, CommitResults] = field(default_factory=dict)
     run_shas: dict[str, set[str]] = field(default_factory=dict)  # workflow → commits with runs
+    expired: float = float("-inf")  # pending attempts that started before this are ignored
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,7 @@ class Content:
     suspects: tuple[str, ...]
     suspects_known: bool
     last_green: str | None
+    pending: tuple[str, ...] = ()  # blamelist commits still running, in trunk order
 
     @property
     def streak(self) -> int:
@@ -98,6 +100,7 @@ class GroupTrack:
         self._names: dict[str, dict[JobKey, list[str]]] = {}  # sha → key → its job names there
         self._shards: dict[JobKey, frozenset[tuple[int, int]]] = {}  # shards seen per key
         self._key_shas: dict[JobKey, set[str]] = {}  # commits where a key has job names
+        self._outages: dict[str, frozenset[str]] = {}  # sha → runner types in an outage
         self._buckets: dict[int, list[tuple[int, JobKey]]] = {}
         self._event_indices: list[int] = []
         self._snapshots: list[WalkState] = []
@@ -117,13 +120,49 @@ class GroupTrack:
         self._key_of[(workflow, job)] = key
         return key
 
-    def verdict(self, sha: str, results: CommitResults, key: JobKey) -> Verdict | None:
+    def verdict(
+        self, sha: str, results: CommitResults, key: JobKey, index: int | None = None
+    ) -> Verdict | None:
+        """The key's state on a commit; `index` (its place) lets an outage be recognized."""
+        expired = self.facts.expired
         if not key.job:
-            return results.run_verdict(key.workflow)
-        names = self._names.get(sha, {}).get(key)
-        if names:
-            return results.job_verdict(key.workflow, names, self._shards.get(key, frozenset()))
-        return results.implied_pass(key.workflow)
+            verdict = results.run_verdict(key.workflow, expired)
+        else:
+            names = self._names.get(sha, {}).get(key)
+            if names:
+                shards = self._shards.get(key, frozenset())
+                verdict = results.job_verdict(key.workflow, names, shards, expired)
+            else:
+                verdict = results.implied(key.workflow, expired)
+        if (
+            verdict is not None
+            and verdict.failed
+            and index is not None
+            and verdict.runners <= results.outage_runners()
+            and self._passes_next(key, index)
+        ):
+            return verdict.as_infra()
+        return verdict
+
+    def _passes_next(self, key: JobKey, index: int) -> bool:
+        """Whether the key passed on the next commit after `index` where it has a result."""
+        line = self.lines.get(key)
+        if line is None:
+            return False
+        pos = bisect_right(line.idx, index)
+        return pos < len(line.idx) and line.verdicts[pos].passed
+
+    def _refresh_previous(self, key: JobKey, index: int) -> None:
+        """The key's result at `index` changed: an outage on its previous commit may now be
+        recognized (or no longer be)."""
+        line = self.lines[key]
+        pos = bisect_left(line.idx, index) - 1
+        if pos < 0:
+            return
+        sha = self.facts.order.order[line.idx[pos]]
+        results = self.facts.results[sha]
+        if results.outage_runners():
+            self._set(key, line.idx[pos], self.verdict(sha, results, key, line.idx[pos]), False)
 
     def _index_names(self, sha: str, results: CommitResults) -> set[JobKey]:
         """Which job names make up each key on this commit; the keys present there."""
@@ -161,7 +200,7 @@ class GroupTrack:
         for sha in self._key_shas.get(key, ()):
             index = index_of.get(sha)
             if index is not None:
-                self._set(key, index, self.verdict(sha, results[sha], key))
+                self._set(key, index, self.verdict(sha, results[sha], key, index))
 
     def _new_line(self, key: JobKey) -> KeyLine:
         line = self.lines[key] = KeyLine(self.rule.threshold, self.recovery_passes)
@@ -195,22 +234,49 @@ class GroupTrack:
             if run_key not in self.lines:
                 self._new_line(run_key)
             affected.add(run_key)
+        outages = results.outage_runners()
+        if outages != self._outages.get(sha, frozenset()):
+            self._outages[sha] = outages
+            affected |= self._keys_on(sha, results)
         for key in sorted(affected):
-            self._set(key, index, self.verdict(sha, results, key))
+            self._set(key, index, self.verdict(sha, results, key, index))
+
+    def _keys_on(self, sha: str, results: CommitResults) -> set[JobKey]:
+        """The keys that may have a verdict on the commit."""
+        keys = set(self._names.get(sha, ()))
+        for workflow in results.runs:
+            keys.update(self.workflow_keys.get(workflow, ()))
+            run_key = self.key_of(workflow, "")
+            if run_key is not None and run_key in self.lines:
+                keys.add(run_key)
+        return keys
+
+    def refresh_commit(self, index: int) -> None:
+        """Decide again every key on the placed commit `index` (a pending attempt expired)."""
+        sha = self.facts.order.order[index]
+        results = self.facts.results.get(sha)
+        if results is None:
+            return
+        for key in sorted(self._keys_on(sha, results)):
+            if key in self.lines:
+                self._set(key, index, self.verdict(sha, results, key, index))
 
     def _backfill_implied(self, key: JobKey) -> None:
-        """A key seen for the first time passes wherever its workflow's run was green."""
+        """A key seen for the first time passes wherever its workflow's run was green (and is
+        pending wherever it still runs)."""
         index_of = self.facts.order.index
         for sha in self.facts.run_shas.get(key.workflow, ()):
             index = index_of.get(sha)
             if index is not None:
                 if key in self._names.get(sha, {}):
                     continue
-                verdict = self.facts.results[sha].implied_pass(key.workflow)
+                verdict = self.facts.results[sha].implied(key.workflow, self.facts.expired)
                 if verdict is not None:
                     self._set(key, index, verdict)
 
-    def _set(self, key: JobKey, index: int, verdict: Verdict | None) -> None:
+    def _set(
+        self, key: JobKey, index: int, verdict: Verdict | None, neighbours: bool = True
+    ) -> None:
         line = self.lines[key]
         old = list(line.events(index))
         if not line.set(index, verdict):
@@ -223,6 +289,8 @@ class GroupTrack:
                 self._unbucket(event[0], (event[1], key))
             for event in new:
                 self._bucket(event[0], (event[1], key))
+        if neighbours:
+            self._refresh_previous(key, index)
 
     def _bucket(self, index: int, event: tuple[int, JobKey]) -> None:
         bucket = self._buckets.get(index)
@@ -285,6 +353,11 @@ class GroupTrack:
         for key, line in self.lines.items():
             for index, kind in line.events(fill_from):
                 self._bucket(index, (kind, key))
+        for index in range(fill_from, len(order)):  # outages need the next commit's results
+            commit_results = results.get(order[index])
+            if commit_results is not None and commit_results.outage_runners():
+                self._outages[order[index]] = commit_results.outage_runners()
+                self.refresh_commit(index)
         self.changed = True
         self._dirty(fill_from)
         for key, shards in self._shards.items():
@@ -377,6 +450,7 @@ class GroupTrack:
         order = self.facts.order.order
         jobs: list[FailingJob] = []
         ranges: list[tuple[int, int]] = []
+        pending: set[str] = set()
         known = True
         for key in sorted(keys):
             line = self.lines.get(key)
@@ -384,10 +458,16 @@ class GroupTrack:
             if line is None or run is None:
                 continue
             first = line.idx[run.first]
-            last_pass = line.idx[run.first - 1] if run.first > 0 else None
+            pass_pos = line.last_pass_before(run.first)
+            last_pass = None if pass_pos is None else line.idx[pass_pos]
             low = 0 if last_pass is None else last_pass + 1
             known = known and last_pass is not None
             failed = line.latest_failed(index)
+            waiting = tuple(
+                order[line.idx[p]]
+                for p in range(bisect_left(line.idx, low), run.first)
+                if line.verdicts[p].pending
+            )
             jobs.append(
                 FailingJob(
                     key=key,
@@ -396,14 +476,18 @@ class GroupTrack:
                     last_passing_sha=None if last_pass is None else order[last_pass],
                     latest_failed_url=failed.failed_url if failed is not None else "",
                     blamelist=tuple(order[low : first + 1]),
+                    pending=waiting,
                 )
             )
             ranges.append((low, first))
+            pending.update(waiting)
+        index_of = self.facts.order.index
         return Content(
             tuple(jobs),
             tuple(order[i] for i in suspect_indices(ranges)),
             known,
             self.last_green([job.key for job in jobs], min((r[1] for r in ranges), default=0)),
+            tuple(sorted(pending, key=index_of.__getitem__)),
         )
 
     def last_green(self, keys: list[JobKey], before: int) -> str | None:
@@ -411,7 +495,8 @@ class GroupTrack:
         lines = [self.lines[key] for key in keys if key in self.lines]
         for index in range(before - 1, -1, -1):
             verdicts = [v for v in (line.verdict_at(index) for line in lines) if v is not None]
-            if verdicts and not any(v.failed for v in verdicts):
+            verdicts = [v for v in verdicts if not v.infra]
+            if verdicts and all(v.passed for v in verdicts):
                 return self.facts.order.order[index]
         return None
 
@@ -430,7 +515,7 @@ class GroupTrack:
                 for k in keys
                 if k in self.lines
                 and (v := self.lines[k].verdict_at(index)) is not None
-                and v.failed == failing
+                and (v.failed if failing else v.passed)
             ]
             if exact:
                 keys = exact

@@ -18,6 +18,20 @@ class Outcome(enum.Enum):
     NONE = "none"  # cancelled, skipped, neutral, stale, action_required, or not completed
 
 
+class State(enum.Enum):
+    """What a job key says about a commit: the four states of the design."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    PENDING = "pending"  # requested, queued or running there: a result is coming
+    NONE = "none"  # nothing will report there (or pending past `pending_timeout`)
+
+
+COMPLETED = "completed"
+# `workflow_run` requested/in_progress and `workflow_job` queued/in_progress/waiting.
+PENDING_STATUSES = frozenset({"requested", "queued", "in_progress", "waiting", "pending"})
+
+
 FAILING_CONCLUSIONS = frozenset({"failure", "timed_out"})
 PASSING_CONCLUSIONS = frozenset({"success"})
 
@@ -57,10 +71,12 @@ class Push:
 
 @dataclass(frozen=True, slots=True)
 class JobResult:
-    """One completed attempt of one job (or, with job == "", of a whole workflow run).
+    """One attempt of one job (or, with job == "", of a whole workflow run).
 
     A run that has job-level results is judged by them; its run-level result then only
-    serves as a pass for its jobs when the run succeeded (see the tracker).
+    serves as a pass for its jobs when the run succeeded (see the tracker). An attempt whose
+    `status` is not "completed" is pending: it has been requested, queued or is running,
+    since `started_at`; its completion replaces it, whatever the order they arrive in.
     """
 
     repo: str
@@ -75,6 +91,14 @@ class JobResult:
     url: str = ""  # html_url of the job (or run) for links in the alert
     completed_at: str = ""
     delivery_id: str = ""
+    status: str = COMPLETED
+    started_at: str = ""  # when a pending attempt was requested (or queued, or started)
+    infra: bool = False  # failed before its first step ran: the runner, not the code
+    runner: str = ""  # the runner type (its labels), for outages of one runner type
+
+    @property
+    def pending(self) -> bool:
+        return self.status != COMPLETED
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -109,6 +133,8 @@ class TrackerConfig:
     branches: tuple[str, ...] = ("main",)
     recovery_passes: int = 1
     retention_commits: int = 2000  # commits kept per branch; older ones are pruned
+    pending_timeout: float = 6 * 3600.0  # seconds a result may stay pending before it is NONE
+    suspects_wait: float = 30 * 60.0  # seconds suspects may stay provisional after opening
 
 
 class DecisionKind(enum.Enum):
@@ -133,6 +159,7 @@ class FailingJob:
     last_passing_sha: str | None  # newest pass before the streak; None when none is known
     latest_failed_url: str  # link to the newest failed job (or run)
     blamelist: tuple[str, ...]  # commits after last pass up to first failure, oldest first
+    pending: tuple[str, ...] = ()  # commits of the blamelist where the job is still running
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +186,9 @@ class Decision:
     recovered_by: str | None = None  # CLOSE/RECOVERED: the commit that turned it green
     flaky_reruns: tuple[str, ...] = ()  # CLOSE/FLAKY: job keys whose failures passed on rerun
     changed: tuple[str, ...] = field(default=())  # UPDATE: "jobs", "suspects", "streak",
-    # or "last_green" (a missed push inserted commits before the breakage)
+    # "pending", "provisional", or "last_green" (a missed push inserted commits before it)
+    pending: tuple[str, ...] = ()  # suspects whose results are still coming, oldest first
+    provisional: bool = False  # suspects may still narrow: do not label them yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +209,9 @@ class AlertState:
     suspects: tuple[str, ...] = ()
     suspects_known: bool = True
     last_green: str | None = None
+    pending: tuple[str, ...] = ()
+    provisional: bool = False
+    opened_time: float = 0.0  # the tracker's clock when it opened (for `suspects_wait`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +223,8 @@ class JobStatus:
     last_passing_sha: str | None  # the newest commit where it passed
     flakes: int  # (commit, job name) pairs that passed only on a rerun
     latest_url: str  # link to its newest result
+    pending: int = 0  # commits where it is still running
+    infra: int = 0  # commits where it failed for the runner, not the code
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +250,8 @@ class GridCell(enum.Enum):
     PASS = "pass"
     FAIL = "fail"
     FLAKY = "flaky"  # passed, but only on a rerun
+    PENDING = "pending"  # still running
+    INFRA = "infra"  # failed for the runner (an outage), not the code
     NONE = "none"  # no result
 
 

@@ -1,34 +1,65 @@
-"""What the results on one commit say about each job key.
+"""What the results on one commit say about each job key: PASS, FAIL, PENDING or NONE.
 
 Results are grouped by (workflow, exact job name); the latest attempt of each wins, ordered
-by (run_id, run_attempt, job_id). Per job key (shards merged), any FAIL among the latest
-entries fails the commit; else it passes once every shard of the suite that is known on the
-branch has passed, so that a key does not pass and then fail on one commit as its shards
-finish one by one; else the key has no result there (yet).
-A workflow-level result (job "") counts under JobKey(workflow, "") when its run has no
-job-level results, and a successful run (latest attempt) passes every job of its workflow
-whose own latest attempt is older than that run attempt: a green run means all its jobs
-passed.
+by (run_id, run_attempt, job_id). A completed attempt replaces the pending announcement of
+the same attempt whatever order they arrive in; a pending attempt older than the pending
+timeout is ignored (as if never announced).
+
+A job name's state: a newer run attempt than its own decides when there is one (green:
+PASS; still running: PENDING, a rerun was requested), else its own latest attempt (pending:
+PENDING; `success`: PASS; `failure`/`timed_out`: FAIL, or INFRA when it failed before its
+first step ran; anything else: NONE).
+
+A job key (shards merged): any FAIL fails the commit; else any PENDING makes it PENDING;
+else it passes once every shard of the suite known on the branch has passed, or once the
+run is over (a shard that did not run says nothing); while the run still runs, PENDING;
+else NONE. A key without job names on the commit follows its workflow's latest run: green
+passes it, running makes it PENDING. The workflow-level key (job "") counts only runs
+without job-level results.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from bot.tracker.jobkeys import shard_of
 from bot.tracker.model import JobResult, Outcome, outcome_of
 
 Identity = tuple[int, int, int]  # (run_id, run_attempt, job_id): later sorts higher
+OUTAGE_MIN_JOBS = 3  # jobs of one runner type on one commit before "most of them" means much
 
 
 def identity(result: JobResult) -> Identity:
     return (result.run_id, result.run_attempt, result.job_id)
 
 
-def _tiebreak(result: JobResult) -> tuple[str, str, str, str]:
-    """Which of two copies of one attempt to keep, whatever order they arrived in."""
-    return (result.delivery_id, result.conclusion or "", result.url, result.completed_at)
+def seconds(timestamp: str) -> float | None:
+    """Seconds since the epoch of an ISO 8601 time as GitHub writes it; None if unreadable."""
+    if not timestamp:
+        return None
+    try:
+        return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def fact_time(result: JobResult) -> float | None:
+    """When the result happened: completion, or the pending attempt's start."""
+    return seconds(result.started_at if result.pending else result.completed_at)
+
+
+def _rank(result: JobResult) -> tuple[int, str, str, str, str]:
+    """Which of two copies of one attempt to keep, whatever order they arrived in: a
+    completion over its announcement, then a fixed order of the rest."""
+    return (
+        0 if result.pending else 1,
+        result.delivery_id,
+        result.conclusion or "",
+        result.url,
+        result.completed_at,
+    )
 
 
 def _all_shards(names: Iterable[str], known: frozenset[tuple[int, int]]) -> bool:
@@ -40,12 +71,26 @@ def _all_shards(names: Iterable[str], known: frozenset[tuple[int, int]]) -> bool
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """A job key's result on one commit."""
+    """A job key's state on one commit (NONE is the absence of a verdict).
+
+    `failed` FAIL; `pending` PENDING; `infra` a failure of the runner, not the code (it
+    counts for nothing); none of them: PASS.
+    """
 
     failed: bool
     decisive: JobResult  # the entry that decides it (for `delivery_id` and links)
     flakes: int  # exact job names that passed only on a rerun
     failed_url: str  # link to the newest failing entry, "" when the key passed
+    pending: bool = False
+    infra: bool = False
+    runners: frozenset[str] = frozenset()  # runner types of the failing entries
+
+    @property
+    def passed(self) -> bool:
+        return not (self.failed or self.pending or self.infra)
+
+    def as_infra(self) -> Verdict:
+        return Verdict(False, self.decisive, self.flakes, self.failed_url, infra=True)
 
 
 @dataclass(slots=True)
@@ -54,90 +99,170 @@ class CommitResults:
 
     jobs: dict[str, dict[str, dict[Identity, JobResult]]] = field(default_factory=dict)
     runs: dict[str, dict[Identity, JobResult]] = field(default_factory=dict)
+    _outages: frozenset[str] | None = None
 
     def add(self, result: JobResult) -> bool:
-        """Keep the result; False when it repeats one already kept."""
+        """Keep the result; False when it repeats (or announces) one already kept."""
         if result.job:
             attempts = self.jobs.setdefault(result.workflow, {}).setdefault(result.job, {})
         else:
             attempts = self.runs.setdefault(result.workflow, {})
         ident = identity(result)
         known = attempts.get(ident)
-        if known is not None and _tiebreak(known) <= _tiebreak(result):
+        if known is not None and _rank(known) >= _rank(result):
             return False
         attempts[ident] = result
+        self._outages = None
         return True
 
-    def green_run(self, workflow: str) -> JobResult | None:
-        """The workflow's latest run attempt when it succeeded."""
+    def pending_times(self) -> list[float]:
+        """The start times of the pending attempts kept here."""
+        entries = [r for names in self.jobs.values() for a in names.values() for r in a.values()]
+        entries += [r for attempts in self.runs.values() for r in attempts.values()]
+        return [t for r in entries if r.pending and (t := fact_time(r)) is not None]
+
+    @staticmethod
+    def _latest(attempts: dict[Identity, JobResult], expired: float) -> JobResult | None:
+        """The latest attempt, skipping pending ones that started before `expired`."""
+        for ident in sorted(attempts, reverse=True):
+            entry = attempts[ident]
+            if entry.pending and (fact_time(entry) or 0.0) < expired:
+                continue
+            return entry
+        return None
+
+    def latest_run(self, workflow: str, expired: float = float("-inf")) -> JobResult | None:
         attempts = self.runs.get(workflow)
-        if not attempts:
-            return None
-        latest = attempts[max(attempts)]
-        return latest if outcome_of(latest.conclusion) is Outcome.PASS else None
+        return self._latest(attempts, expired) if attempts else None
 
     def job_verdict(
-        self, workflow: str, names: Iterable[str], shards: frozenset[tuple[int, int]] = frozenset()
+        self,
+        workflow: str,
+        names: Iterable[str],
+        shards: frozenset[tuple[int, int]] = frozenset(),
+        expired: float = float("-inf"),
     ) -> Verdict | None:
         """The verdict of the job key made of these exact job names of `workflow`.
 
-        `shards`: the (shard, of) pairs known for the key on the branch; the key passes only
-        once each of them (of the suites that reported here) has passed.
+        `shards`: the (shard, of) pairs known for the key on the branch. `expired`: pending
+        attempts that started before this time are ignored.
         """
         by_name = self.jobs.get(workflow, {})
-        green = self.green_run(workflow)
+        run = self.latest_run(workflow, expired)
+        green = run is not None and not run.pending and outcome_of(run.conclusion) is Outcome.PASS
         failing: list[JobResult] = []
+        pending: list[JobResult] = []
         passing: list[JobResult] = []
+        infra: list[JobResult] = []
         passed: list[str] = []
         flakes = 0
+        heard = False  # of any name, but through announcements that timed out
         for name in names:
             attempts = by_name[name]
-            newest = max(attempts)
-            latest = attempts[newest]
-            if green is not None and newest[:2] < identity(green)[:2]:
-                decisive, outcome = green, Outcome.PASS
-                earlier: Iterable[JobResult] = attempts.values()
-            else:
-                decisive, outcome = latest, outcome_of(latest.conclusion)
-                earlier = (r for i, r in attempts.items() if i != newest)
+            latest = self._latest(attempts, expired)
+            if latest is None:
+                continue
+            heard = True
+            if run is not None and identity(latest)[:2] < identity(run)[:2]:
+                if run.pending:
+                    pending.append(run)
+                    continue
+                if green:
+                    passing.append(run)
+                    passed.append(name)
+                    flakes += any(
+                        outcome_of(r.conclusion) is Outcome.FAIL for r in attempts.values()
+                    )
+                    continue
+            if latest.pending:
+                pending.append(latest)
+                continue
+            outcome = outcome_of(latest.conclusion)
             if outcome is Outcome.FAIL:
-                failing.append(decisive)
+                (infra if latest.infra else failing).append(latest)
             elif outcome is Outcome.PASS:
-                passing.append(decisive)
+                passing.append(latest)
                 passed.append(name)
-                if any(outcome_of(r.conclusion) is Outcome.FAIL for r in earlier):
-                    flakes += 1
+                flakes += any(
+                    outcome_of(r.conclusion) is Outcome.FAIL and r is not latest
+                    for r in attempts.values()
+                )
         if failing:
             worst = max(failing, key=identity)
-            return Verdict(True, worst, flakes, worst.url)
-        if passing and (green is not None or not shards or _all_shards(passed, shards)):
-            return Verdict(False, max(passing, key=identity), flakes, "")
+            runners = frozenset(r.runner for r in failing)
+            return Verdict(True, worst, flakes, worst.url, runners=runners)
+        if pending:
+            return Verdict(False, max(pending, key=identity), flakes, "", pending=True)
+        if passing:
+            if green or not shards or _all_shards(passed, shards):
+                return Verdict(False, max(passing, key=identity), flakes, "")
+            if run is not None and run.pending:
+                return Verdict(False, run, flakes, "", pending=True)
+            if run is not None:  # the run is over: the shards that did not report never ran
+                return Verdict(False, max(passing, key=identity), flakes, "")
+            return None
+        if infra:
+            worst = max(infra, key=identity)
+            return Verdict(False, worst, 0, worst.url, infra=True)
+        return None if heard else self.implied(workflow, expired)
+
+    def implied(self, workflow: str, expired: float = float("-inf")) -> Verdict | None:
+        """The verdict of a job of `workflow` that has no result of its own here: a green
+        run passes it, a running one makes it pending."""
+        run = self.latest_run(workflow, expired)
+        if run is None:
+            return None
+        if run.pending:
+            return Verdict(False, run, 0, "", pending=True)
+        if outcome_of(run.conclusion) is Outcome.PASS:
+            return Verdict(False, run, 0, "")
         return None
 
-    def implied_pass(self, workflow: str) -> Verdict | None:
-        """A pass for a job of `workflow` that has no result of its own here (green run)."""
-        green = self.green_run(workflow)
-        return None if green is None else Verdict(False, green, 0, "")
-
-    def run_verdict(self, workflow: str) -> Verdict | None:
+    def run_verdict(self, workflow: str, expired: float = float("-inf")) -> Verdict | None:
         """The verdict of JobKey(workflow, ""): the latest run attempt, when it says something.
 
-        A failed run that has job-level results is judged by them instead.
+        A run that has job-level results is judged by them instead (unless it is green).
         """
         attempts = self.runs.get(workflow)
-        if not attempts:
+        latest = self.latest_run(workflow, expired)
+        if attempts is None or latest is None:
             return None
-        newest = max(attempts)
-        latest = attempts[newest]
         outcome = outcome_of(latest.conclusion)
-        if outcome is Outcome.PASS:
+        if not latest.pending and outcome is Outcome.PASS:
             flaky = any(
-                outcome_of(r.conclusion) is Outcome.FAIL for i, r in attempts.items() if i != newest
+                outcome_of(r.conclusion) is Outcome.FAIL
+                for r in attempts.values()
+                if r is not latest
             )
             return Verdict(False, latest, int(flaky), "")
-        if outcome is Outcome.NONE:
+        if not latest.pending and outcome is Outcome.NONE:
             return None
         names = self.jobs.get(workflow, {})
         if any(ident[0] == latest.run_id for attempts_ in names.values() for ident in attempts_):
             return None
-        return Verdict(True, latest, 0, latest.url)
+        if latest.pending:
+            return Verdict(False, latest, 0, "", pending=True)
+        return Verdict(True, latest, 0, latest.url, runners=frozenset({latest.runner}))
+
+    def outage_runners(self) -> frozenset[str]:
+        """Runner types of which most jobs failed here (at least OUTAGE_MIN_JOBS of them ran)."""
+        if self._outages is None:
+            ran: dict[str, int] = {}
+            failed: dict[str, int] = {}
+            for names in self.jobs.values():
+                for attempts in names.values():
+                    latest = attempts[max(attempts)]
+                    if latest.pending or not latest.runner:
+                        continue
+                    outcome = outcome_of(latest.conclusion)
+                    if outcome is Outcome.NONE:
+                        continue
+                    ran[latest.runner] = ran.get(latest.runner, 0) + 1
+                    if outcome is Outcome.FAIL:
+                        failed[latest.runner] = failed.get(latest.runner, 0) + 1
+            self._outages = frozenset(
+                runner
+                for runner, count in ran.items()
+                if count >= OUTAGE_MIN_JOBS and 2 * failed.get(runner, 0) > count
+            )
+        return self._outages

@@ -1,9 +1,14 @@
 """One job key's results along the trunk, and the streaks they make.
 
 A streak is the number of consecutive failing commits among those with a result for the key
-(commits without one are skipped). A *run* is a streak that reached the threshold: it starts
-at its first failure, *reaches* the threshold, *ends* at the next pass, and *recovers* at its
-`recovery_passes`-th pass. A new run of the same key before that supersedes it.
+(commits without one, and infrastructure failures, are skipped). A pending commit between
+two failures stops the count: the failures after it start a new streak, while the streak
+as of the pending commit (and of any later commit up to the next result) is that of the
+failure before it, so pending commits newer than the newest failure block nothing.
+
+A *run* is a streak that reached the threshold: it starts at its first failure, *reaches*
+the threshold, *ends* at the next pass, and *recovers* at its `recovery_passes`-th pass. A
+new run of the same key before that supersedes it.
 """
 
 from __future__ import annotations
@@ -31,7 +36,17 @@ ON, OFF, RECOVERED = 0, 1, 2  # event kinds: reached the threshold, passed, reco
 class KeyLine:
     """The results of one job key in trunk order, with each position's streak."""
 
-    __slots__ = ("idx", "passes", "recovery_passes", "runs", "streak", "threshold", "verdicts")
+    __slots__ = (
+        "count",
+        "first",
+        "idx",
+        "passes",
+        "recovery_passes",
+        "runs",
+        "streak",
+        "threshold",
+        "verdicts",
+    )
 
     def __init__(self, threshold: int, recovery_passes: int) -> None:
         self.threshold = max(1, threshold)
@@ -39,6 +54,8 @@ class KeyLine:
         self.idx: list[int] = []  # commit indices with a result, ascending
         self.verdicts: list[Verdict] = []
         self.streak: list[int] = []  # streak as of each position
+        self.count: list[int] = []  # failures joined by no pass or pending, up to here
+        self.first: list[int] = []  # position of the first of those failures, -1 without
         self.passes: list[int] = []  # passes since the active run reached, -1 without one
         self.runs: list[Run] = []
 
@@ -64,7 +81,7 @@ class KeyLine:
             if verdict == self.verdicts[pos]:
                 return False
             if verdict is None:
-                for column in (self.idx, self.verdicts, self.streak, self.passes):
+                for column in self._columns():
                     del column[pos]
             else:
                 self.verdicts[pos] = verdict
@@ -73,15 +90,18 @@ class KeyLine:
         else:
             self.idx.insert(pos, index)
             self.verdicts.insert(pos, verdict)
-            self.streak.insert(pos, 0)
-            self.passes.insert(pos, -1)
+            for column in (self.streak, self.count, self.first, self.passes):
+                column.insert(pos, 0)
         self.recompute(pos)
         return True
+
+    def _columns(self) -> tuple[list[int] | list[Verdict], ...]:
+        return (self.idx, self.verdicts, self.streak, self.count, self.first, self.passes)
 
     def truncate(self, index: int) -> None:
         """Forget every position at or after commit `index` (the order changed there)."""
         pos = bisect_left(self.idx, index)
-        for column in (self.idx, self.verdicts, self.streak, self.passes):
+        for column in self._columns():
             del column[pos:]
         self._trim_runs(pos)
 
@@ -89,8 +109,8 @@ class KeyLine:
         """Add a verdict past the end without recomputing (call `recompute` after)."""
         self.idx.append(index)
         self.verdicts.append(verdict)
-        self.streak.append(0)
-        self.passes.append(-1)
+        for column in (self.streak, self.count, self.first, self.passes):
+            column.append(0)
 
     def _trim_runs(self, pos: int) -> None:
         runs = self.runs
@@ -108,17 +128,25 @@ class KeyLine:
         """Recompute streaks and runs from position `pos` on."""
         self._trim_runs(pos)
         streak = self.streak[pos - 1] if pos > 0 else 0
+        count = self.count[pos - 1] if pos > 0 else 0
+        first = self.first[pos - 1] if pos > 0 else -1
         passes = self.passes[pos - 1] if pos > 0 else -1
         active = self.runs[-1] if passes >= 0 and self.runs else None
         threshold, needed = self.threshold, self.recovery_passes
         for p in range(pos, len(self.idx)):
-            if self.verdicts[p].failed:
-                streak += 1
-                if streak == threshold:
-                    active = Run(first=p - threshold + 1, reach=p)
+            verdict = self.verdicts[p]
+            if verdict.failed:
+                if count == 0:
+                    first = p
+                count += 1
+                streak = count
+                if count == threshold:
+                    active = Run(first=first, reach=p)
                     self.runs.append(active)
                     passes = 0
-            else:
+            elif verdict.pending:
+                count, first = 0, -1
+            elif not verdict.infra:
                 if active is not None:
                     if active.end is None:
                         active.end = p
@@ -127,8 +155,10 @@ class KeyLine:
                         active.recover = p
                         active = None
                         passes = -1
-                streak = 0
+                streak, count, first = 0, 0, -1
             self.streak[p] = streak
+            self.count[p] = count
+            self.first[p] = first
             self.passes[p] = passes
 
     def events(self, from_index: int) -> Iterator[tuple[int, int]]:
@@ -157,8 +187,15 @@ class KeyLine:
     def first_pass_from(self, index: int) -> int | None:
         """The first commit index at or after `index` where the key passed."""
         for p in range(bisect_left(self.idx, index), len(self.idx)):
-            if not self.verdicts[p].failed:
+            if self.verdicts[p].passed:
                 return self.idx[p]
+        return None
+
+    def last_pass_before(self, pos: int) -> int | None:
+        """The position of the last pass before position `pos`; None when there is none."""
+        for p in range(pos - 1, -1, -1):
+            if self.verdicts[p].passed:
+                return p
         return None
 
     def latest_failed(self, index: int) -> Verdict | None:

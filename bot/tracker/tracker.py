@@ -42,6 +42,7 @@ trunk-ordered history and of the alerts already emitted, never of arrival order:
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
@@ -63,7 +64,7 @@ from bot.tracker.model import (
     Push,
     TrackerConfig,
 )
-from bot.tracker.results import CommitResults
+from bot.tracker.results import CommitResults, fact_time
 from bot.tracker.timeline import KeyLine
 
 _KIND_ORDER = {DecisionKind.OPEN: 0, DecisionKind.UPDATE: 1, DecisionKind.CLOSE: 2}
@@ -95,6 +96,8 @@ class RepoTracker:
         self._branches: dict[str, BranchFacts] = {}
         self._groups: dict[tuple[str, str], GroupTrack] = {}
         self._stale = False  # facts loaded in bulk, not yet placed
+        self.clock = 0.0  # the newest time the facts (or `tick`) told of, in epoch seconds
+        self._pending: list[tuple[float, str, str]] = []  # (started, branch, sha) heap
         self._make_groups()
 
     # -- facts ------------------------------------------------------------------------------
@@ -105,6 +108,8 @@ class RepoTracker:
             return []
         decisions = self.evaluate() if self._stale else []
         facts = self._facts(fact.branch)
+        if isinstance(fact, JobResult):
+            decisions += self._advance(fact_time(fact))
         if isinstance(fact, Push):
             changed = facts.order.add_push(fact)
             if changed is None:
@@ -115,6 +120,8 @@ class RepoTracker:
         else:
             if facts.order.is_pruned(fact.head_sha) or not self._add_result(facts, fact):
                 return decisions
+            if fact.pending and (started := fact_time(fact)) is not None:
+                heapq.heappush(self._pending, (started, fact.branch, fact.head_sha))
             index = facts.order.index.get(fact.head_sha)
             if index is None:
                 return decisions
@@ -147,7 +154,66 @@ class RepoTracker:
         for result in results:
             if result.branch in self.config.branches:
                 self._add_result(self._facts(result.branch), result)
+                when = fact_time(result)
+                if when is not None:
+                    self.clock = max(self.clock, when)
+                    if result.pending:
+                        heapq.heappush(self._pending, (when, result.branch, result.head_sha))
+        self._set_expiry()
         self._stale = True
+
+    # -- time -------------------------------------------------------------------------------
+
+    def tick(self, now: float) -> list[Decision]:
+        """Time passed (`now`, epoch seconds) without a fact: pending results may have timed
+        out and provisional suspects may have waited long enough."""
+        decisions = self.evaluate() if self._stale else []
+        return decisions + self._advance(now)
+
+    def next_deadline(self) -> float | None:
+        """When `tick` would next change something (a pending result times out, suspects
+        stop waiting); None when nothing waits."""
+        deadlines = [self._pending[0][0] + self.config.pending_timeout] if self._pending else []
+        deadlines += [
+            alert.opened_time + self.config.suspects_wait
+            for alert in self._alerts.values()
+            if alert.open and alert.provisional
+        ]
+        return min(deadlines, default=None)
+
+    def _set_expiry(self) -> None:
+        expired = self.clock - self.config.pending_timeout
+        for facts in self._branches.values():
+            facts.expired = expired
+
+    def _advance(self, now: float | None) -> list[Decision]:
+        """Move the clock to `now`; re-decide what that changes."""
+        if now is None or now <= self.clock:
+            return []
+        self.clock = now
+        self._set_expiry()
+        expired = self.clock - self.config.pending_timeout
+        touched: set[str] = set()
+        while self._pending and self._pending[0][0] < expired:
+            _, branch, sha = heapq.heappop(self._pending)
+            facts = self._branches.get(branch)
+            index = facts.order.index.get(sha) if facts is not None else None
+            if facts is None or index is None:
+                continue
+            touched.add(branch)
+            for rule in self.config.groups:
+                self._groups[(branch, rule.name)].refresh_commit(index)
+        for alert in self._alerts.values():
+            waited = self.clock >= alert.opened_time + self.config.suspects_wait
+            if alert.open and alert.provisional and waited:
+                track = self._groups.get((alert.branch, alert.group))
+                if track is not None:
+                    track.changed = True
+                    touched.add(alert.branch)
+        decisions: list[Decision] = []
+        for branch in sorted(touched):
+            decisions += self._decide_branch(branch)
+        return decisions
 
     def evaluate(self) -> list[Decision]:
         """Decide on everything known, against the alerts already emitted.
@@ -261,22 +327,17 @@ class RepoTracker:
             streak = line.streak_at(head)
             if streak >= track.rule.threshold:
                 failing.append(key)
-            last_pass = next(
-                (
-                    line.idx[p]
-                    for p in range(len(line.idx) - 1, -1, -1)
-                    if not line.verdicts[p].failed
-                ),
-                None,
-            )
+            last_pass = line.last_pass_before(len(line.idx))
             latest = line.verdicts[-1]
             jobs.append(
                 JobStatus(
                     key=key,
                     streak=streak,
-                    last_passing_sha=None if last_pass is None else order[last_pass],
+                    last_passing_sha=None if last_pass is None else order[line.idx[last_pass]],
                     flakes=sum(v.flakes for v in line.verdicts),
                     latest_url=latest.failed_url or latest.decisive.url,
+                    pending=sum(v.pending for v in line.verdicts),
+                    infra=sum(v.infra for v in line.verdicts),
                 )
             )
         content = track.content(failing, head) if failing else None
@@ -307,6 +368,10 @@ class RepoTracker:
                     cells.append(GridCell.NONE)
                 elif verdict.failed:
                     cells.append(GridCell.FAIL)
+                elif verdict.pending:
+                    cells.append(GridCell.PENDING)
+                elif verdict.infra:
+                    cells.append(GridCell.INFRA)
                 else:
                     cells.append(GridCell.FLAKY if verdict.flakes else GridCell.PASS)
             rows.append(GridRow(order.info[order.order[index]], tuple(cells)))
@@ -430,6 +495,7 @@ class RepoTracker:
                 seq=seq,
                 open=True,
                 opened_at=order[episode.opened],
+                opened_time=self.clock,
             ),
             content,
         )
@@ -442,7 +508,7 @@ class RepoTracker:
     def _update(self, alert: AlertState, track: GroupTrack, state: WalkState) -> list[Decision]:
         head = len(track.facts.order) - 1
         content = track.content(state.unrecovered, head)
-        changed = _changes(alert, content)
+        changed = _changes(alert, self._with_content(alert, content))
         if not changed:
             return []
         updated = self._with_content(alert, content)
@@ -514,8 +580,8 @@ class RepoTracker:
             flaky_reruns=tuple(str(k) for k in (flaky or keys)),
         )
 
-    @staticmethod
-    def _with_content(alert: AlertState, content: Content) -> AlertState:
+    def _with_content(self, alert: AlertState, content: Content) -> AlertState:
+        waiting = self.clock < alert.opened_time + self.config.suspects_wait
         return replace(
             alert,
             jobs=content.jobs,
@@ -523,6 +589,8 @@ class RepoTracker:
             suspects=content.suspects,
             suspects_known=content.suspects_known,
             last_green=content.last_green,
+            pending=content.pending,
+            provisional=bool(content.pending) and waiting,
         )
 
     def _decision(
@@ -548,6 +616,8 @@ class RepoTracker:
             suspects=alert.suspects,
             suspects_known=alert.suspects_known,
             last_green=alert.last_green,
+            pending=alert.pending,
+            provisional=alert.provisional,
             at=at,
             delivery_id=delivery_id,
             reason=reason,
@@ -557,8 +627,9 @@ class RepoTracker:
         )
 
 
-def _changes(alert: AlertState, content: Content) -> tuple[str, ...]:
-    """What an UPDATE would change: "jobs", "streak", "suspects", "last_green"."""
+def _changes(alert: AlertState, content: AlertState) -> tuple[str, ...]:
+    """What an UPDATE would change: "jobs", "streak", "suspects", "last_green", "pending",
+    "provisional"."""
     changed: list[str] = []
     if {j.key for j in alert.jobs} != {j.key for j in content.jobs}:
         changed.append("jobs")
@@ -568,4 +639,8 @@ def _changes(alert: AlertState, content: Content) -> tuple[str, ...]:
         changed.append("suspects")
     if alert.last_green != content.last_green:  # only when history was inserted before it
         changed.append("last_green")
+    if alert.pending != content.pending:
+        changed.append("pending")
+    if alert.provisional != content.provisional:
+        changed.append("provisional")
     return tuple(changed)

@@ -89,10 +89,17 @@ try {
         lastGreen: (s.querySelector("dd.last-green") || {}).innerText || "",
         alertLink: (s.querySelector("dd.alert a") || {}).href || "",
         gridRows: rows.length,
-        gridColumns: s.querySelectorAll("table.grid thead th").length - 1,
+        gridColumns: s.querySelectorAll("table.grid thead th[title]").length,
         cellSymbols: [...new Set(cells.map((c) => c.innerText.trim()))].sort(),
         cellsWithoutTitle: cells.filter((c) => !c.title).length,
         legend: [...s.querySelectorAll(".legend li")].map((li) => li.innerText.trim()),
+        jobNames: [...s.querySelectorAll("ol.jobnames li")].map((li) => li.innerText.trim()),
+        headerTitles: [...s.querySelectorAll("table.grid thead th[title]")].map((th) => th.title),
+        linkedCells: s.querySelectorAll("table.grid td.c a[href^='http']").length,
+        authors: [...s.querySelectorAll("table.grid td.who")].map((td) => td.innerText.trim()),
+        headline: (s.querySelector(".headline") || {}).innerText || "",
+        acked: (s.querySelector("dd.alert .acked") || {}).innerText || "",
+        quiet: (s.querySelector(".quiet") || {}).innerText || "",
       };
     }),
   );
@@ -110,6 +117,12 @@ try {
       g.failingJobs.join(" | "),
     );
     check(`${g.group}: it names suspects`, g.suspects.length > 0, g.suspects.join(" | "));
+    check(
+      `${g.group}: it says for how long and since when`,
+      /Broken for .+, since .+UTC/.test(g.headline),
+      g.headline,
+    );
+    check(`${g.group}: failing cells link to the job`, g.linkedCells > 0, g.linkedCells);
   }
   for (const g of green) {
     check(`${g.group}: its badge says GREEN`, /GREEN/.test(g.badge), g.badge);
@@ -124,10 +137,16 @@ try {
     check(`${g.group}: every cell has a title`, g.cellsWithoutTitle === 0, g.cellsWithoutTitle);
     check(
       `${g.group}: cells read without colour`,
-      g.cellSymbols.every((s) => ["✓", "✗", "~", "·"].includes(s)),
+      g.cellSymbols.every((s) => ["✓", "✗", "~", "…", "!", "·"].includes(s)),
       g.cellSymbols.join(" "),
     );
-    check(`${g.group}: the grid has a legend`, g.legend.length === 4, g.legend.join(" | "));
+    check(`${g.group}: the grid has a legend`, g.legend.length === 6, g.legend.join(" | "));
+    check(
+      `${g.group}: every job's full name is on hover and in a list`,
+      g.headerTitles.length === g.gridColumns && g.jobNames.length === g.gridColumns,
+      `${g.headerTitles.length} titles, ${g.jobNames.length} names, ${g.gridColumns} columns`,
+    );
+    check(`${g.group}: each row names its author`, g.authors.every((a) => a), g.authors.length);
   }
   check("no script errors", problems.length === 0, problems.join(" | "));
   await page.screenshot({ path: screenshot, fullPage: true });

@@ -1,0 +1,212 @@
+"""The rules of "broken", written once, plainly: a reference for the incremental engine.
+
+`judge` takes a branch's whole history (its commits in trunk order and every result on
+them) and says, for each job key of a group: its state on each commit, its streak as of the
+newest commit, and its blamelist; and for the group: whether it is broken and its suspects.
+It recomputes everything from scratch on every call and is written to be read, not to be
+fast. The properties in the tests check that the engine (`RepoTracker`) agrees with it at
+every prefix of random live histories. Change a rule here first, then in the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.tracker.jobkeys import key_for, rule_matches, shard_of
+from bot.tracker.model import GroupRule, JobKey, JobResult, Outcome, State, outcome_of
+from bot.tracker.results import OUTAGE_MIN_JOBS, fact_time
+
+INFRA = "infra"  # a failure of the runner: counted apart, it neither starts nor extends a streak
+
+
+@dataclass(frozen=True)
+class KeyJudgement:
+    states: tuple[State | str, ...]  # per commit, oldest first (State, or INFRA)
+    streak: int
+    blamelist: tuple[int, ...]  # commit indices, oldest first; () without a streak
+    pending: tuple[int, ...]  # the blamelist's commits where the key is still running
+    known: bool  # a passing commit bounds the blamelist
+
+
+@dataclass(frozen=True)
+class GroupJudgement:
+    keys: dict[JobKey, KeyJudgement]
+    broken: bool
+    suspects: tuple[int, ...]  # commit indices, oldest first
+    suspects_known: bool
+
+
+def _attempt(r: JobResult) -> tuple[int, int, int, int]:
+    """Later attempts sort higher; a completion sorts above its own announcement."""
+    return (r.run_id, r.run_attempt, r.job_id, 0 if r.pending else 1)
+
+
+def _alive(results: list[JobResult], expired: float) -> list[JobResult]:
+    """Drop pending announcements that started before `expired` (they count for nothing)."""
+    return [r for r in results if not (r.pending and (fact_time(r) or 0.0) < expired)]
+
+
+def _name_state(attempts: list[JobResult], run: JobResult | None) -> tuple[State | str, str]:
+    """One job name's state on a commit, and its runner type."""
+    latest = max(attempts, key=_attempt)
+    if run is not None and (run.run_id, run.run_attempt) > (latest.run_id, latest.run_attempt):
+        if run.pending:
+            return State.PENDING, ""
+        if outcome_of(run.conclusion) is Outcome.PASS:
+            return State.PASS, ""
+    if latest.pending:
+        return State.PENDING, ""
+    outcome = outcome_of(latest.conclusion)
+    if outcome is Outcome.FAIL:
+        return (INFRA if latest.infra else State.FAIL), latest.runner
+    return (State.PASS if outcome is Outcome.PASS else State.NONE), ""
+
+
+def _cell(
+    alive: list[JobResult],
+    every: list[JobResult],
+    key: JobKey,
+    rule: GroupRule,
+    shards: set[tuple[int, int]],
+) -> tuple[State | str, set[str]]:
+    """The key's state on one commit (`alive`: its results but timed-out announcements;
+    `every`: all of them) before outages are recognized; the runners of its failures."""
+    runs = [r for r in alive if r.workflow == key.workflow and not r.job]
+    run = max(runs, key=_attempt) if runs else None
+    green = run is not None and not run.pending and outcome_of(run.conclusion) is Outcome.PASS
+
+    def ours(r: JobResult) -> bool:
+        return (
+            r.workflow == key.workflow
+            and bool(r.job)
+            and rule_matches(rule, r.workflow, r.job)
+            and key_for(r.workflow, r.job, rule) == key
+        )
+
+    if not key.job:  # the whole run, when it has no job-level results
+        if run is None or any(r.run_id == run.run_id for r in every if r.job):
+            return (State.PASS if green else State.NONE), set()
+        if run.pending:
+            return State.PENDING, set()
+        outcome = outcome_of(run.conclusion)
+        if outcome is Outcome.NONE:
+            return State.NONE, set()
+        return (State.PASS if green else State.FAIL), {run.runner}
+    mine = [r for r in alive if ours(r)]
+    if not mine:
+        if run is not None and run.pending:
+            return State.PENDING, set()
+        return (State.PASS if green else State.NONE), set()
+    names = sorted({r.job for r in mine})
+    states = {n: _name_state([r for r in mine if r.job == n], run) for n in names}
+    failing = {runner for state, runner in states.values() if state is State.FAIL}
+    if failing:
+        return State.FAIL, failing
+    if any(state is State.PENDING for state, _ in states.values()):
+        return State.PENDING, set()
+    passed = [n for n in names if states[n][0] is State.PASS]
+    if passed:
+        seen = {shard for shard in map(shard_of, passed) if shard is not None}
+        totals = {total for _, total in seen}
+        complete = all(s in seen for s in shards if s[1] in totals)
+        if green or not shards or complete or (run is not None and not run.pending):
+            return State.PASS, set()
+        return (State.PENDING if run is not None else State.NONE), set()
+    if any(state == INFRA for state, _ in states.values()):
+        return INFRA, set()
+    return State.NONE, set()
+
+
+def _outages(on_commit: list[JobResult]) -> set[str]:
+    """Runner types most of whose jobs failed on the commit."""
+    latest: dict[tuple[str, str], JobResult] = {}
+    for r in on_commit:
+        if r.job and (
+            (r.workflow, r.job) not in latest or _attempt(r) > _attempt(latest[(r.workflow, r.job)])
+        ):
+            latest[(r.workflow, r.job)] = r
+    ran: dict[str, list[bool]] = {}
+    for r in latest.values():
+        outcome = outcome_of(r.conclusion)
+        if not r.pending and r.runner and outcome is not Outcome.NONE:
+            ran.setdefault(r.runner, []).append(outcome is Outcome.FAIL)
+    return {
+        runner
+        for runner, fails in ran.items()
+        if len(fails) >= OUTAGE_MIN_JOBS and 2 * sum(fails) > len(fails)
+    }
+
+
+def key_states(
+    order: Sequence[str], results: Sequence[JobResult], rule: GroupRule, now: float, timeout: float
+) -> dict[JobKey, list[State | str]]:
+    """Each job key's state on each commit (oldest first), outages recognized."""
+    every = [r for r in results if r.head_sha in order]
+    alive = _alive(every, now - timeout)
+    on = {sha: [r for r in every if r.head_sha == sha] for sha in order}
+    alive_on = {sha: [r for r in alive if r.head_sha == sha] for sha in order}
+    keys = {
+        key_for(r.workflow, r.job, rule) for r in every if rule_matches(rule, r.workflow, r.job)
+    }
+    table: dict[JobKey, list[State | str]] = {}
+    for key in keys:
+        shards = set()
+        if not rule.split_shards:
+            for r in every:
+                if r.job and rule_matches(rule, r.workflow, r.job):
+                    shard = shard_of(r.job)
+                    if shard is not None and key_for(r.workflow, r.job, rule) == key:
+                        shards.add(shard)
+        cells = [_cell(alive_on[sha], on[sha], key, rule, shards) for sha in order]
+        states: list[State | str] = [state for state, _ in cells]
+        for i, (state, runners) in enumerate(cells):
+            if state is not State.FAIL or not runners <= _outages(on[order[i]]):
+                continue
+            later = [s for s in states[i + 1 :] if s is not State.NONE]
+            if later and later[0] is State.PASS:  # passed on the next commit with a result
+                states[i] = INFRA
+        table[key] = states
+    return table
+
+
+def streak_and_blame(states: Sequence[State | str]) -> KeyJudgement:
+    """Walk back from the newest commit with a result, skipping NONE and runner failures
+    (and pending commits newer than the newest failure); count failures until a pass or a
+    pending commit. The blamelist: after the last pass up to the first failure counted."""
+    counted = [i for i, s in enumerate(states) if s is not State.NONE and s != INFRA]
+    while counted and states[counted[-1]] is State.PENDING:
+        counted.pop()
+    streak, first = 0, None
+    for i in reversed(counted):
+        if states[i] is not State.FAIL:
+            break
+        streak, first = streak + 1, i
+    if first is None:
+        return KeyJudgement(tuple(states), 0, (), (), True)
+    passes = [i for i in counted if i < first and states[i] is State.PASS]
+    low = passes[-1] + 1 if passes else 0
+    blamelist = tuple(range(low, first + 1))
+    pending = tuple(i for i in blamelist if states[i] is State.PENDING)
+    return KeyJudgement(tuple(states), streak, blamelist, pending, bool(passes))
+
+
+def judge(
+    order: Sequence[str],
+    results: Sequence[JobResult],
+    rule: GroupRule,
+    now: float = 0.0,
+    timeout: float = 6 * 3600.0,
+) -> GroupJudgement:
+    """The group on this branch as of its newest commit."""
+    keys = {
+        key: streak_and_blame(states)
+        for key, states in key_states(order, results, rule, now, timeout).items()
+    }
+    failing = [k for k in keys.values() if k.streak >= rule.threshold]
+    broken = len(failing) >= rule.min_failing_jobs
+    if not failing:
+        return GroupJudgement(keys, broken, (), True)
+    common = set.intersection(*(set(k.blamelist) for k in failing))
+    suspects = common or set().union(*(k.blamelist for k in failing))
+    return GroupJudgement(keys, broken, tuple(sorted(suspects)), all(k.known for k in failing))

@@ -1,0 +1,456 @@
+"""Busy trunks with live arrival: the histories `bench/quality.py` scores the App on.
+
+A trunk of N commits lands in pushes of 1-4 commits every few minutes. Every commit runs
+several workflows of sharded suites (~100 jobs): a build, then its tests once the build is
+done (a failed build makes its tests `skipped`). Jobs take 15 minutes to 2.5 hours, so the
+results of neighbouring commits interleave. Each run is `requested`, `in_progress`, then
+`completed`; each job `queued`, then `completed` (with `in_progress` for some); a few
+deliveries arrive late. 2% of job attempts fail by chance (some `timed_out`), and most
+failed runs are rerun (`rerun-failed-jobs`: attempt 2 of the failed jobs only); some runs
+are superseded by the next push and cancelled; runner outages fail the jobs of one runner
+type on one commit (some before their first step, some in a step); and real breakages —
+a suite, a build, or a few scattered jobs — fail from a culprit commit until its fix.
+
+The ground truth (culprit, fix, jobs) is kept beside the deliveries, which are built in
+GitHub's webhook shapes only when they are read (`deliveries()`), in arrival order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+EPOCH = datetime(2026, 11, 2, tzinfo=UTC)
+AUTHORS = ("alice", "bob", "carol", "dmitri", "eve", "farah", "gao", "hana", "ivan", "jo")
+
+
+@dataclass(frozen=True)
+class Suite:
+    """One build and its sharded test suites, on one runner type."""
+
+    build: str
+    tests: tuple[tuple[str, int], ...]  # (config, shards)
+    runner: str
+
+    def jobs(self) -> list[str]:
+        names = [f"{self.build} / build"]
+        for config, shards in self.tests:
+            names += [
+                f"{self.build} / test ({config}, {k}, {shards}, {self.runner})"
+                for k in range(1, shards + 1)
+            ]
+        return names
+
+
+WORKFLOWS: dict[str, tuple[Suite, ...]] = {
+    "trunk": (
+        Suite("linux-jammy-py3.10-gcc11", (("default", 5), ("distributed", 3)), "linux.4xlarge"),
+        Suite("linux-jammy-cuda12.8-py3.10", (("default", 5), ("nogpu", 2)), "linux.g5.4xlarge"),
+        Suite("win-vs2022-cpu-py3", (("default", 3),), "windows.4xlarge"),
+    ),
+    "inductor": (
+        Suite(
+            "linux-jammy-cuda12.8-sm86",
+            (("inductor_torchbench", 4), ("inductor_huggingface", 3), ("inductor_timm", 3)),
+            "linux.g5.4xlarge",
+        ),
+        Suite("linux-jammy-cpu-py3.10", (("inductor_cpu", 6),), "linux.8xlarge"),
+    ),
+    "rocm": (Suite("linux-jammy-rocm-py3.10", (("default", 6), ("distributed", 2)), "linux.rocm"),),
+    "pull": (
+        Suite("linux-jammy-py3.10-clang15", (("default", 6), ("crossref", 2)), "linux.2xlarge"),
+        Suite("linux-jammy-py3.10-gcc11-debug", (("default", 6),), "linux.2xlarge"),
+        Suite("macos-py3-arm64", (("default", 3),), "macos-m1"),
+    ),
+    "lint": (Suite("lintrunner", (), "linux.2xlarge"),),
+}
+
+# The configuration the benchmark scores with: one group per workflow, the defaults else.
+CONFIG = """
+groups:
+  trunk: {workflows: ["trunk"]}
+  inductor: {workflows: ["inductor"]}
+  rocm: {workflows: ["rocm"]}
+  pull: {workflows: ["pull"]}
+  lint: {workflows: ["lint"]}
+"""
+
+
+def normalized(job: str) -> str:
+    """A job's key as the default rules make it (shard numbers dropped)."""
+    head, sep, rest = job.partition(" (")
+    if not sep:
+        return job
+    items = [item.strip() for item in rest.rstrip(")").split(",")]
+    if len(items) >= 3 and items[1].isdigit() and items[2].isdigit():
+        items = [items[0], *items[3:]]
+    return f"{head} ({', '.join(items)})"
+
+
+@dataclass(frozen=True)
+class Breakage:
+    """A real breakage: these jobs fail from `culprit` until `fix` (exclusive)."""
+
+    kind: str  # "suite", "build" or "scattered"
+    workflow: str
+    culprit: int
+    fix: int
+    jobs: frozenset[str]  # exact job names that fail
+    keys: frozenset[str]  # their job keys ("workflow / normalized name")
+
+
+@dataclass
+class Knobs:
+    commits: int = 1000
+    seed: int = 1
+    breakages: int = 5
+    flake_rate: float = 0.02
+    rerun_rate: float = 0.7  # failed runs rerun (failed jobs only)
+    supersede_rate: float = 0.03  # runs cancelled by the next push
+    outages: int = 4
+    late_rate: float = 0.03  # deliveries held back 10-60 minutes
+    push_gap_minutes: float = 4.0  # mean minutes between pushes
+    workflow_jobs: bool = True  # the repository sends `workflow_job` events
+    workflows: dict[str, tuple[Suite, ...]] = field(default_factory=lambda: dict(WORKFLOWS))
+
+
+@dataclass(order=True)
+class Event:
+    at: float  # minutes since EPOCH when it arrives
+    order: int
+    kind: str = field(compare=False)  # "push", "run", "job"
+    data: dict[str, Any] = field(compare=False)
+
+
+class Trunk:
+    """One generated trunk: its commits, its truth, and its deliveries in arrival order."""
+
+    def __init__(self, knobs: Knobs, repo: str = "pytorch/pytorch", branch: str = "main") -> None:
+        self.knobs, self.repo, self.branch = knobs, repo, branch
+        self.rng = random.Random(knobs.seed)
+        self.shas = [self._sha("commit", i) for i in range(knobs.commits)]
+        self.authors = [self.rng.choice(AUTHORS) for _ in range(knobs.commits)]
+        self.pushed_at: list[float] = [0.0] * knobs.commits
+        self.breakages = self._breakages()
+        self.outages = self._outages()
+        self.events: list[Event] = []
+        self._n = 0
+        self._plan()
+
+    # -- truth -----------------------------------------------------------------------------
+
+    def _sha(self, *parts: object) -> str:
+        text = "/".join(map(str, (self.repo, self.knobs.seed, *parts)))
+        return hashlib.sha1(text.encode()).hexdigest()
+
+    def _breakages(self) -> list[Breakage]:
+        k, n = self.knobs, self.knobs.commits
+        found: list[Breakage] = []
+        # Spread out, and in turn over the workflows: one breakage per group at a time.
+        spacing = max(1, (n - 90) // max(1, k.breakages))
+        slots = [
+            30 + i * spacing + self.rng.randrange(max(1, spacing - 45)) for i in range(k.breakages)
+        ]
+        kinds = ("suite", "build", "scattered")
+        groups = sorted(w for w in k.workflows if w != "lint")
+        self.rng.shuffle(groups)
+        for number, culprit in enumerate(slots):
+            kind = kinds[number % 3]
+            workflow = groups[number % len(groups)]
+            suite = self.rng.choice(k.workflows[workflow])
+            if kind == "suite" and suite.tests:
+                config, shards = self.rng.choice(suite.tests)
+                jobs = {
+                    f"{suite.build} / test ({config}, {s}, {shards}, {suite.runner})"
+                    for s in range(1, shards + 1)
+                }
+            elif kind == "build" or not suite.tests:
+                kind, jobs = "build", {f"{suite.build} / build"}
+            else:
+                every = [j for s in k.workflows[workflow] for j in s.jobs() if "/ build" not in j]
+                jobs = set(self.rng.sample(every, min(3, len(every))))
+            fix = min(n, culprit + self.rng.randint(6, 40))
+            keys = frozenset(f"{workflow} / {normalized(j)}" for j in jobs)
+            found.append(Breakage(kind, workflow, culprit, fix, frozenset(jobs), keys))
+        return found
+
+    def _outages(self) -> dict[int, tuple[str, bool]]:
+        """commit → (runner type, whether its jobs fail before their first step)."""
+        runners = sorted({s.runner for suites in self.knobs.workflows.values() for s in suites})
+        picks = self.rng.sample(range(5, self.knobs.commits - 5), self.knobs.outages)
+        return {i: (self.rng.choice(runners), self.rng.random() < 0.5) for i in picks}
+
+    def broken(self, index: int, workflow: str, job: str) -> bool:
+        return any(
+            b.workflow == workflow and job in b.jobs and b.culprit <= index < b.fix
+            for b in self.breakages
+        )
+
+    # -- the plan of arrivals ----------------------------------------------------------------
+
+    def _at(self, minutes: float, kind: str, **data: Any) -> None:
+        if self.rng.random() < self.knobs.late_rate:
+            minutes += self.rng.uniform(10, 60)
+        self._n += 1
+        self.events.append(Event(minutes, self._n, kind, data))
+
+    def _plan(self) -> None:
+        now, index = 0.0, 0
+        while index < self.knobs.commits:
+            size = min(self.rng.randint(1, 4), self.knobs.commits - index)
+            now += self.rng.expovariate(1 / self.knobs.push_gap_minutes)
+            commits = list(range(index, index + size))
+            for i in commits:
+                self.pushed_at[i] = now
+            self._at(now, "push", commits=commits)
+            for i in commits:
+                for number, workflow in enumerate(sorted(self.knobs.workflows)):
+                    self._run(i, number, workflow, now + 0.1)
+            index += size
+        self.events.sort()
+
+    def _run(self, index: int, number: int, workflow: str, start: float) -> None:
+        run_id = 5_000_000 + index * 10 + number
+        superseded = self.rng.random() < self.knobs.supersede_rate
+        failed_jobs: list[str] = []
+        attempt, end = 1, start
+        retry: list[str] | None = None
+        while True:
+            for status, delay in (("requested", 0.0), ("in_progress", 0.5)):
+                self._at(start + delay, "run", index=index, run_id=run_id, workflow=workflow,
+                         attempt=attempt, status=status, conclusion=None, start=start)  # fmt: skip
+            end, failed_jobs, cancelled = self._jobs(
+                index, run_id, workflow, attempt, start, retry, superseded and attempt == 1
+            )
+            conclusion = "cancelled" if cancelled else ("failure" if failed_jobs else "success")
+            self._at(end + 0.2, "run", index=index, run_id=run_id, workflow=workflow,
+                     attempt=attempt, status="completed", conclusion=conclusion,
+                     start=start, end=end + 0.2)  # fmt: skip
+            if not failed_jobs or attempt == 2 or self.rng.random() >= self.knobs.rerun_rate:
+                return
+            attempt, start, retry = 2, end + self.rng.uniform(5, 30), failed_jobs
+
+    def _jobs(
+        self,
+        index: int,
+        run_id: int,
+        workflow: str,
+        attempt: int,
+        start: float,
+        only: list[str] | None,
+        superseded: bool,
+    ) -> tuple[float, list[str], bool]:
+        """Plan one attempt's jobs; (when the last ends, the failed ones, cancelled?)."""
+        end, failed = start + 1, []
+        cut = start + self.rng.uniform(5, 20) if superseded else None
+        outage = self.outages.get(index)
+        for suite in self.knobs.workflows[workflow]:
+            build = f"{suite.build} / build"
+            names = suite.jobs()
+            build_done = start + self.rng.uniform(15, 40)
+            build_conclusion = "success"
+            rerun = only is not None and build in only  # a rebuilt suite retests too
+            for name in names:
+                if only is not None and name not in only and not rerun:
+                    continue
+                is_build = name == build
+                began = start if is_build else build_done
+                finish = build_done if is_build else began + self.rng.uniform(15, 150)
+                steps_fail = True
+                if not is_build and build_conclusion != "success":
+                    conclusion = "skipped"
+                    finish = began
+                elif cut is not None and finish > cut:
+                    conclusion, finish = "cancelled", max(began, cut)
+                elif outage is not None and outage[0] == suite.runner and attempt == 1:
+                    conclusion, steps_fail = "failure", not outage[1]
+                elif self.broken(index, workflow, name):
+                    conclusion = "failure"
+                elif self.rng.random() < self.knobs.flake_rate and attempt == 1:
+                    conclusion = "timed_out" if self.rng.random() < 0.3 else "failure"
+                else:
+                    conclusion = "success"
+                if is_build:
+                    build_conclusion = conclusion
+                if conclusion in ("failure", "timed_out"):
+                    failed.append(name)
+                job_id = int(self._sha("job", run_id, attempt, name)[:12], 16)
+                self._at(began, "job", index=index, run_id=run_id, workflow=workflow,
+                         attempt=attempt, name=name, job_id=job_id, status="queued",
+                         runner=suite.runner, start=began)  # fmt: skip
+                if self.rng.random() < 0.1:
+                    self._at(began + 1, "job", index=index, run_id=run_id, workflow=workflow,
+                             attempt=attempt, name=name, job_id=job_id, status="in_progress",
+                             runner=suite.runner, start=began)  # fmt: skip
+                self._at(finish, "job", index=index, run_id=run_id, workflow=workflow,
+                         attempt=attempt, name=name, job_id=job_id, status="completed",
+                         conclusion=conclusion, runner=suite.runner, start=began, end=finish,
+                         steps_fail=steps_fail)  # fmt: skip
+                end = max(end, finish)
+        return end, failed, cut is not None and end >= cut
+
+    # -- deliveries ------------------------------------------------------------------------
+
+    def deliveries(self) -> Iterator[tuple[float, dict[str, Any]]]:
+        """(arrival minute, `{"event", "delivery_id", "payload"}`) in arrival order."""
+        heap = list(self.events)
+        heapq.heapify(heap)
+        while heap:
+            event = heapq.heappop(heap)
+            if event.kind == "job" and not self.knobs.workflow_jobs:
+                continue
+            yield event.at, self._delivery(event)
+
+    def _delivery(self, event: Event) -> dict[str, Any]:
+        d = event.data
+        if event.kind == "push":
+            return {
+                "event": "push",
+                "delivery_id": f"push-{event.order}",
+                "payload": self._push(d["commits"]),
+            }
+        if event.kind == "run":
+            return {
+                "event": "workflow_run",
+                "delivery_id": f"run-{event.order}",
+                "payload": self._run_payload(d),
+            }
+        return {
+            "event": "workflow_job",
+            "delivery_id": f"job-{event.order}",
+            "payload": self._job_payload(d),
+        }
+
+    def time(self, minutes: float) -> str:
+        return (EPOCH + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def message(self, index: int) -> str:
+        return f"Change number {index} of the trunk (#{100_000 + index})"
+
+    def _repository(self) -> dict[str, Any]:
+        owner, name = self.repo.split("/")
+        return {
+            "id": 65600975,
+            "name": name,
+            "full_name": self.repo,
+            "private": False,
+            "owner": {"login": owner, "id": 21003710, "type": "Organization"},
+            "html_url": f"https://github.com/{self.repo}",
+            "default_branch": self.branch,
+        }
+
+    def _push(self, commits: list[int]) -> dict[str, Any]:
+        first = commits[0]
+        before = self.shas[first - 1] if first else "0" * 40
+        items = [
+            {
+                "id": self.shas[i],
+                "message": self.message(i),
+                "timestamp": self.time(self.pushed_at[i]),
+                "url": f"https://github.com/{self.repo}/commit/{self.shas[i]}",
+                "author": {"name": self.authors[i], "username": self.authors[i]},
+                "added": [],
+                "removed": [],
+                "modified": ["torch/_inductor/scheduler.py"],
+            }
+            for i in commits
+        ]
+        return {
+            "ref": f"refs/heads/{self.branch}",
+            "before": before,
+            "after": self.shas[commits[-1]],
+            "created": False,
+            "deleted": False,
+            "forced": False,
+            "commits": items,
+            "head_commit": items[-1],
+            "repository": self._repository(),
+            "sender": {"login": "pytorchmergebot", "type": "User"},
+            "installation": {"id": 4242},
+        }
+
+    def _run_payload(self, d: dict[str, Any]) -> dict[str, Any]:
+        completed = d["status"] == "completed"
+        action = "requested" if d["status"] == "requested" else d["status"]
+        api = f"https://api.github.com/repos/{self.repo}/actions/runs/{d['run_id']}"
+        return {
+            "action": action,
+            "workflow_run": {
+                "id": d["run_id"],
+                "name": d["workflow"],
+                "head_branch": self.branch,
+                "head_sha": self.shas[d["index"]],
+                "event": "push",
+                "status": "queued" if action == "requested" else d["status"],
+                "conclusion": d["conclusion"] if completed else None,
+                "run_attempt": d["attempt"],
+                "run_started_at": self.time(d["start"]),
+                "created_at": self.time(d["start"]),
+                "updated_at": self.time(d.get("end", d["start"])),
+                "html_url": f"https://github.com/{self.repo}/actions/runs/{d['run_id']}",
+                "jobs_url": f"{api}/jobs",
+                "head_repository": {"full_name": self.repo},
+            },
+            "workflow": {"name": d["workflow"]},
+            "repository": self._repository(),
+            "sender": {"login": "pytorchmergebot", "type": "User"},
+            "installation": {"id": 4242},
+        }
+
+    def job(self, d: dict[str, Any]) -> dict[str, Any]:
+        """The job object of a `workflow_job` delivery (and of the list-jobs API)."""
+        completed = d["status"] == "completed"
+        conclusion = d.get("conclusion") if completed else None
+        steps: list[dict[str, Any]] = []
+        if completed and conclusion not in ("skipped",):
+            steps = [{"name": "Set up job", "number": 1, "status": "completed"}]
+            if conclusion == "failure" and not d.get("steps_fail", True):
+                steps[0]["conclusion"] = "failure"  # the runner never got going
+            else:
+                steps[0]["conclusion"] = "success"
+                steps.append(
+                    {"name": "Test", "number": 2, "status": "completed",
+                     "conclusion": conclusion if conclusion != "timed_out" else "cancelled"}
+                )  # fmt: skip
+        return {
+            "id": d["job_id"],
+            "run_id": d["run_id"],
+            "run_attempt": d["attempt"],
+            "workflow_name": d["workflow"],
+            "head_branch": self.branch,
+            "head_sha": self.shas[d["index"]],
+            "html_url": f"https://github.com/{self.repo}/actions/runs/{d['run_id']}/job/{d['job_id']}",
+            "status": d["status"],
+            "conclusion": conclusion,
+            "created_at": self.time(d["start"]),
+            "started_at": self.time(d["start"]),
+            "completed_at": self.time(d["end"]) if completed else None,
+            "name": d["name"],
+            "steps": steps,
+            "labels": [d["runner"]],
+            "runner_name": f"i-{d['job_id'] % 100000:05d}" if d["status"] != "queued" else None,
+        }
+
+    def _job_payload(self, d: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "action": d["status"],
+            "workflow_job": self.job(d),
+            "repository": self._repository(),
+            "sender": {"login": "pytorchmergebot", "type": "User"},
+            "installation": {"id": 4242},
+        }
+
+    def run_jobs(self, run_id: int, attempt: int, until: float) -> list[dict[str, Any]]:
+        """The list-jobs answer for a run attempt as of minute `until` (what the API shows)."""
+        latest: dict[int, Event] = {}
+        for event in self.events:
+            d = event.data
+            ours = event.kind == "job" and d["run_id"] == run_id and d["attempt"] == attempt
+            if ours and event.at <= until:
+                latest[d["job_id"]] = event
+        return [self.job(e.data) for e in latest.values()]
