@@ -324,3 +324,19 @@ async def test_the_repositorys_own_configuration_decides_what_is_watched(
     fresh = [*args[:-2], "--cache-dir", str(tmp_path / "fresh")]
     with pytest.raises(BacktestError, match="threshold"):
         await backtest_cli.run(_parser().parse_args(fresh), io.StringIO(), io.StringIO())
+
+
+async def test_a_push_delivered_late_still_lands_in_its_place_on_the_branch(
+    sim: SimulatedGitHub, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    deliveries = list(Generator(history()).deliveries())
+    pushes = [i for i, d in enumerate(deliveries) if d["event"] == "push"]
+    arrived = list(deliveries)
+    arrived.insert(pushes[5], arrived.pop(pushes[3]))  # commit 3's push after commit 4's
+    sim.seed_deliveries(arrived)
+    generator = Generator(history())
+    assert sim.repos["pytorch/pytorch"].branches["main"] == [
+        generator.commit_sha(i) for i in range(60)
+    ]
+    report = await backtest(sim, session, tmp_path / "cache").run(io.StringIO())
+    assert decisions(report.records) == decisions(await replayed(deliveries, tmp_path))
