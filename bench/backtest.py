@@ -2,7 +2,11 @@
 `trunkwatch replay` of the same history's deliveries: same alerts? how many calls? and the
 second run's calls (should be none).
 
-    python bench/backtest.py [--commits 1000]
+`--history trunksim` uses the busy trunk of `bot/trunksim.py` instead (live arrival order,
+pending runs and jobs, late deliveries): replay then sees the deliveries in the order they
+arrived, the backtest in trunk order with every run finished, and the two may differ.
+
+    python bench/backtest.py [--commits 1000] [--history generated|trunksim]
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import json
 import sys
 import tempfile
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +56,7 @@ def trunk(commits: int) -> Scenario:
 
 
 async def backtest(
-    sim: SimulatedGitHub, session: aiohttp.ClientSession, cache: Path
+    sim: SimulatedGitHub, session: aiohttp.ClientSession, cache: Path, since: datetime
 ) -> tuple[Report, float]:
     token, _ = sim.issue_token(INSTALLATION)
     stats = CallStats()
@@ -65,9 +69,9 @@ async def backtest(
         stats=stats,
     )
     started = time.perf_counter()
-    report = await Backtest(
-        gh, stats, "pytorch/pytorch", load_default(), cache, since=EPOCH - timedelta(days=1)
-    ).run(io.StringIO())
+    report = await Backtest(gh, stats, "pytorch/pytorch", load_default(), cache, since=since).run(
+        io.StringIO()
+    )
     return report, time.perf_counter() - started
 
 
@@ -75,8 +79,43 @@ def decisions(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in r.items() if k != "delivery_id"} for r in records]
 
 
-async def main(commits: int) -> int:
-    deliveries = list(Generator(trunk(commits)).deliveries())
+def in_trunk_order(deliveries: list[dict[str, Any]], shas: list[str]) -> list[dict[str, Any]]:
+    """The finished runs and jobs of a history, commit by commit in trunk order after the
+    commit's push (what a backtest sees), without the pending ones."""
+    place = {sha: i for i, sha in enumerate(shas)}
+    keyed: list[tuple[int, int, int, dict[str, Any]]] = []
+    for n, d in enumerate(deliveries):
+        payload = d["payload"]
+        if d["event"] == "push":
+            keyed.append((min(place[c["id"]] for c in payload["commits"]), 0, n, d))
+            continue
+        fact = payload.get(d["event"]) or {}
+        if fact.get("status") == "completed" and fact.get("head_sha") in place:
+            keyed.append((place[fact["head_sha"]], 1, n, d))
+    return [d for *_, d in sorted(keyed, key=lambda k: k[:3])]
+
+
+def lifecycle(records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """Each alert's group and jobs when it opened, and how it ended, in order."""
+    return sorted(
+        (r["action"], r["group"], tuple(r.get("jobs", ())), r.get("reason") or "")
+        for r in records
+        if r["action"] in ("open_alert", "close_alert")
+    )
+
+
+async def main(commits: int, history: str) -> int:
+    if history == "trunksim":
+        from bot import trunksim
+
+        busy = trunksim.Trunk(trunksim.Knobs(commits=commits))
+        deliveries = [d for _, d in busy.deliveries()]
+        since = trunksim.EPOCH - timedelta(days=1)
+        ordered = in_trunk_order(deliveries, busy.shas)
+    else:
+        deliveries = list(Generator(trunk(commits)).deliveries())
+        since = EPOCH - timedelta(days=1)
+        ordered = []
     sim = SimulatedGitHub()
     sim.add_installation(INSTALLATION)
     sim.seed_deliveries(deliveries)
@@ -88,9 +127,11 @@ async def main(commits: int) -> int:
         started = time.perf_counter()
         expected = (await replay(path, load_default(), io.StringIO(), as_json=True)).records
         replay_s = time.perf_counter() - started
+        path.write_text("".join(json.dumps(d) + "\n" for d in ordered))
+        trunk_ordered = (await replay(path, load_default(), io.StringIO(), as_json=True)).records
         async with aiohttp.ClientSession() as session:
-            first, first_s = await backtest(sim, session, tmp / "cache")
-            second, second_s = await backtest(sim, session, tmp / "cache")
+            first, first_s = await backtest(sim, session, tmp / "cache", since)
+            second, second_s = await backtest(sim, session, tmp / "cache", since)
     await sim.stop()
     runs = len(sim.repos["pytorch/pytorch"].runs)
     opened = sum(r["action"] == "open_alert" for r in expected)
@@ -109,10 +150,25 @@ async def main(commits: int) -> int:
     )
     same = decisions(first.records) == decisions(expected) == decisions(second.records)
     print(f"same actions as replay (delivery ids aside): {same}")
+    if not same:
+        alerts = sum(r["action"] == "open_alert" for r in first.records)
+        print(
+            f"alerts: replay {opened}, backtest {alerts}; same alerts and endings:"
+            f" {lifecycle(first.records) == lifecycle(expected)}"
+        )
+    if ordered:
+        alerts = sum(r["action"] == "open_alert" for r in trunk_ordered)
+        print(
+            f"replay of the finished runs and jobs in trunk order: {alerts} alerts;"
+            f" same alerts and endings as the backtest:"
+            f" {lifecycle(first.records) == lifecycle(trunk_ordered)}"
+        )
     return 0 if same and second.calls == 0 else 1
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--commits", type=int, default=1000)
-    sys.exit(asyncio.run(main(parser.parse_args().commits)))
+    parser.add_argument("--history", choices=["generated", "trunksim"], default="generated")
+    args = parser.parse_args()
+    sys.exit(asyncio.run(main(args.commits, args.history)))

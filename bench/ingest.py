@@ -299,6 +299,8 @@ async def main_async(args: argparse.Namespace) -> None:
                 ):
                     measured = await measure(f"{name} [{round_ + 1}]", url, args, tmp)
                     results.setdefault(name, []).append(measured)
+            ceiling = await inbox_alone(tmp, args.seconds / 2, args.concurrency)
+            print(f"{'inbox alone (no HTTP)':<26} {ceiling:8,.0f} adds/s", flush=True)
             serve_rate = statistics.mean(r[0] for r in results["trunkwatch serve"])
             peer_rate = statistics.mean(r[0] for r in results["bare aiohttp (peer)"])
             worst_p99 = max(r[2] for r in results["trunkwatch serve"])
@@ -313,6 +315,32 @@ async def main_async(args: argparse.Namespace) -> None:
             bare.terminate()
             bare.wait()
             await sim.stop()
+
+
+async def inbox_alone(tmp: Path, seconds: float, concurrency: int) -> float:
+    """`add_delivery` of the same bodies straight into a SQLite store, `concurrency` at a
+    time: what the inbox can take on this disk, with no HTTP in front (adds/s)."""
+    from bot.store import open_store
+    from bot.store.base import Delivery
+
+    body = json.dumps(payload(0)).encode()
+    store = open_store(f"sqlite:///{tmp / 'inbox-alone.db'}")
+    await store.open()
+    added = 0
+    deadline = time.perf_counter() + seconds
+
+    async def one() -> None:
+        nonlocal added
+        while time.perf_counter() < deadline:
+            delivery = Delivery(uuid.uuid4().hex, "workflow_run", REPO, 1, body, time.time())
+            await store.add_delivery(delivery)
+            added += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    await store.close()
+    return added / elapsed
 
 
 def inbox_counts(db: Path) -> dict[str, int]:

@@ -136,12 +136,43 @@ asyncio.run(main(int(sys.argv[1])))
 """
 
 
-def long_replay(deliveries: int) -> tuple[int, float, int, int]:
-    """(deliveries, seconds, peak RSS in KiB, actions) of a child process replaying a long
-    generated history, fed to the replayer as it is generated (no 1.5 GB file)."""
+LONG_TRACKER = """
+import json, resource, sys, time
+from bench.replay import busy_trunk
+from bot.config import load_default
+from bot.events import parse_push, parse_workflow_job, parse_workflow_run
+from bot.history import Generator
+from bot.tracker import RepoTracker
+
+def main(limit):
+    tracker = RepoTracker("pytorch/pytorch", load_default().tracker_config("main"), [])
+    decisions = 0
+    started = time.perf_counter()
+    for n, d in enumerate(Generator(busy_trunk(limit // 100)).deliveries()):
+        if n >= limit:
+            break
+        d = json.loads(json.dumps(d))
+        payload, event = d["payload"], d["event"]
+        if event == "push":
+            fact = parse_push(payload, d["delivery_id"]).push
+        elif event == "workflow_job":
+            fact = parse_workflow_job(payload, d["delivery_id"]).result
+        else:
+            fact = parse_workflow_run(payload).as_result(d["delivery_id"])
+        decisions += len(tracker.apply(fact))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(limit, time.perf_counter() - started, rss, decisions)
+
+main(int(sys.argv[1]))
+"""
+
+
+def long_run(program: str, deliveries: int) -> tuple[int, float, int, int]:
+    """(deliveries, seconds, peak RSS in KiB, actions) of a child process running `program`
+    over a long generated history, fed as it is generated (no 1.5 GB file)."""
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run(
-        [sys.executable, "-c", LONG_REPLAY, str(deliveries)],
+        [sys.executable, "-c", program, str(deliveries)],
         check=True,
         capture_output=True,
         text=True,
@@ -173,12 +204,12 @@ def main() -> int:
         )
         print(f"replay / tracker alone:   {alone_s / replay_s:.2f}")
         if args.long_deliveries:
-            count, seconds, rss, long_actions = long_replay(args.long_deliveries)
-            print(
-                f"long replay: {count:,} deliveries in {seconds:.0f} s"
-                f" ({count / seconds:,.0f}/s with generating them, {long_actions} actions),"
-                f" peak RSS {rss / 1024:,.0f} MiB"
-            )
+            for name, program in (("tracker alone", LONG_TRACKER), ("replay", LONG_REPLAY)):
+                count, seconds, rss, long_actions = long_run(program, args.long_deliveries)
+                print(
+                    f"{count:,} deliveries, {name + ':':<14} peak RSS {rss / 1024:>5,.0f} MiB"
+                    f" ({seconds:.0f} s including generating them, {long_actions} decisions)"
+                )
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"(this process's own peak RSS: {own:,.0f} MiB)")
     return 0

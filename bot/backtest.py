@@ -15,6 +15,7 @@ run therefore costs no call, and a run stopped by its budget resumes where it st
 from __future__ import annotations
 
 import hashlib
+import http
 import json
 import re
 import time
@@ -23,6 +24,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
+
+import gidgethub
 
 from bot.actions.dryrun import DryRunSink
 from bot.engine import RepoConfigLike
@@ -36,6 +39,7 @@ PER_PAGE = 100
 # GitHub returns no more than this many runs for a filtered listing: longer spans are split.
 RUNS_CAP = 1000
 NOT_MODIFIED = 304
+NOT_FOUND = 404
 ISO = "%Y-%m-%dT%H:%M:%SZ"
 _DURATION = re.compile(r"^(\d+)([hdw])$")
 _UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
@@ -134,9 +138,12 @@ class Report:
     budget: int
     complete: bool
     dead: list[str] = field(default_factory=list)
+    config_source: str = "the embedded default configuration"
 
 
 class Backtest:
+    """One backtest of one branch: fetch (or find on disk), then decide."""
+
     def __init__(
         self,
         gh: Any,
@@ -149,6 +156,7 @@ class Backtest:
         since: datetime,
         budget: int | None = None,
         max_age: float = 3600.0,
+        config_source: str = "the embedded default configuration",
         progress: Callable[[str, int, int], None] = lambda what, done, total: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -156,6 +164,7 @@ class Backtest:
         self.stats = stats
         self.repo = repo
         self.config = config
+        self.config_source = config_source
         self.branch = branch
         self.since = since
         self.budget = budget
@@ -164,18 +173,23 @@ class Backtest:
         self.clock = clock
         self.cache_dir = cache_dir / repo.replace("/", "__")
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        self._start = self._spent()
+        self._start, self._start_free = self._spent(), self._not_modified()
 
     # --- calls and budget --------------------------------------------------------------
 
     def _spent(self) -> int:
         return sum(n for key, n in self.stats.items() if key.status != NOT_MODIFIED)
 
+    def _not_modified(self) -> int:
+        return sum(n for key, n in self.stats.items() if key.status == NOT_MODIFIED)
+
     def calls(self) -> int:
+        """Calls this backtest made that cost rate limit."""
         return self._spent() - self._start
 
     def free_calls(self) -> int:
-        return sum(n for key, n in self.stats.items() if key.status == NOT_MODIFIED)
+        """Calls this backtest made that were answered 304 (no rate limit spent)."""
+        return self._not_modified() - self._start_free
 
     async def _remaining_budget(self) -> int:
         """Half of what remains of the rate limit, unless a budget was given."""
@@ -189,12 +203,6 @@ class Backtest:
     ) -> AsyncIterator[Any]:
         """Every item of a listing; raises OverBudget before a page that would exceed it."""
         budget = await self._remaining_budget()
-        async for item in self._iterate(url, url_vars, key, budget):
-            yield item
-
-    async def _iterate(
-        self, url: str, url_vars: dict[str, Any], key: str | None, budget: int
-    ) -> AsyncIterator[Any]:
         if self.calls() >= budget:
             raise OverBudget
         pulled = 0
@@ -227,14 +235,37 @@ class Backtest:
 
     # --- fetching ----------------------------------------------------------------------
 
-    async def fetch(self) -> Fetched:
-        owner, _, name = self.repo.partition("/")
+    async def repository(self) -> dict[str, Any]:
+        """The repository as the API describes it (its default branch among the rest)."""
         repository = self._fresh("repository")
         if repository is None:
+            owner, _, name = self.repo.partition("/")
             repository = await self.gh.getitem(
                 "/repos/{owner}/{repo}", {"owner": owner, "repo": name}
             )
             self._save("repository", {"fetched_at": self.clock(), "items": repository})
+        return dict(repository)
+
+    async def read_file(self, url: str) -> Any:
+        """`gh.getitem(url)` for the configuration's files, kept on disk like the listings
+        (a missing file is remembered as missing)."""
+        key = "file-" + hashlib.sha256(url.encode()).hexdigest()[:24]
+        kept = self._fresh(key)
+        if kept is None:
+            try:
+                kept = {"body": await self.gh.getitem(url)}
+            except gidgethub.BadRequest as exc:
+                if exc.status_code != NOT_FOUND:
+                    raise
+                kept = {"missing": True}
+            self._save(key, {"fetched_at": self.clock(), "items": kept})
+        if kept.get("missing"):
+            raise gidgethub.BadRequest(http.HTTPStatus.NOT_FOUND, "Not Found")
+        return kept["body"]
+
+    async def fetch(self) -> Fetched:
+        owner, _, name = self.repo.partition("/")
+        repository = await self.repository()
         branch = self.branch = self.branch or str(repository["default_branch"])
         since = self.since.strftime(ISO)
         fetched = Fetched(repository, [], [], {})
@@ -379,6 +410,7 @@ class Backtest:
             budget=self.budget or 0,
             complete=fetched.complete,
             dead=[f"{d.delivery_id}: {error}" for d, error in replayer.dead],
+            config_source=self.config_source,
         )
 
 

@@ -35,7 +35,11 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--since", default="30d", help="how far back: 30d, 12h, 2w or a date (default: 30d)"
     )
-    parser.add_argument("--config", type=Path, help="a trunkwatch.yml (default: the embedded one)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="a trunkwatch.yml (default: the repository's own, else the embedded one)",
+    )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="the report as JSON")
     output.add_argument("--html", type=Path, metavar="FILE", help="also write an HTML timeline")
@@ -136,6 +140,37 @@ async def _installation_for(app: GitHubApp, repo: str) -> int:
     )
 
 
+class _CachedFiles:
+    """What the configuration loader asks of `gh`, answered through the backtest's cache."""
+
+    def __init__(self, backtest: Backtest) -> None:
+        self._backtest = backtest
+
+    async def getitem(self, url: str) -> Any:
+        return await self._backtest.read_file(url)
+
+
+async def _repository_config(backtest: Backtest) -> None:
+    """Use the repository's own configuration, as the App would; the embedded default when
+    it has none."""
+    from bot.config import ConfigLoader
+
+    repository = await backtest.repository()
+    result = await ConfigLoader().get(
+        _CachedFiles(backtest), backtest.repo, str(repository["default_branch"])
+    )
+    if result.errors:
+        raise BacktestError(
+            f"the configuration {result.source} is invalid:\n"
+            + "\n".join(str(error) for error in result.errors)
+        )
+    if result.config is not None:
+        backtest.config = result.config
+        backtest.config_source = result.source
+    else:
+        backtest.config_source += " (the repository has no .github/trunkwatch.yml)"
+
+
 async def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     from bot.config import load_default, load_file
 
@@ -159,7 +194,10 @@ async def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             budget=args.budget,
             max_age=args.max_age,
             progress=progress,
+            config_source=str(args.config) if args.config else "the embedded default",
         )
+        if args.config is None:
+            await _repository_config(backtest)
         report = await backtest.run(io.StringIO())
     progress.done()
     if args.json:

@@ -115,6 +115,7 @@ def as_json(report: Report) -> str:
             "repo": report.repo,
             "branch": report.branch,
             "since": report.since,
+            "config": report.config_source,
             "commits": len(report.commits),
             "commits_decided": report.covered,
             "complete": report.complete,
@@ -150,6 +151,7 @@ def as_markdown(report: Report) -> str:
         f"# Backtest of {report.repo} `{report.branch}` since {report.since}",
         "",
         progress_note(report),
+        f"Configuration: {report.config_source}.",
         f"{len(alerts)} alert(s) would have been filed; {report.calls} API call(s) spent"
         f" ({report.free_calls} more answered 304 Not Modified, free), budget {report.budget}.",
         "",

@@ -107,6 +107,8 @@ class Replayer:
         self.configs = FixedConfig(config)
         self.store = MemoryStore()
         self.engine = Engine(self.store, self.configs)
+        # Only for `act`: the worker's way of acting on a unit's decisions, and on those that
+        # acting leads to.
         self._acts = Worker(self.store, self.engine, router, sink, self.configs, github=None)
         # Hashes of the delivery ids seen: a repeated delivery changes nothing, as in the inbox.
         self._seen: set[int] = set()

@@ -16,6 +16,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot import backtest_cli
+from bot.__main__ import _parser
 from bot.backtest import Backtest, BacktestError, PageCache, Report, parse_since
 from bot.backtest_report import alerts_of, as_html, as_json, as_markdown
 from bot.config import load_default
@@ -221,46 +223,59 @@ async def trunkwatch(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
     return process.returncode, out.decode(), err.decode()
 
 
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
 async def test_the_command_line_as_the_app_then_from_its_cache(
-    sim: SimulatedGitHub, app_key: str, tmp_path: Path
+    sim: SimulatedGitHub, app_key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     deliveries = list(Generator(history()).deliveries())
     sim.seed_deliveries(deliveries)
     sim.add_installation(99, account="pytorch")
-    env = {
-        "GITHUB_API_URL": sim.base_url,
-        "GITHUB_APP_ID": str(APP_ID),
-        "GITHUB_PRIVATE_KEY": app_key,
-    }
+    monkeypatch.setenv("GITHUB_API_URL", sim.base_url)
+    monkeypatch.setenv("GITHUB_APP_ID", str(APP_ID))
+    monkeypatch.setenv("GITHUB_PRIVATE_KEY", app_key)
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
     page = tmp_path / "backtest.html"
-    common = ["--since", "2026-10-31", "--cache-dir", str(tmp_path / "cache")]
-    code, out, err = await trunkwatch(
-        "backtest", "pytorch/pytorch", *common, "--html", str(page), env=env
-    )
-    assert code == 0, err
-    assert out.startswith("# Backtest of pytorch/pytorch `main` since 2026-10-31")
-    assert "| inductor | 1 | 1 | 0 | 0 |" in out and "| trunk | 1 | 1 | 0 | 0 |" in out
-    assert app_key not in out + err
+    common = ["backtest", "pytorch/pytorch", "--since", "2026-10-31"]
+    common += ["--cache-dir", str(tmp_path / "cache")]
+    out, err = io.StringIO(), Terminal()
+    code = await backtest_cli.run(_parser().parse_args([*common, "--html", str(page)]), out, err)
+    assert code == 0
+    assert out.getvalue().startswith("# Backtest of pytorch/pytorch `main` since 2026-10-31")
+    assert "| inductor | 1 | 1 | 0 | 0 |" in out.getvalue()
+    assert "| trunk | 1 | 1 | 0 | 0 |" in out.getvalue()
+    assert "reading jobs     [##############################]" in err.getvalue()
+    assert app_key not in out.getvalue() + err.getvalue()
     assert "bar recovered" in page.read_text()
-    code, out, err = await trunkwatch("backtest", "pytorch/pytorch", *common, "--json", env=env)
-    report = json.loads(out)
+    out = io.StringIO()
+    code = await backtest_cli.run(_parser().parse_args([*common, "--json"]), out, io.StringIO())
+    report = json.loads(out.getvalue())
     assert code == 0 and report["api_calls"] == 0 and len(report["alerts"]) == 2
+    elsewhere = _parser().parse_args(["backtest", "someone-else/repo"])
+    with pytest.raises(BacktestError, match="not installed on someone-else"):
+        await backtest_cli.run(elsewhere, io.StringIO(), io.StringIO())
+
+
+async def test_the_command_with_a_token_and_a_budget_says_how_far_it_got(
+    sim: SimulatedGitHub, tmp_path: Path
+) -> None:
+    sim.seed_deliveries(Generator(history()).deliveries())
     token, _ = sim.issue_token(INSTALLATION_ID)
+    env = {"GITHUB_API_URL": sim.base_url, "GITHUB_TOKEN": token}
+    cache = ["--cache-dir", str(tmp_path / "cache")]
     code, out, err = await trunkwatch(
-        "backtest",
-        "pytorch/pytorch",
-        "--since",
-        "1w",
-        "--budget",
-        "2",
-        "--cache-dir",
-        str(tmp_path / "other"),
-        env={"GITHUB_API_URL": sim.base_url, "GITHUB_TOKEN": token},
+        "backtest", "pytorch/pytorch", "--since", "2026-10-31", "--budget", "4", *cache, env=env
     )
-    assert code == 3 and "budget of 2 calls ran out" in out
+    assert code == 3, err
+    assert "The budget of 4 calls ran out" in out and "Run again to go on" in out
     assert token not in out + err
     code, out, err = await trunkwatch("backtest", "pytorch", env={})
     assert code == 2 and "OWNER/REPO" in err
+    code, out, err = await trunkwatch("backtest", "pytorch/pytorch", *cache, env={})
+    assert code == 2 and "needs a token" in err
 
 
 def test_the_page_cache_keeps_listing_pages_on_disk(tmp_path: Path) -> None:
@@ -273,3 +288,55 @@ def test_the_page_cache_keeps_listing_pages_on_disk(tmp_path: Path) -> None:
     assert list(again) == [runs] and len(again) == 1  # job listings are kept whole elsewhere
     del again[runs]
     assert runs not in again
+
+
+async def test_the_repositorys_own_configuration_decides_what_is_watched(
+    sim: SimulatedGitHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim.seed_deliveries(Generator(history()).deliveries())
+    sim.set_file(
+        "pytorch/pytorch", ".github/trunkwatch.yml", "groups:\n  trunk:\n    workflows: [trunk]\n"
+    )
+    token, _ = sim.issue_token(INSTALLATION_ID)
+    monkeypatch.setenv("GITHUB_API_URL", sim.base_url)
+    monkeypatch.setenv("GITHUB_TOKEN", token)
+    args = ["backtest", "pytorch/pytorch", "--since", "2026-10-31", "--json"]
+    args += ["--cache-dir", str(tmp_path / "cache")]
+    out = io.StringIO()
+    assert await backtest_cli.run(_parser().parse_args(args), out, io.StringIO()) == 0
+    report = json.loads(out.getvalue())
+    assert report["config"] == "pytorch/pytorch:.github/trunkwatch.yml"
+    assert [alert["group"] for alert in report["alerts"]] == ["trunk"]
+    # Only the watched workflow's failed or rerun runs had their jobs read.
+    listed = {r.path.split("/")[-2] for r in sim.requests if r.path.endswith("/jobs")}
+    trunk_runs = {
+        str(run.id) for run in sim.repos["pytorch/pytorch"].runs.values() if run.workflow == "trunk"
+    }
+    assert listed and listed <= trunk_runs
+    sim.requests.clear()
+    out = io.StringIO()
+    assert await backtest_cli.run(_parser().parse_args(args), out, io.StringIO()) == 0
+    assert json.loads(out.getvalue())["api_calls"] == 0 and sim.requests == []
+
+    sim.set_file(
+        "pytorch/pytorch", ".github/trunkwatch.yml", "groups:\n  trunk:\n    threshold: -1\n"
+    )
+    fresh = [*args[:-2], "--cache-dir", str(tmp_path / "fresh")]
+    with pytest.raises(BacktestError, match="threshold"):
+        await backtest_cli.run(_parser().parse_args(fresh), io.StringIO(), io.StringIO())
+
+
+async def test_a_push_delivered_late_still_lands_in_its_place_on_the_branch(
+    sim: SimulatedGitHub, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    deliveries = list(Generator(history()).deliveries())
+    pushes = [i for i, d in enumerate(deliveries) if d["event"] == "push"]
+    arrived = list(deliveries)
+    arrived.insert(pushes[5], arrived.pop(pushes[3]))  # commit 3's push after commit 4's
+    sim.seed_deliveries(arrived)
+    generator = Generator(history())
+    assert sim.repos["pytorch/pytorch"].branches["main"] == [
+        generator.commit_sha(i) for i in range(60)
+    ]
+    report = await backtest(sim, session, tmp_path / "cache").run(io.StringIO())
+    assert decisions(report.records) == decisions(await replayed(deliveries, tmp_path))

@@ -202,28 +202,36 @@ class Seeding:
     def seed_deliveries(self, deliveries: Iterable[Mapping[str, Any]]) -> None:
         """The repository state a stream of webhook deliveries describes (`push`,
         `workflow_job` and `workflow_run`, e.g. a generated history): the commits of each
-        pushed branch (with the pull request named in the message), and every attempt of
-        every run with its jobs and conclusion, dated by its commit."""
-        for delivery in deliveries:
+        pushed branch in the order the pushes chain them (`before` → commits; a push that
+        arrived late still lands in its place), with the pull request named in each message,
+        and every attempt of every run with its jobs and conclusion, dated by its commit."""
+        ordered = list(deliveries)
+        pushed_to: dict[tuple[str, str], dict[str, None]] = {}  # shas in arrival order
+        for delivery in ordered:
+            payload = delivery["payload"]
+            if delivery["event"] != "push" or not payload["ref"].startswith("refs/heads/"):
+                continue
+            name, branch = payload["repository"]["full_name"], payload["ref"][len("refs/heads/") :]
+            self.repo(name).default_branch = payload["repository"]["default_branch"]
+            parent = payload["before"]
+            for pushed in payload["commits"]:
+                self._seeded_commit(name, pushed, parent)
+                pushed_to.setdefault((name, branch), {})[pushed["id"]] = None
+                parent = pushed["id"]
+        for (name, branch), shas in pushed_to.items():
+            r = self.repo(name)
+            parents = {r.commits[sha].parents[0] for sha in shas if r.commits[sha].parents}
+            heads = [sha for sha in shas if sha not in parents]
+            # One head: the chain from it; otherwise (pushes that do not chain) arrival order.
+            r.branches[branch] = (
+                list(reversed(r.history(heads[0]))) if len(heads) == 1 else list(shas)
+            )
+        for delivery in ordered:
             event, payload = delivery["event"], delivery["payload"]
             name = payload["repository"]["full_name"]
-            if event == "push" and payload["ref"].startswith("refs/heads/"):
-                self.repo(name).default_branch = payload["repository"]["default_branch"]
-                for pushed in payload["commits"]:
-                    if pushed["id"] in self.repo(name).commits:
-                        continue
-                    author = pushed["author"].get("username") or pushed["author"]["name"]
-                    pr = pr_number_from_message(pushed["message"])
-                    self.add_commit(
-                        name,
-                        pushed["id"],
-                        pushed["message"],
-                        author,
-                        pr,
-                        branch=payload["ref"].removeprefix("refs/heads/"),
-                        date=pushed["timestamp"],
-                    )
-            elif event == "workflow_job" and payload["workflow_job"]["status"] == "completed":
+            if event == "push":
+                continue
+            if event == "workflow_job" and payload["workflow_job"]["status"] == "completed":
                 job = payload["workflow_job"]
                 run = self._seeded_run(name, job["run_id"], job["workflow_name"], job)
                 run.attempts.setdefault(job["run_attempt"], []).append(
@@ -235,6 +243,31 @@ class Seeding:
                 run.event = raw.get("event") or run.event
                 run.attempts.setdefault(raw["run_attempt"], [])
                 run.conclusions[raw["run_attempt"]] = raw["conclusion"]
+
+    def _seeded_commit(self, repo: str, pushed: Mapping[str, Any], parent: str) -> None:
+        r = self.repo(repo)
+        if pushed["id"] in r.commits:
+            return
+        author = pushed["author"].get("username") or pushed["author"]["name"]
+        commit = r.commits[pushed["id"]] = state.Commit(
+            sha=pushed["id"],
+            message=pushed["message"],
+            author=author,
+            date=pushed["timestamp"],
+            parents=[] if set(parent) == {"0"} else [parent],
+        )
+        pr = pr_number_from_message(pushed["message"])
+        if pr is not None:
+            if pr not in r.issues:
+                self.add_pull(
+                    repo,
+                    pr,
+                    title=commit.message.splitlines()[0],
+                    author=author,
+                    head_sha=commit.sha,
+                    merge_commit_sha=commit.sha,
+                )
+            commit.pulls.append(pr)
 
     def _seeded_run(self, repo: str, run_id: int, workflow: str, raw: Mapping[str, Any]) -> Run:
         r = self.repo(repo)
