@@ -139,6 +139,7 @@ class Trunk:
         self.breakages = self._breakages()
         self.outages = self._outages()
         self.events: list[Event] = []
+        self._by_run: dict[tuple[int, int], list[Event]] | None = None
         self._n = 0
         self._plan()
 
@@ -447,10 +448,14 @@ class Trunk:
 
     def run_jobs(self, run_id: int, attempt: int, until: float) -> list[dict[str, Any]]:
         """The list-jobs answer for a run attempt as of minute `until` (what the API shows)."""
+        if self._by_run is None:
+            self._by_run = {}
+            for event in self.events:  # in arrival order
+                if event.kind == "job":
+                    d = event.data
+                    self._by_run.setdefault((d["run_id"], d["attempt"]), []).append(event)
         latest: dict[int, Event] = {}
-        for event in self.events:
-            d = event.data
-            ours = event.kind == "job" and d["run_id"] == run_id and d["attempt"] == attempt
-            if ours and event.at <= until:
-                latest[d["job_id"]] = event
+        for event in self._by_run.get((run_id, attempt), ()):
+            if event.at <= until:
+                latest[event.data["job_id"]] = event
         return [self.job(e.data) for e in latest.values()]
