@@ -338,16 +338,16 @@ class PostgresStore:
     async def _insert_deliveries(self, deliveries: list[Delivery]) -> list[bool | Exception]:
         try:
             return await self._insert_batch(deliveries)
-        except StoreError as exc:
+        except Exception as exc:  # the database's errors, and a value asyncpg cannot encode
             if len(deliveries) == 1:
-                return [exc]
+                return [exc if isinstance(exc, StoreError) else self._error(exc)]
         # One bad row must not fail the deliveries that shared its batch.
         outcomes: list[bool | Exception] = []
         for delivery in deliveries:
             try:
                 outcomes.extend(await self._insert_batch([delivery]))
-            except StoreError as exc:
-                outcomes.append(exc)
+            except Exception as exc:
+                outcomes.append(exc if isinstance(exc, StoreError) else self._error(exc))
         return outcomes
 
     async def _insert_batch(self, deliveries: list[Delivery]) -> list[bool | Exception]:

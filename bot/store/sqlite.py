@@ -304,7 +304,7 @@ class SQLiteStore:
         try:
             with _transaction(conn):
                 return [insert_delivery(conn, delivery) for delivery in deliveries]
-        except sqlite3.Error:
+        except Exception:  # sqlite3's errors, and a value it cannot bind (OverflowError, …)
             if len(deliveries) == 1:
                 raise
         # One bad row must not fail the deliveries that shared its batch.
@@ -313,8 +313,8 @@ class SQLiteStore:
             try:
                 with _transaction(conn):
                     outcomes.append(insert_delivery(conn, delivery))
-            except sqlite3.Error as exc:
-                outcomes.append(_store_error(self.path, exc))
+            except Exception as exc:
+                outcomes.append(_row_error(self.path, exc))
         return outcomes
 
     def _claim(self, worker: str, now: float, lease_until: float) -> Delivery | None:
@@ -451,6 +451,12 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+def _row_error(path: str, exc: Exception) -> StoreError:
+    error = StoreError(f"{path}: {type(exc).__name__}: {exc}")
+    error.__cause__ = exc
+    return error
 
 
 def _store_error(path: str, exc: sqlite3.Error) -> StoreError:
