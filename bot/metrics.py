@@ -20,6 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from bot.github.client import CallStats
+from bot.recovery import RecoveryCounts
 from bot.store.base import Store
 from bot.tracker.model import AlertState
 
@@ -51,12 +52,14 @@ class Metrics:
         received: Callable[[], DeliveryCounts] | None = None,
         calls: CallStats | None = None,
         alerts: Callable[[], Iterable[AlertState]] | None = None,
+        recovery: Callable[[], RecoveryCounts] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.received = received
         self.calls = calls
         self.alerts = alerts
+        self.recovery = recovery
         self._clock = clock
         self._inbox = InboxSnapshot(reachable=False)
         self._latency = Histogram(
@@ -100,6 +103,31 @@ class _ScrapeCollector(Collector):
         yield from self._inbox()
         yield from self._github()
         yield from self._alerts()
+        yield from self._recovery()
+
+    def _recovery(self) -> Iterator[Metric]:
+        source = self._metrics.recovery
+        if source is None:
+            return
+        counts = source()
+        family = CounterMetricFamily(
+            f"{PREFIX}_recovery_passes",
+            "Passes over GitHub's record of the App's deliveries, by outcome (scanned; "
+            "skipped: another replica held the lease; gap: could not read back far enough).",
+            labels=["outcome"],
+        )
+        family.add_metric(["scanned"], counts.passes)
+        family.add_metric(["skipped"], counts.skipped)
+        family.add_metric(["gap"], counts.gaps)
+        yield family
+        asked = CounterMetricFamily(
+            f"{PREFIX}_redeliveries_requested",
+            "Missed deliveries GitHub was asked to send again, by whether it accepted.",
+            labels=["outcome"],
+        )
+        asked.add_metric(["accepted"], counts.requested)
+        asked.add_metric(["refused"], counts.refused)
+        yield asked
 
     def _deliveries(self) -> Iterator[Metric]:
         family = CounterMetricFamily(

@@ -25,7 +25,8 @@ from bot.handlers import EVENTS, router
 from bot.logs import setup_logging
 from bot.metrics import Metrics
 from bot.ops import add_ops_routes
-from bot.server import make_app
+from bot.recovery import RECOVERY_SECONDS, DeliveryRecovery
+from bot.server import WEBHOOK_KEY, make_app
 from bot.settings import Settings
 from bot.status_page import add_status_routes
 from bot.store import open_store
@@ -59,6 +60,9 @@ ESCALATION_CHECK_SECONDS = 60.0
 PRUNE_SECONDS = 3600.0
 # How long a finished delivery is kept: also how long a redelivery is recognised as one.
 DELIVERY_RETENTION_SECONDS = 7 * 24 * 3600.0
+# On SIGTERM: how long the deliveries being received and the one being processed get to
+# finish. Within the 30 s a container platform usually waits before SIGKILL.
+STOP_GRACE_SECONDS = 20.0
 
 
 async def app_slug(github: GitHubApp) -> str:
@@ -98,6 +102,13 @@ class Service:
     engine: Engine
     worker: Worker
     app: web.Application
+    recovery: DeliveryRecovery
+
+    async def stop_accepting(self) -> None:
+        """New deliveries get 503 from now on (recovery asks for them again after the
+        restart); those being received are stored first."""
+        if not await self.app[WEBHOOK_KEY].stop_accepting(STOP_GRACE_SECONDS):
+            log.warning("deliveries still being received at shutdown were cut off")
 
 
 @contextlib.asynccontextmanager
@@ -118,11 +129,14 @@ async def running_service(
         engine = Engine(store, configs)
         if sink is None:
             sink = await github_sink(store, engine, github)
-        metrics = Metrics(calls=github.stats, alerts=engine.loaded_alerts)
         worker_options.setdefault("lease_seconds", settings.lease_seconds)
-        worker = Worker(
-            store, engine, router, sink, configs, github, observe=metrics.observe, **worker_options
+        worker = Worker(store, engine, router, sink, configs, github, **worker_options)
+        recovery = DeliveryRecovery(store, github.app_client, worker.worker_id)
+        metrics = Metrics(
+            calls=github.stats, alerts=engine.loaded_alerts, recovery=lambda: recovery.counts
         )
+        worker.observe = metrics.observe
+        worker.every(RECOVERY_SECONDS, recovery.run_once, "recover-deliveries")
         worker.every(
             ESCALATION_CHECK_SECONDS,
             lambda: owners.check_escalations(store, github.installation_client, time.time()),
@@ -149,9 +163,9 @@ async def running_service(
         await site.start()
         worker.start()
         try:
-            yield Service(settings, store, github, engine, worker, app)
+            yield Service(settings, store, github, engine, worker, app, recovery)
         finally:
-            await worker.stop()
+            await worker.stop(grace=STOP_GRACE_SECONDS)
             await runner.cleanup()
     finally:
         await github.close()
@@ -165,8 +179,10 @@ async def serve(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with running_service(settings):
+    async with running_service(settings) as service:
         log.info("serving", extra={"host": settings.host, "port": settings.port})
         await stop.wait()
-        log.info("stopping")
+        log.info("stopping: new deliveries get 503, the ones in hand are finished")
+        await service.stop_accepting()
+    log.info("stopped")
     return 0

@@ -103,8 +103,16 @@ class Worker:
         ]
         self._tasks += [asyncio.create_task(loop(), name=name) for loop, name in self._periodic]
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 0.0) -> None:
+        """Stop claiming; give the deliveries being processed up to `grace` seconds to
+        finish, then cancel what is left (a cancelled delivery is processed again later)."""
         self._stopping = True
+        loops = [t for t in self._tasks if t.get_name().startswith("worker-")]
+        for waiter in self._idle:
+            if not waiter.done():
+                waiter.set_result(None)
+        if grace > 0 and loops:
+            await asyncio.wait(loops, timeout=grace)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -23,6 +23,7 @@ import jwt as pyjwt
 from aiohttp import web
 
 from bot.simulated_github.answers import DOCS, INSTALLATION, JSON_BODY, ApiError
+from bot.simulated_github.hooks import HookDeliveries
 from bot.simulated_github.keys import generate_private_key_pem, public_key_pem
 from bot.simulated_github.routes import Routes
 from bot.simulated_github.seeding import Seeding
@@ -95,6 +96,7 @@ class SimulatedGitHub(Seeding):
         self._budgets: dict[tuple[str, str], list[float]] = {}  # → [used, reset]
         self._runner: web.AppRunner | None = None
         self.base_url = ""
+        self.hooks = HookDeliveries()  # the App's webhook: `hooks.configure(url, secret)`
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -102,6 +104,10 @@ class SimulatedGitHub(Seeding):
         """Serve on a random 127.0.0.1 port; returns the API root (with the prefix)."""
         app = web.Application(middlewares=[self._middleware])
         Routes(self).register(app.router, self.prefix)
+        app.router.add_get(self.prefix + "/app/hook/deliveries", self.hooks.list_deliveries)
+        app.router.add_post(
+            self.prefix + r"/app/hook/deliveries/{delivery_id:\d+}/attempts", self.hooks.redeliver
+        )
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)

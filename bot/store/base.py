@@ -160,6 +160,26 @@ class Store(Protocol):
 
     async def installation_for_repo(self, repo: str) -> int | None: ...
 
+    # --- recovering missed deliveries --------------------------------------------------
+    async def take_lease(self, name: str, holder: str, now: float, seconds: float) -> bool:
+        """Hold the lease `name` until now + seconds, if it is free, expired, or `holder`'s
+        already. False when another holder has it."""
+
+    async def hook_cursor(self) -> int:
+        """The newest of GitHub's hook delivery ids already looked at; 0 before the first."""
+
+    async def save_hook_cursor(self, newest_id: int, now: float) -> None: ...
+
+    async def known_deliveries(self, delivery_ids: Sequence[str]) -> set[str]:
+        """Which of these delivery ids (GUIDs) the inbox holds, in any status."""
+
+    async def redeliveries_asked(self, guids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """For each of these GUIDs asked for before: (the attempt id asked about, how many
+        times it was asked for)."""
+
+    async def record_redelivery(self, guid: str, hook_delivery_id: int, now: float) -> None:
+        """Note that `guid` was asked for again, about attempt `hook_delivery_id`."""
+
     # --- small key/value state for other parts (alert issue numbers, config cache) -----
     async def get_state(self, namespace: str, key: str) -> Any | None:
         """A JSON value stored under (namespace, key), or None."""

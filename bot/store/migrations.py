@@ -159,6 +159,38 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        4,
+        "recovering missed deliveries: leases, the hook-delivery cursor, redeliveries asked for",
+        (
+            # A named lease (one replica scans GitHub's delivery log at a time).
+            """
+            CREATE TABLE leases (
+                name   TEXT NOT NULL PRIMARY KEY,
+                holder TEXT NOT NULL,
+                until  DOUBLE PRECISION NOT NULL
+            )
+            """,
+            # The newest of GitHub's hook deliveries (their numeric id) already looked at.
+            """
+            CREATE TABLE hook_cursor (
+                name       TEXT NOT NULL PRIMARY KEY,
+                newest_id  BIGINT NOT NULL,
+                updated_at DOUBLE PRECISION NOT NULL
+            )
+            """,
+            # The redeliveries asked for: a delivery (guid) is asked for again only after the
+            # attempt asked for has itself failed, and a few times at most.
+            """
+            CREATE TABLE hook_redeliveries (
+                guid             TEXT NOT NULL PRIMARY KEY,
+                hook_delivery_id BIGINT NOT NULL,  -- the newest attempt asked about
+                requests         INTEGER NOT NULL,
+                requested_at     DOUBLE PRECISION NOT NULL
+            )
+            """,
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

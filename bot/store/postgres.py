@@ -274,6 +274,58 @@ class PostgresStore:
         )
         return None if found is None else int(found)
 
+    # --- recovering missed deliveries ------------------------------------------------
+    async def take_lease(self, name: str, holder: str, now: float, seconds: float) -> bool:
+        status = await self._execute(
+            "INSERT INTO leases (name, holder, until) VALUES ($1, $2, $3)"
+            " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until"
+            " WHERE leases.holder = excluded.holder OR leases.until <= $4",
+            name,
+            holder,
+            now + seconds,
+            now,
+        )
+        return row_count(status) == 1
+
+    async def hook_cursor(self) -> int:
+        found = await self._fetchval("SELECT newest_id FROM hook_cursor WHERE name = 'app'")
+        return 0 if found is None else int(found)
+
+    async def save_hook_cursor(self, newest_id: int, now: float) -> None:
+        await self._execute(
+            "INSERT INTO hook_cursor (name, newest_id, updated_at) VALUES ('app', $1, $2)"
+            " ON CONFLICT (name) DO UPDATE SET"
+            " newest_id = excluded.newest_id, updated_at = excluded.updated_at",
+            newest_id,
+            now,
+        )
+
+    async def known_deliveries(self, delivery_ids: Sequence[str]) -> set[str]:
+        rows = await self._fetch(
+            "SELECT delivery_id FROM deliveries WHERE delivery_id = ANY($1::text[])",
+            list(delivery_ids),
+        )
+        return {row[0] for row in rows}
+
+    async def redeliveries_asked(self, guids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        rows = await self._fetch(
+            "SELECT guid, hook_delivery_id, requests FROM hook_redeliveries"
+            " WHERE guid = ANY($1::text[])",
+            list(guids),
+        )
+        return {row[0]: (int(row[1]), int(row[2])) for row in rows}
+
+    async def record_redelivery(self, guid: str, hook_delivery_id: int, now: float) -> None:
+        await self._execute(
+            "INSERT INTO hook_redeliveries (guid, hook_delivery_id, requests, requested_at)"
+            " VALUES ($1, $2, 1, $3) ON CONFLICT (guid) DO UPDATE SET"
+            " hook_delivery_id = excluded.hook_delivery_id,"
+            " requests = hook_redeliveries.requests + 1, requested_at = excluded.requested_at",
+            guid,
+            hook_delivery_id,
+            now,
+        )
+
     # --- key/value state ---------------------------------------------------------------
     async def get_state(self, namespace: str, key: str) -> Any | None:
         value = await self._fetchval(

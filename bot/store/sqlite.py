@@ -215,6 +215,69 @@ class SQLiteStore:
         )
         return None if row is None else int(row[0])
 
+    # --- recovering missed deliveries ------------------------------------------------
+    async def take_lease(self, name: str, holder: str, now: float, seconds: float) -> bool:
+        taken = await self._run(
+            self._write,
+            "INSERT INTO leases (name, holder, until) VALUES (?, ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until"
+            " WHERE leases.holder = excluded.holder OR leases.until <= ?",
+            (name, holder, now + seconds, now),
+        )
+        return taken == 1
+
+    async def hook_cursor(self) -> int:
+        row = await self._run(self._one, "SELECT newest_id FROM hook_cursor WHERE name = 'app'", ())
+        return 0 if row is None else int(row[0])
+
+    async def save_hook_cursor(self, newest_id: int, now: float) -> None:
+        await self._run(
+            self._write,
+            "INSERT INTO hook_cursor (name, newest_id, updated_at) VALUES ('app', ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET"
+            " newest_id = excluded.newest_id, updated_at = excluded.updated_at",
+            (newest_id, now),
+        )
+
+    async def known_deliveries(self, delivery_ids: Sequence[str]) -> set[str]:
+        ids = list(dict.fromkeys(delivery_ids))
+        found: set[str] = set()
+        for start in range(0, len(ids), 500):  # SQLite's bound-parameter limit
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = await self._run(
+                self._all,
+                f"SELECT delivery_id FROM deliveries WHERE delivery_id IN ({marks})",
+                chunk,
+            )
+            found.update(row[0] for row in rows)
+        return found
+
+    async def redeliveries_asked(self, guids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        ids = list(dict.fromkeys(guids))
+        asked: dict[str, tuple[int, int]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = await self._run(
+                self._all,
+                "SELECT guid, hook_delivery_id, requests FROM hook_redeliveries"
+                f" WHERE guid IN ({marks})",
+                chunk,
+            )
+            asked.update((row[0], (int(row[1]), int(row[2]))) for row in rows)
+        return asked
+
+    async def record_redelivery(self, guid: str, hook_delivery_id: int, now: float) -> None:
+        await self._run(
+            self._write,
+            "INSERT INTO hook_redeliveries (guid, hook_delivery_id, requests, requested_at)"
+            " VALUES (?, ?, 1, ?) ON CONFLICT (guid) DO UPDATE SET"
+            " hook_delivery_id = excluded.hook_delivery_id,"
+            " requests = hook_redeliveries.requests + 1, requested_at = excluded.requested_at",
+            (guid, hook_delivery_id, now),
+        )
+
     # --- key/value state ---------------------------------------------------------------
     async def get_state(self, namespace: str, key: str) -> Any | None:
         row = await self._run(
