@@ -31,6 +31,7 @@ from bot.settings import Settings
 from bot.status_page import add_status_routes
 from bot.store import open_store
 from bot.store.base import Store
+from bot.store.carry_over import carry_state_over
 from bot.tracker.model import CommitInfo
 from bot.worker import Worker
 
@@ -120,6 +121,7 @@ async def running_service(
     store = open_store(settings.database_url)
     await store.open()
     # SQLite serves one process: claims left by a previous, killed process are void.
+    await carry_state_over(store)
     released = await store.release_claims()
     if released:
         log.warning("requeued deliveries left mid-processing", extra={"count": released})

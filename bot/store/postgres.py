@@ -24,11 +24,11 @@ import json
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
-from bot.store import codec
+from bot.store import codec, record_rows
 from bot.store.base import (
     Changes,
     Delivery,
@@ -53,6 +53,7 @@ from bot.store.postgres_rows import (
     save_installation,
     write_changes,
 )
+from bot.store.records import Escalation
 from bot.store.sqlite_rows import (
     DELIVERY_COLUMNS,
     alert_from_row,
@@ -62,6 +63,7 @@ from bot.store.sqlite_rows import (
 from bot.tracker.model import AlertState, JobResult
 
 CONNECT_TIMEOUT_SECONDS = 10.0
+R = TypeVar("R")
 
 # What a failing database call may raise: the server's errors, asyncpg's own (a value it
 # cannot encode, a closed connection), and the network's (timeouts are OSErrors too).
@@ -180,6 +182,7 @@ class PostgresStore:
             if not row_count(status):
                 raise StoreError(f"no delivery {delivery_id!r} to complete")
             await write_changes(conn, changes, count_versions=self._counts_versions)
+            await _write_records(conn, changes)
 
     async def fail(self, delivery_id: str, error: str, retry_at: float | None) -> None:
         async with self._connection() as conn, conn.transaction():
@@ -241,6 +244,7 @@ class PostgresStore:
     async def save_changes(self, changes: Changes) -> None:
         async with self._connection() as conn, conn.transaction():
             await write_changes(conn, changes, count_versions=self._counts_versions)
+            await _write_records(conn, changes)
 
     async def prune(self, repo: str, branch: str, keep_shas: Sequence[str]) -> int:
         async with self._connection() as conn, conn.transaction():
@@ -326,6 +330,38 @@ class PostgresStore:
             now,
         )
 
+    # --- typed records -------------------------------------------------------------------
+    async def get_record(self, kind: type[R], *key: Any) -> R | None:
+        query = record_rows.select(kind, record_rows.POSTGRES, kind.KEY)  # type: ignore[attr-defined]
+        row = await self._fetchrow(query, *key)
+        return None if row is None else record_rows.from_row(kind, row)
+
+    async def find_records(self, kind: type[R], **where: Any) -> list[R]:
+        query = record_rows.select(kind, record_rows.POSTGRES, list(where))
+        # COLLATE-free keys: ordering by key is only for a stable answer.
+        rows = await self._fetch(query, *where.values())
+        return [record_rows.from_row(kind, row) for row in rows]
+
+    async def claim_escalations(self, now: float, seconds: float, limit: int) -> list[Escalation]:
+        rows = await self._fetch(
+            "UPDATE escalations SET claimed_until = $2 WHERE alert IN ("
+            " SELECT alert FROM escalations"
+            " WHERE state = 'pending' AND due <= $1 AND claimed_until <= $1"
+            " ORDER BY due LIMIT $3 FOR UPDATE SKIP LOCKED)"
+            f" RETURNING {record_rows.columns(Escalation)}",
+            now,
+            now + seconds,
+            limit,
+        )
+        claimed = [record_rows.from_row(Escalation, row) for row in rows]
+        return sorted(claimed, key=lambda escalation: escalation.due)
+
+    async def state_items(self, namespace: str) -> list[tuple[str, Any]]:
+        rows = await self._fetch(
+            "SELECT key, value FROM state WHERE namespace = $1 ORDER BY key", namespace
+        )
+        return [(row[0], json.loads(row[1])) for row in rows]
+
     # --- key/value state ---------------------------------------------------------------
     async def get_state(self, namespace: str, key: str) -> Any | None:
         value = await self._fetchval(
@@ -406,3 +442,8 @@ class PostgresStore:
         async with self._connection() as conn, conn.transaction():
             await lock(conn, INBOX_LOCK)
             return [await insert_delivery(conn, delivery) for delivery in deliveries]
+
+
+async def _write_records(conn: Any, changes: Changes) -> None:
+    for statement, params in record_rows.statements(changes.records, record_rows.POSTGRES):
+        await conn.execute(statement, *params)

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from bot.store import codec
+from bot.store import codec, record_rows
 from bot.store.base import (
     Changes,
     Delivery,
@@ -35,6 +35,7 @@ from bot.store.base import (
 )
 from bot.store.batching import GroupCommit
 from bot.store.migrations import OPEN_STATUSES, REPO_VERSIONS_SINCE, current_version, migrate
+from bot.store.records import Escalation
 from bot.store.sqlite_rows import (
     CLAIM,
     DELIVERY_COLUMNS,
@@ -48,6 +49,7 @@ from bot.tracker.model import AlertState, JobResult
 
 P = ParamSpec("P")
 T = TypeVar("T")
+R = TypeVar("R")
 
 BUSY_TIMEOUT_SECONDS = 10.0  # another process (a CLI next to `serve`) holding the write lock
 
@@ -278,6 +280,26 @@ class SQLiteStore:
             (guid, hook_delivery_id, now),
         )
 
+    # --- typed records -------------------------------------------------------------------
+    async def get_record(self, kind: type[R], *key: Any) -> R | None:
+        query = record_rows.select(kind, record_rows.SQLITE, kind.KEY)  # type: ignore[attr-defined]
+        row = await self._run(self._one, query, key)
+        return None if row is None else record_rows.from_row(kind, row)
+
+    async def find_records(self, kind: type[R], **where: Any) -> list[R]:
+        query = record_rows.select(kind, record_rows.SQLITE, list(where))
+        rows = await self._run(self._all, query, list(where.values()))
+        return [record_rows.from_row(kind, row) for row in rows]
+
+    async def claim_escalations(self, now: float, seconds: float, limit: int) -> list[Escalation]:
+        return await self._run(self._claim_escalations, now, seconds, limit)
+
+    async def state_items(self, namespace: str) -> list[tuple[str, Any]]:
+        rows = await self._run(
+            self._all, "SELECT key, value FROM state WHERE namespace = ? ORDER BY key", (namespace,)
+        )
+        return [(row[0], json.loads(row[1])) for row in rows]
+
     # --- key/value state ---------------------------------------------------------------
     async def get_state(self, namespace: str, key: str) -> Any | None:
         row = await self._run(
@@ -408,6 +430,28 @@ class SQLiteStore:
                 raise StoreError(f"no delivery {delivery_id!r} to complete")
             self._bump_versions(conn, changes.repos())
             write_changes(conn, changes)
+            for statement, params in record_rows.statements(changes.records, record_rows.SQLITE):
+                conn.execute(statement, params)
+
+    def _claim_escalations(self, now: float, seconds: float, limit: int) -> list[Escalation]:
+        conn = self._db()
+        with _transaction(conn):
+            rows = conn.execute(
+                f"SELECT {record_rows.columns(Escalation)} FROM escalations"
+                " WHERE state = 'pending' AND due <= ? AND claimed_until <= ?"
+                " ORDER BY due LIMIT ?",
+                (now, now, limit),
+            ).fetchall()
+            until = now + seconds
+            claimed = [
+                dataclasses.replace(record_rows.from_row(Escalation, row), claimed_until=until)
+                for row in rows
+            ]
+            conn.executemany(
+                "UPDATE escalations SET claimed_until = ? WHERE alert = ?",
+                [(e.claimed_until, e.alert) for e in claimed],
+            )
+        return claimed
 
     def _fail(self, delivery_id: str, error: str, retry_at: float | None) -> None:
         conn = self._db()
@@ -433,6 +477,8 @@ class SQLiteStore:
         with _transaction(conn):
             self._bump_versions(conn, changes.repos())
             write_changes(conn, changes)
+            for statement, params in record_rows.statements(changes.records, record_rows.SQLITE):
+                conn.execute(statement, params)
 
     def _prune(self, repo: str, branch: str, keep: frozenset[str]) -> int:
         conn = self._db()
