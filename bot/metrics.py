@@ -53,6 +53,7 @@ class Metrics:
         calls: CallStats | None = None,
         alerts: Callable[[], Iterable[AlertState]] | None = None,
         recovery: Callable[[], RecoveryCounts] | None = None,
+        failures: Callable[[], Mapping[str, int]] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -60,6 +61,7 @@ class Metrics:
         self.calls = calls
         self.alerts = alerts
         self.recovery = recovery
+        self.failures = failures
         self._clock = clock
         self._inbox = InboxSnapshot(reachable=False)
         self._latency = Histogram(
@@ -104,6 +106,22 @@ class _ScrapeCollector(Collector):
         yield from self._github()
         yield from self._alerts()
         yield from self._recovery()
+        yield from self._failures()
+
+    def _failures(self) -> Iterator[Metric]:
+        source = self._metrics.failures
+        if source is None:
+            return
+        counts = source()
+        family = CounterMetricFamily(
+            f"{PREFIX}_delivery_failures",
+            "Failed attempts at processing a delivery: retried (later, with backoff), or dead "
+            "(given up: its effects on GitHub are not applied; logged with its error).",
+            labels=["outcome"],
+        )
+        for outcome in ("retried", "dead"):
+            family.add_metric([outcome], counts.get(outcome, 0))
+        yield family
 
     def _recovery(self) -> Iterator[Metric]:
         source = self._metrics.recovery

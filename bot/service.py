@@ -20,7 +20,7 @@ from bot.actions.github_sink import GitHubSink
 from bot.commands import suppressed
 from bot.config import ConfigLoader
 from bot.engine import DecisionSink, Engine, RepoConfigLike
-from bot.github import GitHubApp
+from bot.github import GitHubApp, RetryPolicy
 from bot.handlers import EVENTS, router
 from bot.logs import setup_logging
 from bot.metrics import Metrics
@@ -114,9 +114,14 @@ class Service:
 
 @contextlib.asynccontextmanager
 async def running_service(
-    settings: Settings, sink: DecisionSink | None = None, **worker_options: Any
+    settings: Settings,
+    sink: DecisionSink | None = None,
+    *,
+    policy: RetryPolicy | None = None,
+    **worker_options: Any,
 ) -> AsyncIterator[Service]:
-    """Open the store, start the worker and the web server; close all of them on exit."""
+    """Open the store, start the worker and the web server; close all of them on exit.
+    `policy`: how the GitHub client retries (tests shrink its delays)."""
     settings.require_serve()
     store = open_store(settings.database_url)
     await store.open()
@@ -125,7 +130,9 @@ async def running_service(
     released = await store.release_claims()
     if released:
         log.warning("requeued deliveries left mid-processing", extra={"count": released})
-    github = GitHubApp(settings.app_id, settings.private_key, base_url=settings.api_url)
+    github = GitHubApp(
+        settings.app_id, settings.private_key, base_url=settings.api_url, policy=policy
+    )
     try:
         configs = GitHubConfigSource(ConfigLoader(), store)
         engine = Engine(store, configs)
@@ -135,7 +142,10 @@ async def running_service(
         worker = Worker(store, engine, router, sink, configs, github, **worker_options)
         recovery = DeliveryRecovery(store, github.app_client, worker.worker_id)
         metrics = Metrics(
-            calls=github.stats, alerts=engine.loaded_alerts, recovery=lambda: recovery.counts
+            calls=github.stats,
+            alerts=engine.loaded_alerts,
+            recovery=lambda: recovery.counts,
+            failures=lambda: worker.failures,
         )
         worker.observe = metrics.observe
         worker.every(RECOVERY_SECONDS, recovery.run_once, "recover-deliveries")

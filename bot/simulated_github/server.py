@@ -12,6 +12,7 @@ import asyncio
 import fnmatch
 import hashlib
 import json
+import random
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -93,6 +94,7 @@ class SimulatedGitHub(Seeding):
         self.requests: list[RecordedRequest] = []
         self.received: list[ReceivedRequest] = []
         self._injected: list[Injected] = []
+        self._faults: tuple[float, float, random.Random] | None = None
         self._budgets: dict[tuple[str, str], list[float]] = {}  # → [used, reset]
         self._runner: web.AppRunner | None = None
         self.base_url = ""
@@ -184,7 +186,7 @@ class SimulatedGitHub(Seeding):
         identity = "anonymous"
         try:
             identity = self._authenticate(request, path)
-            injected = self._take_injection(request.method, path)
+            injected = self._take_injection(request.method, path) or self._random_fault(path)
             if injected is not None:
                 if injected.stall:
                     await asyncio.sleep(injected.stall)
@@ -200,6 +202,25 @@ class SimulatedGitHub(Seeding):
         except web.HTTPException as exc:
             response = ApiError(exc.status, exc.reason).response()
         return self._finish(request, identity, path, response)
+
+    def inject_faults(
+        self, server_errors: float, secondary_limits: float, seed: int | None = None
+    ) -> None:
+        """From now on answer a random `server_errors` share of API requests with a 5xx and a
+        `secondary_limits` share with a secondary rate limit (403), as GitHub does on a bad
+        day. Nothing happens on a refused request. The App's webhook log is left alone."""
+        self._faults = (server_errors, secondary_limits, random.Random(seed))
+
+    def _random_fault(self, path: str) -> Injected | None:
+        if self._faults is None or path.startswith("/app/hook/"):
+            return None
+        server_errors, secondary_limits, rng = self._faults
+        draw = rng.random()
+        if draw < server_errors:
+            return Injected("", "", 1, rng.choice([500, 502, 503]))
+        if draw < server_errors + secondary_limits:
+            return Injected("", "", 1, 403)
+        return None
 
     def _take_injection(self, method: str, path: str) -> Injected | None:
         for injected in self._injected:
