@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from bot.settings import Settings
 from bot.simulated_github import SimulatedGitHub
 from tests.conftest import APP_ID, FAST_RETRIES, INSTALLATION_ID
 from tests.test_end_to_end import Trunk
+from tests.test_store import fresh_postgres
 
 SECRET = "faults-secret"
 # Wall-clock times in bodies (when an alert was filed) differ from run to run.
@@ -45,7 +47,7 @@ def what_github_shows(sim: SimulatedGitHub, repo: str) -> list[Any]:
 
 
 async def run_story(
-    app_key: str, tmp_path: Path, *, faults: bool, seed: int = 0
+    app_key: str, database_url: str, *, faults: bool, seed: int = 0
 ) -> tuple[list[Any], int]:
     """The default story through the App; what GitHub shows after it, and the faults met."""
     sim = SimulatedGitHub(app_id=APP_ID, app_key=app_key)
@@ -59,7 +61,7 @@ async def run_story(
         private_key=app_key,
         webhook_secret=SECRET,
         api_url=sim.base_url,
-        database_url=f"sqlite:///{tmp_path / ('faults.db' if faults else 'healthy.db')}",
+        database_url=database_url,
         host="127.0.0.1",
         port=free_port(),
         log_level="error",
@@ -86,12 +88,24 @@ async def run_story(
         await sim.stop()
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+@pytest.fixture(params=["sqlite", "postgresql"])
+def databases(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """Two fresh databases of one kind: for the healthy run and for the faulty one."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'healthy.db'}", f"sqlite:///{tmp_path / 'faults.db'}"
+        return
+    for healthy in fresh_postgres():
+        for faulty in fresh_postgres():
+            yield healthy.dsn, faulty.dsn
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_faults_change_nothing_in_the_issues_comments_and_labels(
-    app_key: str, tmp_path: Path, seed: int
+    app_key: str, databases: tuple[str, str], seed: int
 ) -> None:
-    healthy, none = await run_story(app_key, tmp_path, faults=False)
-    faulty, met = await run_story(app_key, tmp_path, faults=True, seed=seed)
+    healthy_db, faulty_db = databases
+    healthy, none = await run_story(app_key, healthy_db, faults=False)
+    faulty, met = await run_story(app_key, faulty_db, faults=True, seed=seed)
     assert none == 0
     assert met >= 3  # the faults really were met (the story makes about 40 calls)
     assert [issue for issue in healthy if issue[4] or issue[7]]  # the story did something

@@ -14,7 +14,7 @@ import signal
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,10 @@ from bot.server import make_app
 from bot.simulated_github import SimulatedGitHub
 from bot.store import open_store
 from bot.store.base import Delivery, Store
+from bot.tracker.model import CloseReason
 from tests.conftest import APP_ID, INSTALLATION_ID
-from tests.test_durability import DEFAULT_CONFIG, alerts, processed_log_counts, wait_drained
+from tests.test_durability import DEFAULT_CONFIG, processed_log_counts
+from tests.test_store import fresh_postgres
 
 SECRET = "recovery-secret"
 
@@ -136,7 +138,9 @@ def inbox_statuses(db: Path) -> Counter[str]:
         return Counter(row[0] for row in conn.execute("SELECT status FROM deliveries"))
 
 
-def serve_env(sim: SimulatedGitHub, app_key: str, tmp_path: Path) -> dict[str, str]:
+def serve_env(
+    sim: SimulatedGitHub, app_key: str, tmp_path: Path, database_url: str = ""
+) -> dict[str, str]:
     key_path = tmp_path / "app.pem"
     key_path.write_text(app_key)
     return {
@@ -144,13 +148,37 @@ def serve_env(sim: SimulatedGitHub, app_key: str, tmp_path: Path) -> dict[str, s
         "GITHUB_PRIVATE_KEY_PATH": str(key_path),
         "GITHUB_WEBHOOK_SECRET": SECRET,
         "GITHUB_API_URL": sim.base_url,
-        "TRUNKWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'trunkwatch.db'}",
+        "TRUNKWATCH_DATABASE_URL": database_url or f"sqlite:///{tmp_path / 'trunkwatch.db'}",
+        # A killed replica's claim on PostgreSQL is taken over once its lease runs out.
+        "TRUNKWATCH_LEASE_SECONDS": "3",
         "LOG_LEVEL": "info",
     }
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "postgresql":
+        for backend in fresh_postgres():
+            yield backend.dsn
+    else:
+        yield f"sqlite:///{tmp_path / 'trunkwatch.db'}"
+
+
+async def wait_processed(store: Store, ids: list[str], within: float = 120.0) -> dict[str, str]:
+    """Each delivery's status once none is left to process."""
+    deadline = time.monotonic() + within
+    while True:
+        found = {i: await store.get_delivery(i) for i in ids}
+        statuses = {i: d.status.value for i, d in found.items() if d is not None}
+        if len(statuses) == len(ids) and set(statuses.values()) <= {"done", "dead"}:
+            return statuses
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not processed: {Counter(statuses.values())}, of {len(ids)}")
+        await asyncio.sleep(0.2)
+
+
 async def test_an_outage_loses_nothing_deliveries_sent_meanwhile_are_recovered_once(
-    sim: SimulatedGitHub, app_key: str, tmp_path: Path
+    sim: SimulatedGitHub, app_key: str, tmp_path: Path, database_url: str
 ) -> None:
     """`serve` is killed while GitHub is sending; everything sent until it is back fails.
     After the restart, recovery has each failed delivery sent again: all are processed,
@@ -158,14 +186,17 @@ async def test_an_outage_loses_nothing_deliveries_sent_meanwhile_are_recovered_o
     scenario = default_scenario()
     scenario.installation_id = INSTALLATION_ID
     deliveries = list(Generator(scenario).deliveries())
+    ids = [d["delivery_id"] for d in deliveries]
     sim.add_repo(scenario.repo, default_branch=scenario.branch)
     sim.set_file(scenario.repo, ".github/trunkwatch.yml", DEFAULT_CONFIG)
     log = tmp_path / "serve.log"
-    serve = ServeProcess(serve_env(sim, app_key, tmp_path), log, cwd=tmp_path)
+    serve = ServeProcess(serve_env(sim, app_key, tmp_path, database_url), log, cwd=tmp_path)
     sim.hooks.configure(f"{serve.url}/webhook", SECRET)
     await serve.start()
     down_from, up_from = len(deliveries) // 3, 2 * len(deliveries) // 3
     statuses: list[int] = []
+    store = open_store(database_url)
+    await store.open()
     try:
         for index, delivery in enumerate(deliveries):
             if index == down_from:
@@ -176,27 +207,26 @@ async def test_an_outage_loses_nothing_deliveries_sent_meanwhile_are_recovered_o
                 delivery["event"], delivery["payload"], guid=delivery["delivery_id"]
             )
             statuses.append(attempt.status_code)
-        failed = [d["delivery_id"] for d, s in zip(deliveries, statuses, strict=True) if s != 202]
+        failed = [i for i, s in zip(ids, statuses, strict=True) if s != 202]
         assert len(failed) >= up_from - down_from  # the outage really lost them
         # The restart's first recovery pass has asked for them; wait until they are in.
-        rows = await wait_drained(tmp_path / "trunkwatch.db", len(deliveries))
+        processed = await wait_processed(store, ids)
         await sim.hooks.settle()
+        alerts = [(a.alert, a.open, a.reason) for a in await store.load_alerts(scenario.repo)]
     finally:
         serve.stop()
-    assert set(rows) == {d["delivery_id"] for d in deliveries}
-    assert {status for status, _ in rows.values()} == {"done"}, serve.log_tail()
+        await store.close()
+    assert set(processed.values()) == {"done"}, serve.log_tail()
     for guid in failed:  # each asked for once, and taken
         assert [a.status_code for a in sim.hooks.of(guid)][-1] == 202
         assert len(sim.hooks.of(guid)) == 2
     counts = processed_log_counts(log)
-    assert set(counts) == set(rows)
     assert max(counts.values()) == 1  # none processed twice
-    assert alerts(tmp_path / "trunkwatch.db") == [
-        (f"{scenario.repo}:main:inductor:1", 0, "recovered")
-    ]
-    assert sum(1 for line in log.read_text().splitlines() if "send a missed delivery" in line) == (
-        len(failed)
-    )
+    # A delivery completed in the instant before the kill may miss its log line, no more.
+    assert len(set(ids) - set(counts)) <= 1
+    assert alerts == [(f"{scenario.repo}:main:inductor:1", False, CloseReason.RECOVERED)]
+    asked = [line for line in log.read_text().splitlines() if "send a missed delivery" in line]
+    assert len(asked) == len(failed)
 
 
 async def test_sigterm_refuses_new_deliveries_finishes_the_one_in_hand_and_exits(
