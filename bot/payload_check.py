@@ -12,11 +12,11 @@ from __future__ import annotations
 import codecs
 import json
 import math
+import re
 from typing import Any
 
 MAX_DEPTH = 64  # GitHub's payloads nest about 8 deep
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-_MAX_INT_DIGITS = 20  # longer than any int64, short enough to refuse before converting
 
 
 class BadPayload(ValueError):
@@ -24,7 +24,10 @@ class BadPayload(ValueError):
 
 
 def parse_payload(body: bytes) -> dict[str, Any]:
-    """The body as a JSON object, or BadPayload naming what is wrong with it."""
+    """The body as a JSON object, or BadPayload naming what is wrong with it.
+
+    The common case costs little more than `json.loads`: the exact checks of keys and of
+    scalars run only when a cheap look at the text says they might find something."""
     if body.startswith(codecs.BOM_UTF8):
         raise BadPayload("body starts with a byte order mark")
     try:
@@ -33,11 +36,7 @@ def parse_payload(body: bytes) -> dict[str, Any]:
         raise BadPayload("body is not UTF-8") from None
     try:
         data = json.loads(
-            text,
-            object_pairs_hook=_unique_keys,
-            parse_constant=_no_constant,
-            parse_int=_int64,
-            parse_float=_finite_float,
+            text, parse_constant=_no_constant, parse_int=_int64, parse_float=_finite_float
         )
     except RecursionError:
         raise BadPayload(f"body nests deeper than {MAX_DEPTH} levels") from None
@@ -47,8 +46,39 @@ def parse_payload(body: bytes) -> dict[str, Any]:
         raise BadPayload(f"body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise BadPayload("body is not a JSON object")
-    _check_tree(data)
+    if _count_keys(data) != text.count('":'):
+        json.loads(text, object_pairs_hook=_unique_keys)  # a key repeated, or just odd text
+    if _SUSPECT_ESCAPE.search(text):
+        _check_strings(data)
     return data
+
+
+# A key is a string and a colon: counting `":` in the text and the keys in the parsed
+# objects tells when a key may have been repeated (a string that merely contains `\":`, or
+# a space before a colon, makes the counts differ too; the exact check then finds nothing).
+# What a lone surrogate or a NUL needs in the text: a `\ud800`-`\udfff` or `\u0000` escape.
+_SUSPECT_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]|\\u0000")
+
+
+def _count_keys(data: dict[str, Any]) -> int:
+    """How many keys the objects hold, all told; refuses nesting past MAX_DEPTH. Walked
+    without recursion (the body may nest on purpose)."""
+    keys = 0
+    stack: list[tuple[dict[str, Any] | list[Any], int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise BadPayload(f"body nests deeper than {MAX_DEPTH} levels")
+        if type(value) is dict:
+            keys += len(value)
+            items: Any = value.values()
+        else:
+            items = value
+        stack.extend((item, depth + 1) for item in items if type(item) in _CONTAINERS)
+    return keys
+
+
+_CONTAINERS = (dict, list)
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -67,7 +97,7 @@ def _no_constant(name: str) -> Any:
 
 
 def _int64(text: str) -> int:
-    value = int(text) if len(text) <= _MAX_INT_DIGITS else None
+    value = int(text) if len(text) <= 20 else None  # longer than any int64: not converted
     if value is None or not INT64_MIN <= value <= INT64_MAX:
         raise BadPayload(f"body has an integer outside the 64-bit range: {text[:30]}")
     return value
@@ -80,22 +110,18 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _check_tree(data: dict[str, Any]) -> None:
-    """Depth and strings, walked without recursion (the body may nest on purpose)."""
-    stack: list[tuple[Any, int]] = [(data, 1)]
+def _check_strings(data: dict[str, Any]) -> None:
+    stack: list[Any] = [data]
     while stack:
-        value, depth = stack.pop()
+        value = stack.pop()
         if isinstance(value, str):
             _check_text(value)
-        elif isinstance(value, dict | list):
-            if depth > MAX_DEPTH:
-                raise BadPayload(f"body nests deeper than {MAX_DEPTH} levels")
-            if isinstance(value, dict):
-                for key in value:
-                    _check_text(key)
-                stack.extend((item, depth + 1) for item in value.values())
-            else:
-                stack.extend((item, depth + 1) for item in value)
+        elif isinstance(value, dict):
+            for key in value:
+                _check_text(key)
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
 
 
 def _check_text(text: str) -> None:

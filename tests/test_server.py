@@ -239,6 +239,25 @@ async def test_malformed_bodies_get_400_with_a_reason(
     assert await nothing_stored(store)
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        json.dumps(PUSH, indent=4).replace('": ', '" : ').encode(),  # spaces before colons
+        _with('"message": "a \\": b", "note": "\\\\u0000 is text here"'),  # look-alikes
+        _with(f'"big": {2**63 - 1}, "small": {-(2**63)}, "ratio": 1.5e300'),
+        _with('"emoji": "\\ud83d\\ude00", "depth": ' + "[" * 62 + "]" * 62),
+    ],
+    ids=["spaced-colons", "escaped-look-alikes", "int64-edges", "surrogate-pair-and-depth-64"],
+)
+async def test_unusual_but_valid_bodies_are_stored(
+    client: TestClient[Any, Any], store: Store, body: bytes
+) -> None:
+    response = await client.post("/webhook", data=body, headers=signed(body, "push"))
+    assert response.status == 202, await response.text()
+    stored = await store.get_delivery("d-1")
+    assert stored is not None and stored.body == body
+
+
 async def test_two_thousand_malformed_deliveries_get_no_5xx_and_spoil_no_valid_one(
     client: TestClient[Any, Any], store: Store
 ) -> None:

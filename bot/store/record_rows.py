@@ -18,12 +18,12 @@ from bot.store.records import Removal, column
 SQLITE, POSTGRES = "sqlite", "postgres"
 
 
-_KINDS: dict[str, dict[str, str]] = {}
+_KINDS: dict[type[Any], dict[str, str]] = {}
 
 
 def _kinds(kind: type[Any]) -> dict[str, str]:
     """field name → "json" | "bool" | "float" | "plain"."""
-    known = _KINDS.get(kind.__qualname__)
+    known = _KINDS.get(kind)
     if known is not None:
         return known
     out = {}
@@ -37,7 +37,7 @@ def _kinds(kind: type[Any]) -> dict[str, str]:
             out[f.name] = "float"
         else:
             out[f.name] = "plain"
-    _KINDS[kind.__qualname__] = out
+    _KINDS[kind] = out
     return out
 
 
