@@ -199,7 +199,7 @@ class Store(Protocol):
     async def state_items(self, namespace: str) -> list[tuple[str, Any]]:
         """Every (key, value) of a key/value namespace (to carry old state over)."""
 
-    # --- small key/value state for other parts (alert issue numbers, config cache) -----
+    # --- small key/value state for other parts (caches, a command's done-marks) --------
     async def get_state(self, namespace: str, key: str) -> Any | None:
         """A JSON value stored under (namespace, key), or None."""
 
