@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from bot.actions import alert_issue, owners
+from bot.actions import alert_issue
 from bot.actions.suspects import pr_number_from_message
 from bot.commands import quiet
 from bot.config import RepoConfig
@@ -33,6 +33,7 @@ from bot.status_templates import (
     wall_clock,
 )
 from bot.store.base import Store
+from bot.store.records import ACKED, Escalation
 from bot.tracker import RepoTracker
 from bot.tracker.jobkeys import key_for, rule_matches
 from bot.tracker.model import (
@@ -224,14 +225,13 @@ class ViewBuilder:
         changes: dict[str, Any] = {}
         if status.open_alert:
             issue = await alert_issue.load(self.store, status.open_alert)
-            record = await self.store.get_state(owners.ESCALATIONS, status.open_alert)
-            record = record if isinstance(record, dict) else {}
-            acked = record.get("acked_by") if record.get("state") == owners.ACKED else None
+            escalation = await self.store.get_record(Escalation, status.open_alert)
+            acked = escalation.acked_by if escalation and escalation.state == ACKED else None
             changes["alert"] = AlertView(
                 issue.number if issue else None,
                 issue.url if issue else "",
-                str(acked) if acked else None,
-                tuple(str(o) for o in record.get("owners") or ()),  # escalation owners
+                acked or None,
+                tuple(escalation.owners) if escalation else (),  # escalation owners
             )
         mute = await quiet.muted(self.store, self.repo, view.group, moment)
         if mute is not None:

@@ -2,7 +2,7 @@
 
 from gidgethub import routing
 
-from bot.handlers import installation, issue_comment, push, workflow_job, workflow_run
+from bot.handlers import installation, issue_comment, issues, push, workflow_job, workflow_run
 
 EVENTS = frozenset(
     {
@@ -10,6 +10,7 @@ EVENTS = frozenset(
         "workflow_run",
         "workflow_job",
         "issue_comment",
+        "issues",
         "installation",
         "installation_repositories",
     }
@@ -24,5 +25,6 @@ router = routing.Router(
     workflow_run.router,
     workflow_job.router,
     issue_comment.router,
+    issues.router,
     installation.router,
 )
