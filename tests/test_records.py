@@ -1,4 +1,4 @@
-"""Typed records (`bot.store.records`): every kind kept exactly on both backends, written with
+"""Typed records (`bot.store.records`): every kind kept exactly on every backend, written with
 the delivery that made them, carried over from the old key/value state, and escalations that
 fire once with two replicas on one PostgreSQL database."""
 
@@ -19,6 +19,7 @@ from bot.github import GitHubClient
 from bot.simulated_github import SimulatedGitHub
 from bot.store.base import Changes, Delivery, Store
 from bot.store.carry_over import carry_state_over
+from bot.store.memory import MemoryStore
 from bot.store.record_view import Records
 from bot.store.records import (
     ACKED,
@@ -37,8 +38,13 @@ from tests.test_store import Backend, PostgresBackend, SQLiteBackend, fresh_post
 REPO = "pytorch/pytorch"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "memory"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    if request.param == "memory":  # replay's and backtest's store keeps them alike
+        memory = MemoryStore()
+        await memory.open()
+        yield memory
+        return
     backends: Iterator[Backend] = (
         fresh_postgres() if request.param == "postgresql" else iter([SQLiteBackend(tmp_path)])
     )
