@@ -63,6 +63,7 @@ class _Loaded:
     config: RepoConfigLike
     tracker_config: TrackerConfig
     version: int  # the store's version of the repository this tracker reflects
+    default_branch: str = "main"
 
 
 class Engine:
@@ -108,7 +109,9 @@ class Engine:
             loaded = None
         if loaded is None:
             tracker = await self._load(repo, tracker_config)
-            loaded = self._loaded[repo] = _Loaded(tracker, config, tracker_config, version)
+            loaded = self._loaded[repo] = _Loaded(
+                tracker, config, tracker_config, version, default_branch
+            )
             # Decisions from facts that were stored but whose effects were not (a crash).
             self._collect(unit, repo, loaded.tracker, loaded.tracker.evaluate())
         elif loaded.tracker_config != tracker_config:
@@ -158,6 +161,12 @@ class Engine:
         entry = self._loaded.get(repo)
         return entry.tracker if entry else None
 
+    def loaded_at(self, repo: str, version: int) -> RepoTracker | None:
+        """The loaded tracker if it reflects the store's `version` of the repository (for the
+        status page, which otherwise rebuilds one from the store)."""
+        entry = self._loaded.get(repo)
+        return entry.tracker if entry is not None and entry.version == version else None
+
     async def push(self, gh: Any, push: Push, default_branch: str, unit: Unit) -> None:
         tracker = await self.tracker(gh, push.repo, default_branch, unit)
         if tracker is None or push.branch not in tracker.config.branches:
@@ -179,6 +188,21 @@ class Engine:
                 continue
             unit.changes.results.append(result)
             self._collect(unit, repo, tracker, tracker.apply(result))
+
+    async def tick(self, gh: Any, repo: str, default_branch: str, now: float, unit: Unit) -> None:
+        """Time passed: pending results may have timed out, provisional suspects waited."""
+        tracker = await self.tracker(gh, repo, default_branch, unit)
+        if tracker is not None:
+            self._collect(unit, repo, tracker, tracker.tick(now))
+
+    def deadlines(self) -> list[tuple[str, str, float]]:
+        """(repository, its default branch, when) of the next timer of each loaded
+        repository that has one."""
+        due = [
+            (repo, entry.default_branch, entry.tracker.next_deadline())
+            for repo, entry in self._loaded.items()
+        ]
+        return [(repo, branch, when) for repo, branch, when in due if when is not None]
 
     async def resolve(
         self, gh: Any, repo: str, default_branch: str, branch: str, group: str, unit: Unit

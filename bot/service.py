@@ -39,6 +39,7 @@ from bot.status_views import PageConfig
 from bot.store import StoreError, open_store
 from bot.store.base import Store
 from bot.store.carry_over import carry_state_over
+from bot.timers import TIMER_CHECK_SECONDS, enqueue_due
 from bot.tracker.model import CommitInfo
 from bot.worker import Worker
 
@@ -134,10 +135,17 @@ async def learn_app_slug(github: GitHubApp, sink: object, then: Callable[[], Non
             slug = await app_slug(github)
         except Exception as exc:
             delay = SLUG_RETRY_SECONDS[min(attempt, len(SLUG_RETRY_SECONDS) - 1)]
-            log.warning(
-                "could not read the App's slug; will retry",
-                extra={"error": type(exc).__name__, "retry_in_seconds": delay},
-            )
+            if getattr(exc, "status_code", None) == 401:
+                log.error(
+                    "GitHub refused the App's JWT (401): GITHUB_APP_ID and the private key are"
+                    " not the same App's; nothing is processed until they are",
+                    extra={"retry_in_seconds": delay},
+                )
+            else:
+                log.warning(
+                    "could not read the App's slug; will retry",
+                    extra={"error": type(exc).__name__, "retry_in_seconds": delay},
+                )
             await asyncio.sleep(delay)
             continue
         if hasattr(sink, "app_slug"):
@@ -271,6 +279,7 @@ async def running_service(
             "prune-inbox",
         )
         worker.every(PRUNE_SECONDS, engine.prune, "prune-commits")
+        worker.every(TIMER_CHECK_SECONDS, lambda: enqueue_due(engine, store), "timers")
         app = make_app(settings.webhook_secret, store, EVENTS, worker.notify)
         metrics_app = web.Application() if settings.metrics_addr else None
         add_ops_routes(app, store=store, metrics=metrics, metrics_app=metrics_app)
@@ -281,6 +290,7 @@ async def running_service(
             token=settings.status_token or None,
             enabled=settings.status_page,
             public=settings.status_public,
+            live=engine.loaded_at,
         )
         sites: list[tuple[web.Application, str, int, str]] = [
             (app, settings.host, settings.port, "HOST/PORT")

@@ -50,13 +50,17 @@ SECURITY_HEADERS = {
 PageConfigs = Callable[[str], Awaitable[PageConfig | None]]
 
 
+# The engine's tracker of a repository if it reflects this version of the store, else None.
+LiveTrackers = Callable[[str, int], RepoTracker | None]
+
+
 async def load_snapshot(store: Store, repo: str, config: PageConfig) -> RepoSnapshot:
     """A repository's tracker from what the store holds (as the engine loads one)."""
     tracker = RepoTracker(repo, config.tracker, await store.load_alerts(repo))
     commits = await store.load_commits(repo)
     results = await store.load_results(repo)
     tracker.load([(c.branch, c.commit, c.parent) for c in commits], results)
-    return RepoSnapshot(tracker, tuple(results), config.owners)
+    return RepoSnapshot(tracker, config.owners)
 
 
 @dataclass
@@ -67,11 +71,16 @@ class _Built:
 
 
 class StoreTrackers:
-    """Snapshots for the page, rebuilt from the store when the repository's version moves."""
+    """Snapshots for the page: the engine's tracker when it is as new as the store (this
+    replica did the latest work), else one rebuilt from the store, kept until the
+    repository's version moves."""
 
-    def __init__(self, store: Store, configs: PageConfigs) -> None:
+    def __init__(
+        self, store: Store, configs: PageConfigs, live: LiveTrackers | None = None
+    ) -> None:
         self._store = store
         self._configs = configs
+        self._live = live
         self._built: dict[str, _Built] = {}
 
     async def get(self, repo: str) -> RepoSnapshot | None:
@@ -87,6 +96,10 @@ class StoreTrackers:
         if config is None:
             return None
         version = await self._store.repo_version(repo)
+        live = self._live(repo, version) if self._live is not None else None
+        if live is not None and live.config == config.tracker:
+            self._built.pop(repo, None)
+            return RepoSnapshot(live, config.owners)
         built = self._built.get(repo)
         if built is None or built.version != version or built.config != config:
             built = _Built(version, config, await load_snapshot(self._store, repo, config))
@@ -179,12 +192,13 @@ def add_status_routes(
     token: str | None,
     enabled: bool,
     public: bool = False,
+    live: LiveTrackers | None = None,
 ) -> None:
     """Serve the status page on `app`; when not `enabled`, add nothing (so `/` is a 404).
     Unless `public`, every request needs `token` (and with none set, none gets in)."""
     if not enabled:
         return
-    page = StatusPage(StoreTrackers(store, configs), store, token, public)
+    page = StatusPage(StoreTrackers(store, configs, live), store, token, public)
     app.router.add_get("/", page.index)
     app.router.add_get(REPO_ROUTE, page.repository)
     app.router.add_get(REPO_ROUTE + "/", page.repository)

@@ -71,6 +71,7 @@ class AlertView:
     url: str
     acked_by: str | None
     escalates_to: tuple[str, ...] = ()  # who is pinged if nobody acknowledges
+    acked_at: str = ""  # wall-clock time of the acknowledgement
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +121,8 @@ class GroupView:
     first_failing: CommitView | None = None
     suspects: tuple[CommitView, ...] = ()
     suspects_known: bool = True
+    provisional: bool = False  # results of the suspects are still coming: none labelled yet
+    suspects_pending: int = 0  # suspects whose results are still coming
     last_green: CommitView | None = None
     alert: AlertView | None = None
     muted: str = ""  # "until 16:00 UTC, by alice"

@@ -7,7 +7,7 @@ people have done about it. Times are read as wall-clock times against `now`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -33,7 +33,7 @@ from bot.status_templates import (
     wall_clock,
 )
 from bot.store.base import Store
-from bot.store.records import ACKED, Escalation
+from bot.store.records import PENDING, Ack, Escalation
 from bot.tracker import RepoTracker
 from bot.tracker.jobkeys import key_for, rule_matches
 from bot.tracker.model import (
@@ -66,11 +66,9 @@ class PageConfig:
 
 @dataclass(frozen=True, slots=True)
 class RepoSnapshot:
-    """A repository as the store holds it: its tracker, the job results it was fed, and
-    each group's owners."""
+    """A repository as the store holds it: its tracker, and each group's owners."""
 
     tracker: RepoTracker
-    results: tuple[JobResult, ...]
     owners: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
@@ -92,12 +90,23 @@ def commit_view(repo: str, commit: CommitInfo, now: datetime) -> CommitView:
     )
 
 
-def job_urls(results: Iterable[JobResult], rule: GroupRule) -> dict[tuple[str, JobKey], str]:
-    """(commit, job key) → the newest attempt's page on GitHub, for the group's jobs."""
+def job_urls(
+    results: Iterable[JobResult], rule: GroupRule, shas: Set[str]
+) -> dict[tuple[str, JobKey], str]:
+    """(commit, job key) → the newest attempt's page on GitHub, for the group's jobs on the
+    commits `shas` (the grid's)."""
     urls: dict[tuple[str, JobKey], str] = {}
+    keys: dict[tuple[str, str], JobKey | None] = {}  # each job name matched once
     for result in results:  # in the order stored: a later attempt replaces an earlier one
-        if result.url and rule_matches(rule, result.workflow, result.job):
-            urls[(result.head_sha, key_for(result.workflow, result.job, rule))] = result.url
+        if not result.url or result.head_sha not in shas:
+            continue
+        name = (result.workflow, result.job)
+        if name not in keys:
+            watched = rule_matches(rule, *name)
+            keys[name] = key_for(*name, rule) if watched else None
+        key = keys[name]
+        if key is not None:
+            urls[(result.head_sha, key)] = result.url
     return urls
 
 
@@ -120,7 +129,6 @@ class ViewBuilder:
     def __init__(self, store: Store, snapshot: RepoSnapshot, now: datetime) -> None:
         self.store = store
         self.tracker = snapshot.tracker
-        self.results = snapshot.results
         self.owners = snapshot.owners
         self.repo = snapshot.tracker.repo
         self.now = now
@@ -136,8 +144,20 @@ class ViewBuilder:
                 status = self.tracker.group_status(branch, rule.name)
                 grid = self.tracker.grid(branch, rule.name, GRID_COMMITS)
                 alert = self.tracker.open_alert(branch, rule.name)
-                parts.append(self.group_view(rule, status, grid, alert, with_grid))
-        groups = [await self.with_people(view, status) for view, status in parts]
+                parts.append((self.group_view(rule, status, grid, alert), rule, status, grid))
+        if with_grid:  # each cell links to its job: the results of the grid's commits
+            shas = {row.commit.sha for _, _, _, grid in parts for row in grid.rows}
+            results = await self.store.load_results_for(self.repo, sorted(shas))
+            parts = [
+                (
+                    replace(view, grid=self.grid_view(rule, status, grid, results)),
+                    rule,
+                    status,
+                    grid,
+                )
+                for view, rule, status, grid in parts
+            ]
+        groups = [await self.with_people(view, status) for view, _, status, _ in parts]
         return RepoView(self.repo, tuple(groups), watched=bool(groups))
 
     def group_view(
@@ -146,8 +166,7 @@ class ViewBuilder:
         status: GroupStatus,
         grid: Grid,
         alert: AlertState | None,
-        with_grid: bool,
-    ) -> tuple[GroupView, GroupStatus]:
+    ) -> GroupView:
         first = first_failures(grid, status)
         if alert is not None:
             first.update((job.key, job.first_failing_sha) for job in alert.jobs)
@@ -170,7 +189,7 @@ class ViewBuilder:
         info = self.tracker.commit(oldest.sha) if oldest else None
         since = parse_time(info.timestamp) if info else None
         state = "broken" if status.broken else ("green" if status.jobs else "unknown")
-        view = GroupView(
+        return GroupView(
             repo=self.repo,
             branch=status.branch,
             group=status.group,
@@ -183,11 +202,11 @@ class ViewBuilder:
             first_failing=oldest if status.broken else None,
             suspects=tuple(self.commit(sha) for sha in status.suspects),
             suspects_known=status.suspects_known,
+            provisional=alert.provisional if alert else False,
+            suspects_pending=len(alert.pending) if alert else 0,
             last_green=self.commit(status.last_green) if status.last_green else None,
             alert=AlertView(None, "", None) if status.open_alert else None,
-            grid=self.grid_view(rule, status, grid) if with_grid else None,
         )
-        return view, status
 
     def _oldest(self, commits: Sequence[CommitView]) -> CommitView | None:
         """The commit that comes first on the trunk among `commits`."""
@@ -197,10 +216,12 @@ class ViewBuilder:
                 order.setdefault(info.sha, position)
         return min(commits, key=lambda c: order.get(c.sha, 1 << 30), default=None)
 
-    def grid_view(self, rule: GroupRule, status: GroupStatus, grid: Grid) -> GridView:
+    def grid_view(
+        self, rule: GroupRule, status: GroupStatus, grid: Grid, results: Iterable[JobResult]
+    ) -> GridView:
         failing = {j.key for j in status.jobs if j.streak >= rule.threshold}
         suspects = set(status.suspects)
-        urls = job_urls(self.results, rule)
+        urls = job_urls(results, rule, {row.commit.sha for row in grid.rows})
         columns = tuple(
             ColumnView(f"J{i}", str(key), key in failing) for i, key in enumerate(grid.keys, 1)
         )
@@ -225,13 +246,15 @@ class ViewBuilder:
         changes: dict[str, Any] = {}
         if status.open_alert:
             issue = await alert_issue.load(self.store, status.open_alert)
+            ack = await self.store.get_record(Ack, status.open_alert)
             escalation = await self.store.get_record(Escalation, status.open_alert)
-            acked = escalation.acked_by if escalation and escalation.state == ACKED else None
+            pending = escalation is not None and escalation.state == PENDING
             changes["alert"] = AlertView(
                 issue.number if issue else None,
                 issue.url if issue else "",
-                acked or None,
-                tuple(escalation.owners) if escalation else (),  # escalation owners
+                ack.by if ack and ack.by else None,
+                tuple(escalation.owners) if escalation and pending else (),
+                self._at(ack.at) if ack and ack.by else "",
             )
         mute = await quiet.muted(self.store, self.repo, view.group, moment)
         if mute is not None:

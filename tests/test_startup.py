@@ -3,6 +3,7 @@ stderr naming the setting and the fix, exit status 2, no traceback (unless LOG_L
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -10,11 +11,14 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from bot.settings import SettingsError, load_settings
-from bot.simulated_github import generate_private_key_pem
+from bot.devserver import ServeProcess, post_delivery
+from bot.service import running_service
+from bot.settings import Settings, SettingsError, load_settings
+from bot.simulated_github import SimulatedGitHub, generate_private_key_pem
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTGRES = os.environ.get("TRUNKWATCH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -214,3 +218,47 @@ def test_the_readme_docker_env_file_is_what_serve_accepts(tmp_path: Path, key: s
     assert environ["GITHUB_PRIVATE_KEY_PATH"] == "/run/secrets/app.pem"
     environ["GITHUB_PRIVATE_KEY_PATH"] = str(key_path)  # where this test mounts it
     load_settings(environ, tmp_path).check_serve()
+
+
+async def test_it_listens_before_github_answers(tmp_path: Path, key: str) -> None:
+    """GitHub unreachable: serve still listens and takes deliveries into its inbox (the
+    App's slug is retried in the background meanwhile)."""
+    env = {
+        "GITHUB_APP_ID": "4242",
+        "GITHUB_PRIVATE_KEY": key,
+        "GITHUB_WEBHOOK_SECRET": SECRET,
+        "GITHUB_API_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens there
+        "TRUNKWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'tw.db'}",
+    }
+    serve_process = ServeProcess(env, tmp_path / "serve.log", cwd=tmp_path)
+    await serve_process.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{serve_process.url}/readyz") as response:
+                assert response.status == 200
+            delivery = {"event": "push", "delivery_id": "d-1", "payload": {"ref": "x"}}
+            assert await post_delivery(session, serve_process.url, SECRET, delivery) == 202
+    finally:
+        assert serve_process.stop() == 0
+
+
+async def test_an_app_id_that_is_not_the_keys_app_is_named_in_the_log(
+    sim: SimulatedGitHub, app_key: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(
+        app_id="999",  # the simulated App is 4242
+        private_key=app_key,
+        webhook_secret=SECRET,
+        api_url=sim.base_url,
+        database_url=f"sqlite:///{tmp_path / 'tw.db'}",
+        host="127.0.0.1",
+        port=free_port(),
+    )
+    refused = "GitHub refused the App's JWT (401)"
+    async with running_service(settings):
+        for _ in range(200):
+            if any(refused in r.getMessage() for r in caplog.records):
+                break
+            await asyncio.sleep(0.05)
+    (record,) = [r for r in caplog.records if refused in r.getMessage()]
+    assert record.levelname == "ERROR" and "GITHUB_APP_ID" in record.getMessage()

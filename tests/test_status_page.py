@@ -10,7 +10,7 @@ import re
 import shutil
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,8 @@ from bot.status_templates import (
 from bot.status_views import PageConfig
 from bot.store import open_store
 from bot.store.base import Installation, Store
+from bot.store.record_view import records_of
+from bot.store.records import Ack
 
 REPO = "pytorch/pytorch"
 TOKEN = "s3cret-status-token"
@@ -289,6 +291,29 @@ async def test_public_needs_no_token_even_when_one_is_set(
     assert (await client.get(f"/{REPO}")).status == 200
 
 
+async def test_the_engines_tracker_and_the_store_give_the_same_page(
+    history: History, aiohttp_client: ClientMaker
+) -> None:
+    """This replica's own tracker, when it is as new as the store, stands in for a rebuild."""
+    pages = []
+    for live in (None, history.engine.loaded_at):
+        app = web.Application()
+        add_status_routes(
+            app,
+            configs=page_configs,
+            store=history.store,
+            token=None,
+            enabled=True,
+            public=True,
+            live=live,
+        )
+        text = await (await (await aiohttp_client(app)).get(f"/{REPO}/")).text()
+        pages.append(re.sub(r"Updated [^;]+;", "", text))
+    assert pages[0] == pages[1]
+    assert history.engine.loaded_at(REPO, await history.store.repo_version(REPO)) is not None
+    assert history.engine.loaded_at(REPO, 0) is None  # another replica wrote since: rebuild
+
+
 async def test_turned_off_it_is_not_there(history: History, aiohttp_client: ClientMaker) -> None:
     client = await aiohttp_client(status_app(history, enabled=False))
     for path in ("/", f"/{REPO}"):
@@ -316,7 +341,9 @@ async def people_did_things(history: History) -> None:
     assert issue is not None
     policy = policy_for(load_text(CONFIG, "trunkwatch.yml"), "inductor")
     await owners.schedule(store, issue, policy, now, 7)
+    # What `/trunkwatch ack` writes: the escalation stops, the acknowledgement is recorded.
     assert await owners.ack(store, REPO, ISSUE_NUMBER, "bob")
+    await records_of(store).put(Ack(alert_id, "bob", now - 600))
     await quiet.snooze(store, REPO, "main", "trunk", quiet.Snooze(now + 7200, "carol"))
 
 
@@ -326,7 +353,8 @@ async def test_acks_owners_and_snoozes_are_shown(
     await people_did_things(history)
     page = await (await (await aiohttp_client(status_app(history))).get(f"/{REPO}/")).text()
     inductor, _, trunk = page.partition('data-group="trunk"')
-    assert "acked by <b>bob</b>" in inductor
+    ten_minutes_ago = datetime.fromtimestamp(time.time() - 600, UTC).strftime("%H:%M UTC")
+    assert f"acked by <b>bob</b> at {ten_minutes_ago}" in inductor
     assert "@pytorch/inductor-oncall, alice" in inductor
     assert "Snoozed until" in trunk and "by carol" in trunk
     assert "Broken for <b>" in inductor and "the first failing commit" in inductor
@@ -434,6 +462,9 @@ def test_rendering_without_a_known_pass_an_issue_or_any_results() -> None:
     assert "no pass known" in page and "and 2 more" in page
     assert "No passing commit is known" in page
     assert "open; its issue is not filed yet" in page and "not acknowledged" in page
+    provisional = replace(broken, provisional=True, suspects_pending=2)
+    narrowing = render_repo(RepoView(REPO, (provisional,)), PageContext(now))
+    assert "Provisional: results are still coming for 2 of these commits" in narrowing
     assert "No commits seen on this branch yet." in page
     assert "· NO RESULTS YET" in page and "no job of this group has reported" in page
 

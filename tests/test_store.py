@@ -633,6 +633,9 @@ async def test_results_and_alerts_round_trip_exactly(store: Store) -> None:
 
     assert await store.load_results(REPO) == list(results[:3])
     assert await store.load_results(OTHER) == [results[3]]
+    assert await store.load_results_for(REPO, ["c1", "nope"]) == list(results[:3])
+    assert await store.load_results_for(REPO, []) == []
+    assert await store.load_results_for(OTHER, ["c1"]) == []
     assert await store.load_alerts(REPO) == [alerts[1], alerts[0]]  # by branch, group, seq
     assert await store.load_alerts(OTHER) == [alerts[2]]
     assert await store.open_alerts() == sorted(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -841,3 +842,145 @@ def test_results_on_commits_a_forced_push_took_off_count_no_more() -> None:
     r.feed(forced(2, sha(1)))  # c02 is gone
     r.feed(result(2, "a", "failure"))
     assert r.decisions == []  # one failure in a row, not two
+
+
+# -- pending results and infrastructure failures -----------------------------------------------
+
+
+def queued(i: int, job: str, *, attempt: int = 1, minute: int = 0, runner: str = "") -> JobResult:
+    """The announcement of a job (queued) on commit i: its result is coming."""
+    return replace(
+        result(i, job, None, attempt=attempt),
+        status="queued",
+        started_at=f"2025-01-01T{minute // 60:02d}:{minute % 60:02d}:00Z",
+        runner=runner,
+        delivery_id=f"q-{i}-{job}-{attempt}",
+    )
+
+
+def done(i: int, job: str, conclusion: str, *, attempt: int = 1, minute: int = 30,
+         runner: str = "", infra: bool = False) -> JobResult:  # fmt: skip
+    return replace(
+        result(i, job, conclusion, attempt=attempt),
+        completed_at=f"2025-01-01T{minute // 60:02d}:{minute % 60:02d}:00Z",
+        runner=runner,
+        infra=infra,
+    )
+
+
+def test_a_pending_commit_between_failures_stops_the_streak() -> None:
+    r = Run(RepoTracker(REPO, config(threshold=3)))
+    r.feed(push(0, 4), done(0, "a", "success"))
+    r.feed(*(queued(i, "a") for i in (1, 2, 3)))
+    r.feed(done(1, "a", "failure"), done(3, "a", "failure"))
+    assert r.decisions == []  # commit 2 still runs: not "3 in a row" yet
+    assert r.tracker.group_status("main", "ci").jobs[0].streak == 1
+    r.feed(done(2, "a", "success"))
+    assert r.decisions == []  # it passed: a flake on 1 and a failure on 3, no streak
+    r.feed(queued(4, "a"))
+    r.feed(done(4, "a", "failure", minute=40))
+    assert r.decisions == []
+
+
+def test_pending_commits_newer_than_the_failures_block_nothing() -> None:
+    r = Run(RepoTracker(REPO, config(threshold=3)))
+    r.feed(push(0, 5), done(0, "a", "success"), queued(4, "a"), queued(5, "a"))
+    opened = r.feed(*(done(i, "a", "failure") for i in (1, 2, 3)))
+    assert [d.kind for d in opened] == [DecisionKind.OPEN]
+    assert opened[0].suspects == (sha(1),) and not opened[0].provisional
+
+
+def test_suspects_are_provisional_while_their_commits_run() -> None:
+    r = Run(RepoTracker(REPO, config(threshold=3)))
+    r.feed(push(0, 5), done(0, "a", "success"), queued(1, "a"), queued(2, "a"))
+    opened = r.feed(*(done(i, "a", "failure", minute=20) for i in (3, 4, 5)))
+    assert opened[0].kind is DecisionKind.OPEN
+    assert opened[0].suspects == (sha(1), sha(2), sha(3))
+    assert opened[0].pending == (sha(1), sha(2)) and opened[0].provisional
+    narrowed = r.feed(done(1, "a", "success", minute=25), done(2, "a", "success", minute=26))
+    assert narrowed[-1].suspects == (sha(3),)
+    assert narrowed[-1].pending == () and not narrowed[-1].provisional
+
+
+def test_provisional_suspects_are_labelled_after_the_wait() -> None:
+    cfg = replace(config(threshold=3), suspects_wait=30 * 60.0)
+    r = Run(RepoTracker(REPO, cfg))
+    r.feed(push(0, 5), done(0, "a", "success", minute=5), queued(1, "a", minute=1))
+    r.feed(*(done(i, "a", "failure", minute=10) for i in (2, 3, 4)))
+    assert r.decisions[-1].provisional
+    assert r.tracker.tick(datetime(2025, 1, 1, 0, 30, tzinfo=UTC).timestamp()) == []
+    waited = r.tracker.tick(datetime(2025, 1, 1, 0, 41, tzinfo=UTC).timestamp())
+    assert [d.changed for d in waited] == [("provisional",)]
+    assert waited[0].pending == (sha(1),) and not waited[0].provisional
+
+
+def test_a_result_pending_past_the_timeout_counts_as_none() -> None:
+    cfg = replace(config(threshold=3), pending_timeout=60 * 60.0)
+    r = Run(RepoTracker(REPO, cfg))
+    r.feed(push(0, 4), done(0, "a", "success", minute=5), queued(2, "a", minute=0))
+    r.feed(*(done(i, "a", "failure", minute=20) for i in (1, 3, 4)))
+    assert r.decisions == []
+    expired = r.tracker.tick(datetime(2025, 1, 1, 1, 1, tzinfo=UTC).timestamp())
+    assert [d.kind for d in expired] == [DecisionKind.OPEN]  # decided without commit 2
+    assert r.tracker.next_deadline() is None or r.tracker.next_deadline() > 0
+
+
+def test_a_requested_rerun_makes_the_commit_pending_again() -> None:
+    r = Run(RepoTracker(REPO, config(threshold=3)))
+    r.feed(push(0, 3), done(0, "a", "success"))
+    r.feed(done(1, "a", "failure"), done(3, "a", "failure"))
+    r.feed(done(2, "a", "failure"), queued(2, "a", attempt=2, minute=31))
+    assert [d.kind for d in r.decisions] == [DecisionKind.OPEN]  # opened before the rerun
+    r.feed(done(2, "a", "success", attempt=2, minute=50))
+    assert [d.reason for d in r.decisions[1:]] == [CloseReason.FLAKY]
+
+
+def test_a_completion_before_its_announcement_is_not_undone() -> None:
+    r = Run(RepoTracker(REPO, config(threshold=1)))
+    r.feed(push(0, 1), done(0, "a", "success"), done(1, "a", "failure"))
+    assert [d.kind for d in r.decisions] == [DecisionKind.OPEN]
+    r.feed(queued(1, "a"))  # a late delivery of the queued event
+    assert [d.kind for d in r.decisions] == [DecisionKind.OPEN]
+    assert r.tracker.group_status("main", "ci").jobs[0].streak == 1
+
+
+def test_a_job_that_failed_before_its_first_step_is_no_code_failure() -> None:
+    r = Run(RepoTracker(REPO, config(threshold=3)))
+    r.feed(push(0, 4), done(0, "a", "success"), done(1, "a", "failure"))
+    r.feed(done(2, "a", "failure", infra=True), done(3, "a", "failure"))
+    assert r.decisions == []
+    status = r.tracker.group_status("main", "ci").jobs[0]
+    assert (status.streak, status.infra) == (2, 1)  # skipped, and counted apart
+
+
+RUNNER = "linux.g5.4xlarge"
+
+
+def _outage_commit(i: int, failing: tuple[str, ...], minute: int = 30) -> list[JobResult]:
+    return [
+        done(i, job, "failure" if job in failing else "success", runner=RUNNER, minute=minute)
+        for job in ("a", "b", "c", "d")
+    ]
+
+
+def test_most_jobs_of_a_runner_type_failing_on_one_commit_is_an_outage() -> None:
+    r = Run(RepoTracker(REPO, config(threshold=2)))
+    r.feed(push(0, 4), *_outage_commit(0, ()), *_outage_commit(1, ("a",)))
+    opened = r.feed(*_outage_commit(2, ("a", "b", "c")))
+    assert [d.kind for d in opened] == [DecisionKind.OPEN]  # a: 2 in a row, for now
+    recovered = r.feed(*_outage_commit(3, ()))
+    assert [d.reason for d in recovered] == [CloseReason.FLAKY]  # commit 2 was the runners
+    assert r.tracker.group_status("main", "ci").jobs[0].infra == 1
+
+
+def test_a_breakage_of_every_job_of_one_runner_type_is_still_a_breakage() -> None:
+    r = Run(RepoTracker(REPO, config(threshold=3)))
+    r.feed(push(0, 5), *_outage_commit(0, ()))
+    for i in (1, 2, 3, 4):
+        r.feed(*_outage_commit(i, ("a", "b", "c", "d")))
+    assert r.decisions[0].kind is DecisionKind.OPEN
+    assert DecisionKind.CLOSE not in {d.kind for d in r.decisions}
+    latest = r.decisions[-1]
+    assert {str(j.key) for j in latest.jobs} == {f"trunk / {j}" for j in "abcd"}
+    assert latest.suspects == (sha(1),)
+    assert all(job.infra == 0 for job in r.tracker.group_status("main", "ci").jobs)

@@ -2,7 +2,15 @@
 
 from gidgethub import routing
 
-from bot.handlers import installation, issue_comment, issues, push, workflow_job, workflow_run
+from bot.handlers import (
+    installation,
+    issue_comment,
+    issues,
+    push,
+    timers,
+    workflow_job,
+    workflow_run,
+)
 
 EVENTS = frozenset(
     {
@@ -16,6 +24,9 @@ EVENTS = frozenset(
     }
 )
 
+# Events that the App makes itself (timers): routed, never accepted from the webhook.
+INTERNAL_EVENTS = frozenset({timers.TIMER_EVENT})
+
 # Events whose handlers need no GitHub client: GitHub refuses an installation token to an
 # installation that was just deleted or suspended, and these events must still be recorded.
 NO_CLIENT_EVENTS = frozenset({"installation", "installation_repositories"})
@@ -27,4 +38,5 @@ router = routing.Router(
     issue_comment.router,
     issues.router,
     installation.router,
+    timers.router,
 )

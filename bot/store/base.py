@@ -138,6 +138,9 @@ class Store(Protocol):
 
     async def load_results(self, repo: str) -> list[JobResult]: ...
 
+    async def load_results_for(self, repo: str, shas: Sequence[str]) -> list[JobResult]:
+        """The results recorded for these commits of the repository, in the order recorded."""
+
     async def load_alerts(self, repo: str) -> list[AlertState]: ...
 
     async def open_alerts(self) -> list[AlertState]:

@@ -165,6 +165,10 @@ class MemoryStore:
                 latest[(result.run_id, result.run_attempt, result.job, result.job_id)] = result
         return list(latest.values())
 
+    async def load_results_for(self, repo: str, shas: Sequence[str]) -> list[JobResult]:
+        wanted = set(shas)
+        return [r for r in await self.load_results(repo) if r.head_sha in wanted]
+
     async def load_alerts(self, repo: str) -> list[AlertState]:
         return list(self._alerts.get(repo, {}).values())
 

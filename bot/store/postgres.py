@@ -232,6 +232,17 @@ class PostgresStore:
         )
         return [JobResult(**dict(row)) for row in rows]
 
+    async def load_results_for(self, repo: str, shas: Sequence[str]) -> list[JobResult]:
+        rows = await self._fetch(
+            "SELECT repo, branch, head_sha, workflow, job, run_id, run_attempt, conclusion,"
+            " job_id, url, completed_at, delivery_id, status, started_at, infra, runner"
+            " FROM job_results"
+            " WHERE repo = $1 AND head_sha = ANY($2::text[]) ORDER BY seq",
+            repo,
+            sorted(set(shas)),
+        )
+        return [JobResult(**dict(row)) for row in rows]
+
     async def load_alerts(self, repo: str) -> list[AlertState]:
         # COLLATE "C": byte order, as SQLite sorts, whatever the database's locale.
         rows = await self._fetch(

@@ -172,6 +172,20 @@ class SQLiteStore:
         )
         return [JobResult(**{**dict(row), "infra": bool(row["infra"])}) for row in rows]
 
+    async def load_results_for(self, repo: str, shas: Sequence[str]) -> list[JobResult]:
+        wanted = sorted(set(shas))
+        if not wanted:
+            return []
+        rows = await self._run(
+            self._all,
+            "SELECT repo, branch, head_sha, workflow, job, run_id, run_attempt, conclusion,"
+            " job_id, url, completed_at, delivery_id, status, started_at, infra, runner"
+            " FROM job_results"
+            f" WHERE repo = ? AND head_sha IN ({', '.join('?' * len(wanted))}) ORDER BY seq",
+            (repo, *wanted),
+        )
+        return [JobResult(**{**dict(row), "infra": bool(row["infra"])}) for row in rows]
+
     async def load_alerts(self, repo: str) -> list[AlertState]:
         rows = await self._run(
             self._all,

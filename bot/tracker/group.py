@@ -539,6 +539,16 @@ class GroupTrack:
             return index, ""
         return best[0], best[2]
 
+    def pending_from(self, keys: Iterable[JobKey], index: int) -> bool:
+        """Whether any of the keys is pending on a commit at or after `index`."""
+        for key in keys:
+            line = self.lines.get(key)
+            if line is not None:
+                start = bisect_left(line.idx, index)
+                if any(v.pending for v in line.verdicts[start:]):
+                    return True
+        return False
+
     def latest_index(self, keys: Iterable[JobKey]) -> int:
         return max(
             (self.lines[k].idx[-1] for k in keys if k in self.lines and self.lines[k].idx),

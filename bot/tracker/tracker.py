@@ -462,7 +462,9 @@ class RepoTracker:
         episodes = state.all_episodes()
         decisions: list[Decision] = []
         if current is not None:
-            if not episodes:
+            if not episodes and self._interrupted(current, track):
+                pass  # a rerun (or a late run) is still going between its failures: wait
+            elif not episodes:
                 decisions.append(self._withdraw(current, track))
             elif episodes[0].recovered is not None:
                 decisions.append(self._recover(current, episodes[0], track))
@@ -537,6 +539,14 @@ class RepoTracker:
             reason=CloseReason.RECOVERED,
             recovered_by=order[episode.recovered],
         )
+
+    @staticmethod
+    def _interrupted(alert: AlertState, track: GroupTrack) -> bool:
+        """Whether the open alert's streak is gone only because a result between its
+        failures is pending again (a rerun was requested): it may come back."""
+        index = track.facts.order.index
+        firsts = [index[j.first_failing_sha] for j in alert.jobs if j.first_failing_sha in index]
+        return bool(firsts) and track.pending_from([j.key for j in alert.jobs], min(firsts))
 
     def _withdraw(self, alert: AlertState, track: GroupTrack) -> Decision:
         """The open alert's episode is gone from history: reruns turned failures into passes."""
