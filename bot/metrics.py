@@ -24,6 +24,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from bot.github.client import CallStats
+from bot.recovery import RecoveryCounts
 from bot.store.base import Store
 from bot.tracker.model import AlertState
 
@@ -55,12 +56,16 @@ class Metrics:
         received: Callable[[], DeliveryCounts] | None = None,
         calls: CallStats | None = None,
         repo_labels: bool = False,
+        recovery: Callable[[], RecoveryCounts] | None = None,
+        failures: Callable[[], Mapping[str, int]] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.received = received
         self.calls = calls
         self.repo_labels = repo_labels
+        self.recovery = recovery
+        self.failures = failures
         self._clock = clock
         self._inbox = InboxSnapshot(reachable=False)
         self._open_alerts: list[AlertState] | None = None  # None: the store did not answer
@@ -119,6 +124,47 @@ class _ScrapeCollector(Collector):
         yield from self._inbox()
         yield from self._github()
         yield from self._alerts()
+        yield from self._recovery()
+        yield from self._failures()
+
+    def _failures(self) -> Iterator[Metric]:
+        source = self._metrics.failures
+        if source is None:
+            return
+        counts = source()
+        family = CounterMetricFamily(
+            f"{PREFIX}_delivery_failures",
+            "Failed attempts at processing a delivery: retried (later, with backoff), or dead "
+            "(given up: its effects on GitHub are not applied; logged with its error).",
+            labels=["outcome"],
+        )
+        for outcome in ("retried", "dead"):
+            family.add_metric([outcome], counts.get(outcome, 0))
+        yield family
+
+    def _recovery(self) -> Iterator[Metric]:
+        source = self._metrics.recovery
+        if source is None:
+            return
+        counts = source()
+        family = CounterMetricFamily(
+            f"{PREFIX}_recovery_passes",
+            "Passes over GitHub's record of the App's deliveries, by outcome (scanned; "
+            "skipped: another replica held the lease; gap: could not read back far enough).",
+            labels=["outcome"],
+        )
+        family.add_metric(["scanned"], counts.passes)
+        family.add_metric(["skipped"], counts.skipped)
+        family.add_metric(["gap"], counts.gaps)
+        yield family
+        asked = CounterMetricFamily(
+            f"{PREFIX}_redeliveries_requested",
+            "Missed deliveries GitHub was asked to send again, by whether it accepted.",
+            labels=["outcome"],
+        )
+        asked.add_metric(["accepted"], counts.requested)
+        asked.add_metric(["refused"], counts.refused)
+        yield asked
 
     def _deliveries(self) -> Iterator[Metric]:
         family = CounterMetricFamily(

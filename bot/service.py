@@ -26,17 +26,19 @@ from bot.commands import suppressed
 from bot.commands.limits import ReplyLimits
 from bot.config import ConfigLoader
 from bot.engine import DecisionSink, Engine, RepoConfigLike
-from bot.github import GitHubApp
+from bot.github import GitHubApp, RetryPolicy
 from bot.handlers import EVENTS, router
 from bot.logs import setup_logging
 from bot.metrics import Metrics
 from bot.ops import add_ops_routes
-from bot.server import make_app
+from bot.recovery import RECOVERY_SECONDS, DeliveryRecovery
+from bot.server import WEBHOOK_KEY, make_app
 from bot.settings import Settings, SettingsError
 from bot.status_page import add_status_routes
 from bot.status_views import PageConfig
 from bot.store import StoreError, open_store
 from bot.store.base import Store
+from bot.store.carry_over import carry_state_over
 from bot.timers import TIMER_CHECK_SECONDS, enqueue_due
 from bot.tracker.model import CommitInfo
 from bot.worker import Worker
@@ -109,6 +111,9 @@ ESCALATION_CHECK_SECONDS = 60.0
 PRUNE_SECONDS = 3600.0
 # How long a finished delivery is kept: also how long a redelivery is recognised as one.
 DELIVERY_RETENTION_SECONDS = 7 * 24 * 3600.0
+# On SIGTERM: how long the deliveries being received and the one being processed get to
+# finish. Within the 30 s a container platform usually waits before SIGKILL.
+STOP_GRACE_SECONDS = 20.0
 
 
 SLUG_RETRY_SECONDS = (1.0, 2.0, 5.0, 15.0, 60.0, 300.0)  # then every 5 minutes
@@ -208,25 +213,40 @@ class Service:
     engine: Engine
     worker: Worker
     app: web.Application
+    recovery: DeliveryRecovery
+
+    async def stop_accepting(self) -> None:
+        """New deliveries get 503 from now on (recovery asks for them again after the
+        restart); those being received are stored first."""
+        if not await self.app[WEBHOOK_KEY].stop_accepting(STOP_GRACE_SECONDS):
+            log.warning("deliveries still being received at shutdown were cut off")
 
 
 @contextlib.asynccontextmanager
 async def running_service(
-    settings: Settings, sink: DecisionSink | None = None, **worker_options: Any
+    settings: Settings,
+    sink: DecisionSink | None = None,
+    *,
+    policy: RetryPolicy | None = None,
+    **worker_options: Any,
 ) -> AsyncIterator[Service]:
     """Check the settings, open the store, bind the port(s), start the worker; close all of
-    them on exit. A failure to start is a `SettingsError` naming the setting and the fix."""
+    them on exit. A failure to start is a `SettingsError` naming the setting and the fix.
+    `policy`: how the GitHub client retries (tests shrink its delays)."""
     settings.check_serve()
     store = open_store(settings.database_url)
     try:
         await store.open()
     except StoreError as exc:
         raise store_failure(settings, exc) from exc
-    github = GitHubApp(settings.app_id, settings.private_key, base_url=settings.api_url)
+    github = GitHubApp(
+        settings.app_id, settings.private_key, base_url=settings.api_url, policy=policy
+    )
     background: list[asyncio.Task[None]] = []
     runners: list[web.AppRunner] = []
     worker: Worker | None = None
     try:
+        await carry_state_over(store)
         # SQLite serves one process: claims left by a previous, killed process are void.
         released = await store.release_claims()
         if released:
@@ -236,12 +256,18 @@ async def running_service(
         engine = Engine(store, configs)
         if sink is None:
             sink = github_sink(store, engine)
-        metrics = Metrics(calls=github.stats, repo_labels=settings.metrics_repos)
         worker_options.setdefault("lease_seconds", settings.lease_seconds)
         worker_options.setdefault("handler_options", {"command_limits": ReplyLimits()})
-        worker = Worker(
-            store, engine, router, sink, configs, github, observe=metrics.observe, **worker_options
+        worker = Worker(store, engine, router, sink, configs, github, **worker_options)
+        recovery = DeliveryRecovery(store, github.app_client, worker.worker_id)
+        metrics = Metrics(
+            calls=github.stats,
+            repo_labels=settings.metrics_repos,
+            recovery=lambda: recovery.counts,
+            failures=lambda: worker.failures,
         )
+        worker.observe = metrics.observe
+        worker.every(RECOVERY_SECONDS, recovery.run_once, "recover-deliveries")
         worker.every(
             ESCALATION_CHECK_SECONDS,
             lambda: owners.check_escalations(store, github.installation_client, time.time()),
@@ -284,14 +310,14 @@ async def running_service(
         background.append(
             asyncio.create_task(installations.keep_synced(github, store), name="installations")
         )
-        yield Service(settings, store, github, engine, worker, app)
+        yield Service(settings, store, github, engine, worker, app, recovery)
     finally:
         for task in background:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if worker is not None:
-            await worker.stop()
+            await worker.stop(grace=STOP_GRACE_SECONDS)
         for runner in runners:
             await runner.cleanup()
         await github.close()
@@ -305,8 +331,10 @@ async def serve(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with running_service(settings):
+    async with running_service(settings) as service:
         log.info("serving", extra={"host": settings.host, "port": settings.port})
         await stop.wait()
-        log.info("stopping")
+        log.info("stopping: new deliveries get 503, the ones in hand are finished")
+        await service.stop_accepting()
+    log.info("stopped")
     return 0

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from bot.actions import alert_issue, owners
+from bot.actions import alert_issue
 from bot.actions.suspects import pr_number_from_message
-from bot.commands import alert_commands, quiet
+from bot.commands import quiet
 from bot.config import RepoConfig
 from bot.status_templates import (
     CELL_WORDS,
@@ -33,6 +33,7 @@ from bot.status_templates import (
     wall_clock,
 )
 from bot.store.base import Store
+from bot.store.records import PENDING, Ack, Escalation
 from bot.tracker import RepoTracker
 from bot.tracker.jobkeys import key_for, rule_matches
 from bot.tracker.model import (
@@ -245,18 +246,15 @@ class ViewBuilder:
         changes: dict[str, Any] = {}
         if status.open_alert:
             issue = await alert_issue.load(self.store, status.open_alert)
-            ack = await self.store.get_state(alert_commands.ACKS, status.open_alert)
-            ack = ack if isinstance(ack, dict) and ack.get("by") else {}
-            record = await self.store.get_state(owners.ESCALATIONS, status.open_alert)
-            record = record if isinstance(record, dict) else {}
-            pending = record.get("state") == owners.PENDING
-            at = ack.get("at")
+            ack = await self.store.get_record(Ack, status.open_alert)
+            escalation = await self.store.get_record(Escalation, status.open_alert)
+            pending = escalation is not None and escalation.state == PENDING
             changes["alert"] = AlertView(
                 issue.number if issue else None,
                 issue.url if issue else "",
-                str(ack["by"]) if ack else None,
-                tuple(str(o) for o in record.get("owners") or ()) if pending else (),
-                self._at(float(at)) if isinstance(at, int | float) else "",
+                ack.by if ack and ack.by else None,
+                tuple(escalation.owners) if escalation and pending else (),
+                self._at(ack.at) if ack and ack.by else "",
             )
         mute = await quiet.muted(self.store, self.repo, view.group, moment)
         if mute is not None:

@@ -19,10 +19,13 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, Protocol
 
+import aiohttp
+import gidgethub
 from gidgethub import routing, sansio
 
 from bot.engine import ConfigSource, DecisionSink, Engine, Unit
 from bot.events import PayloadError
+from bot.github.client import GitHubUnreachable
 from bot.handlers import NO_CLIENT_EVENTS
 from bot.store.base import Delivery, Store
 
@@ -46,7 +49,9 @@ class Worker:
         concurrency: int = 4,
         lease_seconds: float = 120.0,
         max_attempts: int = 5,
+        max_transient_attempts: int = 20,
         retry_base: float = 2.0,
+        max_retry_delay: float = 600.0,
         poll_seconds: float = 0.5,
         clock: Callable[[], float] = time.time,
         observe: Callable[[float], None] = lambda seconds: None,
@@ -61,7 +66,10 @@ class Worker:
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
+        self.max_transient_attempts = max_transient_attempts
         self.retry_base = retry_base
+        self.max_retry_delay = max_retry_delay
+        self.failures: collections.Counter[str] = collections.Counter()  # for /metrics
         self.poll_seconds = poll_seconds
         self.clock = clock
         self.observe = observe  # processing latency, for /metrics
@@ -106,8 +114,16 @@ class Worker:
         ]
         self._tasks += [asyncio.create_task(loop(), name=name) for loop, name in self._periodic]
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 0.0) -> None:
+        """Stop claiming; give the deliveries being processed up to `grace` seconds to
+        finish, then cancel what is left (a cancelled delivery is processed again later)."""
         self._stopping = True
+        loops = [t for t in self._tasks if t.get_name().startswith("worker-")]
+        for waiter in self._idle:
+            if not waiter.done():
+                waiter.set_result(None)
+        if grace > 0 and loops:
+            await asyncio.wait(loops, timeout=grace)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -177,14 +193,18 @@ class Worker:
         except Exception as exc:
             self.engine.forget(delivery.repo)
             attempts = delivery.attempts + 1
-            retry_at = (
-                None if attempts >= self.max_attempts else self.clock() + self._backoff(attempts)
-            )
+            # GitHub down or limiting us is no reason to drop what the delivery should do:
+            # try for hours rather than seconds before giving up on it.
+            limit = self.max_transient_attempts if transient(exc) else self.max_attempts
+            retry_at = None if attempts >= limit else self.clock() + self._backoff(attempts)
             await self.store.fail(delivery.delivery_id, _describe(exc), retry_at)
-            log.warning(
-                "delivery failed" + ("; will retry" if retry_at else "; kept as dead"),
-                extra=context | {"attempt": attempts, "error": _describe(exc)},
-            )
+            extra = context | {"attempt": attempts, "error": _describe(exc)}
+            if retry_at is None:
+                self.failures["dead"] += 1
+                log.error("delivery kept as dead; its effects are not applied", extra=extra)
+            else:
+                self.failures["retried"] += 1
+                log.warning("delivery failed; will retry", extra=extra)
         else:
             self.processed += 1
             self.observe(time.perf_counter() - started)
@@ -233,8 +253,18 @@ class Worker:
 
     def _backoff(self, attempts: int) -> float:
         """Exponential backoff with jitter: about base, 2·base, 4·base, … seconds."""
-        delay = self.retry_base * 2 ** (attempts - 1)
+        delay = min(self.retry_base * 2 ** (attempts - 1), self.max_retry_delay)
         return float(delay * random.uniform(0.5, 1.0))
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether a failure is GitHub's (or the network's) for now: 5xx, rate limits, no answer."""
+    if isinstance(exc, gidgethub.GitHubBroken | gidgethub.RateLimitExceeded | GitHubUnreachable):
+        return True
+    if isinstance(exc, gidgethub.BadRequest):
+        status = int(exc.status_code)
+        return status == 429 or (status == 403 and "rate limit" in str(exc).lower())
+    return isinstance(exc, aiohttp.ClientError | TimeoutError)
 
 
 def _describe(exc: BaseException) -> str:

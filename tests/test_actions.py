@@ -20,7 +20,8 @@ from bot.config.model import GroupConfig, RepoConfig, SuspectsConfig
 from bot.github import GitHubClient
 from bot.simulated_github import SimulatedGitHub
 from bot.store import open_store
-from bot.store.base import Store
+from bot.store.base import Changes, Store
+from bot.store.records import AlertIssue
 from bot.tracker.model import (
     CloseReason,
     CommitInfo,
@@ -292,11 +293,11 @@ class CrashingStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
 
-    async def put_state(self, namespace: str, key: str, value: Any) -> None:
-        if namespace == alert_issue.ISSUES and not self.crashed:
+    async def save_changes(self, changes: Changes) -> None:
+        if any(isinstance(r, AlertIssue) for r in changes.records) and not self.crashed:
             self.crashed = True
             raise RuntimeError("killed")
-        await self.store.put_state(namespace, key, value)
+        await self.store.save_changes(changes)
 
 
 async def test_a_crash_between_filing_and_recording_files_nothing_twice(

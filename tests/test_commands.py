@@ -16,7 +16,6 @@ import pytest
 from gidgethub import routing
 
 from bot.actions import alert_issue as issues
-from bot.actions import owners
 from bot.actions.github_sink import GitHubSink
 from bot.commands import parser, permissions, quiet
 from bot.commands.limits import MAX_COMMANDS, ReplyLimits
@@ -30,6 +29,7 @@ from bot.simulated_github import SimulatedGitHub
 from bot.simulated_github.state import Comment
 from bot.store import open_store
 from bot.store.base import Delivery, DeliveryStatus, Store
+from bot.store.records import ACKED, PENDING, Escalation
 from bot.tracker.model import CommitInfo, DecisionKind, JobResult, Push
 from bot.worker import Worker
 from tests.conftest import INSTALLATION_ID
@@ -402,8 +402,8 @@ async def test_read_only_user_is_refused_and_nothing_changes(env: Env) -> None:
     assert env.sim.reruns(REPO) == []
     assert len(env.sim.issues(REPO)) == before
     assert env.sim.issues(REPO)[-1].state == "open"
-    record = await env.store.get_state(owners.ESCALATIONS, alert.alert)
-    assert isinstance(record, dict) and record["state"] == owners.PENDING
+    record = await env.store.get_record(Escalation, alert.alert)
+    assert record is not None and record.state == PENDING
     # One permission call for the whole thread: the answer is cached.
     assert len(env.sim.requests_to("GET", "/repos/*/collaborators/*/permission")) == 1
 
@@ -427,16 +427,16 @@ async def test_ack_and_unack(env: Env) -> None:
     assert env.reactions(payload) == ["+1"]
     assert "Acknowledged by alice" in env.replies(number)[-1]
     assert "escalation will not fire" in env.replies(number)[-1]
-    record = await env.store.get_state(owners.ESCALATIONS, alert.alert)
-    assert isinstance(record, dict)
-    assert record["state"] == owners.ACKED and record["acked_by"] == WRITER
+    record = await env.store.get_record(Escalation, alert.alert)
+    assert record is not None
+    assert record.state == ACKED and record.acked_by == WRITER
     status_issue = env.sim.add_issue(REPO, "status").number
     await env.comment("/trunkwatch status inductor", status_issue)
     assert "(ack: alice)" in env.replies(status_issue)[-1]
     await env.comment("/trunkwatch unack", number)
     assert "Acknowledgement withdrawn" in env.replies(number)[-1]
-    record = await env.store.get_state(owners.ESCALATIONS, alert.alert)
-    assert isinstance(record, dict) and record["state"] == owners.PENDING
+    record = await env.store.get_record(Escalation, alert.alert)
+    assert record is not None and record.state == PENDING
 
 
 async def test_snooze_suppresses_a_new_alert_for_the_group(env: Env) -> None:
@@ -603,8 +603,8 @@ async def test_over_the_limit_a_writer_still_changes_state(env: Env) -> None:
     payload = await env.comment("/trunkwatch ack\n/trunkwatch help", number)
     assert env.reactions(payload) == ["+1"]
     assert len(env.command_replies(number)) == before  # acknowledged, but not answered
-    record = await env.store.get_state(owners.ESCALATIONS, (await env.alert()).alert)
-    assert isinstance(record, dict) and record["state"] != owners.PENDING
+    record = await env.store.get_record(Escalation, (await env.alert()).alert)
+    assert record is not None and record.state != PENDING
 
 
 async def test_every_command_is_audited_with_its_author(

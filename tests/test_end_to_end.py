@@ -323,11 +323,11 @@ def inbox(db: Path) -> dict[str, str]:
         return dict(conn.execute("SELECT delivery_id, status FROM deliveries"))
 
 
-def recorded(db: Path, namespace: str) -> list[Any]:
-    """What the App's store holds under one namespace of its state table."""
+def recorded(db: Path, table: str) -> list[dict[str, Any]]:
+    """The rows of one of the App's typed record tables (`bot.store.records`)."""
     with contextlib.closing(sqlite3.connect(db)) as conn:
-        rows = conn.execute("SELECT value FROM state WHERE namespace = ?", (namespace,))
-        return [json.loads(value) for (value,) in rows]
+        conn.row_factory = sqlite3.Row
+        return [dict(row) for row in conn.execute(f"SELECT * FROM {table}")]
 
 
 def drained(db: Path, ids: set[str]) -> bool:
@@ -396,7 +396,7 @@ CRASH_POINTS = {
     "after-creating-the-issue": CrashPoint(
         path=lambda trunk: f"/repos/{trunk.repo}/issues",
         done_on_github=lambda trunk: len(trunk.alert_issues()) == 1,
-        unrecorded=lambda db, trunk: recorded(db, "alert_issue") == [],
+        unrecorded=lambda db, trunk: recorded(db, "alert_issues") == [],
     ),
     "after-commenting-on-the-suspect": CrashPoint(
         path=lambda trunk: f"{trunk.issue_path(trunk.pr(BROKEN))}/comments",
@@ -404,8 +404,8 @@ CRASH_POINTS = {
         unrecorded=lambda db, trunk: (
             not any(
                 entry.get("commented")
-                for done in recorded(db, "alert_suspects")
-                for entry in done["prs"].values()
+                for done in recorded(db, "suspect_prs")
+                for entry in json.loads(done["prs"]).values()
             )
         ),
     ),
@@ -414,7 +414,7 @@ CRASH_POINTS = {
         done_on_github=lambda trunk: (
             len(trunk.sim.comments(trunk.repo, alert_issue_number(trunk))) == 1
         ),
-        unrecorded=lambda db, trunk: [r["state"] for r in recorded(db, "alert_issue")] == ["open"],
+        unrecorded=lambda db, trunk: [r["state"] for r in recorded(db, "alert_issues")] == ["open"],
     ),
 }
 

@@ -43,6 +43,7 @@ EVENT_PERMISSIONS = {
     "workflow_run": "actions",
     "workflow_job": "actions",
     "issue_comment": "issues",
+    "issues": "issues",
 }
 # First match wins; None: no installation permission (JWT as the App).
 # Paths are normalized: every `{…}` is `{}` and templated queries are dropped.
@@ -50,6 +51,7 @@ PERMISSION_RULES: list[tuple[re.Pattern[str], str | None]] = [
     (re.compile(r"^/app$"), None),
     (re.compile(r"^/app/installations$"), None),  # as the App itself (its JWT)
     (re.compile(r"^/installation/repositories$"), "metadata"),
+    (re.compile(r"^/app/hook/deliveries(/|$)"), None),  # the App's own webhook log (JWT)
     (re.compile(r"^/repos/\{\}(/\{\})?/actions/"), "actions"),
     (re.compile(r"^/repos/\{\}(/\{\})?/(contents|compare)/"), "contents"),
     (re.compile(r"^/repos/\{\}/\{\}/commits/\{\}/pulls$"), "pull_requests"),

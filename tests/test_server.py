@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import gzip
 import json
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -12,10 +15,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from bot.handlers import EVENTS
-from bot.server import make_app, signature_for, signature_matches
+from bot.server import WEBHOOK_KEY, BodyBudget, make_app, signature_for, signature_matches
 from bot.store import open_store
 from bot.store.base import Store
 from tests.fixtures import FIXTURES, load_payload
+from tests.malformed import MUTATIONS, malformed_bodies
 
 SECRET = "It's a Secret to Everybody"
 WOKEN = web.AppKey("woken", list[int])
@@ -179,3 +183,182 @@ def test_the_app_refuses_to_exist_without_a_secret(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{tmp_path / 'x.db'}")
     with pytest.raises(ValueError, match="secret"):
         make_app("", store, EVENTS)
+
+
+# --- bad input: a 4xx with a reason, or stored; never a 5xx -------------------------------
+
+PUSH = load_payload("push/octokit.with-new-branch.json")
+
+
+def _with(extra: str) -> bytes:
+    """The push payload with `extra` (raw JSON text) added as its last members."""
+    return json.dumps(PUSH).encode()[:-1] + b", " + extra.encode() + b"}"
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (_with('"deep": ' + "[" * 100_000 + "]" * 100_000), "nests deeper"),
+        (_with('"deep": ' + "[" * 100 + "]" * 100), "nests deeper"),
+        (
+            json.dumps({**PUSH, "installation": {"id": 2**70}}).encode(),
+            "outside the 64-bit range",
+        ),
+        (_with('"x": "\\ud800"'), "lone surrogate"),
+        (_with('"x": NaN'), "NaN"),
+        (_with('"x": 1e400'), "too large for a double"),
+        (_with('"ref": "refs/heads/other"'), "repeats the key 'ref'"),
+        (b"\xef\xbb\xbf" + json.dumps(PUSH).encode(), "byte order mark"),
+        (json.dumps(PUSH).encode("utf-16"), "not UTF-8"),
+        (_with('"x": "a\\u0000b"'), "NUL"),
+        (
+            json.dumps({**PUSH, "repository": {"full_name": "o/r/../../x"}}).encode(),
+            "owner/name",
+        ),
+    ],
+    ids=[
+        "depth-100000",
+        "depth-100",
+        "int-2^70",
+        "lone-surrogate",
+        "nan",
+        "overflowing-float",
+        "duplicate-key",
+        "bom",
+        "utf-16",
+        "nul",
+        "bad-repo-name",
+    ],
+)
+async def test_malformed_bodies_get_400_with_a_reason(
+    client: TestClient[Any, Any], store: Store, body: bytes, reason: str
+) -> None:
+    response = await client.post("/webhook", data=body, headers=signed(body, "push"))
+    assert response.status == 400
+    assert reason in (await response.json())["error"]
+    assert await nothing_stored(store)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        json.dumps(PUSH, indent=4).replace('": ', '" : ').encode(),  # spaces before colons
+        _with('"message": "a \\": b", "note": "\\\\u0000 is text here"'),  # look-alikes
+        _with(f'"big": {2**63 - 1}, "small": {-(2**63)}, "ratio": 1.5e300'),
+        _with('"emoji": "\\ud83d\\ude00", "depth": ' + "[" * 62 + "]" * 62),
+    ],
+    ids=["spaced-colons", "escaped-look-alikes", "int64-edges", "surrogate-pair-and-depth-64"],
+)
+async def test_unusual_but_valid_bodies_are_stored(
+    client: TestClient[Any, Any], store: Store, body: bytes
+) -> None:
+    response = await client.post("/webhook", data=body, headers=signed(body, "push"))
+    assert response.status == 202, await response.text()
+    stored = await store.get_delivery("d-1")
+    assert stored is not None and stored.body == body
+
+
+async def test_two_thousand_malformed_deliveries_get_no_5xx_and_spoil_no_valid_one(
+    client: TestClient[Any, Any], store: Store
+) -> None:
+    """Posted 100 at a time, so that malformed and valid deliveries share group commits."""
+    cases = list(malformed_bodies(PUSH, 2200))
+    valid = json.dumps(PUSH).encode()
+    statuses: Counter[tuple[str, int]] = Counter()
+
+    async def send(kind: str, body: bytes, delivery: str) -> None:
+        response = await client.post("/webhook", data=body, headers=signed(body, "push", delivery))
+        statuses[kind, response.status] += 1
+
+    for start in range(0, len(cases), 100):
+        batch = [
+            send(kind, body, f"m-{start + i}") for i, (kind, body) in enumerate(cases[start:][:100])
+        ]
+        batch += [send("valid", valid, f"v-{start + i}") for i in range(10)]
+        await asyncio.gather(*batch)
+
+    assert [key for key in statuses if key[1] >= 500] == []
+    assert statuses["valid", 202] == 220
+    assert {kind for kind, status in statuses if status == 400} == set(MUTATIONS)
+    for start in range(0, len(cases), 100):
+        for i in range(10):
+            stored = await store.get_delivery(f"v-{start + i}")
+            assert stored is not None and stored.body == valid
+    accepted = sum(count for (_, status), count in statuses.items() if status == 202)
+    pending, _ = await store.inbox_stats(now=0)
+    assert pending == accepted  # every 202 is in the inbox; nothing else is
+
+
+# --- limits at the edge -------------------------------------------------------------------
+
+
+async def _status_of_headers_alone(client: TestClient[Any, Any], headers: dict[str, str]) -> int:
+    """Send a request's headers and none of its body: the status the server answers with
+    without waiting for the body (a server that read first would never answer)."""
+    server = client.server
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    lines = ["POST /webhook HTTP/1.1", f"Host: {server.host}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+    await writer.drain()
+    try:
+        status_line = await asyncio.wait_for(reader.readline(), 30)
+    finally:
+        writer.close()
+    return int(status_line.split()[1])
+
+
+@pytest.mark.parametrize(
+    ("extra", "status"),
+    [
+        ({}, 401),  # no signature
+        ({"X-Hub-Signature-256": "sha256=nothex"}, 401),
+        ({"X-Hub-Signature-256": "sha256=" + "0" * 64, "Content-Encoding": "gzip"}, 415),
+        ({"X-Hub-Signature-256": "sha256=" + "0" * 64, "Content-Length": "26215425"}, 413),
+    ],
+    ids=["unsigned", "malformed-signature", "gzip", "over-25-MB"],
+)
+async def test_requests_refusable_from_their_headers_are_refused_before_the_body_is_read(
+    client: TestClient[Any, Any], extra: dict[str, str], status: int
+) -> None:
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": "push",
+        "X-GitHub-Delivery": "d-1",
+        "Content-Length": str(20 * 1024 * 1024),
+    } | extra
+    assert await _status_of_headers_alone(client, headers) == status
+
+
+async def test_a_compressed_body_is_refused_even_when_signed(
+    client: TestClient[Any, Any], store: Store
+) -> None:
+    body = json.dumps(PUSH).encode()
+    headers = signed(gzip.compress(body), "push") | {"Content-Encoding": "gzip"}
+    response = await client.post("/webhook", data=gzip.compress(body), headers=headers)
+    assert response.status == 415
+    assert await nothing_stored(store)
+
+
+async def test_event_labels_come_from_a_fixed_set(client: TestClient[Any, Any]) -> None:
+    for index in range(200):
+        event = f"made-up-{index}" if index % 2 else "x" * 8000
+        response = await client.post(
+            "/webhook", data=b"{}", headers={"X-GitHub-Event": event, "X-GitHub-Delivery": "d"}
+        )
+        assert response.status == 401
+    body = json.dumps(PUSH).encode()
+    await client.post("/webhook", data=body, headers=signed(body, "push"))
+    counts = client.app[WEBHOOK_KEY].received
+    assert set(counts) == {("other", "unsigned"), ("push", "accepted")}
+    assert counts["other", "unsigned"] == 200
+
+
+async def test_bodies_in_flight_share_one_budget() -> None:
+    budget = BodyBudget(limit=100)
+    assert await budget.acquire(60, wait_seconds=0)
+    assert not await budget.acquire(60, wait_seconds=0)  # would pass the limit
+    waiting = asyncio.create_task(budget.acquire(60, wait_seconds=30))
+    await budget.release(60)
+    assert await waiting  # freed bytes let the waiting body in
+    assert budget.held == 60

@@ -21,7 +21,7 @@ from aiohttp.test_utils import TestClient
 
 from bot.actions import alert_issue, owners
 from bot.actions.policy import policy_for
-from bot.commands import alert_commands, quiet
+from bot.commands import quiet
 from bot.config import load_text
 from bot.engine import Engine, Unit
 from bot.events import parse_push, parse_workflow_job
@@ -44,6 +44,8 @@ from bot.status_templates import (
 from bot.status_views import PageConfig
 from bot.store import open_store
 from bot.store.base import Installation, Store
+from bot.store.record_view import records_of
+from bot.store.records import Ack
 
 REPO = "pytorch/pytorch"
 TOKEN = "s3cret-status-token"
@@ -341,7 +343,7 @@ async def people_did_things(history: History) -> None:
     await owners.schedule(store, issue, policy, now, 7)
     # What `/trunkwatch ack` writes: the escalation stops, the acknowledgement is recorded.
     assert await owners.ack(store, REPO, ISSUE_NUMBER, "bob")
-    await store.put_state(alert_commands.ACKS, alert_id, {"by": "bob", "at": now - 600})
+    await records_of(store).put(Ack(alert_id, "bob", now - 600))
     await quiet.snooze(store, REPO, "main", "trunk", quiet.Snooze(now + 7200, "carol"))
 
 

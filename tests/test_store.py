@@ -1009,3 +1009,29 @@ async def test_release_claims_leaves_other_replicas_live_claims_alone(
         assert await claim(stores[1], at=now, worker="w2") == "expired"
     finally:
         await close_all(stores)
+
+
+# --- recovering missed deliveries: the lease, the cursor, the redeliveries asked for ----------
+
+
+async def test_a_lease_is_held_by_one_holder_until_it_expires_or_is_handed_back(
+    store: Store,
+) -> None:
+    assert await store.take_lease("scan", "a", NOW, 60)
+    assert not await store.take_lease("scan", "b", NOW + 30, 60)
+    assert await store.take_lease("scan", "a", NOW + 30, 60)  # its holder renews it
+    assert await store.take_lease("scan", "b", NOW + 91, 60)  # expired
+    assert await store.take_lease("scan", "b", NOW + 92, 0)  # handed back
+    assert await store.take_lease("scan", "a", NOW + 92, 60)
+
+
+async def test_the_hook_cursor_and_the_redeliveries_asked_for_are_kept(store: Store) -> None:
+    assert await store.hook_cursor() == 0
+    await store.save_hook_cursor(2**40, NOW)
+    await store.save_hook_cursor(2**41, NOW)
+    assert await store.hook_cursor() == 2**41
+    await store.add_delivery(delivery("g-1"))
+    assert await store.known_deliveries(["g-1", "g-2"]) == {"g-1"}
+    await store.record_redelivery("g-2", 10, NOW)
+    await store.record_redelivery("g-2", 12, NOW)
+    assert await store.redeliveries_asked(["g-1", "g-2"]) == {"g-2": (12, 2)}

@@ -802,6 +802,48 @@ def test_a_branch_dropped_from_the_configuration_is_no_longer_decided() -> None:
     assert r.feed(result(3, "a", "success", attempt=2)) == []
 
 
+# -- force pushes ------------------------------------------------------------------------------
+
+
+def forced(before: int, after: str, *commits: CommitInfo) -> Push:
+    return Push(REPO, "main", sha(before), after, tuple(commits), forced=True)
+
+
+def test_a_forced_push_that_amends_the_head_replaces_it() -> None:
+    order = BranchOrder()
+    order.add_push(push(0, 4))
+    amended = CommitInfo("x04", message="commit 4 (amended)")
+    assert order.add_push(forced(4, "x04", amended)) == 4
+    assert order.order == [sha(i) for i in range(4)] + ["x04"]
+    assert order.is_pruned(sha(4))
+
+
+def test_a_forced_push_that_rebases_recognises_the_rewritten_commits() -> None:
+    order = BranchOrder()
+    order.add_push(push(0, 5))
+    rebased = [CommitInfo(f"r{i:02d}", message=f"commit {i}") for i in (3, 4, 5)]
+    assert order.add_push(forced(5, "r05", *rebased)) == 3
+    assert order.order == [sha(0), sha(1), sha(2), "r03", "r04", "r05"]
+
+
+def test_a_forced_reset_takes_the_commits_off_for_good() -> None:
+    order = BranchOrder()
+    order.add_push(push(0, 4))
+    assert order.add_push(forced(4, sha(2))) == 3
+    assert order.order == [sha(0), sha(1), sha(2)]
+    assert order.add_push(push(3, 4)) is None  # a late redelivery brings nothing back
+    assert order.order == [sha(0), sha(1), sha(2)]
+    assert order.add_push(forced(4, "unknown")) is None
+
+
+def test_results_on_commits_a_forced_push_took_off_count_no_more() -> None:
+    r = Run(RepoTracker(REPO, config(threshold=2)))
+    r.feed(push(0, 2), result(0, "a", "success"), result(1, "a", "failure"))
+    r.feed(forced(2, sha(1)))  # c02 is gone
+    r.feed(result(2, "a", "failure"))
+    assert r.decisions == []  # one failure in a row, not two
+
+
 # -- pending results and infrastructure failures -----------------------------------------------
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,15 +21,18 @@ import gidgethub
 from bot.actions import markdown as md
 from bot.actions.policy import BOT_LABEL, AlertPolicy
 from bot.store.base import Store
+from bot.store.record_view import Records, records_of
+from bot.store.records import AlertIssue as AlertIssue  # the record, where the actions name it
 from bot.tracker.model import CloseReason, CommitInfo, Decision, FailingJob
 
 log = logging.getLogger(__name__)
 
 CommitLookup = Callable[[str], CommitInfo | None]
 
+# What these were in the key/value state before typed records (carried over at start).
 ISSUES = "alert_issue"  # alert id → AlertIssue
-LATEST = "alert_latest"  # "repo\nbranch\ngroup" → {"number", "url", "alert"}: for "previous"
-BY_NUMBER = "alert_by_issue"  # "repo#number" → alert id (slash commands on the issue)
+LATEST = "alert_latest"
+BY_NUMBER = "alert_by_issue"
 
 OPEN, CLOSED = "open", "closed"
 BY_BOT, BY_HUMAN = "bot", "human"
@@ -65,51 +68,26 @@ def group_key(key: md.AlertKey) -> str:
     return f"{key.repo}\n{key.branch}\n{key.group}"
 
 
-@dataclass
-class AlertIssue:
-    """What the store remembers of one alert's issue."""
-
-    alert: str
-    repo: str
-    branch: str
-    group: str
-    number: int
-    url: str
-    state: str = OPEN
-    closed_by: str = ""  # BY_BOT or BY_HUMAN once closed
-    owners: list[str] = field(default_factory=list)  # as mentioned when it was filed
-    opened_at: float = 0.0
-    jobs: list[str] = field(default_factory=list)  # job keys the body last showed
-    suspects: list[str] = field(default_factory=list)
-    body_hash: str = ""  # "" until this process rendered it: the previous body is unknown
-    updates: int = 0  # change comments posted
-    previous: dict[str, Any] | None = None  # {"number", "url"} of the group's last issue
-
-    @property
-    def key(self) -> md.AlertKey:
-        return md.AlertKey(self.repo, self.branch, self.group)
-
-    @classmethod
-    def from_json(cls, value: Any) -> AlertIssue | None:
-        if not isinstance(value, dict):
-            return None
-        known = {name: value[name] for name in cls.__dataclass_fields__ if name in value}
-        return cls(**known)
+async def load(store: Store | Records, alert: str) -> AlertIssue | None:
+    return await records_of(store).get(AlertIssue, alert)
 
 
-async def load(store: Store, alert: str) -> AlertIssue | None:
-    return AlertIssue.from_json(await store.get_state(ISSUES, alert))
+async def save(store: Store | Records, issue: AlertIssue) -> None:
+    await records_of(store).put(issue)
 
 
-async def save(store: Store, issue: AlertIssue) -> None:
-    await store.put_state(ISSUES, issue.alert, asdict(issue))
-    await store.put_state(BY_NUMBER, f"{issue.repo}#{issue.number}", issue.alert)
-
-
-async def alert_for_issue(store: Store, repo: str, number: int) -> str | None:
+async def alert_for_issue(store: Store | Records, repo: str, number: int) -> str | None:
     """The alert id an issue was filed for (for slash commands typed on it)."""
-    value = await store.get_state(BY_NUMBER, f"{repo}#{number}")
-    return value if isinstance(value, str) else None
+    found = await records_of(store).find(AlertIssue, repo=repo, number=number)
+    return found[0].alert if found else None
+
+
+async def latest(store: Store | Records, key: md.AlertKey) -> AlertIssue | None:
+    """The group's most recently filed issue (the next one links it as "previous")."""
+    found = await records_of(store).find(
+        AlertIssue, repo=key.repo, branch=key.branch, group=key.group
+    )
+    return max(found, key=lambda issue: issue.opened_at) if found else None
 
 
 # --- rendering ---------------------------------------------------------------------------

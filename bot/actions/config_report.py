@@ -18,10 +18,12 @@ from bot.actions import alert_issue as issues
 from bot.actions import markdown as md
 from bot.config import CONFIG_PATH, ConfigError, ConfigResult, LoadedConfig
 from bot.store.base import Store
+from bot.store.record_view import Records, records_of
+from bot.store.records import ConfigReport
 
 log = logging.getLogger(__name__)
 
-REPORTS = "config_report"  # repo → {"number", "url", "state", "digest"}
+REPORTS = "config_report"  # before typed records (carried over at start)
 LABEL = "trunkwatch: config error"
 MARKER_KIND = "config_error"
 TITLE = f"trunkwatch: {CONFIG_PATH} has errors"
@@ -80,22 +82,22 @@ async def _find_open(gh: Any, repo: str) -> dict[str, Any] | None:
     return None
 
 
-async def _report(gh: Any, repo: str, result: ConfigResult, record: dict[str, Any]) -> None:
+async def _report(gh: Any, repo: str, result: ConfigResult, record: ConfigReport | None) -> int:
+    """File or edit the report; returns its issue number."""
     body = report_body(repo, result)
-    number = int(record.get("number") or 0) if record.get("state") == OPEN else 0
+    number = record.number if record is not None and record.state == OPEN else 0
     if number:
         edited = await issues.edit(gh, repo, number, title=TITLE, body=body)
         if edited is not None and edited.get("state") == OPEN:
-            return
+            return number
     found = await _find_open(gh, repo)
     if found is not None:
         await issues.edit(gh, repo, int(found["number"]), title=TITLE, body=body)
-        record.update(number=int(found["number"]), url=str(found.get("html_url") or ""))
-        return
+        return int(found["number"])
     await issues.ensure_label(gh, repo, LABEL, set())
     created = await issues.create(gh, repo, TITLE, body, [LABEL])
-    record.update(number=int(created["number"]), url=str(created.get("html_url") or ""))
-    log.info("config error reported", extra={"repo": repo, "issue": record["number"]})
+    log.info("config error reported", extra={"repo": repo, "issue": created["number"]})
+    return int(created["number"])
 
 
 def fixed_comment(result: ConfigResult) -> str:
@@ -111,23 +113,22 @@ async def _close(gh: Any, repo: str, number: int, text: str) -> None:
     log.info("config error report closed", extra={"repo": repo, "issue": number})
 
 
-async def report_config(gh: Any, store: Store, repo: str, result: ConfigResult) -> None:
+async def report_config(gh: Any, store: Store | Records, repo: str, result: ConfigResult) -> None:
     """Bring the repository's config-error issue in line with a fresh read of its
     configuration: open or edit it while the read has errors, close it once it has none."""
+    records = records_of(store)
     key = repo.lower()
-    stored = await store.get_state(REPORTS, key)
-    record: dict[str, Any] = dict(stored) if isinstance(stored, dict) else {}
+    record = await records.get(ConfigReport, key)
     if result.errors:
         digest = _digest(result.errors)
-        if record.get("state") == OPEN and record.get("digest") == digest:
+        if record is not None and record.state == OPEN and record.digest == digest:
             return
-        await _report(gh, repo, result, record)
-        record.update(state=OPEN, digest=digest)
-        await store.put_state(REPORTS, key, record)
+        number = await _report(gh, repo, result, record)
+        await records.put(ConfigReport(key, OPEN, digest, number))
         return
-    if record.get("state") == CLOSED:
+    if record is not None and record.state == CLOSED:
         return
-    number = int(record.get("number") or 0) if record.get("state") == OPEN else 0
+    number = record.number if record is not None and record.state == OPEN else 0
     if not number:  # nothing known: one look on GitHub, then never again until an error
         found = await _find_open(gh, repo)
         number = int(found["number"]) if found is not None else 0
@@ -135,4 +136,4 @@ async def report_config(gh: Any, store: Store, repo: str, result: ConfigResult) 
         current = await issues.get(gh, repo, number)
         if current is not None and current.get("state") == OPEN:
             await _close(gh, repo, number, fixed_comment(result))
-    await store.put_state(REPORTS, key, {"state": CLOSED, "number": number})
+    await records.put(ConfigReport(key, CLOSED, "", number))

@@ -25,6 +25,7 @@ from bot.actions import owners, suspects
 from bot.actions.alert_issue import AlertIssue, BodyContext, CommitLookup
 from bot.actions.policy import DEFAULT_APP_SLUG, AlertPolicy, policy_for
 from bot.store.base import Store
+from bot.store.record_view import Records
 from bot.tracker.model import CommitInfo, Decision, DecisionKind
 
 log = logging.getLogger(__name__)
@@ -74,22 +75,26 @@ class GitHubSink:
         if gh is None:
             log.warning("no GitHub client for decisions", extra={"decisions": len(decisions)})
             return
+        # What this does is recorded with the delivery (its `unit`), in one transaction.
+        records = Records(self.store, getattr(unit, "changes", None))
         for decision in decisions:
             policy = policy_for(config, decision.group, app_slug=self.app_slug)
             if decision.kind is DecisionKind.OPEN:
-                await self.open(decision, gh, policy)
+                await self.open(decision, gh, policy, records)
             elif decision.kind is DecisionKind.UPDATE:
-                await self.update(decision, gh, policy)
+                await self.update(decision, gh, policy, records)
             else:
-                await self.close(decision, gh, policy)
+                await self.close(decision, gh, policy, records)
 
     # --- the three decisions -------------------------------------------------------------
 
-    async def open(self, decision: Decision, gh: Any, policy: AlertPolicy) -> None:
-        record = await self._find(decision, gh, policy)
+    async def open(
+        self, decision: Decision, gh: Any, policy: AlertPolicy, records: Records
+    ) -> None:
+        record = await self._find(decision, gh, policy, records)
         if record is not None:
             if record.state == issues.OPEN:  # filed before a crash: finish what was left
-                await self._refresh(decision, gh, policy, record, first=True)
+                await self._refresh(decision, gh, policy, record, True, records)
             return
         if self.quiet is not None:
             reason = await self.quiet(decision.repo, decision.branch, decision.group, self.clock())
@@ -97,8 +102,8 @@ class GitHubSink:
                 log.info("alert not filed", extra={"alert": decision.alert, "reason": reason})
                 return
         key = md.AlertKey(decision.repo, decision.branch, decision.group)
-        found = await suspects.resolve(gh, self.store, decision, policy, self._commits(decision))
-        previous = await self._previous(gh, key, policy)
+        found = await suspects.resolve(gh, records, decision, policy, self._commits(decision))
+        previous = await self._previous(gh, key, policy, records)
         now = self.clock()
         ctx = await self._context(decision, gh, policy, found, list(policy.owners), now, previous)
         title, body = issues.title(decision, policy), issues.body(decision, ctx)
@@ -119,23 +124,25 @@ class GitHubSink:
             body_hash=issues.body_hash(title, body),
             previous=previous,
         )
-        await issues.save(self.store, record)
-        latest = {"number": record.number, "url": record.url, "alert": record.alert}
-        await self.store.put_state(issues.LATEST, issues.group_key(key), latest)
+        await issues.save(records, record)
         log.info("alert issue filed", extra={"repo": record.repo, "issue": record.number})
-        await self._first_steps(gh, policy, record)
+        await self._first_steps(gh, policy, record, records)
         if not decision.provisional:  # else labelled once the suspects' runs finish
-            await suspects.apply(gh, self.store, record, found, policy, self._labels_known)
+            await suspects.apply(gh, records, record, found, policy, self._labels_known)
 
-    async def update(self, decision: Decision, gh: Any, policy: AlertPolicy) -> None:
-        record = await self._find(decision, gh, policy)
+    async def update(
+        self, decision: Decision, gh: Any, policy: AlertPolicy, records: Records
+    ) -> None:
+        record = await self._find(decision, gh, policy, records)
         if record is None:  # never filed (its OPEN failed before the issue existed)
-            await self.open(decision, gh, policy)
+            await self.open(decision, gh, policy, records)
         elif record.state == issues.OPEN:
-            await self._refresh(decision, gh, policy, record, first=False)
+            await self._refresh(decision, gh, policy, record, False, records)
 
-    async def close(self, decision: Decision, gh: Any, policy: AlertPolicy) -> None:
-        record = await self._find(decision, gh, policy)
+    async def close(
+        self, decision: Decision, gh: Any, policy: AlertPolicy, records: Records
+    ) -> None:
+        record = await self._find(decision, gh, policy, records)
         if record is not None:
             ctx = await self._context(decision, gh, policy, suspects.Suspects(), [], 0.0, None)
             text = issues.close_comment(decision, ctx)
@@ -150,18 +157,24 @@ class GitHubSink:
                 record.closed_by = issues.BY_BOT
             record.state = issues.CLOSED
             record.closed_by = record.closed_by or issues.BY_HUMAN
-        await suspects.release_all(gh, self.store, decision.repo, decision.alert, policy)
-        await owners.cancel(self.store, decision.alert)
+        await suspects.release_all(gh, records, decision.repo, decision.alert, policy)
+        await owners.cancel(records, decision.alert)
         if record is not None:
-            await issues.save(self.store, record)
+            await issues.save(records, record)
 
     # --- steps -------------------------------------------------------------------------
 
     async def _refresh(
-        self, decision: Decision, gh: Any, policy: AlertPolicy, record: AlertIssue, first: bool
+        self,
+        decision: Decision,
+        gh: Any,
+        policy: AlertPolicy,
+        record: AlertIssue,
+        first: bool,
+        records: Records,
     ) -> None:
         """Bring an open alert issue up to date with the decision."""
-        found = await suspects.resolve(gh, self.store, decision, policy, self._commits(decision))
+        found = await suspects.resolve(gh, records, decision, policy, self._commits(decision))
         ctx = await self._context(
             decision, gh, policy, found, record.owners, record.opened_at, record.previous
         )
@@ -171,7 +184,7 @@ class GitHubSink:
         if digest != record.body_hash:
             edited = await issues.edit(gh, record.repo, record.number, title=title, body=body)
             if edited is None or edited.get("state") != issues.OPEN:
-                await self._closed_by_human(decision, gh, policy, record)
+                await self._closed_by_human(decision, gh, policy, record, records)
                 return
             record.body_hash = digest
         new_jobs = [str(job.key) for job in decision.jobs]
@@ -192,33 +205,42 @@ class GitHubSink:
             )
             record.updates += 1
         record.jobs, record.suspects = new_jobs, list(decision.suspects)
-        await issues.save(self.store, record)
+        await issues.save(records, record)
         if first:
-            await self._first_steps(gh, policy, record)
+            await self._first_steps(gh, policy, record, records)
         if not decision.provisional:  # else labelled once the suspects' runs finish
-            await suspects.apply(gh, self.store, record, found, policy, self._labels_known)
+            await suspects.apply(gh, records, record, found, policy, self._labels_known)
 
-    async def _first_steps(self, gh: Any, policy: AlertPolicy, record: AlertIssue) -> None:
+    async def _first_steps(
+        self, gh: Any, policy: AlertPolicy, record: AlertIssue, records: Records
+    ) -> None:
         await owners.assign(gh, record.repo, record.number, record.owners)
         installation = getattr(gh, "installation_id", None)
-        await owners.schedule(self.store, record, policy, record.opened_at, installation)
+        await owners.schedule(records, record, policy, record.opened_at, installation)
 
     async def _closed_by_human(
-        self, decision: Decision, gh: Any, policy: AlertPolicy, record: AlertIssue
+        self,
+        decision: Decision,
+        gh: Any,
+        policy: AlertPolicy,
+        record: AlertIssue,
+        records: Records,
     ) -> None:
         log.info("alert issue closed by hand", extra={"repo": record.repo, "issue": record.number})
-        await suspects.release_all(gh, self.store, record.repo, record.alert, policy)
-        await owners.cancel(self.store, record.alert)
+        await suspects.release_all(gh, records, record.repo, record.alert, policy)
+        await owners.cancel(records, record.alert)
         if self.on_closed_by_human is not None:
             await self.on_closed_by_human(decision, record.number)
         record.state, record.closed_by = issues.CLOSED, issues.BY_HUMAN
-        await issues.save(self.store, record)
+        await issues.save(records, record)
 
     # --- finding things again ------------------------------------------------------------
 
-    async def _find(self, decision: Decision, gh: Any, policy: AlertPolicy) -> AlertIssue | None:
+    async def _find(
+        self, decision: Decision, gh: Any, policy: AlertPolicy, records: Records
+    ) -> AlertIssue | None:
         """The alert's issue: from the store, else found open on GitHub by its marker."""
-        record = await issues.load(self.store, decision.alert)
+        record = await issues.load(records, decision.alert)
         if record is not None:
             return record
         key = md.AlertKey(decision.repo, decision.branch, decision.group)
@@ -226,16 +248,16 @@ class GitHubSink:
         if found is None:
             return None
         record = _adopt(decision, found, policy)
-        await issues.save(self.store, record)
+        await issues.save(records, record)
         log.info("alert issue found again", extra={"repo": record.repo, "issue": record.number})
         return record
 
     async def _previous(
-        self, gh: Any, key: md.AlertKey, policy: AlertPolicy
+        self, gh: Any, key: md.AlertKey, policy: AlertPolicy, records: Records
     ) -> dict[str, Any] | None:
-        latest = await self.store.get_state(issues.LATEST, issues.group_key(key))
-        if isinstance(latest, dict) and latest.get("number"):
-            return {"number": latest["number"], "url": latest.get("url", "")}
+        latest = await issues.latest(records, key)
+        if latest is not None:
+            return {"number": latest.number, "url": latest.url}
         return await issues.find_previous(gh, key, policy)
 
     def _commits(self, decision: Decision) -> CommitLookup:

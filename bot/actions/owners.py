@@ -10,9 +10,7 @@ data, not a sleeping task.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -24,30 +22,19 @@ from bot.actions.alert_issue import AlertIssue, repo_vars
 from bot.actions.policy import DEFAULT_APP_SLUG, AlertPolicy
 from bot.config.model import is_team
 from bot.store.base import Store
+from bot.store.record_view import Records, records_of
+from bot.store.records import ACKED, CANCELLED, DONE, PENDING, Escalation, copy
 
 log = logging.getLogger(__name__)
 
-ESCALATIONS = "alert_escalation"  # alert id → escalation record; PENDING_KEY → alert ids
-PENDING_KEY = "pending"
-PENDING, ACKED, DONE, CANCELLED = "pending", "acked", "done", "cancelled"
+ESCALATIONS = "alert_escalation"  # before typed records (carried over at start)
 ASSIGNEES_PATH = "/repos/{owner}/{repo}/issues/{number}/assignees"
 MAX_ASSIGNEES = 10  # GitHub keeps at most ten
+# A replica that claimed an escalation has this long to post it before another may.
+CLAIM_SECONDS = 300.0
+ESCALATIONS_PER_CHECK = 100
 
 ClientFor = Callable[[int], Awaitable[Any]]
-
-# The pending index is read-modified-written by the worker's tasks and the periodic check;
-# within one process this lock keeps their updates from overwriting each other.
-_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _index_lock() -> asyncio.Lock:
-    loop = asyncio.get_running_loop()
-    lock = _locks.get(loop)
-    if lock is None:
-        lock = _locks[loop] = asyncio.Lock()
-    return lock
 
 
 def owner_line(owners: Sequence[str]) -> str:
@@ -65,13 +52,8 @@ async def assign(gh: Any, repo: str, number: int, owners: Sequence[str]) -> None
         )
 
 
-async def _pending(store: Store) -> list[str]:
-    value = await store.get_state(ESCALATIONS, PENDING_KEY)
-    return [str(alert) for alert in value] if isinstance(value, list) else []
-
-
 async def schedule(
-    store: Store,
+    store: Store | Records,
     issue: AlertIssue,
     policy: AlertPolicy,
     now: float,
@@ -80,61 +62,56 @@ async def schedule(
     """Start the escalation timer of a newly filed alert (once: a retry keeps the first)."""
     if policy.escalate_after is None or not policy.escalation_owners:
         return
-    if await store.get_state(ESCALATIONS, issue.alert) is not None:
+    records = records_of(store)
+    if await records.get(Escalation, issue.alert) is not None:
         return
-    record = {
-        "alert": issue.alert,
-        "repo": issue.repo,
-        "number": issue.number,
-        "due": now + policy.escalate_after,
-        "after": policy.escalate_after,
-        "owners": list(policy.escalation_owners),
-        "installation": installation_id,
-        "state": PENDING,
-        "acked_by": None,
-        "app_slug": policy.app_slug,
-        "prefix": policy.commands_prefix,
-    }
-    await store.put_state(ESCALATIONS, issue.alert, record)
-    async with _index_lock():
-        pending = await _pending(store)
-        if issue.alert not in pending:
-            await store.put_state(ESCALATIONS, PENDING_KEY, [*pending, issue.alert])
+    await records.put(
+        Escalation(
+            alert=issue.alert,
+            repo=issue.repo,
+            number=issue.number,
+            due=now + policy.escalate_after,
+            after=policy.escalate_after,
+            owners=list(policy.escalation_owners),
+            installation=installation_id,
+            app_slug=policy.app_slug,
+            prefix=policy.commands_prefix,
+        )
+    )
 
 
-async def cancel(store: Store, alert: str) -> None:
+async def cancel(store: Store | Records, alert: str) -> None:
     """The alert is over: its escalation will never fire."""
-    record = await store.get_state(ESCALATIONS, alert)
-    if isinstance(record, dict) and record.get("state") in (PENDING, ACKED):
-        await store.put_state(ESCALATIONS, alert, record | {"state": CANCELLED})
+    records = records_of(store)
+    record = await records.get(Escalation, alert)
+    if record is not None and record.state in (PENDING, ACKED):
+        await records.put(copy(record, state=CANCELLED))
 
 
-async def _record_for_issue(store: Store, repo: str, number: int) -> dict[str, Any] | None:
-    alert = await issues.alert_for_issue(store, repo, number)
-    record = await store.get_state(ESCALATIONS, alert) if alert else None
-    return record if isinstance(record, dict) else None
+async def _record_for_issue(records: Records, repo: str, number: int) -> Escalation | None:
+    alert = await issues.alert_for_issue(records, repo, number)
+    return await records.get(Escalation, alert) if alert else None
 
 
-async def ack(store: Store, repo: str, number: int, by: str) -> bool:
+async def ack(store: Store | Records, repo: str, number: int, by: str) -> bool:
     """`/trunkwatch ack` on the alert issue: someone is on it, so no escalation.
     Returns False when the issue has no escalation that could still fire."""
-    record = await _record_for_issue(store, repo, number)
-    if record is None or record.get("state") not in (PENDING, ACKED):
+    records = records_of(store)
+    record = await _record_for_issue(records, repo, number)
+    if record is None or record.state not in (PENDING, ACKED):
         return False
-    await store.put_state(ESCALATIONS, record["alert"], record | {"state": ACKED, "acked_by": by})
+    await records.put(copy(record, state=ACKED, acked_by=by))
     return True
 
 
-async def unack(store: Store, repo: str, number: int, now: float) -> bool:
+async def unack(store: Store | Records, repo: str, number: int, now: float) -> bool:
     """`/trunkwatch unack`: nobody is on it after all; the escalation fires `escalate_after`
     from now unless acknowledged again. False when there is no acknowledgement to withdraw."""
-    record = await _record_for_issue(store, repo, number)
-    if record is None or record.get("state") != ACKED:
+    records = records_of(store)
+    record = await _record_for_issue(records, repo, number)
+    if record is None or record.state != ACKED:
         return False
-    due = now + float(record.get("after") or 0.0)
-    await store.put_state(
-        ESCALATIONS, record["alert"], record | {"state": PENDING, "acked_by": None, "due": due}
-    )
+    await records.put(copy(record, state=PENDING, acked_by=None, due=now + record.after))
     return True
 
 
@@ -147,57 +124,45 @@ def escalation_comment(owners: Sequence[str], after: float, prefix: str) -> str:
     )
 
 
-async def _escalate(record: dict[str, Any], gh: Any) -> bool:
+async def _escalate(record: Escalation, gh: Any) -> bool:
     """Post the escalation; False when the issue is already closed (nothing to escalate)."""
-    repo, number = str(record["repo"]), int(record["number"])
-    found = await issues.get(gh, repo, number)
+    found = await issues.get(gh, record.repo, record.number)
     if found is None or found.get("state") != issues.OPEN:
         return False
     policy = AlertPolicy(
         group="",
-        app_slug=str(record.get("app_slug") or DEFAULT_APP_SLUG),
-        commands_prefix=str(record.get("prefix") or "/trunkwatch"),
+        app_slug=record.app_slug or DEFAULT_APP_SLUG,
+        commands_prefix=record.prefix or "/trunkwatch",
     )
-    text = escalation_comment(record["owners"], float(record["after"]), policy.commands_prefix)
-    await issues.comment_once(gh, repo, number, text, "escalation", policy, alert=record["alert"])
+    text = escalation_comment(record.owners, record.after, policy.commands_prefix)
+    await issues.comment_once(
+        gh, record.repo, record.number, text, "escalation", policy, alert=record.alert
+    )
     return True
 
 
 async def check_escalations(store: Store, client_for: ClientFor, now: float) -> int:
     """Fire the escalations that are due and not acknowledged. Returns how many fired.
 
-    One failing escalation (GitHub unreachable, an uninstalled App) is logged and tried
-    again on the next check; it does not stop the others."""
+    Each due escalation is claimed in the store first, so with several replicas each fires
+    once. One failing escalation (GitHub unreachable, an uninstalled App) is logged, handed
+    back and tried again at the next check; it does not stop the others."""
     fired = 0
-    finished: list[str] = []
-    for alert in await _pending(store):
-        record = await store.get_state(ESCALATIONS, alert)
-        if not isinstance(record, dict) or record.get("state") in (DONE, CANCELLED):
-            finished.append(alert)
-            continue
-        if record.get("state") != PENDING or float(record["due"]) > now:
-            continue
-        installation = record.get("installation") or await store.installation_for_repo(
-            str(record["repo"])
-        )
+    records = Records(store)
+    for record in await store.claim_escalations(now, CLAIM_SECONDS, ESCALATIONS_PER_CHECK):
+        context = {"repo": record.repo, "alert": record.alert}
+        installation = record.installation or await store.installation_for_repo(record.repo)
         if installation is None:
-            log.warning("no installation for an escalation", extra={"repo": record["repo"]})
+            log.warning("no installation for an escalation", extra=context)
             continue
         try:
             gh = await client_for(int(installation))
             posted = await _escalate(record, gh)
         except gidgethub.GitHubException as exc:
-            log.warning(
-                "escalation failed; will retry",
-                extra={"repo": record["repo"], "alert": alert, "error": str(exc)},
-            )
+            log.warning("escalation failed; will retry", extra=context | {"error": str(exc)})
+            await records.put(copy(record, claimed_until=0.0))  # claimable at the next check
             continue
-        await store.put_state(ESCALATIONS, alert, record | {"state": DONE if posted else CANCELLED})
-        finished.append(alert)
+        await records.put(copy(record, state=DONE if posted else CANCELLED, claimed_until=0.0))
         fired += int(posted)
-        log.info("escalated", extra={"repo": record["repo"], "alert": alert, "posted": posted})
-    if finished:
-        async with _index_lock():
-            pending = [a for a in await _pending(store) if a not in finished]
-            await store.put_state(ESCALATIONS, PENDING_KEY, pending)
+        log.info("escalated", extra=context | {"posted": posted})
     return fired

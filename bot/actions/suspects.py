@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import gidgethub
@@ -25,13 +25,16 @@ from bot.actions.alert_issue import AlertIssue, CommitLookup, SuspectRow, repo_v
 from bot.actions.policy import AlertPolicy
 from bot.github import pulls_for_commit
 from bot.store.base import Store
+from bot.store.record_view import Records, records_of
+from bot.store.records import SuspectHold, SuspectPRs
 from bot.tracker.model import Decision
 
 log = logging.getLogger(__name__)
 
-SUSPECTS = "alert_suspects"  # alert id → {"prs": {"123": {...}}, "cleared": [123, …]}
-COMMIT_PR = "commit_pr"  # "repo@sha" → {"number": 123 or 0, "author": login, "url": …}
-PR_ALERTS = "suspect_pr_alerts"  # "repo#123" → alert ids whose suspect label the PR carries
+COMMIT_PR = "commit_pr"  # "repo@sha" → {"number": 123 or 0, "author": login, "url": …} (a cache)
+# Before typed records (carried over at start): SuspectPRs and SuspectHold.
+SUSPECTS = "alert_suspects"
+PR_ALERTS = "suspect_pr_alerts"
 MAX_COMMITS_RESOLVED = 50  # a longer range is too wide whatever its PRs
 
 PULL_PATH = "/repos/{owner}/{repo}/pulls/{number}"
@@ -58,23 +61,6 @@ class Suspects:
     rows: tuple[SuspectRow, ...] = ()
     prs: tuple[SuspectPR, ...] = ()
     too_wide: bool = False
-
-
-@dataclass
-class _Done:
-    """What was done for one alert's suspects (as stored)."""
-
-    prs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    cleared: list[int] = field(default_factory=list)
-
-    @classmethod
-    def from_json(cls, value: Any) -> _Done:
-        if not isinstance(value, dict):
-            return cls()
-        return cls(dict(value.get("prs") or {}), list(value.get("cleared") or []))
-
-    def to_json(self) -> dict[str, Any]:
-        return {"prs": self.prs, "cleared": self.cleared}
 
 
 def pr_number_from_message(message: str, repo: str) -> int | None:
@@ -139,7 +125,7 @@ async def pr_for_commit(
 
 
 async def resolve(
-    gh: Any, store: Store, decision: Decision, policy: AlertPolicy, commits: CommitLookup
+    gh: Any, store: Store | Records, decision: Decision, policy: AlertPolicy, commits: CommitLookup
 ) -> Suspects:
     """The suspect commits' PRs. Unknown suspects (no passing commit) and ranges that span
     more than `max_suspects` PRs name none to label."""
@@ -148,12 +134,15 @@ async def resolve(
         return Suspects(rows=tuple(SuspectRow(sha) for sha in shas))
     if len(shas) > MAX_COMMITS_RESOLVED:
         return Suspects(rows=tuple(SuspectRow(sha) for sha in shas), too_wide=True)
-    cleared = set((await _load(store, decision.alert)).cleared)
+    records = records_of(store)
+    cleared = set((await _load(records, decision.alert)).cleared)
     rows: list[SuspectRow] = []
     prs: dict[int, SuspectPR] = {}
     too_wide = False
     for sha in shas:
-        found = None if too_wide else await pr_for_commit(gh, store, decision.repo, sha, commits)
+        found = None
+        if not too_wide:
+            found = await pr_for_commit(gh, records.store, decision.repo, sha, commits)
         if found is None:
             rows.append(SuspectRow(sha))
             continue
@@ -167,12 +156,8 @@ async def resolve(
     return Suspects(tuple(rows), tuple(pr for n, pr in prs.items() if n not in cleared))
 
 
-async def _load(store: Store, alert: str) -> _Done:
-    return _Done.from_json(await store.get_state(SUSPECTS, alert))
-
-
-async def _save(store: Store, alert: str, done: _Done) -> None:
-    await store.put_state(SUSPECTS, alert, done.to_json())
+async def _load(records: Records, alert: str) -> SuspectPRs:
+    return await records.get(SuspectPRs, alert) or SuspectPRs(alert)
 
 
 def suspect_comment(pr: SuspectPR, issue: AlertIssue, policy: AlertPolicy) -> str:
@@ -187,30 +172,28 @@ def suspect_comment(pr: SuspectPR, issue: AlertIssue, policy: AlertPolicy) -> st
     )
 
 
-async def _label(gh: Any, store: Store, repo: str, number: int, alert: str, label: str) -> None:
-    holders_key = f"{repo}#{number}"
-    holders = list(await store.get_state(PR_ALERTS, holders_key) or [])
+async def _label(gh: Any, records: Records, repo: str, number: int, alert: str, label: str) -> None:
     await gh.post(ISSUE_LABELS_PATH, repo_vars(repo, number=number), data={"labels": [label]})
-    if alert not in holders:
-        await store.put_state(PR_ALERTS, holders_key, [*holders, alert])
+    await records.put(SuspectHold(repo, number, alert))
 
 
-async def _unlabel(gh: Any, store: Store, repo: str, number: int, alert: str, label: str) -> None:
+async def _unlabel(
+    gh: Any, records: Records, repo: str, number: int, alert: str, label: str
+) -> None:
     """Drop this alert's hold on the PR's label; remove the label when nobody holds it."""
-    holders_key = f"{repo}#{number}"
-    holders = [a for a in await store.get_state(PR_ALERTS, holders_key) or [] if a != alert]
-    if not holders:
+    others = [h for h in await records.find(SuspectHold, repo=repo, pr=number) if h.alert != alert]
+    if not others:
         try:
             await gh.delete(ISSUE_LABEL_PATH, repo_vars(repo, number=number, name=label))
         except gidgethub.BadRequest as exc:
             if exc.status_code != 404:  # already removed, by hand or by a previous attempt
                 raise
-    await store.put_state(PR_ALERTS, holders_key, holders)
+    await records.remove(SuspectHold, repo, number, alert)
 
 
 async def apply(
     gh: Any,
-    store: Store,
+    store: Store | Records,
     issue: AlertIssue,
     suspects: Suspects,
     policy: AlertPolicy,
@@ -218,63 +201,68 @@ async def apply(
 ) -> list[int]:
     """Label and tell the suspect PRs; release PRs that are suspects no more. Returns the
     PRs that carry the label for this alert."""
-    done = await _load(store, issue.alert)
+    records = records_of(store)
+    done = await _load(records, issue.alert)
     wanted = {pr.number: pr for pr in suspects.prs}
     for key, entry in done.prs.items():
         if entry.get("manual") and int(key) not in done.cleared:
             wanted.setdefault(int(key), SuspectPR(int(key), entry["author"], entry["url"]))
     for key, entry in done.prs.items():
         if entry.get("labelled") and int(key) not in wanted:
-            await _unlabel(gh, store, issue.repo, int(key), issue.alert, policy.suspect_label)
+            await _unlabel(gh, records, issue.repo, int(key), issue.alert, policy.suspect_label)
             entry["labelled"] = False
-            await _save(store, issue.alert, done)
+            await records.put(done)
     if wanted:
         await issues.ensure_label(gh, issue.repo, policy.suspect_label, labels_known)
     for number, pr in wanted.items():
         entry = done.prs.setdefault(str(number), {"author": pr.author, "url": pr.url})
         if not entry.get("labelled"):
-            await _label(gh, store, issue.repo, number, issue.alert, policy.suspect_label)
+            await _label(gh, records, issue.repo, number, issue.alert, policy.suspect_label)
             entry["labelled"] = True
-            await _save(store, issue.alert, done)
+            await records.put(done)
         if policy.suspect_comment and not entry.get("commented"):
             text = suspect_comment(pr, issue, policy)
             await issues.comment_once(
                 gh, issue.repo, number, text, "suspect", policy, alert=issue.alert
             )
             entry["commented"] = True
-            await _save(store, issue.alert, done)
+            await records.put(done)
     return sorted(int(k) for k, entry in done.prs.items() if entry.get("labelled"))
 
 
-async def release_all(gh: Any, store: Store, repo: str, alert: str, policy: AlertPolicy) -> None:
+async def release_all(
+    gh: Any, store: Store | Records, repo: str, alert: str, policy: AlertPolicy
+) -> None:
     """The alert is over: remove its suspect labels."""
-    done = await _load(store, alert)
+    records = records_of(store)
+    done = await _load(records, alert)
     for key, entry in done.prs.items():
         if entry.get("labelled"):
-            await _unlabel(gh, store, repo, int(key), alert, policy.suspect_label)
+            await _unlabel(gh, records, repo, int(key), alert, policy.suspect_label)
             entry["labelled"] = False
-            await _save(store, alert, done)
+            await records.put(done)
 
 
 async def unsuspect(
-    gh: Any, store: Store, repo: str, alert: str, number: int, policy: AlertPolicy
+    gh: Any, store: Store | Records, repo: str, alert: str, number: int, policy: AlertPolicy
 ) -> bool:
     """`/trunkwatch unsuspect #N`: clear the PR for this alert and remove its label.
     Returns False when the PR was not a suspect of the alert."""
-    done = await _load(store, alert)
+    records = records_of(store)
+    done = await _load(records, alert)
     entry = done.prs.get(str(number))
     if number not in done.cleared:
         done.cleared.append(number)
     if entry is not None and entry.get("labelled"):
-        await _unlabel(gh, store, repo, number, alert, policy.suspect_label)
+        await _unlabel(gh, records, repo, number, alert, policy.suspect_label)
         entry["labelled"] = False
-    await _save(store, alert, done)
+    await records.put(done)
     return entry is not None
 
 
 async def suspect(
     gh: Any,
-    store: Store,
+    store: Store | Records,
     issue: AlertIssue,
     number: int,
     policy: AlertPolicy,
@@ -287,16 +275,17 @@ async def suspect(
         return None
     login = str((pull.get("user") or {}).get("login") or "")
     pr = SuspectPR(number, login, str(pull.get("html_url") or ""), ())
-    done = await _load(store, issue.alert)
+    records = records_of(store)
+    done = await _load(records, issue.alert)
     if number in done.cleared:
         done.cleared.remove(number)
     entry = done.prs.setdefault(str(number), {})
     entry.update(author=pr.author, url=pr.url, manual=True)
-    await _save(store, issue.alert, done)
+    await records.put(done)
     still = tuple(
         SuspectPR(int(key), str(e.get("author", "")), str(e.get("url", "")))
         for key, e in done.prs.items()
         if e.get("labelled")
     )
-    await apply(gh, store, issue, Suspects(prs=still), policy, labels_known)
+    await apply(gh, records, issue, Suspects(prs=still), policy, labels_known)
     return pr

@@ -21,6 +21,7 @@ from bot.commands.context import AlertTarget, CommandContext
 from bot.commands.parser import MAX_AHEAD, Command, CommandError
 from bot.events import job_result_from_api, parse_workflow_run
 from bot.github.jobs import list_run_jobs
+from bot.store.records import Ack
 from bot.tracker.model import (
     AlertState,
     DecisionKind,
@@ -30,7 +31,7 @@ from bot.tracker.model import (
     outcome_of,
 )
 
-ACKS = "command_ack"  # alert id → {"by": login, "at": unix seconds}
+ACKS = "command_ack"  # before typed records (carried over at start)
 RERUNS = "command_rerun"  # "repo:comment:run" → True, so a retried delivery reruns nothing twice
 RUN_PATH = "/repos/{owner}/{repo}/actions/runs/{run_id}"
 RERUN_PATH = "/repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs"
@@ -58,17 +59,17 @@ def _require_open(ctx: CommandContext, target: AlertTarget, command: Command) ->
 
 async def ack(ctx: CommandContext, target: AlertTarget, command: Command) -> str:
     state = _require_open(ctx, target, command)
-    stopped = await owners.ack(ctx.store, ctx.repo, ctx.issue_number, ctx.author)
-    await ctx.store.put_state(ACKS, state.alert, {"by": ctx.author, "at": ctx.now})
+    stopped = await owners.ack(ctx.records, ctx.repo, ctx.issue_number, ctx.author)
+    await ctx.records.put(Ack(state.alert, ctx.author, ctx.now))
     escalation = " The escalation will not fire." if stopped else ""
     return f"Acknowledged by {_who(ctx)}: someone is on {_where(target)}.{escalation}"
 
 
 async def unack(ctx: CommandContext, target: AlertTarget, command: Command) -> str:
     state = _require_open(ctx, target, command)
-    had = await ctx.store.get_state(ACKS, state.alert)
-    resumed = await owners.unack(ctx.store, ctx.repo, ctx.issue_number, ctx.now)
-    await ctx.store.put_state(ACKS, state.alert, None)
+    had = await ctx.records.get(Ack, state.alert)
+    resumed = await owners.unack(ctx.records, ctx.repo, ctx.issue_number, ctx.now)
+    await ctx.records.remove(Ack, state.alert)
     if not had and not resumed:
         return "Nobody had acknowledged this alert; nothing changed."
     escalation = " The escalation timer runs again." if resumed else ""
@@ -76,8 +77,8 @@ async def unack(ctx: CommandContext, target: AlertTarget, command: Command) -> s
 
 
 async def acked_by(ctx: CommandContext, alert: str) -> str | None:
-    value = await ctx.store.get_state(ACKS, alert)
-    return str(value.get("by")) if isinstance(value, dict) and value.get("by") else None
+    found = await ctx.records.get(Ack, alert)
+    return found.by if found is not None and found.by else None
 
 
 async def snooze(ctx: CommandContext, target: AlertTarget, command: Command) -> str:
@@ -85,7 +86,7 @@ async def snooze(ctx: CommandContext, target: AlertTarget, command: Command) -> 
     length = command.duration if command.duration is not None else MAX_AHEAD
     until = ctx.now + length.total_seconds()
     value = quiet.Snooze(until, ctx.author, command.until_green, issue.alert)
-    await quiet.snooze(ctx.store, ctx.repo, issue.branch, issue.group, value)
+    await quiet.snooze(ctx.records, ctx.repo, issue.branch, issue.group, value)
     if command.until_green:
         ending = f"until the group is green again (at most until {quiet.when(until)})"
     else:
@@ -107,7 +108,7 @@ async def suspect(ctx: CommandContext, target: AlertTarget, command: Command) ->
     number = command.pr
     assert number is not None  # the parser requires it
     policy = ctx.policy(target.issue.group)
-    found = await suspects.suspect(ctx.gh, ctx.store, target.issue, number, policy, set())
+    found = await suspects.suspect(ctx.gh, ctx.records, target.issue, number, policy, set())
     if found is None:
         raise CommandError(
             f"#{number} is not a pull request of this repository.",
@@ -122,7 +123,9 @@ async def unsuspect(ctx: CommandContext, target: AlertTarget, command: Command) 
     number = command.pr
     assert number is not None  # the parser requires it
     policy = ctx.policy(target.issue.group)
-    was = await suspects.unsuspect(ctx.gh, ctx.store, ctx.repo, target.issue.alert, number, policy)
+    was = await suspects.unsuspect(
+        ctx.gh, ctx.records, ctx.repo, target.issue.alert, number, policy
+    )
     if not was:
         return f"#{number} was not a suspect of this alert; it will not be labelled for it."
     return f"Cleared #{number} (by {_who(ctx)}): no longer a suspect, label removed."

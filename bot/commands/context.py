@@ -12,6 +12,7 @@ from bot.actions.policy import AlertPolicy, policy_for
 from bot.config import RepoConfig
 from bot.engine import Engine, Unit
 from bot.store.base import Store
+from bot.store.record_view import Records
 from bot.tracker import RepoTracker
 from bot.tracker.model import AlertState
 
@@ -55,6 +56,11 @@ class CommandContext:
     _looked: bool = field(default=False, init=False)
 
     @property
+    def records(self) -> Records:
+        """The typed records, written with this delivery."""
+        return Records(self.store, self.unit.changes)
+
+    @property
     def issue_number(self) -> int:
         return self.issue.number
 
@@ -74,8 +80,8 @@ class CommandContext:
     async def _find_target(self) -> AlertTarget | None:
         if self.issue.is_pull:
             return None
-        alert_id = await issues.alert_for_issue(self.store, self.repo, self.issue.number)
-        record = await issues.load(self.store, alert_id) if alert_id else None
+        alert_id = await issues.alert_for_issue(self.records, self.repo, self.issue.number)
+        record = await issues.load(self.records, alert_id) if alert_id else None
         if record is None:
             record = await self._from_marker()
         if record is None or record.repo.lower() != self.repo.lower():

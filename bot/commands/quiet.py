@@ -1,25 +1,26 @@
 """Mutes and snoozes: the commands write them, the sink asks `suppressed` before filing.
 
 - `mute <group> <duration>`: no alert issue for the group on any branch of the repository
-  until then. Store namespace `command_mute`, key `"owner/repo\\ngroup"`.
+  until then. A `records.Mute` (repository lower-cased, group).
 - `snooze <duration>` / `snooze until-green` on an alert issue: no new alert issue for that
   group on that branch until then, or until the snoozed alert recovers (every job in it
   passed again, or it was withdrawn as flaky); an until-green snooze lasts 30 days at most.
-  Namespace `command_snooze`, key `"owner/repo\\nbranch\\ngroup"`.
+  A `records.Snooze` (repository lower-cased, branch, group).
 
 Times are unix seconds. A value that has run out is treated as absent.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
+from bot.store import records
 from bot.store.base import Store
+from bot.store.record_view import Records, records_of
 from bot.tracker.model import CloseReason
 
-MUTES = "command_mute"
+MUTES = "command_mute"  # before typed records (carried over at start)
 SNOOZES = "command_snooze"
 ENDS_SNOOZE = frozenset({CloseReason.RECOVERED, CloseReason.FLAKY})
 
@@ -42,53 +43,45 @@ class Snooze:
     alert: str = ""  # the alert the snooze was typed on (until-green ends with it)
 
 
-def _mute_key(repo: str, group: str) -> str:
-    return f"{repo.lower()}\n{group}"
+async def mute(store: Store | Records, repo: str, group: str, until: float, by: str) -> None:
+    await records_of(store).put(records.Mute(repo.lower(), group, until, by))
 
 
-def _snooze_key(repo: str, branch: str, group: str) -> str:
-    return f"{repo.lower()}\n{branch}\n{group}"
-
-
-def _from(value: Any, kind: type[Mute] | type[Snooze]) -> Any:
-    if not isinstance(value, dict):
-        return None
-    return kind(**{k: v for k, v in value.items() if k in kind.__dataclass_fields__})
-
-
-async def mute(store: Store, repo: str, group: str, until: float, by: str) -> None:
-    await store.put_state(MUTES, _mute_key(repo, group), asdict(Mute(until, by)))
-
-
-async def unmute(store: Store, repo: str, group: str, now: float) -> bool:
+async def unmute(store: Store | Records, repo: str, group: str, now: float) -> bool:
     """End a mute; False when the group was not muted."""
     active = await muted(store, repo, group, now)
-    await store.put_state(MUTES, _mute_key(repo, group), None)
+    await records_of(store).remove(records.Mute, repo.lower(), group)
     return active is not None
 
 
-async def muted(store: Store, repo: str, group: str, now: float) -> Mute | None:
-    found: Mute | None = _from(await store.get_state(MUTES, _mute_key(repo, group)), Mute)
-    return found if found is not None and found.until > now else None
+async def muted(store: Store | Records, repo: str, group: str, now: float) -> Mute | None:
+    found = await records_of(store).get(records.Mute, repo.lower(), group)
+    return Mute(found.until, found.by) if found is not None and found.until > now else None
 
 
-async def snooze(store: Store, repo: str, branch: str, group: str, value: Snooze) -> None:
-    await store.put_state(SNOOZES, _snooze_key(repo, branch, group), asdict(value))
+async def snooze(store: Store | Records, repo: str, branch: str, group: str, value: Snooze) -> None:
+    record = records.Snooze(
+        repo.lower(), branch, group, value.until, value.by, value.until_green, value.alert
+    )
+    await records_of(store).put(record)
 
 
-async def snoozed(store: Store, repo: str, branch: str, group: str, now: float) -> Snooze | None:
-    key = _snooze_key(repo, branch, group)
-    found: Snooze | None = _from(await store.get_state(SNOOZES, key), Snooze)
+async def snoozed(
+    store: Store | Records, repo: str, branch: str, group: str, now: float
+) -> Snooze | None:
+    found = await records_of(store).get(records.Snooze, repo.lower(), branch, group)
     if found is None or found.until <= now:
         return None
     if found.until_green and found.alert:
-        for alert in await store.load_alerts(repo):
+        for alert in await records_of(store).store.load_alerts(repo):
             if alert.alert == found.alert and not alert.open and alert.reason in ENDS_SNOOZE:
                 return None
-    return found
+    return Snooze(found.until, found.by, found.until_green, found.alert)
 
 
-async def suppressed(store: Store, repo: str, branch: str, group: str, now: float) -> str | None:
+async def suppressed(
+    store: Store | Records, repo: str, branch: str, group: str, now: float
+) -> str | None:
     """Why no new alert issue may be filed for (repo, branch, group) now, or None.
 
     For the sink: an OPEN decision for a muted or snoozed group is not filed."""

@@ -45,7 +45,7 @@ async def mute(ctx: CommandContext, command: Command) -> str:
     group = _known_group(ctx, command, command.group or "")
     assert command.duration is not None  # the parser requires it
     until = ctx.now + command.duration.total_seconds()
-    await quiet.mute(ctx.store, ctx.repo, group, until, ctx.author)
+    await quiet.mute(ctx.records, ctx.repo, group, until, ctx.author)
     return (
         f"Muted by {md.escape(ctx.author, 60)}: no alert issue for **{md.escape(group, 80)}**"
         f" on any branch until {quiet.when(until)}. `{ctx.prefix} unmute {group}` ends it"
@@ -66,7 +66,7 @@ async def unmute(ctx: CommandContext, command: Command) -> str:
         group = target.issue.group
     else:
         group = _known_group(ctx, command, group)
-    was = await quiet.unmute(ctx.store, ctx.repo, group, ctx.now)
+    was = await quiet.unmute(ctx.records, ctx.repo, group, ctx.now)
     shown = md.escape(group, 80)
     if not was:
         return f"**{shown}** was not muted; nothing changed."
@@ -96,12 +96,12 @@ async def _row(ctx: CommandContext, status: GroupStatus, threshold: int) -> str:
     state = "🔴 broken" if status.broken else "🟡 failing"
     alert = ""
     if status.open_alert:
-        record = await issues.load(ctx.store, status.open_alert)
+        record = await issues.load(ctx.records, status.open_alert)
         alert = md.link(f"#{record.number}", record.url) if record else "filing"
         who = await acked_by(ctx, status.open_alert)
         if who:
             alert += f" (ack: {md.escape(who, 40)})"
-    quieted = await quiet.suppressed(ctx.store, ctx.repo, status.branch, status.group, ctx.now)
+    quieted = await quiet.suppressed(ctx.records, ctx.repo, status.branch, status.group, ctx.now)
     if quieted:
         state += f" — {md.escape(quieted, 80)}"
     cells = (

@@ -268,5 +268,13 @@ def _repeatable(method: str, url: str) -> bool:
     A POST that creates something (an issue, a comment) is not: after a timeout or a 5xx it
     is left to the caller, whose retry finds what was created (the alert issue by its
     marker, comments by theirs). Rate-limit refusals are retried for every method, since
-    GitHub did nothing. Fetching an installation token is repeatable."""
-    return method != "POST" or url.rstrip("/").endswith("/access_tokens")
+    GitHub did nothing. Fetching an installation token, adding labels, assignees or a
+    reaction are repeatable."""
+    if method != "POST":
+        return True
+    # Adding labels or assignees, or a reaction, twice leaves what adding them once leaves.
+    path = url.split("?", 1)[0].rstrip("/")
+    return path.endswith(_IDEMPOTENT_POSTS)
+
+
+_IDEMPOTENT_POSTS = ("/access_tokens", "/labels", "/assignees", "/reactions")

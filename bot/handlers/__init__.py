@@ -2,7 +2,15 @@
 
 from gidgethub import routing
 
-from bot.handlers import installation, issue_comment, push, timers, workflow_job, workflow_run
+from bot.handlers import (
+    installation,
+    issue_comment,
+    issues,
+    push,
+    timers,
+    workflow_job,
+    workflow_run,
+)
 
 EVENTS = frozenset(
     {
@@ -10,6 +18,7 @@ EVENTS = frozenset(
         "workflow_run",
         "workflow_job",
         "issue_comment",
+        "issues",
         "installation",
         "installation_repositories",
     }
@@ -27,6 +36,7 @@ router = routing.Router(
     workflow_run.router,
     workflow_job.router,
     issue_comment.router,
+    issues.router,
     installation.router,
     timers.router,
 )

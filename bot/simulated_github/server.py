@@ -12,6 +12,7 @@ import asyncio
 import fnmatch
 import hashlib
 import json
+import random
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,7 @@ import jwt as pyjwt
 from aiohttp import web
 
 from bot.simulated_github.answers import DOCS, INSTALLATION, JSON_BODY, ApiError
+from bot.simulated_github.hooks import HookDeliveries
 from bot.simulated_github.keys import generate_private_key_pem, public_key_pem
 from bot.simulated_github.routes import Routes
 from bot.simulated_github.seeding import Seeding
@@ -92,9 +94,11 @@ class SimulatedGitHub(Seeding):
         self.requests: list[RecordedRequest] = []
         self.received: list[ReceivedRequest] = []
         self._injected: list[Injected] = []
+        self._faults: tuple[float, float, random.Random] | None = None
         self._budgets: dict[tuple[str, str], list[float]] = {}  # → [used, reset]
         self._runner: web.AppRunner | None = None
         self.base_url = ""
+        self.hooks = HookDeliveries()  # the App's webhook: `hooks.configure(url, secret)`
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -102,6 +106,10 @@ class SimulatedGitHub(Seeding):
         """Serve on a random 127.0.0.1 port; returns the API root (with the prefix)."""
         app = web.Application(middlewares=[self._middleware])
         Routes(self).register(app.router, self.prefix)
+        app.router.add_get(self.prefix + "/app/hook/deliveries", self.hooks.list_deliveries)
+        app.router.add_post(
+            self.prefix + r"/app/hook/deliveries/{delivery_id:\d+}/attempts", self.hooks.redeliver
+        )
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -178,7 +186,7 @@ class SimulatedGitHub(Seeding):
         identity = "anonymous"
         try:
             identity = self._authenticate(request, path)
-            injected = self._take_injection(request.method, path)
+            injected = self._take_injection(request.method, path) or self._random_fault(path)
             if injected is not None:
                 if injected.stall:
                     await asyncio.sleep(injected.stall)
@@ -194,6 +202,25 @@ class SimulatedGitHub(Seeding):
         except web.HTTPException as exc:
             response = ApiError(exc.status, exc.reason).response()
         return self._finish(request, identity, path, response)
+
+    def inject_faults(
+        self, server_errors: float, secondary_limits: float, seed: int | None = None
+    ) -> None:
+        """From now on answer a random `server_errors` share of API requests with a 5xx and a
+        `secondary_limits` share with a secondary rate limit (403), as GitHub does on a bad
+        day. Nothing happens on a refused request. The App's webhook log is left alone."""
+        self._faults = (server_errors, secondary_limits, random.Random(seed))
+
+    def _random_fault(self, path: str) -> Injected | None:
+        if self._faults is None or path.startswith("/app/hook/"):
+            return None
+        server_errors, secondary_limits, rng = self._faults
+        draw = rng.random()
+        if draw < server_errors:
+            return Injected("", "", 1, rng.choice([500, 502, 503]))
+        if draw < server_errors + secondary_limits:
+            return Injected("", "", 1, 403)
+        return None
 
     def _take_injection(self, method: str, path: str) -> Injected | None:
         for injected in self._injected:

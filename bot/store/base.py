@@ -9,9 +9,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
+from bot.store.records import Escalation
 from bot.tracker.model import AlertState, CommitInfo, JobResult
+
+R = TypeVar("R")
 
 
 class StoreError(Exception):
@@ -67,14 +70,16 @@ class Changes:
     commits: list[StoredCommit]
     results: list[JobResult]
     alerts: list[AlertState]
+    records: list[Any]  # `bot.store.records` records to write, and `Removal`s, in order
 
     def __init__(self) -> None:
         self.commits = []
         self.results = []
         self.alerts = []
+        self.records = []
 
     def __bool__(self) -> bool:
-        return bool(self.commits or self.results or self.alerts)
+        return bool(self.commits or self.results or self.alerts or self.records)
 
     def repos(self) -> list[str]:
         """The repositories written to, sorted: the order writers lock them in."""
@@ -166,7 +171,41 @@ class Store(Protocol):
 
     async def installation_for_repo(self, repo: str) -> int | None: ...
 
-    # --- small key/value state for other parts (alert issue numbers, config cache) -----
+    # --- recovering missed deliveries --------------------------------------------------
+    async def take_lease(self, name: str, holder: str, now: float, seconds: float) -> bool:
+        """Hold the lease `name` until now + seconds, if it is free, expired, or `holder`'s
+        already. False when another holder has it."""
+
+    async def hook_cursor(self) -> int:
+        """The newest of GitHub's hook delivery ids already looked at; 0 before the first."""
+
+    async def save_hook_cursor(self, newest_id: int, now: float) -> None: ...
+
+    async def known_deliveries(self, delivery_ids: Sequence[str]) -> set[str]:
+        """Which of these delivery ids (GUIDs) the inbox holds, in any status."""
+
+    async def redeliveries_asked(self, guids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """For each of these GUIDs asked for before: (the attempt id asked about, how many
+        times it was asked for)."""
+
+    async def record_redelivery(self, guid: str, hook_delivery_id: int, now: float) -> None:
+        """Note that `guid` was asked for again, about attempt `hook_delivery_id`."""
+
+    # --- typed records (bot.store.records): written through Changes.records ------------
+    async def get_record(self, kind: type[R], *key: Any) -> R | None:
+        """The record of `kind` with this primary key, or None."""
+
+    async def find_records(self, kind: type[R], **where: Any) -> list[R]:
+        """The records of `kind` whose fields equal `where`, in key order."""
+
+    async def claim_escalations(self, now: float, seconds: float, limit: int) -> list[Escalation]:
+        """Pending escalations due by `now` that no replica is firing, each marked as being
+        fired until now + seconds; concurrent callers never get the same one."""
+
+    async def state_items(self, namespace: str) -> list[tuple[str, Any]]:
+        """Every (key, value) of a key/value namespace (to carry old state over)."""
+
+    # --- small key/value state for other parts (caches, a command's done-marks) --------
     async def get_state(self, namespace: str, key: str) -> Any | None:
         """A JSON value stored under (namespace, key), or None."""
 

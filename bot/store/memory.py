@@ -7,10 +7,11 @@ engine reloads a repository from them after a failed delivery), and `prune` boun
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.store.base import (
     Changes,
@@ -21,9 +22,11 @@ from bot.store.base import (
     StoreError,
 )
 from bot.store.migrations import LATEST_VERSION
+from bot.store.records import PENDING, Escalation, Removal, key_of
 from bot.tracker.model import AlertState, JobResult
 
 ResultKey = tuple[int, int, str, int]  # run_id, run_attempt, job, job_id (per repository)
+R = TypeVar("R")
 
 
 class MemoryStore:
@@ -42,6 +45,11 @@ class MemoryStore:
         self._versions: dict[str, int] = {}
         self._installations: dict[int, Installation] = {}
         self._state: dict[tuple[str, str], str] = {}
+        # record type → key → record (kept as written; handed out as copies, like rows)
+        self._records: dict[type[Any], dict[tuple[Any, ...], Any]] = {}
+        self._leases: dict[str, tuple[str, float]] = {}  # name → (holder, until)
+        self._hook_cursor = 0
+        self._redeliveries: dict[str, tuple[int, int]] = {}  # guid → (attempt id, requests)
         self._open = False
 
     def __repr__(self) -> str:
@@ -176,6 +184,11 @@ class MemoryStore:
             per_commit.setdefault((result.branch, result.head_sha), []).append(result)
         for alert in changes.alerts:
             self._alerts.setdefault(alert.repo, {})[alert.alert] = alert
+        for write in changes.records:
+            if isinstance(write, Removal):
+                self._records.get(write.kind, {}).pop(tuple(write.key), None)
+            else:
+                self._records.setdefault(type(write), {})[key_of(write)] = copy.deepcopy(write)
         for repo in changes.repos():
             self._versions[repo] = self._versions.get(repo, 0) + 1
 
@@ -226,6 +239,59 @@ class MemoryStore:
         ]
         return min(covering, default=None)
 
+    # --- recovering missed deliveries --------------------------------------------------
+    async def take_lease(self, name: str, holder: str, now: float, seconds: float) -> bool:
+        held = self._leases.get(name)
+        if held is not None and held[0] != holder and held[1] > now:
+            return False
+        self._leases[name] = (holder, now + seconds)
+        return True
+
+    async def hook_cursor(self) -> int:
+        return self._hook_cursor
+
+    async def save_hook_cursor(self, newest_id: int, now: float) -> None:
+        self._hook_cursor = newest_id
+
+    async def known_deliveries(self, delivery_ids: Sequence[str]) -> set[str]:
+        return {d for d in delivery_ids if d in self._deliveries}
+
+    async def redeliveries_asked(self, guids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        return {g: self._redeliveries[g] for g in guids if g in self._redeliveries}
+
+    async def record_redelivery(self, guid: str, hook_delivery_id: int, now: float) -> None:
+        _, requests = self._redeliveries.get(guid, (0, 0))
+        self._redeliveries[guid] = (hook_delivery_id, requests + 1)
+
+    # --- typed records ---------------------------------------------------------------
+    async def get_record(self, kind: type[R], *key: Any) -> R | None:
+        record = self._records.get(kind, {}).get(tuple(key))
+        return None if record is None else copy.deepcopy(record)
+
+    async def find_records(self, kind: type[R], **where: Any) -> list[R]:
+        stored = self._records.get(kind, {})
+        return [
+            copy.deepcopy(stored[key])
+            for key in sorted(stored)
+            if all(getattr(stored[key], name) == value for name, value in where.items())
+        ]
+
+    async def claim_escalations(self, now: float, seconds: float, limit: int) -> list[Escalation]:
+        stored = self._records.get(Escalation, {})
+        due = sorted(
+            (e for e in stored.values() if e.state == PENDING and e.due <= now),
+            key=lambda e: e.due,
+        )
+        claimed = []
+        for escalation in [e for e in due if e.claimed_until <= now][:limit]:
+            escalation.claimed_until = now + seconds
+            claimed.append(copy.deepcopy(escalation))
+        return claimed
+
+    async def state_items(self, namespace: str) -> list[tuple[str, Any]]:
+        found = [(k, json.loads(raw)) for (n, k), raw in self._state.items() if n == namespace]
+        return sorted(found, key=lambda item: item[0])
+
     # --- small key/value state -------------------------------------------------------
     async def get_state(self, namespace: str, key: str) -> Any | None:
         # Kept as JSON text so that callers get a fresh value, as from the other backends.
@@ -233,4 +299,8 @@ class MemoryStore:
         return None if raw is None else json.loads(raw)
 
     async def put_state(self, namespace: str, key: str, value: Any) -> None:
+        """Store a JSON value; None removes the key."""
+        if value is None:
+            self._state.pop((namespace, key), None)
+            return
         self._state[(namespace, key)] = json.dumps(value)

@@ -169,6 +169,134 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE job_results ADD COLUMN runner TEXT NOT NULL DEFAULT ''",
         ),
     ),
+    Migration(
+        5,
+        "recovering missed deliveries: leases, the hook-delivery cursor, redeliveries asked for",
+        (
+            # A named lease (one replica scans GitHub's delivery log at a time).
+            """
+            CREATE TABLE leases (
+                name   TEXT NOT NULL PRIMARY KEY,
+                holder TEXT NOT NULL,
+                until  DOUBLE PRECISION NOT NULL
+            )
+            """,
+            # The newest of GitHub's hook deliveries (their numeric id) already looked at.
+            """
+            CREATE TABLE hook_cursor (
+                name       TEXT NOT NULL PRIMARY KEY,
+                newest_id  BIGINT NOT NULL,
+                updated_at DOUBLE PRECISION NOT NULL
+            )
+            """,
+            # The redeliveries asked for: a delivery (guid) is asked for again only after the
+            # attempt asked for has itself failed, and a few times at most.
+            """
+            CREATE TABLE hook_redeliveries (
+                guid             TEXT NOT NULL PRIMARY KEY,
+                hook_delivery_id BIGINT NOT NULL,  -- the newest attempt asked about
+                requests         INTEGER NOT NULL,
+                requested_at     DOUBLE PRECISION NOT NULL
+            )
+            """,
+        ),
+    ),
+    Migration(
+        6,
+        "typed records of the actions (bot.store.records), in place of the key/value state",
+        (
+            """
+            CREATE TABLE alert_issues (
+                alert      TEXT NOT NULL PRIMARY KEY,
+                repo       TEXT NOT NULL,
+                branch     TEXT NOT NULL,
+                group_name TEXT NOT NULL,
+                number     BIGINT NOT NULL,
+                url        TEXT NOT NULL,
+                state      TEXT NOT NULL,
+                closed_by  TEXT NOT NULL,
+                owners     TEXT NOT NULL,  -- JSON list
+                opened_at  DOUBLE PRECISION NOT NULL,
+                jobs       TEXT NOT NULL,  -- JSON list
+                suspects   TEXT NOT NULL,  -- JSON list
+                body_hash  TEXT NOT NULL,
+                updates    INTEGER NOT NULL,
+                previous   TEXT  -- JSON {"number", "url"}
+            )
+            """,
+            "CREATE INDEX alert_issues_by_number ON alert_issues (repo, number)",
+            "CREATE INDEX alert_issues_by_group ON alert_issues (repo, branch, group_name)",
+            """
+            CREATE TABLE escalations (
+                alert         TEXT NOT NULL PRIMARY KEY,
+                repo          TEXT NOT NULL,
+                number        BIGINT NOT NULL,
+                due           DOUBLE PRECISION NOT NULL,
+                after_seconds DOUBLE PRECISION NOT NULL,
+                owners        TEXT NOT NULL,  -- JSON list
+                installation  BIGINT,
+                state         TEXT NOT NULL
+                    CHECK (state IN ('pending', 'acked', 'done', 'cancelled')),
+                acked_by      TEXT,
+                app_slug      TEXT NOT NULL,
+                prefix        TEXT NOT NULL,
+                claimed_until DOUBLE PRECISION NOT NULL
+            )
+            """,
+            "CREATE INDEX escalations_due ON escalations (due) WHERE state = 'pending'",
+            """
+            CREATE TABLE suspect_prs (
+                alert   TEXT NOT NULL PRIMARY KEY,
+                prs     TEXT NOT NULL,  -- JSON {"<pr>": {"author", "url", "labelled", …}}
+                cleared TEXT NOT NULL   -- JSON list of PR numbers
+            )
+            """,
+            """
+            CREATE TABLE suspect_holds (
+                repo  TEXT NOT NULL,
+                pr    BIGINT NOT NULL,
+                alert TEXT NOT NULL,
+                PRIMARY KEY (repo, pr, alert)
+            )
+            """,
+            """
+            CREATE TABLE mutes (
+                repo       TEXT NOT NULL,
+                group_name TEXT NOT NULL,
+                until      DOUBLE PRECISION NOT NULL,
+                by_user    TEXT NOT NULL,
+                PRIMARY KEY (repo, group_name)
+            )
+            """,
+            """
+            CREATE TABLE snoozes (
+                repo        TEXT NOT NULL,
+                branch      TEXT NOT NULL,
+                group_name  TEXT NOT NULL,
+                until       DOUBLE PRECISION NOT NULL,
+                by_user     TEXT NOT NULL,
+                until_green BOOLEAN NOT NULL,
+                alert       TEXT NOT NULL,
+                PRIMARY KEY (repo, branch, group_name)
+            )
+            """,
+            """
+            CREATE TABLE acks (
+                alert   TEXT NOT NULL PRIMARY KEY,
+                by_user TEXT NOT NULL,
+                at_time DOUBLE PRECISION NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE config_reports (
+                repo   TEXT NOT NULL PRIMARY KEY,
+                state  TEXT NOT NULL,
+                digest TEXT NOT NULL,
+                number BIGINT NOT NULL
+            )
+            """,
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -24,11 +24,11 @@ import json
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
-from bot.store import codec
+from bot.store import codec, record_rows
 from bot.store.base import (
     Changes,
     Delivery,
@@ -53,6 +53,7 @@ from bot.store.postgres_rows import (
     save_installation,
     write_changes,
 )
+from bot.store.records import Escalation
 from bot.store.sqlite_rows import (
     DELIVERY_COLUMNS,
     alert_from_row,
@@ -62,6 +63,7 @@ from bot.store.sqlite_rows import (
 from bot.tracker.model import AlertState, JobResult
 
 CONNECT_TIMEOUT_SECONDS = 10.0
+R = TypeVar("R")
 
 # What a failing database call may raise: the server's errors, asyncpg's own (a value it
 # cannot encode, a closed connection), and the network's (timeouts are OSErrors too).
@@ -180,6 +182,7 @@ class PostgresStore:
             if not row_count(status):
                 raise StoreError(f"no delivery {delivery_id!r} to complete")
             await write_changes(conn, changes, count_versions=self._counts_versions)
+            await _write_records(conn, changes)
 
     async def fail(self, delivery_id: str, error: str, retry_at: float | None) -> None:
         async with self._connection() as conn, conn.transaction():
@@ -261,6 +264,7 @@ class PostgresStore:
     async def save_changes(self, changes: Changes) -> None:
         async with self._connection() as conn, conn.transaction():
             await write_changes(conn, changes, count_versions=self._counts_versions)
+            await _write_records(conn, changes)
 
     async def prune(self, repo: str, branch: str, keep_shas: Sequence[str]) -> int:
         async with self._connection() as conn, conn.transaction():
@@ -293,6 +297,90 @@ class PostgresStore:
             repo,
         )
         return None if found is None else int(found)
+
+    # --- recovering missed deliveries ------------------------------------------------
+    async def take_lease(self, name: str, holder: str, now: float, seconds: float) -> bool:
+        status = await self._execute(
+            "INSERT INTO leases (name, holder, until) VALUES ($1, $2, $3)"
+            " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until"
+            " WHERE leases.holder = excluded.holder OR leases.until <= $4",
+            name,
+            holder,
+            now + seconds,
+            now,
+        )
+        return row_count(status) == 1
+
+    async def hook_cursor(self) -> int:
+        found = await self._fetchval("SELECT newest_id FROM hook_cursor WHERE name = 'app'")
+        return 0 if found is None else int(found)
+
+    async def save_hook_cursor(self, newest_id: int, now: float) -> None:
+        await self._execute(
+            "INSERT INTO hook_cursor (name, newest_id, updated_at) VALUES ('app', $1, $2)"
+            " ON CONFLICT (name) DO UPDATE SET"
+            " newest_id = excluded.newest_id, updated_at = excluded.updated_at",
+            newest_id,
+            now,
+        )
+
+    async def known_deliveries(self, delivery_ids: Sequence[str]) -> set[str]:
+        rows = await self._fetch(
+            "SELECT delivery_id FROM deliveries WHERE delivery_id = ANY($1::text[])",
+            list(delivery_ids),
+        )
+        return {row[0] for row in rows}
+
+    async def redeliveries_asked(self, guids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        rows = await self._fetch(
+            "SELECT guid, hook_delivery_id, requests FROM hook_redeliveries"
+            " WHERE guid = ANY($1::text[])",
+            list(guids),
+        )
+        return {row[0]: (int(row[1]), int(row[2])) for row in rows}
+
+    async def record_redelivery(self, guid: str, hook_delivery_id: int, now: float) -> None:
+        await self._execute(
+            "INSERT INTO hook_redeliveries (guid, hook_delivery_id, requests, requested_at)"
+            " VALUES ($1, $2, 1, $3) ON CONFLICT (guid) DO UPDATE SET"
+            " hook_delivery_id = excluded.hook_delivery_id,"
+            " requests = hook_redeliveries.requests + 1, requested_at = excluded.requested_at",
+            guid,
+            hook_delivery_id,
+            now,
+        )
+
+    # --- typed records -------------------------------------------------------------------
+    async def get_record(self, kind: type[R], *key: Any) -> R | None:
+        query = record_rows.select(kind, record_rows.POSTGRES, kind.KEY)  # type: ignore[attr-defined]
+        row = await self._fetchrow(query, *key)
+        return None if row is None else record_rows.from_row(kind, row)
+
+    async def find_records(self, kind: type[R], **where: Any) -> list[R]:
+        query = record_rows.select(kind, record_rows.POSTGRES, list(where))
+        # COLLATE-free keys: ordering by key is only for a stable answer.
+        rows = await self._fetch(query, *where.values())
+        return [record_rows.from_row(kind, row) for row in rows]
+
+    async def claim_escalations(self, now: float, seconds: float, limit: int) -> list[Escalation]:
+        rows = await self._fetch(
+            "UPDATE escalations SET claimed_until = $2 WHERE alert IN ("
+            " SELECT alert FROM escalations"
+            " WHERE state = 'pending' AND due <= $1 AND claimed_until <= $1"
+            " ORDER BY due LIMIT $3 FOR UPDATE SKIP LOCKED)"
+            f" RETURNING {record_rows.columns(Escalation)}",
+            now,
+            now + seconds,
+            limit,
+        )
+        claimed = [record_rows.from_row(Escalation, row) for row in rows]
+        return sorted(claimed, key=lambda escalation: escalation.due)
+
+    async def state_items(self, namespace: str) -> list[tuple[str, Any]]:
+        rows = await self._fetch(
+            "SELECT key, value FROM state WHERE namespace = $1 ORDER BY key", namespace
+        )
+        return [(row[0], json.loads(row[1])) for row in rows]
 
     # --- key/value state ---------------------------------------------------------------
     async def get_state(self, namespace: str, key: str) -> Any | None:
@@ -358,19 +446,24 @@ class PostgresStore:
     async def _insert_deliveries(self, deliveries: list[Delivery]) -> list[bool | Exception]:
         try:
             return await self._insert_batch(deliveries)
-        except StoreError as exc:
+        except Exception as exc:  # the database's errors, and a value asyncpg cannot encode
             if len(deliveries) == 1:
-                return [exc]
+                return [exc if isinstance(exc, StoreError) else self._error(exc)]
         # One bad row must not fail the deliveries that shared its batch.
         outcomes: list[bool | Exception] = []
         for delivery in deliveries:
             try:
                 outcomes.extend(await self._insert_batch([delivery]))
-            except StoreError as exc:
-                outcomes.append(exc)
+            except Exception as exc:
+                outcomes.append(exc if isinstance(exc, StoreError) else self._error(exc))
         return outcomes
 
     async def _insert_batch(self, deliveries: list[Delivery]) -> list[bool | Exception]:
         async with self._connection() as conn, conn.transaction():
             await lock(conn, INBOX_LOCK)
             return [await insert_delivery(conn, delivery) for delivery in deliveries]
+
+
+async def _write_records(conn: Any, changes: Changes) -> None:
+    for statement, params in record_rows.statements(changes.records, record_rows.POSTGRES):
+        await conn.execute(statement, *params)

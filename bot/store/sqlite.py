@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from bot.store import codec
+from bot.store import codec, record_rows
 from bot.store.base import (
     Changes,
     Delivery,
@@ -35,6 +35,7 @@ from bot.store.base import (
 )
 from bot.store.batching import GroupCommit
 from bot.store.migrations import OPEN_STATUSES, REPO_VERSIONS_SINCE, current_version, migrate
+from bot.store.records import Escalation
 from bot.store.sqlite_rows import (
     CLAIM,
     DELIVERY_COLUMNS,
@@ -48,6 +49,7 @@ from bot.tracker.model import AlertState, JobResult
 
 P = ParamSpec("P")
 T = TypeVar("T")
+R = TypeVar("R")
 
 BUSY_TIMEOUT_SECONDS = 10.0  # another process (a CLI next to `serve`) holding the write lock
 
@@ -239,6 +241,89 @@ class SQLiteStore:
         )
         return None if row is None else int(row[0])
 
+    # --- recovering missed deliveries ------------------------------------------------
+    async def take_lease(self, name: str, holder: str, now: float, seconds: float) -> bool:
+        taken = await self._run(
+            self._write,
+            "INSERT INTO leases (name, holder, until) VALUES (?, ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until"
+            " WHERE leases.holder = excluded.holder OR leases.until <= ?",
+            (name, holder, now + seconds, now),
+        )
+        return taken == 1
+
+    async def hook_cursor(self) -> int:
+        row = await self._run(self._one, "SELECT newest_id FROM hook_cursor WHERE name = 'app'", ())
+        return 0 if row is None else int(row[0])
+
+    async def save_hook_cursor(self, newest_id: int, now: float) -> None:
+        await self._run(
+            self._write,
+            "INSERT INTO hook_cursor (name, newest_id, updated_at) VALUES ('app', ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET"
+            " newest_id = excluded.newest_id, updated_at = excluded.updated_at",
+            (newest_id, now),
+        )
+
+    async def known_deliveries(self, delivery_ids: Sequence[str]) -> set[str]:
+        ids = list(dict.fromkeys(delivery_ids))
+        found: set[str] = set()
+        for start in range(0, len(ids), 500):  # SQLite's bound-parameter limit
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = await self._run(
+                self._all,
+                f"SELECT delivery_id FROM deliveries WHERE delivery_id IN ({marks})",
+                chunk,
+            )
+            found.update(row[0] for row in rows)
+        return found
+
+    async def redeliveries_asked(self, guids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        ids = list(dict.fromkeys(guids))
+        asked: dict[str, tuple[int, int]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = await self._run(
+                self._all,
+                "SELECT guid, hook_delivery_id, requests FROM hook_redeliveries"
+                f" WHERE guid IN ({marks})",
+                chunk,
+            )
+            asked.update((row[0], (int(row[1]), int(row[2]))) for row in rows)
+        return asked
+
+    async def record_redelivery(self, guid: str, hook_delivery_id: int, now: float) -> None:
+        await self._run(
+            self._write,
+            "INSERT INTO hook_redeliveries (guid, hook_delivery_id, requests, requested_at)"
+            " VALUES (?, ?, 1, ?) ON CONFLICT (guid) DO UPDATE SET"
+            " hook_delivery_id = excluded.hook_delivery_id,"
+            " requests = hook_redeliveries.requests + 1, requested_at = excluded.requested_at",
+            (guid, hook_delivery_id, now),
+        )
+
+    # --- typed records -------------------------------------------------------------------
+    async def get_record(self, kind: type[R], *key: Any) -> R | None:
+        query = record_rows.select(kind, record_rows.SQLITE, kind.KEY)  # type: ignore[attr-defined]
+        row = await self._run(self._one, query, key)
+        return None if row is None else record_rows.from_row(kind, row)
+
+    async def find_records(self, kind: type[R], **where: Any) -> list[R]:
+        query = record_rows.select(kind, record_rows.SQLITE, list(where))
+        rows = await self._run(self._all, query, list(where.values()))
+        return [record_rows.from_row(kind, row) for row in rows]
+
+    async def claim_escalations(self, now: float, seconds: float, limit: int) -> list[Escalation]:
+        return await self._run(self._claim_escalations, now, seconds, limit)
+
+    async def state_items(self, namespace: str) -> list[tuple[str, Any]]:
+        rows = await self._run(
+            self._all, "SELECT key, value FROM state WHERE namespace = ? ORDER BY key", (namespace,)
+        )
+        return [(row[0], json.loads(row[1])) for row in rows]
+
     # --- key/value state ---------------------------------------------------------------
     async def get_state(self, namespace: str, key: str) -> Any | None:
         row = await self._run(
@@ -328,7 +413,7 @@ class SQLiteStore:
         try:
             with _transaction(conn):
                 return [insert_delivery(conn, delivery) for delivery in deliveries]
-        except sqlite3.Error:
+        except Exception:  # sqlite3's errors, and a value it cannot bind (OverflowError, …)
             if len(deliveries) == 1:
                 raise
         # One bad row must not fail the deliveries that shared its batch.
@@ -337,8 +422,8 @@ class SQLiteStore:
             try:
                 with _transaction(conn):
                     outcomes.append(insert_delivery(conn, delivery))
-            except sqlite3.Error as exc:
-                outcomes.append(_store_error(self.path, exc))
+            except Exception as exc:
+                outcomes.append(_row_error(self.path, exc))
         return outcomes
 
     def _claim(self, worker: str, now: float, lease_until: float) -> Delivery | None:
@@ -369,6 +454,28 @@ class SQLiteStore:
                 raise StoreError(f"no delivery {delivery_id!r} to complete")
             self._bump_versions(conn, changes.repos())
             write_changes(conn, changes)
+            for statement, params in record_rows.statements(changes.records, record_rows.SQLITE):
+                conn.execute(statement, params)
+
+    def _claim_escalations(self, now: float, seconds: float, limit: int) -> list[Escalation]:
+        conn = self._db()
+        with _transaction(conn):
+            rows = conn.execute(
+                f"SELECT {record_rows.columns(Escalation)} FROM escalations"
+                " WHERE state = 'pending' AND due <= ? AND claimed_until <= ?"
+                " ORDER BY due LIMIT ?",
+                (now, now, limit),
+            ).fetchall()
+            until = now + seconds
+            claimed = [
+                dataclasses.replace(record_rows.from_row(Escalation, row), claimed_until=until)
+                for row in rows
+            ]
+            conn.executemany(
+                "UPDATE escalations SET claimed_until = ? WHERE alert = ?",
+                [(e.claimed_until, e.alert) for e in claimed],
+            )
+        return claimed
 
     def _fail(self, delivery_id: str, error: str, retry_at: float | None) -> None:
         conn = self._db()
@@ -394,6 +501,8 @@ class SQLiteStore:
         with _transaction(conn):
             self._bump_versions(conn, changes.repos())
             write_changes(conn, changes)
+            for statement, params in record_rows.statements(changes.records, record_rows.SQLITE):
+                conn.execute(statement, params)
 
     def _prune(self, repo: str, branch: str, keep: frozenset[str]) -> int:
         conn = self._db()
@@ -475,6 +584,12 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+def _row_error(path: str, exc: Exception) -> StoreError:
+    error = StoreError(f"{path}: {type(exc).__name__}: {exc}")
+    error.__cause__ = exc
+    return error
 
 
 def _store_error(path: str, exc: sqlite3.Error) -> StoreError:

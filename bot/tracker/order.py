@@ -4,6 +4,12 @@ Each pushed commit's predecessor is the previous commit of the push, the first o
 push's `before`. The order is rebuilt from these parent links, so pushes that arrive out of
 order give the same final order: chains are followed from their roots, and chains that are
 not connected (a push was missed) are ordered by their first commit's timestamp, then sha.
+
+A forced push rewrites the branch: the commits it took off (from `before` back to where the
+new commits attach) leave the order, for good. Its first commit attaches not to `before` but
+to the merge base, which the payload does not name: a reset to a known commit attaches at
+that commit; otherwise a rewritten commit is recognised by its message and author (a rebase
+or an amend keeps them), and when none is, the old head alone is taken as replaced.
 """
 
 from __future__ import annotations
@@ -13,10 +19,15 @@ from collections.abc import Iterable
 from bot.tracker.model import CommitInfo, Push
 
 NULL_SHA = "0" * 40
+REWRITE_SEARCH = 200  # old commits looked at, back from `before`, for a forced push
 
 
 def _rank(info: CommitInfo) -> tuple[str, str]:
     return (info.timestamp, info.sha)
+
+
+def _signature(info: CommitInfo) -> tuple[str, str]:
+    return (info.message, info.author)
 
 
 class BranchOrder:
@@ -34,6 +45,7 @@ class BranchOrder:
         return len(self.order)
 
     def is_pruned(self, sha: str) -> bool:
+        """Dropped for good: beyond the retention window, or rewritten by a forced push."""
         return sha in self._pruned
 
     @property
@@ -42,6 +54,8 @@ class BranchOrder:
 
     def add_push(self, push: Push) -> int | None:
         """Learn a push; the lowest index whose commit changed, or None when nothing did."""
+        if push.forced:
+            return self._add_forced(push)
         before = push.before if push.before and push.before != NULL_SHA else None
         links: list[tuple[CommitInfo, str | None]] = []
         previous = before
@@ -67,6 +81,48 @@ class BranchOrder:
         if not self.add_links(links):
             return None
         return self.rebuild()
+
+    def _add_forced(self, push: Push) -> int | None:
+        if self._stale:
+            self.rebuild()
+        old = self._back_from(push.before)
+        new = [c for c in push.commits if c.sha not in self.info and c.sha not in self._pruned]
+        if not new:
+            if push.after not in self.info:
+                return None  # reset to a commit never seen: nothing known to take off
+            base: str | None = push.after
+        else:
+            signatures = {(c.message, c.author) for c in new}
+            rewritten = [i for i, sha in enumerate(old) if _signature(self.info[sha]) in signatures]
+            depth = max(rewritten) + 1 if rewritten else min(1, len(old))
+            base = self.parent.get(old[depth - 1]) if depth else None
+        keep = set(self._back_from(base, len(self.info)))
+        gone = []
+        for sha in old:
+            if sha in keep:
+                break
+            gone.append(sha)
+        for sha in gone:
+            del self.info[sha]
+            del self.parent[sha]
+            self._pruned.add(sha)
+        links: list[tuple[CommitInfo, str | None]] = []
+        previous = base
+        for commit in new:
+            links.append((commit, previous))
+            previous = commit.sha
+        self.add_links(links)
+        if not gone and not links:
+            return None
+        return self.rebuild()
+
+    def _back_from(self, sha: str | None, limit: int = REWRITE_SEARCH) -> list[str]:
+        """`sha` and its known predecessors, newest first."""
+        chain: list[str] = []
+        while sha is not None and sha in self.info and len(chain) < limit:
+            chain.append(sha)
+            sha = self.parent[sha]
+        return chain
 
     def add_links(self, links: Iterable[tuple[CommitInfo, str | None]]) -> bool:
         """Record commits and their parents without rebuilding the order; True if changed."""

@@ -1,0 +1,190 @@
+"""What the actions remember, as typed records: one small dataclass and one table each.
+
+An alert's issue, its escalation timer, the suspect PRs it labelled, the holds on those
+labels, mutes, snoozes, acknowledgements and config-error reports. A record is written
+through `Changes.records` (a `Record` to insert or replace, a `Removal` to delete), so what
+the actions did while processing a delivery is committed in the same transaction that marks
+the delivery done. `Records` reads them with the delivery's own pending writes applied.
+
+Each dataclass's fields are its table's columns (`COLUMNS` renames the few that are SQL
+words); `KEY` names the primary key. Lists and mappings are kept as JSON text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, ClassVar, Protocol, TypeVar
+
+# Escalation states.
+PENDING, ACKED, DONE, CANCELLED = "pending", "acked", "done", "cancelled"
+
+
+class RecordType(Protocol):
+    TABLE: ClassVar[str]
+    KEY: ClassVar[tuple[str, ...]]
+
+
+R = TypeVar("R", bound=RecordType)
+
+COLUMNS = {"group": "group_name", "by": "by_user", "after": "after_seconds", "at": "at_time"}
+
+
+def column(name: str) -> str:
+    return COLUMNS.get(name, name)
+
+
+@dataclass
+class AlertIssue:
+    """One alert's issue on GitHub."""
+
+    TABLE: ClassVar[str] = "alert_issues"
+    KEY: ClassVar[tuple[str, ...]] = ("alert",)
+
+    alert: str
+    repo: str
+    branch: str
+    group: str
+    number: int
+    url: str
+    state: str = "open"
+    closed_by: str = ""  # "bot" or "human" once closed
+    owners: list[str] = field(default_factory=list)  # as mentioned when it was filed
+    opened_at: float = 0.0
+    jobs: list[str] = field(default_factory=list)  # job keys the body last showed
+    suspects: list[str] = field(default_factory=list)
+    body_hash: str = ""  # "" until this process rendered it: the previous body is unknown
+    updates: int = 0  # change comments posted
+    previous: dict[str, Any] | None = None  # {"number", "url"} of the group's last issue
+
+
+@dataclass
+class Escalation:
+    """An alert's escalation timer: due at `due` unless acknowledged."""
+
+    TABLE: ClassVar[str] = "escalations"
+    KEY: ClassVar[tuple[str, ...]] = ("alert",)
+
+    alert: str
+    repo: str
+    number: int
+    due: float
+    after: float
+    owners: list[str]
+    installation: int | None
+    state: str = PENDING
+    acked_by: str | None = None
+    app_slug: str = ""
+    prefix: str = "/trunkwatch"
+    claimed_until: float = 0.0  # a replica is firing it until then
+
+
+@dataclass
+class SuspectPRs:
+    """What was done for one alert's suspect PRs: per PR (as a string) its author, url and
+    whether it is `labelled`, `commented`, `manual`; and the PRs people cleared."""
+
+    TABLE: ClassVar[str] = "suspect_prs"
+    KEY: ClassVar[tuple[str, ...]] = ("alert",)
+
+    alert: str
+    prs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cleared: list[int] = field(default_factory=list)
+
+
+@dataclass
+class SuspectHold:
+    """An alert holds the suspect label on a PR; the label goes when no alert holds it."""
+
+    TABLE: ClassVar[str] = "suspect_holds"
+    KEY: ClassVar[tuple[str, ...]] = ("repo", "pr", "alert")
+
+    repo: str
+    pr: int
+    alert: str
+
+
+@dataclass
+class Mute:
+    """No alert issue for the group on any branch until `until`. `repo` is lower-cased."""
+
+    TABLE: ClassVar[str] = "mutes"
+    KEY: ClassVar[tuple[str, ...]] = ("repo", "group")
+
+    repo: str
+    group: str
+    until: float
+    by: str
+
+
+@dataclass
+class Snooze:
+    """No new alert issue for the group on the branch until `until` (also the latest end
+    of an until-green snooze). `repo` is lower-cased."""
+
+    TABLE: ClassVar[str] = "snoozes"
+    KEY: ClassVar[tuple[str, ...]] = ("repo", "branch", "group")
+
+    repo: str
+    branch: str
+    group: str
+    until: float
+    by: str
+    until_green: bool = False
+    alert: str = ""  # the alert the snooze was typed on (until-green ends with it)
+
+
+@dataclass
+class Ack:
+    """Someone is on the alert."""
+
+    TABLE: ClassVar[str] = "acks"
+    KEY: ClassVar[tuple[str, ...]] = ("alert",)
+
+    alert: str
+    by: str
+    at: float
+
+
+@dataclass
+class ConfigReport:
+    """The repository's config-error issue. `repo` is lower-cased."""
+
+    TABLE: ClassVar[str] = "config_reports"
+    KEY: ClassVar[tuple[str, ...]] = ("repo",)
+
+    repo: str
+    state: str
+    digest: str = ""
+    number: int = 0
+
+
+RECORD_TYPES: tuple[type[Any], ...] = (
+    AlertIssue,
+    Escalation,
+    SuspectPRs,
+    SuspectHold,
+    Mute,
+    Snooze,
+    Ack,
+    ConfigReport,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Removal:
+    """Delete the record of `kind` with this key."""
+
+    kind: type[Any]
+    key: tuple[Any, ...]
+
+
+def key_of(record: Any) -> tuple[Any, ...]:
+    return tuple(getattr(record, name) for name in record.KEY)
+
+
+def field_names(kind: type[Any]) -> list[str]:
+    return [f.name for f in fields(kind)]
+
+
+def copy(record: R, **changes: Any) -> R:
+    return replace(record, **changes)  # type: ignore[type-var]
