@@ -13,7 +13,12 @@ latest attempt of each job counting, an alert for each stretch where some job fa
 `threshold` commits in a row (commits without its result skipped), its suspects the
 commits after the job's last pass up to its first failure.
 
-    python bench/quality.py [--commits 1000] [--seeds 1 2 3] [--modes jobs runs]
+    python bench/quality.py [--commits 1000] [--seeds 1 2 3] [--modes jobs runs blind]
+
+Modes: `jobs`, the repository sends `workflow_job` events; `runs`, it does not (jobs listed
+from the simulated GitHub); `blind`, `workflow_job` events but no announcements (no
+`requested`, `queued`, `in_progress`): the App as it was before it tracked pending results,
+on the same histories.
 
 Columns: alerts; false alarms (matching no real breakage) and, apart, those withdrawn
 because every failure passed on a rerun; duplicates (more than one alert for a breakage);
@@ -37,6 +42,12 @@ from bot.config.files import load_text
 from bot.quality import Score, alerts_of, hindsight, row, run_app, score
 from bot.trunksim import CONFIG, Knobs, Trunk
 
+MODES = {
+    "jobs": "`workflow_job` events",
+    "runs": "`workflow_run` only (jobs listed)",
+    "blind": "`workflow_job` events, pending results not tracked",
+}
+
 HEADER = (
     "| rule, same histories | alerts | false alarms | withdrawn: passed on rerun | duplicates "
     "| recall | culprit in first labelled suspects | exactly the culprit (where allowed) "
@@ -49,7 +60,7 @@ async def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--commits", type=int, default=1000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    parser.add_argument("--modes", nargs="+", default=["jobs", "runs"], choices=["jobs", "runs"])
+    parser.add_argument("--modes", nargs="+", default=["jobs", "runs"], choices=MODES)
     args = parser.parse_args(argv)
     config = load_text(CONFIG, "bench")
     threshold, max_prs = config.groups[0].threshold, config.suspects.max_prs
@@ -58,7 +69,12 @@ async def main(argv: list[str] | None = None) -> int:
     for mode in args.modes:
         total, deliveries, started = Score(), 0, time.perf_counter()
         for seed in args.seeds:
-            knobs = Knobs(commits=args.commits, seed=seed, workflow_jobs=mode == "jobs")
+            knobs = Knobs(
+                commits=args.commits,
+                seed=seed,
+                workflow_jobs=mode != "runs",
+                announcements=mode != "blind",
+            )
             trunk = Trunk(knobs)
             taken = await run_app(trunk, config)
             deliveries += sum(1 for _ in trunk.deliveries())
@@ -66,7 +82,7 @@ async def main(argv: list[str] | None = None) -> int:
             if mode == args.modes[0]:
                 plain.add(score(trunk, hindsight(trunk, threshold), max_prs))
         seconds = time.perf_counter() - started
-        what = "`workflow_job` events" if mode == "jobs" else "`workflow_run` only (jobs listed)"
+        what = MODES[mode]
         rows.append(row(f"trunkwatch, {what}", total, True))
         print(f"# {mode}: {deliveries:,} deliveries in {seconds:.0f} s", file=sys.stderr)
     rows.append(row(f"plain {threshold} in a row, with hindsight", plain, False))

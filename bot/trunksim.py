@@ -116,6 +116,8 @@ class Knobs:
     late_rate: float = 0.03  # deliveries held back 10-60 minutes
     push_gap_minutes: float = 4.0  # mean minutes between pushes
     workflow_jobs: bool = True  # the repository sends `workflow_job` events
+    announcements: bool = True  # False: only completions (how the App saw a trunk before
+    # it tracked pending results), to measure what tracking them changes
     workflows: dict[str, tuple[Suite, ...]] = field(default_factory=lambda: dict(WORKFLOWS))
 
 
@@ -304,6 +306,11 @@ class Trunk:
         while heap:
             event = heapq.heappop(heap)
             if event.kind == "job" and not self.knobs.workflow_jobs:
+                continue
+            if (
+                event.data.get("status", "completed") != "completed"
+                and not self.knobs.announcements
+            ):
                 continue
             yield event.at, self._delivery(event)
 
