@@ -61,8 +61,10 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--commits", type=int, default=1000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--modes", nargs="+", default=["jobs", "runs"], choices=MODES)
+    parser.add_argument("--wait", default=None, help="suspects.wait (default: 30m)")
     args = parser.parse_args(argv)
-    config = load_text(CONFIG, "bench")
+    text = CONFIG + (f"suspects: {{wait: {args.wait}}}\n" if args.wait else "")
+    config = load_text(text, "bench")
     threshold, max_prs = config.groups[0].threshold, config.suspects.max_prs
     rows: list[str] = []
     plain = Score()
@@ -87,7 +89,8 @@ async def main(argv: list[str] | None = None) -> int:
         print(f"# {mode}: {deliveries:,} deliveries in {seconds:.0f} s", file=sys.stderr)
     rows.append(row(f"plain {threshold} in a row, with hindsight", plain, False))
     seeds = ", ".join(map(str, args.seeds))
-    print(f"{len(args.seeds)} trunks of {args.commits:,} commits (seeds {seeds}):\n")
+    wait = f", suspects.wait {args.wait}" if args.wait else ""
+    print(f"{len(args.seeds)} trunks of {args.commits:,} commits (seeds {seeds}{wait}):\n")
     print(HEADER)
     print("\n".join(rows))
     return 0

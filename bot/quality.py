@@ -213,7 +213,8 @@ def score(trunk: Trunk, alerts: list[Alert], max_prs: int) -> Score:
             for a in alerts
             if a.group == b.workflow
             and a.keys & b.keys
-            and any(b.culprit <= i < b.fix for i in a.first_failures)
+            and a.opened_head >= b.culprit  # (its first failure may be a flake just before)
+            and min(a.first_failures, default=b.fix) < b.fix
         ]
         matched |= {id(a) for a in mine}
         allowed = allows_exact(trunk, b, final)
@@ -239,24 +240,31 @@ def score(trunk: Trunk, alerts: list[Alert], max_prs: int) -> Score:
     return result
 
 
-def passed_on_rerun(trunk: Trunk, alert: Alert, final: dict[tuple[int, str, str], str]) -> bool:
-    """Whether the alert stood on first attempts that later passed on a rerun: consecutive
-    chance failures that only a rerun tells apart (culprit confirmation's job), not a
-    streak a pending result would have broken."""
+def passed_on_rerun(
+    trunk: Trunk, alert: Alert, final: dict[tuple[int, str, str], str], threshold: int = 3
+) -> bool:
+    """Whether the alert stood on `threshold` consecutive first attempts that failed (in
+    trunk order, among the commits where the job ran): chance failures in a row that only a
+    rerun tells apart (culprit confirmation's job), not a streak that a result still running
+    would have broken."""
     low, high = min(alert.first_failures, default=0), alert.opened_head
+    first: dict[str, dict[int, bool]] = {}  # key → commit → its first attempt failed
     for event in trunk.events:
         d = event.data
-        if (
-            event.kind == "job"
-            and d["status"] == "completed"
-            and d["attempt"] == 1
-            and d.get("conclusion") in FAILING
-            and d["workflow"] == alert.group
-            and low <= d["index"] <= high
-            and f"{d['workflow']} / {normalized(d['name'])}" in alert.keys
-            and final.get((d["index"], d["workflow"], d["name"])) == "success"
-        ):
-            return True
+        if event.kind != "job" or d["status"] != "completed" or d["attempt"] != 1:
+            continue
+        key = f"{d['workflow']} / {normalized(d['name'])}"
+        if d["workflow"] == alert.group and key in alert.keys and low <= d["index"] <= high:
+            conclusion = d.get("conclusion")
+            if conclusion in FAILING or conclusion == "success":
+                cells = first.setdefault(key, {})
+                cells[d["index"]] = cells.get(d["index"], False) or conclusion in FAILING
+    for cells in first.values():
+        run = 0
+        for index in sorted(cells):
+            run = run + 1 if cells[index] else 0
+            if run >= threshold:
+                return True
     return False
 
 
