@@ -195,6 +195,19 @@ class Engine:
         if tracker is not None:
             self._collect(unit, repo, tracker, tracker.tick(now))
 
+    def runner_failures(self) -> dict[str, int]:
+        """Runner (not code) failures on the retained commits of the loaded repositories,
+        by group."""
+        counts: dict[str, int] = {}
+        for entry in self._loaded.values():
+            tracker = entry.tracker
+            for branch in tracker.config.branches:
+                for rule in tracker.config.groups:
+                    status = tracker.group_status(branch, rule.name)
+                    infra = sum(job.infra for job in status.jobs)
+                    counts[rule.name] = counts.get(rule.name, 0) + infra
+        return counts
+
     def deadlines(self) -> list[tuple[str, str, float]]:
         """(repository, its default branch, when) of the next timer of each loaded
         repository that has one."""

@@ -58,6 +58,7 @@ class Metrics:
         repo_labels: bool = False,
         recovery: Callable[[], RecoveryCounts] | None = None,
         failures: Callable[[], Mapping[str, int]] | None = None,
+        runner_failures: Callable[[], Mapping[str, int]] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -66,6 +67,7 @@ class Metrics:
         self.repo_labels = repo_labels
         self.recovery = recovery
         self.failures = failures
+        self.runner_failures = runner_failures
         self._clock = clock
         self._inbox = InboxSnapshot(reachable=False)
         self._open_alerts: list[AlertState] | None = None  # None: the store did not answer
@@ -126,6 +128,21 @@ class _ScrapeCollector(Collector):
         yield from self._alerts()
         yield from self._recovery()
         yield from self._failures()
+        yield from self._runner_failures()
+
+    def _runner_failures(self) -> Iterator[Metric]:
+        source = self._metrics.runner_failures
+        if source is None:
+            return
+        family = GaugeMetricFamily(
+            f"{PREFIX}_runner_failures",
+            "Job failures on the retained commits that were the runner's, not the code's (failed"
+            " before any step failed, or an outage of one runner type), by group.",
+            labels=["group"],
+        )
+        for group, count in sorted(source().items()):
+            family.add_metric([group], count)
+        yield family
 
     def _failures(self) -> Iterator[Metric]:
         source = self._metrics.failures

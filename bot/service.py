@@ -265,6 +265,7 @@ async def running_service(
             repo_labels=settings.metrics_repos,
             recovery=lambda: recovery.counts,
             failures=lambda: worker.failures,
+            runner_failures=engine.runner_failures,
         )
         worker.observe = metrics.observe
         worker.every(RECOVERY_SECONDS, recovery.run_once, "recover-deliveries")

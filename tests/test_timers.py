@@ -117,3 +117,34 @@ async def test_a_timed_out_pending_result_is_decided_without_by_a_timer(tmp_path
         assert engine.deadlines() == []
     finally:
         await store.close()
+
+
+async def test_runner_failures_are_counted_apart_on_the_metrics(tmp_path: Path) -> None:
+    from prometheus_client import generate_latest
+
+    from bot.metrics import Metrics
+
+    store = open_store(f"sqlite:///{tmp_path / 'runners.db'}")
+    await store.open()
+    try:
+        configs = FixedConfig(load_text(CONFIG, "test"))
+        engine = Engine(store, configs)
+        worker = Worker(store, engine, router, Recorder(), configs, max_attempts=1)
+        lost = job(1, "completed", "failure", minute=20)
+        lost["workflow_job"]["steps"] = [
+            {"name": "Set up job", "number": 1, "conclusion": "failure"}
+        ]
+        deliveries = [
+            ("push", push(3)),
+            ("workflow_job", job(0, "completed", "success", minute=5)),
+            ("workflow_job", lost),
+            ("workflow_job", job(2, "completed", "failure", minute=30)),
+        ]
+        for number, (event, payload) in enumerate(deliveries):
+            body = json.dumps(payload).encode()
+            await store.add_delivery(Delivery(f"d{number}", event, REPO, None, body, time.time()))
+            await worker.drain()
+        text = generate_latest(Metrics(runner_failures=engine.runner_failures).registry).decode()
+        assert 'trunkwatch_runner_failures{group="ci"} 1.0' in text
+    finally:
+        await store.close()
