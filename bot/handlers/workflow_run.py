@@ -14,9 +14,24 @@ from gidgethub import routing, sansio
 from bot.engine import Engine, Unit
 from bot.events import WorkflowRun, job_result_from_api, parse_workflow_run
 from bot.github.jobs import commits_between, list_run_jobs
+from bot.tracker import RepoTracker
 from bot.tracker.model import CommitInfo, JobResult, Outcome, Push, outcome_of
 
 router = routing.Router()
+
+
+async def _watched_run(
+    event: sansio.Event, gh: Any, engine: Engine, unit: Unit
+) -> tuple[WorkflowRun, RepoTracker] | None:
+    """The run and its repository's tracker, when the run tests a watched workflow on a
+    watched branch."""
+    run = parse_workflow_run(event.data)
+    if not run.tests_trunk:
+        return None
+    tracker = await engine.tracker(gh, run.repo.full_name, run.repo.default_branch, unit)
+    if tracker is None or run.branch not in tracker.config.branches:
+        return None
+    return (run, tracker) if tracker.watches_workflow(run.workflow) else None
 
 
 @router.register("workflow_run", action="requested")
@@ -25,31 +40,22 @@ async def on_run_started(
     event: sansio.Event, gh: Any, *, engine: Engine, unit: Unit, **_: Any
 ) -> None:
     """A run (or a rerun) of a workflow started on a commit: its jobs there are pending."""
-    run = parse_workflow_run(event.data)
-    if not run.tests_trunk:
-        return
-    repo, default_branch = run.repo.full_name, run.repo.default_branch
-    tracker = await engine.tracker(gh, repo, default_branch, unit)
-    if tracker is None or run.branch not in tracker.config.branches:
-        return
-    if tracker.watches_workflow(run.workflow):
+    watched = await _watched_run(event, gh, engine, unit)
+    if watched is not None:
+        run = watched[0]
         result = run.as_result(event.delivery_id or "")
-        await engine.results(gh, repo, default_branch, [result], unit)
+        await engine.results(gh, run.repo.full_name, run.repo.default_branch, [result], unit)
 
 
 @router.register("workflow_run", action="completed")
 async def on_run_completed(
     event: sansio.Event, gh: Any, *, engine: Engine, unit: Unit, **_: Any
 ) -> None:
-    run = parse_workflow_run(event.data)
-    if not run.tests_trunk:
+    watched = await _watched_run(event, gh, engine, unit)
+    if watched is None:
         return
+    run, tracker = watched
     repo, default_branch = run.repo.full_name, run.repo.default_branch
-    tracker = await engine.tracker(gh, repo, default_branch, unit)
-    if tracker is None or run.branch not in tracker.config.branches:
-        return
-    if not tracker.watches_workflow(run.workflow):
-        return
     delivery_id = event.delivery_id or ""
     list_jobs = gh is not None and await _jobs_needed(engine, run, tracker.workflow_in_streak)
     failed = outcome_of(run.conclusion) is Outcome.FAIL
