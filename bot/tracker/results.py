@@ -115,12 +115,6 @@ class CommitResults:
         self._outages = None
         return True
 
-    def pending_times(self) -> list[float]:
-        """The start times of the pending attempts kept here."""
-        entries = [r for names in self.jobs.values() for a in names.values() for r in a.values()]
-        entries += [r for attempts in self.runs.values() for r in attempts.values()]
-        return [t for r in entries if r.pending and (t := fact_time(r)) is not None]
-
     @staticmethod
     def _latest(attempts: dict[Identity, JobResult], expired: float) -> JobResult | None:
         """The latest attempt, skipping pending ones that started before `expired`."""

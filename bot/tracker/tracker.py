@@ -176,8 +176,8 @@ class RepoTracker:
         deadlines = [self._pending[0][0] + self.config.pending_timeout] if self._pending else []
         deadlines += [
             alert.opened_time + self.config.suspects_wait
-            for alert in self._alerts.values()
-            if alert.open and alert.provisional
+            for alert in self._open_alerts()
+            if alert.provisional
         ]
         return min(deadlines, default=None)
 
@@ -203,9 +203,9 @@ class RepoTracker:
             touched.add(branch)
             for rule in self.config.groups:
                 self._groups[(branch, rule.name)].refresh_commit(index)
-        for alert in self._alerts.values():
+        for alert in self._open_alerts():
             waited = self.clock >= alert.opened_time + self.config.suspects_wait
-            if alert.open and alert.provisional and waited:
+            if alert.provisional and waited:
                 track = self._groups.get((alert.branch, alert.group))
                 if track is not None:
                     track.changed = True
@@ -262,6 +262,9 @@ class RepoTracker:
 
     def alerts(self) -> list[AlertState]:
         return sorted(self._alerts.values(), key=lambda a: (a.branch, a.group, a.seq))
+
+    def _open_alerts(self) -> list[AlertState]:
+        return [self._alerts[alert_id] for alert_id in self._open_ids.values()]
 
     def open_alert(self, branch: str, group: str) -> AlertState | None:
         alert_id = self._open_ids.get((branch, group))
