@@ -135,6 +135,73 @@ class TrackerConfig:
     retention_commits: int = 2000  # commits kept per branch; older ones are pruned
     pending_timeout: float = 6 * 3600.0  # seconds a result may stay pending before it is NONE
     suspects_wait: float = 30 * 60.0  # seconds suspects may stay provisional after opening
+    confirm: bool = True  # want a rerun of the failing job at its first failure
+    bisect: bool = True  # want runs on the untested commits of a blamelist
+
+
+class CulpritStatus(enum.Enum):
+    """How sure trunkwatch is of a breakage's culprit."""
+
+    UNKNOWN = "unknown"  # no passing commit bounds the suspects
+    SUSPECTED = "suspected"  # the suspects are all it knows; nothing more it can run
+    CONFIRMING = "confirming"  # runs that would narrow or confirm it are wanted or running
+    CONFIRMED = "confirmed"  # fails at it on two attempts and passes at its parent
+
+
+RERUN, BISECT = "rerun", "bisect"
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """A run trunkwatch wants, to learn who broke a job.
+
+    RERUN: the failed job `job_id` (or, for a result known only at run level, the failed
+    jobs of run `run_id`) again at `sha`. BISECT: the workflow on `sha`, a commit of the
+    blamelist where the job did not run (through a tag the repository's workflows run on).
+    """
+
+    kind: str  # RERUN or BISECT
+    sha: str
+    workflow: str
+    job: str = ""  # the job's name (RERUN)
+    job_id: int = 0
+    run_id: int = 0
+
+    @property
+    def id(self) -> str:
+        """Names the request, for asking it once."""
+        if self.kind == BISECT:
+            return f"{BISECT}:{self.sha}"
+        return f"{RERUN}:{self.sha}:{self.job_id or f'run{self.run_id}'}"
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What one job did on one commit: its attempts' conclusions, oldest first."""
+
+    sha: str
+    key: JobKey
+    conclusions: tuple[str, ...]
+    url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Breakage:
+    """Failing jobs of an alert whose blamelists overlap: one change broke them.
+
+    `suspects` are the commits in all of their blamelists (in any, when none is in all),
+    oldest first; once the culprit is confirmed, the culprit alone. `wanted` are the runs
+    that would narrow or confirm it, most useful first (none while results are coming).
+    """
+
+    jobs: tuple[JobKey, ...]
+    suspects: tuple[str, ...]
+    first_failure: str  # the oldest first failure of its jobs
+    suspects_known: bool = True
+    status: CulpritStatus = CulpritStatus.SUSPECTED
+    culprit: str | None = None  # CONFIRMED: the commit; else the single suspect, if one
+    evidence: tuple[Evidence, ...] = ()
+    wanted: tuple[Probe, ...] = ()
 
 
 class DecisionKind(enum.Enum):
@@ -189,6 +256,7 @@ class Decision:
     # "pending", "provisional", or "last_green" (a missed push inserted commits before it)
     pending: tuple[str, ...] = ()  # suspects whose results are still coming, oldest first
     provisional: bool = False  # suspects may still narrow: do not label them yet
+    breakages: tuple[Breakage, ...] = ()  # the jobs by breakage, each with its suspects
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +280,7 @@ class AlertState:
     pending: tuple[str, ...] = ()
     provisional: bool = False
     opened_time: float = 0.0  # the tracker's clock when it opened (for `suspects_wait`)
+    breakages: tuple[Breakage, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
