@@ -183,8 +183,9 @@ class Engine:
         tracker = await self.tracker(gh, repo, default_branch, unit)
         if tracker is None:
             return
-        for result in results:
-            if result.branch not in tracker.config.branches:
+        for received in results:
+            result = tracker.placed(received)
+            if result is None:
                 continue
             unit.changes.results.append(result)
             self._collect(unit, repo, tracker, tracker.apply(result))

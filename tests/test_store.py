@@ -47,11 +47,15 @@ from bot.store.migrations import LATEST_VERSION
 from bot.store.postgres_rows import redact
 from bot.tracker.model import (
     AlertState,
+    Breakage,
     CloseReason,
     CommitInfo,
+    CulpritStatus,
+    Evidence,
     FailingJob,
     JobKey,
     JobResult,
+    Probe,
 )
 
 REPO = "pytorch/pytorch"
@@ -777,6 +781,24 @@ _failing_jobs = st.builds(
     latest_failed_url=_text,
     blamelist=st.lists(_text, max_size=4).map(tuple),
 )
+_keys = st.builds(JobKey, _text, _text)
+_breakages = st.builds(
+    Breakage,
+    jobs=st.lists(_keys, max_size=3).map(tuple),
+    suspects=st.lists(_text, max_size=4).map(tuple),
+    first_failure=_text,
+    suspects_known=st.booleans(),
+    status=st.sampled_from(CulpritStatus),
+    culprit=st.none() | _text,
+    evidence=st.lists(
+        st.builds(Evidence, _text, _keys, st.lists(_text, max_size=3).map(tuple), _text),
+        max_size=2,
+    ).map(tuple),
+    wanted=st.lists(
+        st.builds(Probe, _text, _text, _text, _text, st.integers(0, 2**40), st.integers(0, 9)),
+        max_size=2,
+    ).map(tuple),
+)
 _alerts = st.builds(
     AlertState,
     alert=_text,
@@ -793,6 +815,9 @@ _alerts = st.builds(
     suspects=st.lists(_text, max_size=4).map(tuple),
     suspects_known=st.booleans(),
     last_green=st.none() | _text,
+    pending=st.lists(_text, max_size=2).map(tuple),
+    provisional=st.booleans(),
+    breakages=st.lists(_breakages, max_size=2).map(tuple),
 )
 
 

@@ -142,21 +142,27 @@ def live_histories(
     return config, facts
 
 
-def _engine_view(tracker: RepoTracker) -> tuple[dict[str, int], bool, tuple[str, ...], bool]:
+View = tuple[dict[str, int], bool, tuple[str, ...], bool, list[tuple[tuple[str, ...], ...]]]
+
+
+def _engine_view(tracker: RepoTracker) -> View:
     status = tracker.group_status("main", "g")
     streaks = {str(job.key): job.streak for job in status.jobs if job.streak}
-    return streaks, status.broken, status.suspects, status.suspects_known
+    breakages = sorted((tuple(map(str, b.jobs)), b.suspects) for b in status.breakages)
+    return streaks, status.broken, status.suspects, status.suspects_known, breakages
 
 
-def _reference_view(
-    tracker: RepoTracker, results: list[JobResult]
-) -> tuple[dict[str, int], bool, tuple[str, ...], bool]:
+def _reference_view(tracker: RepoTracker, results: list[JobResult]) -> View:
     order = [commit.sha for commit in tracker.trunk("main")]
     rule = tracker.config.groups[0]
     verdict = judge(order, results, rule, tracker.clock, tracker.config.pending_timeout)
     streaks = {str(key): k.streak for key, k in verdict.keys.items() if k.streak}
     suspects = tuple(order[i] for i in verdict.suspects)
-    return streaks, verdict.broken, suspects, verdict.suspects_known
+    breakages = sorted(
+        (tuple(map(str, keys)), tuple(order[i] for i in indices))
+        for keys, indices in verdict.breakages
+    )
+    return streaks, verdict.broken, suspects, verdict.suspects_known, breakages
 
 
 @SETTINGS

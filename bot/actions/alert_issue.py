@@ -23,7 +23,16 @@ from bot.actions.policy import BOT_LABEL, AlertPolicy
 from bot.store.base import Store
 from bot.store.record_view import Records, records_of
 from bot.store.records import AlertIssue as AlertIssue  # the record, where the actions name it
-from bot.tracker.model import CloseReason, CommitInfo, Decision, FailingJob
+from bot.store.records import CulpritRun, Revert
+from bot.tracker.model import (
+    RERUN,
+    Breakage,
+    CloseReason,
+    CommitInfo,
+    CulpritStatus,
+    Decision,
+    FailingJob,
+)
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +124,8 @@ class BodyContext:
     too_wide: bool = False
     labelled: Sequence[int] = ()
     previous: dict[str, Any] | None = None
+    runs: Sequence[CulpritRun] = ()  # reruns and bisect tags asked for
+    reverts: Sequence[Revert] = ()  # revert PRs opened for its culprits
 
 
 def title(decision: Decision, policy: AlertPolicy) -> str:
@@ -196,6 +207,91 @@ def _commands(policy: AlertPolicy, labelled: Sequence[int]) -> list[str]:
     return [f"- `{prefix} {command}`: {what}" for command, what in rows]
 
 
+SURENESS = {
+    CulpritStatus.CONFIRMED: "confirmed",
+    CulpritStatus.CONFIRMING: "confirming",
+    CulpritStatus.SUSPECTED: "not confirmed",
+    CulpritStatus.UNKNOWN: "unknown",
+}
+
+
+def _pr_of(sha: str, ctx: BodyContext) -> str:
+    row = next((r for r in ctx.suspects if r.sha == sha and r.pr), None)
+    return f" ({md.link(f'#{row.pr}', row.pr_url)})" if row is not None else ""
+
+
+def _evidence(breakage: Breakage, ctx: BodyContext) -> str:
+    parts = []
+    for item in breakage.evidence:
+        tries = ", ".join(md.escape(c, 20) for c in item.conclusions)
+        log_link = f" ({md.link('log', item.url)})" if item.url else ""
+        parts.append(
+            f"{md.escape(str(item.key), 120)} on {commit_link(item.sha, ctx)}: {tries}{log_link}"
+        )
+    return "; ".join(parts)
+
+
+def _breakage_line(breakage: Breakage, ctx: BodyContext) -> str:
+    """The culprit (or the shortest known range) and how sure that is."""
+    sure = SURENESS[breakage.status]
+    if breakage.culprit is not None:
+        what = f"**Culprit: {commit_link(breakage.culprit, ctx)}{_pr_of(breakage.culprit, ctx)}"
+        what += f" — {sure}**"
+    elif breakage.suspects:
+        first, last = breakage.suspects[0], breakage.suspects[-1]
+        what = (
+            f"**Culprit: one of {len(breakage.suspects)} commits, {commit_link(first, ctx)}"
+            f" to {commit_link(last, ctx)} — {sure}**"
+        )
+    else:
+        what = f"**Culprit: {sure}**"
+    if breakage.status is CulpritStatus.CONFIRMED:
+        what += ": it fails there on two attempts and passes on its parent."
+    elif breakage.status is CulpritStatus.CONFIRMING:
+        what += ": runs that tell are asked for or running."
+    elif breakage.status is CulpritStatus.UNKNOWN:
+        what += ": no passing run of these jobs is known before the failures."
+    evidence = _evidence(breakage, ctx)
+    return what + (f" Evidence: {evidence}." if evidence else "")
+
+
+def _culprit_lines(decision: Decision, ctx: BodyContext) -> list[str]:
+    breakages = decision.breakages
+    if not breakages:
+        return []
+    lines = [""]
+    for number, breakage in enumerate(breakages, 1):
+        line = _breakage_line(breakage, ctx)
+        if len(breakages) > 1:
+            jobs = len(breakage.jobs)
+            since = commit_link(breakage.first_failure, ctx)
+            line = f"Breakage {number}: {jobs} job{'s' if jobs != 1 else ''} since {since} — {line}"
+        lines.append(line)
+    confirmed = [b for b in breakages if b.status is CulpritStatus.CONFIRMED]
+    opened = {revert.sha: revert for revert in ctx.reverts if revert.number}
+    for breakage in confirmed:
+        revert = opened.get(breakage.culprit or "")
+        if revert is not None:
+            lines.append(f"**Revert PR:** {md.link(f'#{revert.number}', revert.url)}")
+        elif ctx.policy.revert == "suggest":
+            prefix = md.one_line(ctx.policy.commands_prefix, 40)
+            lines.append(f"To revert it: `{prefix} revert`")
+    return lines
+
+
+def _runs_lines(ctx: BodyContext) -> list[str]:
+    if not ctx.runs:
+        return []
+    lines = ["| run | commit | job | asked at |", "|---|---|---|---|"]
+    for run in sorted(ctx.runs, key=lambda r: r.at):
+        what = "rerun" if run.kind == RERUN else f"bisect tag `{md.escape(run.tag, 120)}`"
+        if run.outcome != "requested":
+            what += f" ({md.escape(run.outcome, 60)})"
+        job = md.escape(run.job or run.workflow, 120)
+        lines.append(f"| {what} | {commit_link(run.sha, ctx)} | {job} | {_when(run.at)} |")
+    return ["", *_folded(f"{len(ctx.runs)} runs asked for to find the culprit", lines, True)]
+
+
 def body(decision: Decision, ctx: BodyContext) -> str:
     """The alert issue's body: short enough for a phone, details folded."""
     policy = ctx.policy
@@ -216,6 +312,7 @@ def body(decision: Decision, ctx: BodyContext) -> str:
     if ctx.previous and ctx.previous.get("number"):
         previous = md.link(f"#{ctx.previous['number']}", str(ctx.previous.get("url", "")))
         lines.append(f"**Previous alert for this group:** {previous}")
+    lines += _culprit_lines(decision, ctx)
     lines += ["", "### Failing jobs", ""]
     lines += _folded(f"{jobs} failing jobs", _jobs_table(decision.jobs, ctx), jobs > JOBS_SHOWN)
     lines += ["", "### Suspects", ""]
@@ -253,6 +350,7 @@ def body(decision: Decision, ctx: BodyContext) -> str:
         lines.append(f"**Last green:** {green}{changes}")
     else:
         lines.append("**Last green:** none known")
+    lines += _runs_lines(ctx)
     lines += ["", *_folded("Commands", _commands(policy, ctx.labelled), True)]
     return "\n".join(lines) + "\n"
 

@@ -20,12 +20,13 @@ from datetime import datetime
 from typing import Any
 
 from bot.actions import alert_issue as issues
+from bot.actions import culprit, owners, suspects
 from bot.actions import markdown as md
-from bot.actions import owners, suspects
 from bot.actions.alert_issue import AlertIssue, BodyContext, CommitLookup
 from bot.actions.policy import DEFAULT_APP_SLUG, AlertPolicy, policy_for
 from bot.store.base import Store
 from bot.store.record_view import Records
+from bot.store.records import CulpritRun, Revert
 from bot.tracker.model import CommitInfo, Decision, DecisionKind
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class GitHubSink:
         on_closed_by_human: ClosedByHuman | None = None,
         quiet: Quiet | None = None,
         clock: Callable[[], float] = time.time,
+        prober_for: Callable[[Any], culprit.Prober] | None = None,
     ) -> None:
         self.store = store
         self.commits_for = commits_for or _no_commits
@@ -68,6 +70,7 @@ class GitHubSink:
         self.on_closed_by_human = on_closed_by_human
         self.quiet = quiet
         self.clock = clock
+        self.prober_for = prober_for  # gh → where culprit runs are asked for; None: never
         self._labels_known: set[tuple[str, str]] = set()
         self._repo_urls: dict[str, str] = {}
 
@@ -85,6 +88,21 @@ class GitHubSink:
                 await self.update(decision, gh, policy, records)
             else:
                 await self.close(decision, gh, policy, records)
+            if decision.kind is not DecisionKind.CLOSE and self.prober_for is not None:
+                await self._probe(decision, gh, policy, records)
+
+    async def _probe(
+        self, decision: Decision, gh: Any, policy: AlertPolicy, records: Records
+    ) -> None:
+        """Ask for the runs that find the culprit, once its alert has an issue (a muted
+        group's alert, never filed, spends none)."""
+        if self.prober_for is None or not any(b.wanted for b in decision.breakages):
+            return
+        record = await issues.load(records, decision.alert)
+        if record is None or record.state != issues.OPEN:
+            return
+        prober = self.prober_for(gh)
+        await culprit.request_probes([decision], prober, records, policy.probes, self.clock())
 
     # --- the three decisions -------------------------------------------------------------
 
@@ -105,7 +123,9 @@ class GitHubSink:
         found = await suspects.resolve(gh, records, decision, policy, self._commits(decision))
         previous = await self._previous(gh, key, policy, records)
         now = self.clock()
-        ctx = await self._context(decision, gh, policy, found, list(policy.owners), now, previous)
+        ctx = await self._context(
+            decision, gh, policy, records, found, list(policy.owners), now, previous
+        )
         title, body = issues.title(decision, policy), issues.body(decision, ctx)
         for label in policy.issue_labels:
             await issues.ensure_label(gh, decision.repo, label, self._labels_known)
@@ -144,7 +164,9 @@ class GitHubSink:
     ) -> None:
         record = await self._find(decision, gh, policy, records)
         if record is not None:
-            ctx = await self._context(decision, gh, policy, suspects.Suspects(), [], 0.0, None)
+            ctx = await self._context(
+                decision, gh, policy, records, suspects.Suspects(), [], 0.0, None
+            )
             text = issues.close_comment(decision, ctx)
             await issues.comment_once(
                 gh, record.repo, record.number, text, "close", policy, alert=decision.alert
@@ -176,7 +198,7 @@ class GitHubSink:
         """Bring an open alert issue up to date with the decision."""
         found = await suspects.resolve(gh, records, decision, policy, self._commits(decision))
         ctx = await self._context(
-            decision, gh, policy, found, record.owners, record.opened_at, record.previous
+            decision, gh, policy, records, found, record.owners, record.opened_at, record.previous
         )
         title, body = issues.title(decision, policy), issues.body(decision, ctx)
         digest = issues.body_hash(title, body)
@@ -268,6 +290,7 @@ class GitHubSink:
         decision: Decision,
         gh: Any,
         policy: AlertPolicy,
+        records: Records,
         found: suspects.Suspects,
         owner_list: Sequence[str],
         opened_at: float,
@@ -283,6 +306,8 @@ class GitHubSink:
             too_wide=found.too_wide,
             labelled=[pr.number for pr in found.prs],
             previous=previous,
+            runs=await records.find(CulpritRun, alert=decision.alert),
+            reverts=await records.find(Revert, alert=decision.alert),
         )
 
     async def _repo_url(self, gh: Any, decision: Decision) -> str:

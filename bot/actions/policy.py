@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from bot.actions.culprit import ProbeSettings
 from bot.config.model import GroupConfig, RepoConfig, is_team
 
 DEFAULT_APP_SLUG = "trunkwatch"
@@ -31,6 +32,10 @@ class AlertPolicy:
     suspect_comment: bool = True
     commands_prefix: str = "/trunkwatch"
     app_slug: str = DEFAULT_APP_SLUG
+    probes: ProbeSettings = field(default_factory=ProbeSettings)
+    revert: str = "off"  # off | suggest | auto
+    max_reverts_per_day: int = 2
+    no_revert_label: str = "trunkwatch: no revert"
 
     @property
     def priority_label(self) -> str:

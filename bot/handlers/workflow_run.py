@@ -29,8 +29,8 @@ async def _watched_run(
     if not run.tests_trunk:
         return None
     tracker = await engine.tracker(gh, run.repo.full_name, run.repo.default_branch, unit)
-    if tracker is None or run.branch not in tracker.config.branches:
-        return None
+    if tracker is None or tracker.placed(run.as_result()) is None:
+        return None  # (a bisection run, on its tag, counts for its commit's branch)
     return (run, tracker) if tracker.watches_workflow(run.workflow) else None
 
 
@@ -57,7 +57,10 @@ async def on_run_completed(
     run, tracker = watched
     repo, default_branch = run.repo.full_name, run.repo.default_branch
     delivery_id = event.delivery_id or ""
-    list_jobs = gh is not None and await _jobs_needed(engine, run, tracker.workflow_in_streak)
+    placed = tracker.placed(run.as_result())
+    branch = placed.branch if placed is not None else run.branch
+    in_streak = tracker.workflow_in_streak
+    list_jobs = gh is not None and await _jobs_needed(engine, run, branch, in_streak)
     failed = outcome_of(run.conclusion) is Outcome.FAIL
     if gh is not None and (failed or list_jobs) and tracker.commit(run.head_sha) is None:
         # A missed push, and the result matters: learn the commits. (A green run that ends
@@ -76,13 +79,13 @@ async def on_run_completed(
     await engine.results(gh, repo, default_branch, results, unit)
 
 
-async def _jobs_needed(engine: Engine, run: WorkflowRun, in_streak: Any) -> bool:
+async def _jobs_needed(engine: Engine, run: WorkflowRun, branch: str, in_streak: Any) -> bool:
     if await engine.receives_job_events(run.repo.full_name):
         return False
     outcome = outcome_of(run.conclusion)
     if outcome is Outcome.FAIL:
         return True
-    return outcome is Outcome.PASS and bool(in_streak(run.branch, run.workflow))
+    return outcome is Outcome.PASS and bool(in_streak(branch, run.workflow))
 
 
 async def _backfill(

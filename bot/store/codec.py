@@ -10,7 +10,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.tracker.model import AlertState, CloseReason, FailingJob, JobKey
+from bot.tracker.model import (
+    AlertState,
+    Breakage,
+    CloseReason,
+    CulpritStatus,
+    Evidence,
+    FailingJob,
+    JobKey,
+    Probe,
+)
 
 
 def dumps(value: Any) -> str:
@@ -65,6 +74,79 @@ def failing_job_from_json(data: Any) -> FailingJob:
     )
 
 
+def probe_to_json(probe: Probe) -> dict[str, Any]:
+    return {
+        "kind": probe.kind,
+        "sha": probe.sha,
+        "workflow": probe.workflow,
+        "job": probe.job,
+        "job_id": probe.job_id,
+        "run_id": probe.run_id,
+    }
+
+
+def probe_from_json(data: Any) -> Probe:
+    obj = _object(data, "probe")
+    return Probe(
+        kind=_str(obj, "kind"),
+        sha=_str(obj, "sha"),
+        workflow=_str(obj, "workflow"),
+        job=_str(obj, "job"),
+        job_id=_int(obj, "job_id"),
+        run_id=_int(obj, "run_id"),
+    )
+
+
+def breakage_to_json(breakage: Breakage) -> dict[str, Any]:
+    return {
+        "jobs": [job_key_to_json(key) for key in breakage.jobs],
+        "suspects": list(breakage.suspects),
+        "first_failure": breakage.first_failure,
+        "suspects_known": breakage.suspects_known,
+        "status": breakage.status.value,
+        "culprit": breakage.culprit,
+        "evidence": [
+            {
+                "sha": e.sha,
+                "key": job_key_to_json(e.key),
+                "conclusions": list(e.conclusions),
+                "url": e.url,
+            }
+            for e in breakage.evidence
+        ],
+        "wanted": [probe_to_json(probe) for probe in breakage.wanted],
+    }
+
+
+def breakage_from_json(data: Any) -> Breakage:
+    obj = _object(data, "breakage")
+    evidence = []
+    for item in _list(obj, "evidence"):
+        e = _object(item, "evidence")
+        evidence.append(
+            Evidence(
+                sha=_str(e, "sha"),
+                key=job_key_from_json(e.get("key")),
+                conclusions=_str_tuple(e, "conclusions"),
+                url=_str(e, "url"),
+            )
+        )
+    try:
+        status = CulpritStatus(obj.get("status"))
+    except ValueError:
+        raise ValueError(f"unknown culprit status {obj.get('status')!r}") from None
+    return Breakage(
+        jobs=tuple(job_key_from_json(key) for key in _list(obj, "jobs")),
+        suspects=_str_tuple(obj, "suspects"),
+        first_failure=_str(obj, "first_failure"),
+        suspects_known=_bool(obj, "suspects_known"),
+        status=status,
+        culprit=_optional_str(obj, "culprit"),
+        evidence=tuple(evidence),
+        wanted=tuple(probe_from_json(probe) for probe in _list(obj, "wanted")),
+    )
+
+
 def alert_to_json(alert: AlertState) -> dict[str, Any]:
     return {
         "alert": alert.alert,
@@ -84,6 +166,7 @@ def alert_to_json(alert: AlertState) -> dict[str, Any]:
         "pending": list(alert.pending),
         "provisional": alert.provisional,
         "opened_time": alert.opened_time,
+        "breakages": [breakage_to_json(b) for b in alert.breakages],
     }
 
 
@@ -111,6 +194,7 @@ def alert_from_json(data: Any) -> AlertState:
         pending=_str_tuple(obj, "pending") if "pending" in obj else (),
         provisional=_bool(obj, "provisional") if "provisional" in obj else False,
         opened_time=float(obj.get("opened_time") or 0.0),
+        breakages=tuple(breakage_from_json(b) for b in obj.get("breakages") or ()),
     )
 
 
@@ -150,6 +234,13 @@ def _bool(obj: dict[str, Any], name: str) -> bool:
     value = _field(obj, name)
     if not isinstance(value, bool):
         raise ValueError(f"field {name!r} is not a boolean: {value!r}")
+    return value
+
+
+def _list(obj: dict[str, Any], name: str) -> list[Any]:
+    value = obj.get(name, [])
+    if not isinstance(value, list):
+        raise ValueError(f"field {name!r} is not a list")
     return value
 
 

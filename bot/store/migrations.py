@@ -297,7 +297,46 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        7,
+        "culprit runs (reruns and bisect tags) and revert PRs",
+        (
+            """
+            CREATE TABLE culprit_runs (
+                alert    TEXT NOT NULL,
+                probe    TEXT NOT NULL,
+                repo     TEXT NOT NULL,
+                kind     TEXT NOT NULL CHECK (kind IN ('rerun', 'bisect')),
+                sha      TEXT NOT NULL,
+                workflow TEXT NOT NULL,
+                job      TEXT NOT NULL,
+                job_id   BIGINT NOT NULL,
+                run_id   BIGINT NOT NULL,
+                tag      TEXT NOT NULL,
+                at_time  DOUBLE PRECISION NOT NULL,
+                outcome  TEXT NOT NULL,
+                PRIMARY KEY (alert, probe)
+            )
+            """,
+            "CREATE INDEX culprit_runs_by_tag ON culprit_runs (repo, tag)",
+            """
+            CREATE TABLE reverts (
+                repo     TEXT NOT NULL,
+                pr       BIGINT NOT NULL,
+                alert    TEXT NOT NULL,
+                sha      TEXT NOT NULL,
+                number   BIGINT NOT NULL,
+                url      TEXT NOT NULL,
+                by_user  TEXT NOT NULL,
+                at_time  DOUBLE PRECISION NOT NULL,
+                state    TEXT NOT NULL,
+                PRIMARY KEY (repo, pr)
+            )
+            """,
+        ),
+    ),
 )
+
 
 LATEST_VERSION = MIGRATIONS[-1].version
 REPO_VERSIONS_SINCE = 3  # a store stopped at an older schema (tests) counts no versions

@@ -158,6 +158,48 @@ class ConfigReport:
     number: int = 0
 
 
+@dataclass
+class CulpritRun:
+    """A run trunkwatch asked for to find an alert's culprit: a rerun or a bisect tag.
+
+    `outcome`: "requested", or why not ("refused: …"). Written before the request is made, in
+    its own transaction, so that it is made once across retries, crashes and replicas."""
+
+    TABLE: ClassVar[str] = "culprit_runs"
+    KEY: ClassVar[tuple[str, ...]] = ("alert", "probe")
+
+    alert: str
+    probe: str  # `Probe.id`
+    repo: str
+    kind: str  # "rerun" or "bisect"
+    sha: str
+    workflow: str
+    job: str = ""
+    job_id: int = 0
+    run_id: int = 0
+    tag: str = ""  # BISECT: the tag pushed (deleted once its run completes)
+    at: float = 0.0
+    outcome: str = "requested"
+
+
+@dataclass
+class Revert:
+    """A revert PR trunkwatch opened (or is opening: `state` "claimed") for a culprit PR."""
+
+    TABLE: ClassVar[str] = "reverts"
+    KEY: ClassVar[tuple[str, ...]] = ("repo", "pr")
+
+    repo: str  # lower-cased
+    pr: int  # the PR reverted
+    alert: str
+    sha: str  # the culprit commit
+    number: int = 0  # the revert PR
+    url: str = ""
+    by: str = ""  # who asked ("" when trunkwatch did it by itself)
+    at: float = 0.0
+    state: str = "claimed"  # "claimed", "opened", "failed: …"
+
+
 RECORD_TYPES: tuple[type[Any], ...] = (
     AlertIssue,
     Escalation,
@@ -167,6 +209,8 @@ RECORD_TYPES: tuple[type[Any], ...] = (
     Snooze,
     Ack,
     ConfigReport,
+    CulpritRun,
+    Revert,
 )
 
 

@@ -16,7 +16,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from bot.tracker.jobkeys import key_for, rule_matches, shard_of
-from bot.tracker.model import FailingJob, GroupRule, JobKey, JobResult
+from bot.tracker.model import (
+    BISECT,
+    RERUN,
+    Breakage,
+    CulpritStatus,
+    Evidence,
+    FailingJob,
+    GroupRule,
+    JobKey,
+    JobResult,
+    Outcome,
+    Probe,
+    outcome_of,
+)
 from bot.tracker.order import BranchOrder
 from bot.tracker.results import CommitResults, Verdict, identity
 from bot.tracker.timeline import OFF, ON, RECOVERED, KeyLine
@@ -81,6 +94,7 @@ class Content:
     suspects_known: bool
     last_green: str | None
     pending: tuple[str, ...] = ()  # blamelist commits still running, in trunk order
+    breakages: tuple[Breakage, ...] = ()
 
     @property
     def streak(self) -> int:
@@ -445,13 +459,17 @@ class GroupTrack:
 
     # -- what alerts show -------------------------------------------------------------------
 
-    def content(self, keys: Iterable[JobKey], index: int) -> Content:
-        """The alert's jobs, suspects and last green commit as of commit `index`."""
+    def content(
+        self, keys: Iterable[JobKey], index: int, confirm: bool = False, bisect: bool = False
+    ) -> Content:
+        """The alert's jobs, breakages, suspects and last green commit as of commit `index`.
+
+        `confirm`, `bisect`: which runs each breakage may want (see `breakage`).
+        """
         order = self.facts.order.order
         jobs: list[FailingJob] = []
-        ranges: list[tuple[int, int]] = []
+        ranges: dict[JobKey, tuple[int, int]] = {}
         pending: set[str] = set()
-        known = True
         for key in sorted(keys):
             line = self.lines.get(key)
             run = line.run_at(index) if line is not None else None
@@ -461,7 +479,6 @@ class GroupTrack:
             pass_pos = line.last_pass_before(run.first)
             last_pass = None if pass_pos is None else line.idx[pass_pos]
             low = 0 if last_pass is None else last_pass + 1
-            known = known and last_pass is not None
             failed = line.latest_failed(index)
             waiting = tuple(
                 order[line.idx[p]]
@@ -479,16 +496,137 @@ class GroupTrack:
                     pending=waiting,
                 )
             )
-            ranges.append((low, first))
+            ranges[key] = (low, first)
             pending.update(waiting)
         index_of = self.facts.order.index
+        known = {job.key: job.last_passing_sha is not None for job in jobs}
+        breakages = tuple(
+            self.breakage(
+                {k: ranges[k] for k in part}, all(known[k] for k in part), confirm, bisect
+            )
+            for part in overlapping(ranges)
+        )
+        suspects = sorted({s for b in breakages for s in b.suspects}, key=index_of.__getitem__)
         return Content(
             tuple(jobs),
-            tuple(order[i] for i in suspect_indices(ranges)),
-            known,
-            self.last_green([job.key for job in jobs], min((r[1] for r in ranges), default=0)),
+            tuple(suspects),
+            all(known.values()),
+            self.last_green(
+                [job.key for job in jobs], min((r[1] for r in ranges.values()), default=0)
+            ),
             tuple(sorted(pending, key=index_of.__getitem__)),
+            breakages,
         )
+
+    # -- culprits ---------------------------------------------------------------------------
+
+    def breakage(
+        self, ranges: dict[JobKey, tuple[int, int]], known: bool, confirm: bool, bisect: bool
+    ) -> Breakage:
+        """One breakage: its suspects, how sure the culprit is, and the runs that would tell.
+
+        The suspects are the commits in every blamelist (in any when none is in all). The
+        job that failed first (`probe key`) is the one the runs are about: while one of the
+        suspects is still running for it, nothing is wanted; else BISECT the middle of the
+        suspects where it never ran, and RERUN it at its first failure when that failed only
+        once. CONFIRMED: a single suspect, where a job of the breakage failed on two attempts,
+        and a job of it passed on the parent.
+        """
+        order = self.facts.order.order
+        low = max(r[0] for r in ranges.values())
+        high = min(r[1] for r in ranges.values())
+        span = list(range(low, high + 1)) if low <= high else suspect_indices(list(ranges.values()))
+        key = min(ranges, key=lambda k: (ranges[k][1], k))
+        first = ranges[key][1]
+        line = self.lines[key]
+        below = [i for i in span if i < first]
+        running = [i for i in below if (v := line.verdict_at(i)) is not None and v.pending]
+        untested = [i for i in below if line.verdict_at(i) is None]
+        verdict = line.verdict_at(first)
+        rerun_pending = verdict is not None and verdict.pending
+        sha = order[first]
+        tries = self._failed_attempts(sha, key)
+        evidence = [self._evidence(sha, key)]
+        parent_passed = False
+        if len(span) == 1 and first > 0:
+            for other in sorted(ranges):
+                before = self.lines[other].verdict_at(first - 1)
+                if before is not None and before.passed:
+                    parent_passed = True
+                    evidence.append(self._evidence(order[first - 1], other))
+                    break
+        wanted: list[Probe] = []
+        if not running and not rerun_pending:
+            if bisect and untested:
+                wanted.append(Probe(BISECT, order[untested[len(untested) // 2]], key.workflow))
+            if confirm and tries == 1 and verdict is not None and verdict.failed:
+                result = verdict.decisive
+                wanted.append(
+                    Probe(RERUN, sha, key.workflow, result.job, result.job_id, result.run_id)
+                )
+        if len(span) == 1 and tries >= 2 and parent_passed:
+            status = CulpritStatus.CONFIRMED
+        elif wanted or running or rerun_pending:
+            status = CulpritStatus.CONFIRMING
+        elif not known:
+            status = CulpritStatus.UNKNOWN
+        else:
+            status = CulpritStatus.SUSPECTED
+        return Breakage(
+            jobs=tuple(sorted(ranges)),
+            suspects=tuple(order[i] for i in span),
+            first_failure=order[min(r[1] for r in ranges.values())],
+            suspects_known=known,
+            status=status,
+            culprit=order[span[0]] if len(span) == 1 else None,
+            evidence=tuple(e for e in evidence if e.conclusions),
+            wanted=tuple(wanted),
+        )
+
+    def _attempts(self, sha: str, key: JobKey) -> list[JobResult]:
+        """The completed attempts of the key's job names (or its runs) on a commit, oldest
+        first; for a merged key, those of the names that failed there."""
+        results = self.facts.results.get(sha)
+        if results is None:
+            return []
+        if not key.job:
+            return [r for _, r in sorted(results.runs.get(key.workflow, {}).items())]
+        by_name = results.jobs.get(key.workflow, {})
+        names = self._names.get(sha, {}).get(key, [])
+        chosen: list[JobResult] = []
+        for name in sorted(names):
+            attempts = [r for _, r in sorted(by_name.get(name, {}).items()) if not r.pending]
+            if any(outcome_of(r.conclusion) is Outcome.FAIL for r in attempts) or not chosen:
+                chosen = attempts if not chosen else chosen + attempts
+        return chosen
+
+    def _failed_attempts(self, sha: str, key: JobKey) -> int:
+        """The most failed attempts (not the runner's) of one job name of the key there."""
+        results = self.facts.results.get(sha)
+        if results is None:
+            return 0
+        if not key.job:
+            groups = [list(results.runs.get(key.workflow, {}).values())]
+        else:
+            by_name = results.jobs.get(key.workflow, {})
+            names = self._names.get(sha, {}).get(key, [])
+            groups = [list(by_name.get(name, {}).values()) for name in names]
+        return max(
+            (
+                sum(
+                    1
+                    for r in attempts
+                    if not r.pending and not r.infra and outcome_of(r.conclusion) is Outcome.FAIL
+                )
+                for attempts in groups
+            ),
+            default=0,
+        )
+
+    def _evidence(self, sha: str, key: JobKey) -> Evidence:
+        attempts = self._attempts(sha, key)
+        url = next((r.url for r in reversed(attempts) if r.url), "")
+        return Evidence(sha, key, tuple(r.conclusion or "" for r in attempts), url)
 
     def last_green(self, keys: list[JobKey], before: int) -> str | None:
         """The newest commit before `before` where each of `keys` with a result passed."""
@@ -554,6 +692,21 @@ class GroupTrack:
             (self.lines[k].idx[-1] for k in keys if k in self.lines and self.lines[k].idx),
             default=0,
         )
+
+
+def overlapping(ranges: dict[JobKey, tuple[int, int]]) -> list[list[JobKey]]:
+    """The keys in groups whose blamelists (inclusive index ranges) overlap, in order."""
+    parts: list[list[JobKey]] = []
+    reach = -1
+    for key in sorted(ranges, key=lambda k: (ranges[k], k)):
+        low, high = ranges[key]
+        if parts and low <= reach:
+            parts[-1].append(key)
+            reach = max(reach, high)
+        else:
+            parts.append([key])
+            reach = high
+    return parts
 
 
 def suspect_indices(ranges: list[tuple[int, int]]) -> list[int]:

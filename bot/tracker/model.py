@@ -136,7 +136,12 @@ class TrackerConfig:
     pending_timeout: float = 6 * 3600.0  # seconds a result may stay pending before it is NONE
     suspects_wait: float = 30 * 60.0  # seconds suspects may stay provisional after opening
     confirm: bool = True  # want a rerun of the failing job at its first failure
-    bisect: bool = True  # want runs on the untested commits of a blamelist
+    # The tag whose runs test a commit of a blamelist where a job never ran ("{sha}" is the
+    # commit); their results count for that commit on its branch. "": no bisection.
+    bisect_tag: str = "trunkwatch/bisect/{sha}"
+
+    def bisect_tag_for(self, sha: str) -> str | None:
+        return self.bisect_tag.replace("{sha}", sha) if self.bisect_tag else None
 
 
 class CulpritStatus(enum.Enum):
@@ -313,6 +318,7 @@ class GroupStatus:
     suspects: tuple[str, ...] = ()
     suspects_known: bool = True
     open_alert: str | None = None
+    breakages: tuple[Breakage, ...] = ()
 
 
 class GridCell(enum.Enum):

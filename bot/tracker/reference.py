@@ -35,6 +35,7 @@ class GroupJudgement:
     broken: bool
     suspects: tuple[int, ...]  # commit indices, oldest first
     suspects_known: bool
+    breakages: tuple[tuple[tuple[JobKey, ...], tuple[int, ...]], ...] = ()  # (keys, suspects)
 
 
 def _attempt(r: JobResult) -> tuple[int, int, int, int]:
@@ -203,10 +204,31 @@ def judge(
         key: streak_and_blame(states)
         for key, states in key_states(order, results, rule, now, timeout).items()
     }
-    failing = [k for k in keys.values() if k.streak >= rule.threshold]
+    failing = {key: k for key, k in keys.items() if k.streak >= rule.threshold}
     broken = len(failing) >= rule.min_failing_jobs
     if not failing:
         return GroupJudgement(keys, broken, (), True)
-    common = set.intersection(*(set(k.blamelist) for k in failing))
-    suspects = common or set().union(*(k.blamelist for k in failing))
-    return GroupJudgement(keys, broken, tuple(sorted(suspects)), all(k.known for k in failing))
+    # Breakages: failing keys whose blamelists overlap, directly or through another key.
+    parts: list[set[JobKey]] = [{key} for key in failing]
+    merged = True
+    while merged:
+        merged = False
+        for a in range(len(parts)):
+            for b in range(a + 1, len(parts)):
+                ours = set().union(*(failing[k].blamelist for k in parts[a]))
+                theirs = set().union(*(failing[k].blamelist for k in parts[b]))
+                if ours & theirs:
+                    parts[a] |= parts.pop(b)
+                    merged = True
+                    break
+            if merged:
+                break
+    breakages = []
+    for part in parts:
+        blamelists = [set(failing[k].blamelist) for k in part]
+        suspects = set.intersection(*blamelists) or set().union(*blamelists)
+        breakages.append((tuple(sorted(part)), tuple(sorted(suspects))))
+    breakages.sort(key=lambda b: b[1])
+    every = tuple(sorted({i for _, suspects in breakages for i in suspects}))
+    known = all(k.known for k in failing.values())
+    return GroupJudgement(keys, broken, every, known, tuple(breakages))

@@ -102,9 +102,26 @@ class RepoTracker:
 
     # -- facts ------------------------------------------------------------------------------
 
+    def placed(self, result: JobResult) -> JobResult | None:
+        """The result as the tracker counts it: on its watched branch (a bisection run, on
+        its tag, counts on the branch that holds its commit); None when unwatched."""
+        if result.branch in self.config.branches:
+            return result
+        if result.branch and result.branch == self.config.bisect_tag_for(result.head_sha):
+            for branch in self.config.branches:
+                facts = self._branches.get(branch)
+                if facts is not None and result.head_sha in facts.order.index:
+                    return replace(result, branch=branch)
+        return None
+
     def apply(self, fact: Push | JobResult) -> list[Decision]:
         """Take one fact; the decisions it causes (none for unwatched branches or repeats)."""
-        if fact.branch not in self.config.branches:
+        if isinstance(fact, JobResult):
+            placed = self.placed(fact)
+            if placed is None:
+                return []
+            fact = placed
+        elif fact.branch not in self.config.branches:
             return []
         decisions = self.evaluate() if self._stale else []
         facts = self._facts(fact.branch)
@@ -151,8 +168,9 @@ class RepoTracker:
             branch, commit, parent = item
             if branch in self.config.branches:
                 self._facts(branch).order.add_links([(commit, parent)])
-        for result in results:
-            if result.branch in self.config.branches:
+        for stored in results:
+            result = self.placed(stored)  # (after the commits: a bisection run needs them)
+            if result is not None:
                 self._add_result(self._facts(result.branch), result)
                 when = fact_time(result)
                 if when is not None:
@@ -354,6 +372,7 @@ class RepoTracker:
             suspects=content.suspects if content else (),
             suspects_known=content.suspects_known if content else True,
             open_alert=alert.alert if alert else None,
+            breakages=content.breakages if content else (),
         )
 
     def grid(self, branch: str, group: str, n: int = 30) -> Grid:
@@ -489,7 +508,7 @@ class RepoTracker:
         state: WalkState,
     ) -> list[Decision]:
         order = track.facts.order.order
-        content = track.content(episode.opening, episode.opened)
+        content = self._content(track, episode.opening, episode.opened)
         at, delivery = track.decisive(episode.opening, episode.opened, failing=True)
         alert = self._with_content(
             AlertState(
@@ -512,7 +531,7 @@ class RepoTracker:
 
     def _update(self, alert: AlertState, track: GroupTrack, state: WalkState) -> list[Decision]:
         head = len(track.facts.order) - 1
-        content = track.content(state.unrecovered, head)
+        content = self._content(track, state.unrecovered, head)
         changed = _changes(alert, self._with_content(alert, content))
         if not changed:
             return []
@@ -525,7 +544,7 @@ class RepoTracker:
     def _recover(self, alert: AlertState, episode: Episode, track: GroupTrack) -> Decision:
         assert episode.recovered is not None
         order = track.facts.order.order
-        content = track.content(episode.keys, episode.recovered - 1)
+        content = self._content(track, episode.keys, episode.recovered - 1)
         at, delivery = track.decisive(episode.keys, episode.recovered, failing=False)
         closed = replace(
             self._with_content(alert, content),
@@ -593,6 +612,9 @@ class RepoTracker:
             flaky_reruns=tuple(str(k) for k in (flaky or keys)),
         )
 
+    def _content(self, track: GroupTrack, keys: Iterable[JobKey], index: int) -> Content:
+        return track.content(keys, index, self.config.confirm, bool(self.config.bisect_tag))
+
     def _with_content(self, alert: AlertState, content: Content) -> AlertState:
         waiting = self.clock < alert.opened_time + self.config.suspects_wait
         return replace(
@@ -604,6 +626,7 @@ class RepoTracker:
             last_green=content.last_green,
             pending=content.pending,
             provisional=bool(content.pending) and waiting,
+            breakages=content.breakages,
         )
 
     def _decision(
@@ -631,6 +654,7 @@ class RepoTracker:
             last_green=alert.last_green,
             pending=alert.pending,
             provisional=alert.provisional,
+            breakages=alert.breakages,
             at=at,
             delivery_id=delivery_id,
             reason=reason,
@@ -642,7 +666,7 @@ class RepoTracker:
 
 def _changes(alert: AlertState, content: AlertState) -> tuple[str, ...]:
     """What an UPDATE would change: "jobs", "streak", "suspects", "last_green", "pending",
-    "provisional"."""
+    "provisional", "culprit" (a breakage's status, evidence or wanted runs)."""
     changed: list[str] = []
     if {j.key for j in alert.jobs} != {j.key for j in content.jobs}:
         changed.append("jobs")
@@ -656,4 +680,6 @@ def _changes(alert: AlertState, content: AlertState) -> tuple[str, ...]:
         changed.append("pending")
     if alert.provisional != content.provisional:
         changed.append("provisional")
+    if alert.breakages != content.breakages:
+        changed.append("culprit")
     return tuple(changed)

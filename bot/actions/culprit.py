@@ -1,0 +1,158 @@
+"""Asking for the runs that find a breakage's culprit: reruns and bisect tags.
+
+The tracker says, per breakage of an alert, which runs it wants (`Breakage.wanted`, most
+useful first): a RERUN of the failing job at its first failure, a BISECT run of the
+workflow on a commit of the blamelist where the job never ran. This module asks GitHub for
+them, within the repository's budget (`culprit.max_runs` per alert), one at a time per
+breakage: the first wanted run that was not asked for yet, unless one before it was asked
+for less than `STALL_SECONDS` ago (its results are on their way; once they come, the
+tracker wants something else). A bisection run is not started when it would spend the
+last run of the budget that the confirmation rerun still needs.
+
+Each request is recorded (`CulpritRun`) in its own transaction before it is made, so it
+is made once across redeliveries, crashes and replicas, and the alert issue lists them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.store.record_view import Records
+from bot.store.records import CulpritRun
+from bot.tracker.model import BISECT, RERUN, Decision, DecisionKind, Probe
+
+log = logging.getLogger(__name__)
+
+STALL_SECONDS = 15 * 60.0  # a requested run whose results never showed up stops blocking
+
+
+class Prober(Protocol):
+    """Where runs are asked for: GitHub (`GitHubProber`), or a generated trunk."""
+
+    async def rerun_job(self, repo: str, job_id: int) -> bool: ...
+
+    async def rerun_failed_jobs(self, repo: str, run_id: int) -> bool: ...
+
+    async def create_tag(self, repo: str, tag: str, sha: str) -> bool: ...
+
+    async def delete_tag(self, repo: str, tag: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    """The `culprit:` settings that bound the runs."""
+
+    max_runs: int = 6
+    confirm: bool = True
+    tag_pattern: str | None = "trunkwatch/bisect/{sha}"  # None: bisection off
+
+    def tag_for(self, sha: str) -> str | None:
+        return self.tag_pattern.replace("{sha}", sha) if self.tag_pattern else None
+
+
+async def request_probes(
+    decisions: Sequence[Decision],
+    prober: Prober,
+    records: Records,
+    settings: ProbeSettings,
+    now: float,
+) -> list[CulpritRun]:
+    """Ask for the runs the decisions' breakages want; the requests made."""
+    made: list[CulpritRun] = []
+    for decision in decisions:
+        if decision.kind is DecisionKind.CLOSE or not decision.breakages:
+            continue
+        made += await _for_alert(decision, prober, records, settings, now)
+    return made
+
+
+async def _for_alert(
+    decision: Decision, prober: Prober, records: Records, settings: ProbeSettings, now: float
+) -> list[CulpritRun]:
+    asked = {run.probe: run for run in await records.find(CulpritRun, alert=decision.alert)}
+    used = sum(1 for run in asked.values() if run.outcome == "requested")
+    made: list[CulpritRun] = []
+    for breakage in decision.breakages:
+        probe = _next(breakage.wanted, asked, settings, used, now)
+        if probe is None:
+            continue
+        run = await _request(decision, probe, prober, records, settings, now)
+        asked[run.probe] = run
+        made.append(run)
+        used += run.outcome == "requested"
+    return made
+
+
+def _next(
+    wanted: Sequence[Probe],
+    asked: dict[str, CulpritRun],
+    settings: ProbeSettings,
+    used: int,
+    now: float,
+) -> Probe | None:
+    """The run to ask for now, if any."""
+    left = settings.max_runs - used
+    if left <= 0:
+        return None
+    needs_rerun = any(p.kind == RERUN for p in wanted)
+    for probe in wanted:
+        if probe.kind == BISECT and settings.tag_for(probe.sha) is None:
+            continue
+        if probe.kind == RERUN and not settings.confirm:
+            continue
+        run = asked.get(probe.id)
+        if run is not None:
+            if run.outcome == "requested" and now - run.at < STALL_SECONDS:
+                return None  # its results are on their way
+            continue
+        if probe.kind == BISECT and needs_rerun and left < 2:
+            continue  # keep the last run for the confirmation
+        return probe
+    return None
+
+
+async def _request(
+    decision: Decision,
+    probe: Probe,
+    prober: Prober,
+    records: Records,
+    settings: ProbeSettings,
+    now: float,
+) -> CulpritRun:
+    tag = settings.tag_for(probe.sha) if probe.kind == BISECT else None
+    run = CulpritRun(
+        alert=decision.alert,
+        probe=probe.id,
+        repo=decision.repo,
+        kind=probe.kind,
+        sha=probe.sha,
+        workflow=probe.workflow,
+        job=probe.job,
+        job_id=probe.job_id,
+        run_id=probe.run_id,
+        tag=tag or "",
+        at=now,
+    )
+    claim = Records(records.store)  # committed before the request: it is made once
+    await claim.put(run)
+    try:
+        if tag is not None:
+            ok = await prober.create_tag(decision.repo, tag, probe.sha)
+        elif probe.job_id:
+            ok = await prober.rerun_job(decision.repo, probe.job_id)
+        else:
+            ok = await prober.rerun_failed_jobs(decision.repo, probe.run_id)
+    except BaseException:
+        await claim.remove(CulpritRun, run.alert, run.probe)
+        raise
+    if not ok:
+        run.outcome = "refused"
+        await claim.put(run)
+    log.info(
+        "culprit run requested" if ok else "culprit run refused",
+        extra={"alert": run.alert, "kind": run.kind, "sha": run.sha, "workflow": run.workflow},
+    )
+    return run

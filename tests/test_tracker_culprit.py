@@ -1,0 +1,133 @@
+"""Breakages and their culprits, in the tracker: pure, no fakes, facts built by hand.
+
+A breakage wants runs that would tell its culprit (a rerun at the first failure, a
+bisection run on a commit where the job never ran), and is confirmed when the job fails at
+a single suspect on two attempts and passes at its parent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from bot.tracker import RepoTracker
+from bot.tracker.model import (
+    BISECT,
+    RERUN,
+    CloseReason,
+    CulpritStatus,
+    Decision,
+    DecisionKind,
+    GroupRule,
+    JobKey,
+    JobResult,
+    TrackerConfig,
+)
+from tests.test_tracker import REPO, Run, push, result, sha
+
+TAG = "trunkwatch/bisect/{sha}"
+
+
+def tracker(**settings: object) -> Run:
+    config = TrackerConfig(groups=(GroupRule("ci", threshold=3),), **settings)  # type: ignore[arg-type]
+    return Run(RepoTracker(REPO, config))
+
+
+def tagged(fact: JobResult) -> JobResult:
+    """The result as a run on the commit's bisect tag reports it."""
+    return replace(fact, branch=TAG.replace("{sha}", fact.head_sha), run_id=fact.run_id + 50_000)
+
+
+def latest(r: Run) -> Decision:
+    return [d for d in r.decisions if d.kind is not DecisionKind.CLOSE][-1]
+
+
+def test_a_stack_tested_only_at_its_top_is_bisected_then_the_culprit_confirmed() -> None:
+    r = tracker()
+    r.feed(push(0, 0), result(0, "a", "success", job_id=100))
+    r.feed(push(1, 4))  # a stack of four commits: its workflows ran on the last one only
+    r.feed(result(4, "a", "failure", job_id=104))
+    r.feed(push(5, 6), result(5, "a", "failure", job_id=105), result(6, "a", "failure", job_id=106))
+    (breakage,) = latest(r).breakages
+    assert breakage.suspects == tuple(sha(i) for i in (1, 2, 3, 4))
+    assert breakage.status is CulpritStatus.CONFIRMING
+    assert [(p.kind, p.sha) for p in breakage.wanted] == [(BISECT, sha(2)), (RERUN, sha(4))]
+    assert breakage.wanted[1].job_id == 104
+
+    r.feed(tagged(result(2, "a", "success", job_id=202)))  # passes at the middle
+    (breakage,) = latest(r).breakages
+    assert breakage.suspects == (sha(3), sha(4))
+    assert [(p.kind, p.sha) for p in breakage.wanted] == [(BISECT, sha(3)), (RERUN, sha(4))]
+
+    running = replace(tagged(result(3, "a", None, job_id=203)), status="queued")
+    r.feed(running)  # the bisection run started: wait for it
+    (breakage,) = latest(r).breakages
+    assert breakage.wanted == () and breakage.status is CulpritStatus.CONFIRMING
+
+    r.feed(tagged(result(3, "a", "failure", job_id=203)))  # fails: 3 is the first failure
+    (breakage,) = latest(r).breakages
+    assert breakage.suspects == (sha(3),) and breakage.culprit == sha(3)
+    assert breakage.status is CulpritStatus.CONFIRMING  # one failed attempt is not proof
+    (rerun,) = breakage.wanted
+    assert (rerun.kind, rerun.sha, rerun.job_id) == (RERUN, sha(3), 203)
+
+    r.feed(tagged(result(3, "a", "failure", attempt=2, job_id=303)))
+    decision = latest(r)
+    (breakage,) = decision.breakages
+    assert breakage.status is CulpritStatus.CONFIRMED and breakage.culprit == sha(3)
+    assert breakage.wanted == ()
+    assert decision.suspects == (sha(3),)
+    assert [e.sha for e in breakage.evidence] == [sha(3), sha(2)]
+    assert breakage.evidence[0].conclusions == ("failure", "failure")
+    assert breakage.evidence[1].conclusions == ("success",)
+
+
+def test_a_streak_of_flakes_is_withdrawn_when_the_confirmation_rerun_passes() -> None:
+    r = tracker()
+    r.feed(push(0, 3), result(0, "a", "success"))
+    r.feed(*(result(i, "a", "failure", job_id=10 + i) for i in (1, 2, 3)))
+    (breakage,) = latest(r).breakages
+    assert [(p.kind, p.sha, p.job_id) for p in breakage.wanted] == [(RERUN, sha(1), 11)]
+    r.feed(result(1, "a", "success", attempt=2, job_id=21))
+    assert r.decisions[-1].kind is DecisionKind.CLOSE
+    assert r.decisions[-1].reason is CloseReason.FLAKY
+
+
+def test_a_result_known_only_for_the_run_is_rerun_by_run() -> None:
+    r = tracker()
+    r.feed(push(0, 3), result(0, "", "success", run=500))
+    r.feed(*(result(i, "", "failure", run=500 + i) for i in (1, 2, 3)))
+    (breakage,) = latest(r).breakages
+    (probe,) = breakage.wanted
+    assert (probe.kind, probe.job_id, probe.run_id) == (RERUN, 0, 501)
+
+
+def test_nothing_is_wanted_when_confirmation_and_bisection_are_off() -> None:
+    r = tracker(confirm=False, bisect_tag="")
+    r.feed(push(0, 0), result(0, "a", "success"), push(1, 4), result(4, "a", "failure"))
+    r.feed(push(5, 6), result(5, "a", "failure"), result(6, "a", "failure"))
+    (breakage,) = latest(r).breakages
+    assert breakage.wanted == () and breakage.status is CulpritStatus.SUSPECTED
+
+
+def test_a_bisection_result_on_a_tag_of_another_commit_counts_for_nothing() -> None:
+    r = tracker()
+    r.feed(push(0, 4), result(0, "a", "success"))
+    stray = replace(result(2, "a", "failure"), branch=TAG.replace("{sha}", sha(3)))
+    assert r.feed(stray) == []
+    assert r.tracker.group_status("main", "ci").jobs[0].streak == 0
+
+
+def test_jobs_with_disjoint_blamelists_are_separate_breakages() -> None:
+    r = tracker()
+    r.feed(push(0, 9))
+    rows = {"a": "PFFFFFFFFF", "b": "PPPPPPFFFF"}
+    for i in range(10):
+        for job, row in rows.items():
+            r.feed(result(i, job, "success" if row[i] == "P" else "failure"))
+    decision = latest(r)
+    assert [b.jobs for b in decision.breakages] == [
+        (JobKey("trunk", "a"),),
+        (JobKey("trunk", "b"),),
+    ]
+    assert [b.suspects for b in decision.breakages] == [(sha(1),), (sha(6),)]
+    assert decision.suspects == (sha(1), sha(6))
