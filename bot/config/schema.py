@@ -1,7 +1,10 @@
-"""Validating a (merged) configuration tree into a `RepoConfig`, collecting every error.
+"""Reading a (merged) configuration tree into a `RepoConfig`, collecting every problem.
 
 Each setting is read by a small checker that either returns the value or records an error
-naming the key path and the line, so that one pass reports everything that is wrong.
+naming the key path and the line, so that one pass reports everything that is wrong. A
+wrong value voids only the smallest part that holds it: a group's setting voids that group,
+any other setting keeps its default. Unknown keys are warnings: they are skipped and the
+rest applies, so a key from a newer release never silences the file.
 """
 
 from __future__ import annotations
@@ -10,15 +13,21 @@ import difflib
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TypeVar
 
 from bot.config.errors import ConfigError, ConfigInvalid
 from bot.config.model import (
+    SHA_PLACEHOLDER,
+    TAGS_PREFIX,
     AlertsConfig,
     CommandsConfig,
+    ConfirmMode,
+    CulpritConfig,
     GroupConfig,
     RepoConfig,
+    RevertMode,
     SuspectsConfig,
 )
 from bot.config.tree import Map, Scalar, Seq, Value, Where
@@ -26,7 +35,7 @@ from bot.config.tree import Map, Scalar, Seq, Value, Where
 T = TypeVar("T")
 
 EXTENDS = "_extends"
-TOP_KEYS = ("branches", "groups", "alerts", "suspects", "commands", EXTENDS)
+TOP_KEYS = ("branches", "groups", "alerts", "suspects", "culprit", "commands", EXTENDS)
 GROUP_KEYS = (
     "workflows",
     "jobs",
@@ -42,7 +51,18 @@ GROUP_KEYS = (
 )
 ALERTS_KEYS = ("labels", "recovery_passes", "retention_commits", "pending_timeout")
 SUSPECTS_KEYS = ("label", "max_prs", "comment", "wait")
+CULPRIT_KEYS = (
+    "confirm",
+    "confirm_before_filing",
+    "bisect_tag",
+    "max_runs",
+    "revert",
+    "max_reverts_per_day",
+    "no_revert_label",
+)
 COMMANDS_KEYS = ("prefix",)
+CONFIRM_MODES: tuple[ConfirmMode, ...] = ("off", "rerun")
+REVERT_MODES: tuple[RevertMode, ...] = ("off", "suggest", "auto")
 
 GROUP_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 PRIORITY = re.compile(r"P[0-4]")
@@ -51,8 +71,32 @@ TEAM = re.compile(rf"@({LOGIN.pattern})/[A-Za-z0-9][A-Za-z0-9_.-]*")
 DURATION = re.compile(r"(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?")
 EXTENDS_SPEC = re.compile(rf"(?:({LOGIN.pattern})/)?([A-Za-z0-9_.-]+)(?::([^\s:]+))?")
 BRANCH_BAD = re.compile(r"[\s~^:?*\[\\]|\.\.|@\{|^/|/$|^-")
+# git check-ref-format: what a ref name may not contain (controls, space, ~^:?*[\, "..",
+# "@{", "//"), begin or end with ("/"), or end with (".", ".lock" for any component).
+REF_BAD = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|^/|/$|\.$|(?:^|/)\.|\.lock(?:/|$)")
 _ALERTS, _SUSPECTS, _COMMANDS = AlertsConfig(), SuspectsConfig(), CommandsConfig()
+_CULPRIT = CulpritConfig()
 LABEL_MAX = 50  # GitHub's limit on a label's name
+NO_GROUP = "no group is watched"
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A configuration read as far as it could be.
+
+    `config` is what applies (None only when the file cannot be read at all: `errors` say
+    why). Each of `errors` voided the part that holds it (its `ignored` says which); each of
+    `warnings` is an unknown key, skipped.
+    """
+
+    config: RepoConfig | None
+    errors: tuple[ConfigError, ...] = ()
+    warnings: tuple[ConfigError, ...] = ()
+
+    @property
+    def problems(self) -> list[ConfigError]:
+        """Errors and warnings together, in file order."""
+        return in_file_order([*self.errors, *self.warnings])
 
 
 class _Checker:
@@ -60,16 +104,26 @@ class _Checker:
 
     def __init__(self) -> None:
         self.errors: list[ConfigError] = []
+        self.warnings: list[ConfigError] = []
 
-    def error(self, where: Where, key: str, message: str) -> None:
-        self.errors.append(ConfigError(where.source, where.line, key, message))
+    def error(self, where: Where, key: str, message: str, ignored: str = "") -> None:
+        self.errors.append(ConfigError(where.source, where.line, key, message, ignored))
+
+    def void(self, since: int, ignored: str, *, override: bool = False) -> bool:
+        """Say what was set aside for the errors recorded since `since`; whether any were."""
+        for index in range(since, len(self.errors)):
+            error = self.errors[index]
+            if override or not error.ignored:
+                self.errors[index] = replace(error, ignored=ignored)
+        return len(self.errors) > since
 
     def mapping(self, value: Value | None, key: str, allowed: tuple[str, ...]) -> Map | None:
         """A mapping with only `allowed` keys (null counts as empty); None when it is wrong."""
         if value is None or (isinstance(value, Scalar) and value.value is None):
             return None
         if not isinstance(value, Map):
-            self.error(value.where, key, f"expected a mapping, got {_describe(value)}")
+            ignored = f"every {key} setting keeps its default" if key else ""
+            self.error(value.where, key, f"expected a mapping, got {_describe(value)}", ignored)
             return None
         for name, entry in value.entries.items():
             if name not in allowed:
@@ -79,7 +133,7 @@ class _Checker:
     def unknown(self, where: Where, path: str, name: str, allowed: tuple[str, ...]) -> None:
         close = difflib.get_close_matches(name, [k for k in allowed if k != EXTENDS], n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        self.error(where, path, f"unknown key{hint}")
+        self.warnings.append(ConfigError(where.source, where.line, path, f"unknown key{hint}"))
 
     def field(
         self,
@@ -89,12 +143,17 @@ class _Checker:
         read: Callable[[Value, str], T | None],
         default: T,
     ) -> T:
-        """`section[key]` read by `read` (which returns None after recording an error)."""
+        """`section[key]` read by `read` (which returns None after recording an error);
+        `default` when it is absent or wrong."""
         value = section.get(key) if section is not None else None
         if value is None:
             return default
+        since = len(self.errors)
         result = read(value, f"{path}.{key}" if path else key)
-        return default if result is None else result
+        if result is None:
+            self.void(since, f"the default applies: {shown(default)}")
+            return default
+        return result
 
     def integer(self, value: Value, key: str, minimum: int = 1) -> int | None:
         kind = "a positive integer" if minimum == 1 else f"an integer ≥ {minimum}"
@@ -186,6 +245,32 @@ class _Checker:
             )
         return parsed
 
+    def choice(self, value: Value, key: str, choices: tuple[T, ...]) -> T | None:
+        """One of `choices`; YAML 1.1 reads a bare `off` as false, which counts as "off"."""
+        raw = value.value if isinstance(value, Scalar) else None
+        text = "off" if raw is False else raw
+        for option in choices:
+            if option == text:
+                return option
+        expected = ", ".join(str(option) for option in choices)
+        self.error(value.where, key, f"expected one of {expected}, got {_describe(value)}")
+        return None
+
+    def tag(self, value: Value, key: str) -> str | None:
+        """A tag name containing `{sha}` once; "" when bisection is off (empty, off, null)."""
+        raw = value.value if isinstance(value, Scalar) else value
+        if raw is None or raw is False or raw == "":
+            return ""
+        if not isinstance(raw, str):
+            got = _describe(value)
+            self.error(value.where, key, f"expected a tag name with {{sha}}, or off, got {got}")
+            return None
+        problem = tag_problem(raw)
+        if problem:
+            self.error(value.where, key, f"{problem}, got {raw!r}")
+            return None
+        return raw
+
     def prefix(self, value: Value, key: str) -> str | None:
         text = self.string(value, key)
         if text is not None and not re.fullmatch(r"/\S+", text):
@@ -224,18 +309,28 @@ def glob_problem(pattern: str) -> str | None:
 
 
 def validate(tree: Map, *, partial: bool = False) -> RepoConfig:
-    """The configuration `tree` describes; raises ConfigInvalid listing every problem.
+    """The configuration `tree` describes, when nothing in it is wrong or unknown; raises
+    ConfigInvalid listing every problem otherwise (see `check_tree` for the lenient read).
 
     With `partial`, a missing `groups` is accepted (a file that extends another, checked
     on its own), and an empty group list comes back.
     """
+    checked = check_tree(tree, partial=partial)
+    if checked.problems or checked.config is None:
+        raise ConfigInvalid(checked.problems)
+    return checked.config
+
+
+def check_tree(tree: Map, *, partial: bool = False) -> Checked:
+    """What of `tree` applies, and what was set aside: never raises."""
     check = _Checker()
     check.mapping(tree, "", TOP_KEYS)
-    groups = _groups(check, tree, partial)
+    since = len(check.errors)
     branches_value = tree.get("branches")
     branches = None
     if branches_value is not None:
         branches = check.strings(branches_value, "branches", check.branch, True)
+        check.void(since, "the default applies: the repository's default branch")
     alerts_map = check.mapping(tree.get("alerts"), "alerts", ALERTS_KEYS)
     alerts = AlertsConfig(
         labels=check.field(
@@ -259,6 +354,8 @@ def validate(tree: Map, *, partial: bool = False) -> RepoConfig:
             alerts_map, "pending_timeout", "alerts", check.duration, _ALERTS.pending_timeout
         ),
     )
+    groups = _groups(check, tree, partial)
+    alerts = _retention(check, alerts, alerts_map, groups)
     suspects_map = check.mapping(tree.get("suspects"), "suspects", SUSPECTS_KEYS)
     suspects = SuspectsConfig(
         label=check.field(suspects_map, "label", "suspects", check.label, _SUSPECTS.label),
@@ -272,23 +369,20 @@ def validate(tree: Map, *, partial: bool = False) -> RepoConfig:
         comment=check.field(suspects_map, "comment", "suspects", check.boolean, _SUSPECTS.comment),
         wait=check.field(suspects_map, "wait", "suspects", check.duration, _SUSPECTS.wait),
     )
+    culprit = _culprit(check, check.mapping(tree.get("culprit"), "culprit", CULPRIT_KEYS))
     commands_map = check.mapping(tree.get("commands"), "commands", COMMANDS_KEYS)
     commands = CommandsConfig(
         prefix=check.field(commands_map, "prefix", "commands", check.prefix, _COMMANDS.prefix)
     )
-    largest = max((group.threshold for group in groups), default=0)
-    if alerts.retention_commits <= largest and alerts_map is not None:
-        where = alerts_map.get("retention_commits")
-        check.error(
-            where.where if where else alerts_map.where,
-            "alerts.retention_commits",
-            f"must be larger than the largest threshold ({largest})",
-        )
-    if check.errors:
-        raise ConfigInvalid(in_file_order(check.errors))
-    return RepoConfig(
-        groups=groups, branches=branches, alerts=alerts, suspects=suspects, commands=commands
+    config = RepoConfig(
+        groups=tuple(group for group, _ in groups),
+        branches=branches,
+        alerts=alerts,
+        suspects=suspects,
+        commands=commands,
+        culprit=culprit,
     )
+    return Checked(config, tuple(in_file_order(check.errors)), tuple(in_file_order(check.warnings)))
 
 
 def in_file_order(errors: list[ConfigError]) -> list[ConfigError]:
@@ -297,27 +391,68 @@ def in_file_order(errors: list[ConfigError]) -> list[ConfigError]:
     return sorted(errors, key=lambda error: (files[error.path], error.line))
 
 
-def _groups(check: _Checker, tree: Map, partial: bool) -> tuple[GroupConfig, ...]:
+def _groups(check: _Checker, tree: Map, partial: bool) -> list[tuple[GroupConfig, Where]]:
+    """The groups with nothing wrong, each with where its threshold is set."""
     value = tree.get("groups")
     if value is None:
         if not partial:
-            check.error(tree.where, "groups", "required: at least one group of jobs to watch")
-        return ()
+            check.error(
+                tree.where, "groups", "required: at least one group of jobs to watch", NO_GROUP
+            )
+        return []
     if not isinstance(value, Map) or not value.entries:
         got = _describe(value) if not isinstance(value, Map) else "an empty mapping"
-        check.error(value.where, "groups", f"expected a mapping of group names, got {got}")
-        return ()
+        check.error(
+            value.where, "groups", f"expected a mapping of group names, got {got}", NO_GROUP
+        )
+        return []
     groups = []
     for name, entry in value.entries.items():
         path = f"groups.{name}"
+        since = len(check.errors)
         if not GROUP_NAME.fullmatch(name):
             check.error(entry.key_where, path, "a group name may only use A-Z a-z 0-9 _ . -")
         body = entry.value
-        if not isinstance(body, Map) and not (isinstance(body, Scalar) and body.value is None):
+        group = None
+        if isinstance(body, Map) or (isinstance(body, Scalar) and body.value is None):
+            group = _group(check, name, check.mapping(body, path, GROUP_KEYS), path)
+        else:
             check.error(body.where, path, f"expected a mapping of settings, got {_describe(body)}")
+        if check.void(since, f"the group '{name}' is ignored", override=True) or group is None:
             continue
-        groups.append(_group(check, name, check.mapping(body, path, GROUP_KEYS), path))
-    return tuple(groups)
+        threshold = body.get("threshold") if isinstance(body, Map) else None
+        groups.append((group, threshold.where if threshold is not None else entry.key_where))
+    return groups
+
+
+def _retention(
+    check: _Checker,
+    alerts: AlertsConfig,
+    alerts_map: Map | None,
+    groups: list[tuple[GroupConfig, Where]],
+) -> AlertsConfig:
+    """Commits kept must outnumber every threshold: a retention too small for them keeps its
+    default, and a group whose threshold is not below even that is ignored."""
+    largest = max((group.threshold for group, _ in groups), default=0)
+    value = alerts_map.get("retention_commits") if alerts_map is not None else None
+    if value is not None and alerts.retention_commits <= largest:
+        alerts = replace(alerts, retention_commits=_ALERTS.retention_commits)
+        check.error(
+            value.where,
+            "alerts.retention_commits",
+            f"must be larger than the largest threshold ({largest})",
+            f"the default applies: {_ALERTS.retention_commits}",
+        )
+    for group, where in list(groups):
+        if group.threshold >= alerts.retention_commits:
+            groups.remove((group, where))
+            check.error(
+                where,
+                f"groups.{group.name}.threshold",
+                f"must be smaller than alerts.retention_commits ({alerts.retention_commits})",
+                f"the group '{group.name}' is ignored",
+            )
+    return alerts
 
 
 def _group(check: _Checker, name: str, body: Map | None, path: str) -> GroupConfig:
@@ -359,6 +494,80 @@ def _group(check: _Checker, name: str, body: Map | None, path: str) -> GroupConf
             "set, but escalation_owners is empty: nobody to escalate to",
         )
     return group
+
+
+def _culprit(check: _Checker, body: Map | None) -> CulpritConfig:
+    d, path = _CULPRIT, "culprit"
+
+    def at_least_zero(v: Value, k: str) -> int | None:
+        return check.integer(v, k, minimum=0)
+
+    culprit = CulpritConfig(
+        confirm=check.field(
+            body, "confirm", path, lambda v, k: check.choice(v, k, CONFIRM_MODES), d.confirm
+        ),
+        confirm_before_filing=check.field(
+            body, "confirm_before_filing", path, check.boolean, d.confirm_before_filing
+        ),
+        bisect_tag=check.field(body, "bisect_tag", path, check.tag, d.bisect_tag or "") or None,
+        max_runs=check.field(body, "max_runs", path, at_least_zero, d.max_runs),
+        revert=check.field(
+            body, "revert", path, lambda v, k: check.choice(v, k, REVERT_MODES), d.revert
+        ),
+        max_reverts_per_day=check.field(
+            body, "max_reverts_per_day", path, at_least_zero, d.max_reverts_per_day
+        ),
+        no_revert_label=check.field(body, "no_revert_label", path, check.label, d.no_revert_label),
+    )
+    waits = body.get("confirm_before_filing") if body is not None else None
+    if culprit.confirm_before_filing and culprit.confirm == "off" and waits is not None:
+        check.error(
+            waits.where,
+            "culprit.confirm_before_filing",
+            "true, but confirm is off: no rerun would ever come",
+            f"the default applies: {shown(d.confirm_before_filing)}",
+        )
+        culprit = replace(culprit, confirm_before_filing=d.confirm_before_filing)
+    return culprit
+
+
+def tag_problem(name: str) -> str | None:
+    """What makes `name` unusable as a bisection tag pattern; None when it is fine."""
+    if name.count(SHA_PLACEHOLDER) != 1:
+        return f"must contain {SHA_PLACEHOLDER} exactly once"
+    if name.startswith(TAGS_PREFIX) or name.startswith("refs/"):
+        return "a tag name, without refs/tags/"
+    if name == SHA_PLACEHOLDER:
+        return None
+    if REF_BAD.search(name.replace(SHA_PLACEHOLDER, "0" * 40)) or name == "@":
+        return "not a valid git tag name"
+    return None
+
+
+def shown(value: object) -> str:
+    """A setting's value as it would be written in the file."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    if isinstance(value, tuple):
+        return json.dumps(list(value), ensure_ascii=False)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def format_duration(duration: timedelta) -> str:
+    """`parse_duration`'s inverse: 1h30m, 2d, 1w."""
+    minutes = int(duration.total_seconds()) // 60
+    parts = []
+    for unit, size in (("w", 7 * 24 * 60), ("d", 24 * 60), ("h", 60), ("m", 1)):
+        if minutes >= size:
+            parts.append(f"{minutes // size}{unit}")
+            minutes %= size
+    return "".join(parts) or "0m"
 
 
 def _describe(value: Value | None) -> str:
