@@ -12,7 +12,7 @@ import base64
 import textwrap
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from bot.config import (
     ConfigError,
     ConfigInvalid,
     ConfigLoader,
+    CulpritConfig,
     GroupConfig,
     LoadedConfig,
     NoConfig,
@@ -44,6 +45,7 @@ from bot.config import (
     read_text,
     validate,
 )
+from bot.config.schema import shown
 from bot.simulated_github.server import SimulatedGitHub
 from bot.tracker.model import GroupRule, TrackerConfig
 
@@ -841,3 +843,140 @@ async def test_against_the_simulated_github() -> None:
         assert fallback.config is not None and fallback.config.groups[0].name == "org"
     finally:
         await sim.stop()
+
+
+# --- culprit: ----------------------------------------------------------------------------------
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+def culprit_of(section: str) -> CulpritConfig:
+    config = load_text(f"groups: {{g: {{}}}}\nculprit:\n{textwrap.indent(section, '  ')}", "f")
+    return config.culprit
+
+
+def test_culprit_defaults_when_the_section_is_absent() -> None:
+    culprit = load_text("groups: {g: {}}\n", "f").culprit
+    assert culprit == CulpritConfig(
+        confirm="rerun",
+        confirm_before_filing=False,
+        bisect_tag="trunkwatch/bisect/{sha}",
+        max_runs=6,
+        revert="off",
+        max_reverts_per_day=2,
+        no_revert_label="trunkwatch: no revert",
+    )
+    assert culprit.tag_for(SHA) == f"trunkwatch/bisect/{SHA}"
+    assert load_default().culprit == culprit
+
+
+def test_culprit_settings() -> None:
+    culprit = culprit_of(
+        "confirm: off\nconfirm_before_filing: false\nbisect_tag: 'ci/bisect-{sha}-tw'\n"
+        "max_runs: 0\nrevert: suggest\nmax_reverts_per_day: 0\nno_revert_label: keep\n"
+    )
+    assert (culprit.confirm, culprit.revert) == ("off", "suggest")  # a bare off is false
+    assert (culprit.max_runs, culprit.max_reverts_per_day) == (0, 0)
+    assert culprit.no_revert_label == "keep"
+    assert culprit.tag_for(SHA) == f"ci/bisect-{SHA}-tw"
+    assert culprit_of("revert: auto\nconfirm: 'rerun'\n").revert == "auto"
+    assert culprit_of("revert: 'off'\n").revert == "off"
+    assert culprit_of("confirm_before_filing: true\n").confirm_before_filing
+
+
+@pytest.mark.parametrize("off", ["''", "off", "null", "false", ""])
+def test_an_empty_or_off_bisect_tag_turns_bisection_off(off: str) -> None:
+    culprit = culprit_of(f"bisect_tag: {off}\n")
+    assert culprit.bisect_tag is None
+    assert culprit.tag_for(SHA) is None
+    assert culprit.sha_of_tag(f"trunkwatch/bisect/{SHA}") is None
+
+
+def test_sha_of_tag() -> None:
+    culprit = CulpritConfig()
+    assert culprit.sha_of_tag(f"trunkwatch/bisect/{SHA}") == SHA
+    assert culprit.sha_of_tag(f"refs/tags/trunkwatch/bisect/{SHA}") == SHA
+    assert culprit.sha_of_tag(f"trunkwatch/bisect/{SHA.upper()}") == SHA
+    assert culprit.sha_of_tag(f"trunkwatch/bisect/{SHA[:12]}") is None
+    assert culprit.sha_of_tag(f"trunkwatch/bisect/{SHA}x") is None
+    assert culprit.sha_of_tag(f"refs/heads/trunkwatch/bisect/{SHA}") is None
+    assert culprit.sha_of_tag("main") is None
+    odd = CulpritConfig(bisect_tag="bisect.{sha}+x")  # regex characters are literal
+    assert odd.sha_of_tag(f"bisect.{SHA}+x") == SHA
+    assert odd.sha_of_tag(f"bisectX{SHA}+x") is None
+    assert odd.sha_of_tag(odd.tag_for(SHA) or "") == SHA
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("confirm: true", "confirm: expected one of off, rerun, got true"),
+        ("confirm: always", "confirm: expected one of off, rerun, got 'always'"),
+        ("revert: on", "revert: expected one of off, suggest, auto, got true"),
+        ("revert: [auto]", "revert: expected one of off, suggest, auto, got a list"),
+        ("max_runs: -1", "max_runs: expected an integer ≥ 0, got -1"),
+        ("max_runs: six", "max_runs: expected an integer ≥ 0, got 'six'"),
+        ("max_reverts_per_day: 1.5", "max_reverts_per_day: expected an integer ≥ 0, got 1.5"),
+        (
+            "confirm_before_filing: 'yes'",
+            "confirm_before_filing: expected true or false, got 'yes'",
+        ),
+        ("no_revert_label: ''", "no_revert_label: expected a non-empty string, got ''"),
+        (
+            "bisect_tag: 'bisect/sha'",
+            "bisect_tag: must contain {sha} exactly once, got 'bisect/sha'",
+        ),
+        (
+            "bisect_tag: '{sha}/{sha}'",
+            "bisect_tag: must contain {sha} exactly once, got '{sha}/{sha}'",
+        ),
+        ("bisect_tag: 'a b/{sha}'", "bisect_tag: not a valid git tag name, got 'a b/{sha}'"),
+        ("bisect_tag: 'x..y/{sha}'", "bisect_tag: not a valid git tag name, got 'x..y/{sha}'"),
+        ("bisect_tag: '{sha}.lock'", "bisect_tag: not a valid git tag name, got '{sha}.lock'"),
+        (
+            "bisect_tag: '.hidden/{sha}'",
+            "bisect_tag: not a valid git tag name, got '.hidden/{sha}'",
+        ),
+        ("bisect_tag: 'x/{sha}/'", "bisect_tag: not a valid git tag name, got 'x/{sha}/'"),
+        ("bisect_tag: 'x:{sha}'", "bisect_tag: not a valid git tag name, got 'x:{sha}'"),
+        (
+            "bisect_tag: 'refs/tags/b/{sha}'",
+            "bisect_tag: a tag name, without refs/tags/, got 'refs/tags/b/{sha}'",
+        ),
+        ("bisect_tag: 7", "bisect_tag: expected a tag name with {sha}, or off, got 7"),
+    ],
+)
+def test_a_wrong_culprit_setting_names_key_and_line_and_keeps_its_default(
+    setting: str, message: str
+) -> None:
+    key = setting.partition(":")[0]
+    other, value = ("max_reverts_per_day", 1) if key == "max_runs" else ("max_runs", 4)
+    text = f"groups: {{g: {{}}}}\nculprit:\n  {other}: {value}\n  {setting}\n"
+    checked = read_text(text, "f")
+    default = CulpritConfig()
+    assert [str(e) for e in checked.errors] == [
+        f"f:4: culprit.{message}; the default applies: {shown(getattr(default, key))}"
+    ]
+    assert checked.config is not None
+    assert checked.config.culprit == replace(default, **{other: value})  # the rest applies
+
+
+def test_waiting_for_a_rerun_that_is_off_is_an_error() -> None:
+    checked = read_text(
+        "groups: {g: {}}\nculprit: {confirm: off, confirm_before_filing: true}\n", "f"
+    )
+    assert [str(e) for e in checked.errors] == [
+        "f:2: culprit.confirm_before_filing: true, but confirm is off: no rerun would ever come;"
+        " the default applies: false"
+    ]
+    assert checked.config is not None
+    assert checked.config.culprit.confirm == "off"
+    assert not checked.config.culprit.confirm_before_filing
+
+
+def test_unknown_culprit_keys_are_warnings() -> None:
+    checked = read_text("groups: {g: {}}\nculprit:\n  bisect_depth: 3\n", "f")
+    assert checked.errors == ()
+    assert [str(e) for e in checked.warnings] == [
+        "f:3: culprit.bisect_depth: unknown key (did you mean 'bisect_tag'?)"
+    ]
