@@ -45,7 +45,7 @@ from bot.config import (
     read_text,
     validate,
 )
-from bot.config.schema import shown
+from bot.config.values import shown
 from bot.simulated_github.server import SimulatedGitHub
 from bot.tracker.model import GroupRule, TrackerConfig
 

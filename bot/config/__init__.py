@@ -31,8 +31,9 @@ from bot.config.model import (
     SuspectsConfig,
     is_team,
 )
-from bot.config.schema import Checked, check_tree, parse_duration, validate
+from bot.config.schema import Checked, check_tree, validate
 from bot.config.tree import MAX_BYTES, merge, parse_document
+from bot.config.values import parse_duration
 
 __all__ = [
     "CONFIG_PATH",
