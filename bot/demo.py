@@ -146,7 +146,7 @@ class Narrator:
             self.say("    ▶ deletes the bisect tag: its run completed")
         elif method == "POST" and re.fullmatch(
             rf"{re.escape(prefix)}/actions/jobs/\d+/rerun", path
-        ):  # noqa: E501
+        ):
             self.say(f"    ▶ reruns job {path.split('/')[-2]} to confirm the failure")
         elif method == "POST" and path.endswith("/rerun-failed-jobs"):
             self.say(f"    ▶ reruns the failed jobs of run {path.split('/')[-2]}")

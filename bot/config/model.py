@@ -88,7 +88,7 @@ class CulpritConfig:
     confirm: ConfirmMode = "rerun"  # rerun the failing job at its first failing commit
     confirm_before_filing: bool = False  # an alert waits for that rerun before it is filed
     bisect_tag: str | None = "trunkwatch/bisect/{sha}"  # None: bisection off
-    max_runs: int = 6  # reruns and bisection runs per breakage
+    max_runs: int = 6  # reruns and bisection runs per alert
     revert: RevertMode = "off"
     max_reverts_per_day: int = 2
     no_revert_label: str = "trunkwatch: no revert"
@@ -133,4 +133,6 @@ class RepoConfig:
             retention_commits=self.alerts.retention_commits,
             pending_timeout=self.alerts.pending_timeout.total_seconds(),
             suspects_wait=self.suspects.wait.total_seconds(),
+            confirm=self.culprit.confirm == "rerun",
+            bisect_tag=self.culprit.bisect_tag or "",
         )
