@@ -13,12 +13,15 @@ latest attempt of each job counting, an alert for each stretch where some job fa
 `threshold` commits in a row (commits without its result skipped), its suspects the
 commits after the job's last pass up to its first failure.
 
-    python bench/quality.py [--commits 1000] [--seeds 1 2 3] [--modes jobs runs blind]
+    python bench/quality.py [--commits 1000] [--seeds 1 2 3] [--modes jobs runs blind stacks]
+                            [--culprit] [--per-breakage] [--max-runs 6] [--stack 2 4]
 
 Modes: `jobs`, the repository sends `workflow_job` events; `runs`, it does not (jobs listed
 from the simulated GitHub); `blind`, `workflow_job` events but no announcements (no
 `requested`, `queued`, `in_progress`): the App as it was before it tracked pending results,
-on the same histories.
+on the same histories; `stacks`, `workflow_job` events on other histories, where pushes
+land 2-4 commits (`--stack`) and the workflows run on the last commit of each push only, so
+that most culprits never ran until the App runs them (a bisect tag).
 
 Columns: alerts; false alarms (matching no real breakage) and, apart, those withdrawn
 because every failure passed on a rerun; duplicates (more than one alert for a breakage);
@@ -26,6 +29,15 @@ recall; the culprit among the suspects when they were first labelled; the suspec
 the culprit when first labelled, of the breakages whose history allows it (the culprit's own
 run reported a failure and its parent's passed); and the median commits and minutes from the
 culprit's push to the alert.
+
+`--culprit` adds a table of culprit confirmation: the breakages whose suspects were, when
+last labelled, exactly the culprit, and why the others were not (no alert; the range too
+wide to label; the run budget, `--max-runs`, spent; the culprit not among them; left
+unconfirmed); breakages whose culprit was confirmed; the runs (reruns and bisect tags) the
+App asked for per breakage; the minutes from the alert to the confirmation; alerts on
+failures that passed on a rerun, withdrawn as flaky or left standing; culprits confirmed
+that broke nothing; revert PRs. `--per-breakage` prints each breakage. The truth (and the
+plain rule) is that of the trunk without the App's runs.
 """
 
 from __future__ import annotations
@@ -39,13 +51,27 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.config.files import load_text
-from bot.quality import Score, alerts_of, hindsight, row, run_app, score
+from bot.quality import (
+    CULPRIT_HEADER,
+    CulpritScore,
+    Score,
+    alerts_of,
+    breakage_reports,
+    breakage_table,
+    culprit_row,
+    culprit_score,
+    hindsight,
+    row,
+    run_app,
+    score,
+)
 from bot.trunksim import CONFIG, Knobs, Trunk
 
 MODES = {
     "jobs": "`workflow_job` events",
     "runs": "`workflow_run` only (jobs listed)",
     "blind": "`workflow_job` events, pending results not tracked",
+    "stacks": "`workflow_job` events, runs on the last commit of each push",
 }
 
 HEADER = (
@@ -62,14 +88,20 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--modes", nargs="+", default=["jobs", "runs"], choices=MODES)
     parser.add_argument("--wait", default=None, help="suspects.wait (default: 30m)")
+    parser.add_argument("--culprit", action="store_true", help="the culprit table too")
+    parser.add_argument("--per-breakage", action="store_true", help="each breakage too")
+    parser.add_argument("--max-runs", type=int, default=6, help="culprit.max_runs")
+    parser.add_argument("--stack", type=int, nargs=2, default=[2, 4], metavar=("FEWEST", "MOST"))
     args = parser.parse_args(argv)
     text = CONFIG + (f"suspects: {{wait: {args.wait}}}\n" if args.wait else "")
     config = load_text(text, "bench")
     threshold, max_prs = config.groups[0].threshold, config.suspects.max_prs
     rows: list[str] = []
+    culprit_rows: list[str] = []
+    tables: list[str] = []
     plain = Score()
     for mode in args.modes:
-        total, deliveries, started = Score(), 0, time.perf_counter()
+        total, culprit, deliveries, started = Score(), CulpritScore(), 0, time.perf_counter()
         for seed in args.seeds:
             knobs = Knobs(
                 commits=args.commits,
@@ -77,15 +109,22 @@ async def main(argv: list[str] | None = None) -> int:
                 workflow_jobs=mode != "runs",
                 announcements=mode != "blind",
             )
+            if mode == "stacks":
+                knobs.last_commit_only, knobs.stack = True, (args.stack[0], args.stack[1])
             trunk = Trunk(knobs)
             taken = await run_app(trunk, config)
             deliveries += sum(1 for _ in trunk.deliveries())
-            total.add(score(trunk, alerts_of(trunk, taken, max_prs), max_prs))
+            alerts = alerts_of(trunk, taken, max_prs)
+            total.add(score(trunk, alerts, max_prs))
+            reports = breakage_reports(trunk, alerts, taken, args.max_runs)
+            culprit.add(culprit_score(trunk, alerts, reports))
+            tables.append(f"\n{mode}, seed {seed}:\n\n{breakage_table(reports)}")
             if mode == args.modes[0]:
                 plain.add(score(trunk, hindsight(trunk, threshold), max_prs))
         seconds = time.perf_counter() - started
         what = MODES[mode]
         rows.append(row(f"trunkwatch, {what}", total, True))
+        culprit_rows.append(culprit_row(f"trunkwatch, {what}", culprit))
         print(f"# {mode}: {deliveries:,} deliveries in {seconds:.0f} s", file=sys.stderr)
     rows.append(row(f"plain {threshold} in a row, with hindsight", plain, False))
     seeds = ", ".join(map(str, args.seeds))
@@ -93,6 +132,12 @@ async def main(argv: list[str] | None = None) -> int:
     print(f"{len(args.seeds)} trunks of {args.commits:,} commits (seeds {seeds}{wait}):\n")
     print(HEADER)
     print("\n".join(rows))
+    if args.culprit:
+        print(f"\nCulprit confirmation (culprit.max_runs {args.max_runs}):\n")
+        print(CULPRIT_HEADER)
+        print("\n".join(culprit_rows))
+    if args.per_breakage:
+        print("\n".join(tables))
     return 0
 
 

@@ -4,12 +4,20 @@ The App is fed a trunk's deliveries in arrival order, through the replay path (h
 engine, tracker; no inbox). Its alerts are matched to the trunk's real breakages; a plain
 "N in a row with hindsight" rule is scored on the same history. `bench/quality.py` prints
 the table; the test suite runs it small on fixed seeds.
+
+The runs the App asks for to confirm culprits (`TrunkProber`) join the feed, but the truth
+side (`final_conclusions`, `allows_exact`, `hindsight`, `passed_on_rerun`) is computed on
+the planned history only (`Trunk.events`): the trunk as it would have been without the
+App's probes, so that scores compare across modes. The probes are scored per breakage
+(`breakage_reports`, `culprit_score`): the suspects finally labelled, whether exactly the
+culprit, the runs it took, and how long until it was confirmed.
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,8 +26,8 @@ from bot.engine import RepoConfigLike, Unit
 from bot.github import GitHubApp
 from bot.replay import RecordedDelivery, Replayer
 from bot.simulated_github import SimulatedGitHub, generate_private_key_pem
-from bot.tracker.model import CloseReason, Decision, DecisionKind
-from bot.trunksim import Breakage, Trunk, normalized
+from bot.tracker.model import BISECT, CloseReason, CulpritStatus, Decision, DecisionKind
+from bot.trunksim import Breakage, Request, Trunk, normalized
 
 FAILING = ("failure", "timed_out")
 
@@ -35,6 +43,9 @@ class Alert:
     keys: set[str]
     first_labelled: tuple[int, ...] | None = None  # suspect commit indices, when labelled
     reason: CloseReason | None = None
+    final_labelled: tuple[int, ...] | None = None  # the suspects when last labelled
+    confirmed: dict[int, float] = field(default_factory=dict)  # culprit → minute confirmed
+    id: str = ""
 
 
 @dataclass
@@ -131,6 +142,7 @@ def alerts_of(trunk: Trunk, taken: list[tuple[float, int, Decision]], max_prs: i
                 head,
                 {index[j.first_failing_sha] for j in decision.jobs},
                 set(),
+                id=decision.alert,
             )
         if alert is None:
             continue
@@ -138,14 +150,20 @@ def alerts_of(trunk: Trunk, taken: list[tuple[float, int, Decision]], max_prs: i
         if decision.kind is DecisionKind.CLOSE:
             alert.reason = decision.reason
             continue
+        for breakage in decision.breakages:
+            if breakage.status is CulpritStatus.CONFIRMED and breakage.culprit in index:
+                alert.confirmed.setdefault(index[breakage.culprit], minute)
         labelled = decision.suspects_known and not decision.provisional
-        if alert.first_labelled is None and labelled and 0 < len(decision.suspects) <= max_prs:
-            alert.first_labelled = tuple(index[s] for s in decision.suspects)
+        if labelled and 0 < len(decision.suspects) <= max_prs:
+            alert.final_labelled = tuple(index[s] for s in decision.suspects)
+            if alert.first_labelled is None:
+                alert.first_labelled = alert.final_labelled
     return list(alerts.values())
 
 
 def final_conclusions(trunk: Trunk) -> dict[tuple[int, str, str], str]:
-    """(commit, workflow, job name) → the conclusion of the job's latest attempt."""
+    """(commit, workflow, job name) → the conclusion of the job's latest attempt, in the
+    planned history (the runs the App asked for are not counted)."""
     latest: dict[tuple[int, str, str], tuple[int, str]] = {}
     for event in trunk.events:
         d = event.data
@@ -164,7 +182,7 @@ def allows_exact(trunk: Trunk, b: Breakage, final: dict[tuple[int, str, str], st
 
 
 def hindsight(trunk: Trunk, threshold: int) -> list[Alert]:
-    """The plain rule, on the completed history."""
+    """The plain rule, on the completed planned history."""
     final = final_conclusions(trunk)
     states: dict[tuple[str, str], dict[int, bool]] = {}  # (group, key) → commit → failed
     for (i, workflow, name), conclusion in final.items():
@@ -194,7 +212,7 @@ def hindsight(trunk: Trunk, threshold: int) -> list[Alert]:
                 high = min(blame[k][1] for k in failing)
                 suspects = tuple(range(low, high + 1)) if low <= high else ()
                 open_alert = Alert(group, 0.0, i, {blame[k][1] for k in failing}, set(failing))
-                open_alert.first_labelled = suspects
+                open_alert.first_labelled = open_alert.final_labelled = suspects
                 alerts.append(open_alert)
             elif failing and open_alert is not None:
                 open_alert.keys |= set(failing)
@@ -208,14 +226,7 @@ def score(trunk: Trunk, alerts: list[Alert], max_prs: int) -> Score:
     final = final_conclusions(trunk)
     matched: set[int] = set()
     for b in trunk.breakages:
-        mine = [
-            a
-            for a in alerts
-            if a.group == b.workflow
-            and a.keys & b.keys
-            and a.opened_head >= b.culprit  # (its first failure may be a flake just before)
-            and min(a.first_failures, default=b.fix) < b.fix
-        ]
+        mine = alerts_for(b, alerts)
         matched |= {id(a) for a in mine}
         allowed = allows_exact(trunk, b, final)
         result.exact_allowed += allowed
@@ -238,6 +249,18 @@ def score(trunk: Trunk, alerts: list[Alert], max_prs: int) -> Score:
             else:
                 result.false_alarms += 1
     return result
+
+
+def alerts_for(b: Breakage, alerts: list[Alert]) -> list[Alert]:
+    """The alerts that a breakage accounts for."""
+    return [
+        a
+        for a in alerts
+        if a.group == b.workflow
+        and a.keys & b.keys
+        and a.opened_head >= b.culprit  # (its first failure may be a flake just before)
+        and min(a.first_failures, default=b.fix) < b.fix
+    ]
 
 
 def passed_on_rerun(
@@ -278,3 +301,262 @@ def row(name: str, s: Score, live: bool) -> str:
         f"| {s.found}/{s.breakages} | {s.culprit_in_first}/{s.labelled} "
         f"| {s.exact_first}/{s.exact_allowed} | {timing} |"
     )
+
+
+# -- culprit confirmation ------------------------------------------------------------------
+
+
+class TrunkProber:
+    """Culprit confirmation's Prober on a generated trunk: the runs the App asks for start
+    on the trunk as of `clock()` (the feed's current minute; the trunk's own by default)
+    and join its deliveries. Every request is logged on the trunk (`Trunk.requests`), with
+    the commit it concerns, the minute and what the App was told."""
+
+    def __init__(self, trunk: Trunk, clock: Callable[[], float] | None = None) -> None:
+        self.trunk = trunk
+        self.clock = clock or (lambda: trunk.now)
+        self.tags: dict[str, str] = {}  # tag → commit, while it exists
+
+    @property
+    def log(self) -> list[Request]:
+        return self.trunk.requests
+
+    def _refuse(self, kind: str, sha: str = "", tag: str = "") -> bool:
+        self.trunk.requests.append(Request(kind, sha, self.clock(), False, tag=tag))
+        return False
+
+    async def rerun_job(self, repo: str, job_id: int) -> bool:
+        if repo != self.trunk.repo:
+            return self._refuse("rerun_job")
+        return self.trunk.rerun_job(job_id, self.clock())
+
+    async def rerun_failed_jobs(self, repo: str, run_id: int) -> bool:
+        if repo != self.trunk.repo:
+            return self._refuse("rerun_failed")
+        return self.trunk.rerun_failed(run_id, self.clock())
+
+    async def create_tag(self, repo: str, tag: str, sha: str) -> bool:
+        if repo != self.trunk.repo or tag in self.tags:  # GitHub: the reference exists
+            return self._refuse("tag", sha, tag)
+        ok = self.trunk.tag_run(sha, tag, self.clock())
+        if ok:
+            self.tags[tag] = sha
+        return ok
+
+    async def delete_tag(self, repo: str, tag: str) -> None:
+        sha = self.tags.pop(tag, "") if repo == self.trunk.repo else ""
+        self.trunk.requests.append(Request("delete_tag", sha, self.clock(), bool(sha), tag=tag))
+
+    async def revert(self, repo: str, sha: str) -> bool:
+        """A revert PR of `sha` (counted only; the trunk does not change)."""
+        ok = repo == self.trunk.repo and sha in self.trunk.index
+        self.trunk.requests.append(Request("revert", sha, self.clock(), ok))
+        return ok
+
+
+RERUNS = ("rerun_job", "rerun_failed")
+WHY = ("no alert", "range too wide", "budget spent", "wrong suspects", "unconfirmed")
+
+
+def attribute(trunk: Trunk, taken: list[tuple[float, int, Decision]]) -> dict[str, list[Request]]:
+    """Alert id → the requests made for it. A request goes to the alert open when it was
+    made whose breakages wanted that probe; else to one whose suspects, blamelists or first
+    failures hold its commit (in the rerun's workflow); else, for a rerun, to the alert
+    open on its workflow. The latest decision wins a tie."""
+    history: dict[str, list[tuple[float, Decision]]] = {}
+    closed: dict[str, float] = {}
+    for minute, _, decision in taken:
+        if decision.kind is DecisionKind.CLOSE:
+            closed.setdefault(decision.alert, minute)
+        else:
+            history.setdefault(decision.alert, []).append((minute, decision))
+    found: dict[str, list[Request]] = {}
+    for request in trunk.requests:
+        best: tuple[int, float, str] | None = None
+        for alert, decisions in history.items():
+            seen = [(m, d) for m, d in decisions if m <= request.minute]
+            if not seen or closed.get(alert, request.minute) < request.minute:
+                continue
+            rank = _relation(request, [d for _, d in seen])
+            if rank >= 0 and (best is None or (rank, seen[-1][0]) > best[:2]):
+                best = (rank, seen[-1][0], alert)
+        if best is not None:
+            found.setdefault(best[2], []).append(request)
+    return found
+
+
+def _relation(request: Request, decisions: list[Decision]) -> int:
+    """2: a decision wanted the probe; 1: the commit is the alert's; 0: same workflow."""
+    bisect = request.kind in ("tag", "delete_tag")
+    for decision in decisions:
+        for breakage in decision.breakages:
+            if any(p.sha == request.sha and (p.kind == BISECT) == bisect for p in breakage.wanted):
+                return 2
+    last = decisions[-1]
+    workflows = {j.key.workflow for j in last.jobs}
+    if request.workflow and request.workflow not in workflows:
+        return -1
+    mine = set(last.suspects) | {j.first_failing_sha for j in last.jobs}
+    mine |= {sha for j in last.jobs for sha in j.blamelist}
+    if request.sha in mine:
+        return 1
+    return 0 if request.workflow else -1
+
+
+@dataclass
+class BreakageReport:
+    """What culprit confirmation did about one real breakage."""
+
+    breakage: Breakage
+    culprit_is_head: bool  # the last commit of its push (the one whose runs a stack gets)
+    alert: str = ""  # the alert that labelled (else the first that matched); "" when none
+    first_labelled: tuple[int, ...] | None = None
+    final_labelled: tuple[int, ...] | None = None
+    reruns: int = 0  # accepted rerun requests for its alerts
+    tags: int = 0  # accepted bisect tags for its alerts
+    reverts: int = 0  # revert PRs for its alerts (once the App opens them)
+    minutes_to_confirm: float | None = None  # from the alert's opening; None: not confirmed
+    why: str = ""  # "" when the final labelled suspects are exactly the culprit; else of WHY
+
+    @property
+    def exact(self) -> bool:
+        return not self.why
+
+
+def breakage_reports(
+    trunk: Trunk,
+    alerts: list[Alert],
+    taken: list[tuple[float, int, Decision]],
+    max_runs: int,
+) -> list[BreakageReport]:
+    """One report per real breakage, from the App's alerts, decisions and requests."""
+    heads = {push[-1] for push in trunk.pushes}
+    requests = attribute(trunk, taken)
+    reports: list[BreakageReport] = []
+    for b in trunk.breakages:
+        report = BreakageReport(b, b.culprit in heads)
+        reports.append(report)
+        mine = sorted(alerts_for(b, alerts), key=lambda a: (a.opened_head, a.opened_minute))
+        if not mine:
+            report.why = "no alert"
+            continue
+        alert = next((a for a in mine if a.first_labelled), mine[0])
+        report.alert = alert.id
+        report.first_labelled, report.final_labelled = alert.first_labelled, alert.final_labelled
+        asked = [r for a in mine for r in requests.get(a.id, ()) if r.ok]
+        report.reruns = sum(r.kind in RERUNS for r in asked)
+        report.tags = sum(r.kind == "tag" for r in asked)
+        report.reverts = sum(r.kind == "revert" for r in asked)
+        confirmed = [a.confirmed[b.culprit] for a in mine if b.culprit in a.confirmed]
+        if confirmed:
+            report.minutes_to_confirm = min(confirmed) - mine[0].opened_minute
+        final = report.final_labelled
+        if final == (b.culprit,):
+            continue
+        if report.reruns + report.tags >= max_runs:
+            report.why = "budget spent"
+        elif final is None:
+            report.why = "range too wide"
+        elif b.culprit not in final:
+            report.why = "wrong suspects"
+        else:
+            report.why = "unconfirmed"
+    return reports
+
+
+@dataclass
+class CulpritScore:
+    breakages: int = 0
+    exact_final: int = 0  # final labelled suspects exactly the culprit
+    why: Counter[str] = field(default_factory=Counter)  # the rest, by reason
+    runs: list[int] = field(default_factory=list)  # reruns + tags per alerted breakage
+    minutes_to_confirm: list[float] = field(default_factory=list)
+    confirmed: int = 0  # breakages whose true culprit was confirmed
+    withdrawn_flaky: int = 0  # alerts on failures that passed on rerun, closed as flaky
+    left_standing: int = 0  # such alerts not withdrawn
+    wrong_confirmed: int = 0  # (alert, commit) confirmed that broke nothing it alerted on
+    reverts: int = 0  # revert PRs asked for (hook: once the App opens them)
+    wrong_reverts: int = 0  # of which not of a real culprit
+
+    def add(self, other: CulpritScore) -> None:
+        for name, value in vars(other).items():
+            setattr(self, name, getattr(self, name) + value)
+
+
+def culprit_score(trunk: Trunk, alerts: list[Alert], reports: list[BreakageReport]) -> CulpritScore:
+    result = CulpritScore(breakages=len(reports))
+    for report in reports:
+        result.exact_final += report.exact
+        if not report.exact:
+            result.why[report.why] += 1
+        if report.alert:
+            result.runs.append(report.reruns + report.tags)
+        if report.minutes_to_confirm is not None:
+            result.confirmed += 1
+            result.minutes_to_confirm.append(report.minutes_to_confirm)
+    final = final_conclusions(trunk)
+    owners = {id(a): b for b in trunk.breakages for a in alerts_for(b, alerts)}
+    for a in alerts:
+        owner = owners.get(id(a))
+        result.wrong_confirmed += sum(owner is None or c != owner.culprit for c in a.confirmed)
+        if owner is None and (a.reason is CloseReason.FLAKY or passed_on_rerun(trunk, a, final)):
+            result.withdrawn_flaky += a.reason is CloseReason.FLAKY
+            result.left_standing += a.reason is not CloseReason.FLAKY
+    culprits = {trunk.shas[b.culprit] for b in trunk.breakages}
+    reverts = [r for r in trunk.requests if r.kind == "revert" and r.ok]
+    result.reverts = len(reverts)
+    result.wrong_reverts = sum(r.sha not in culprits for r in reverts)
+    return result
+
+
+CULPRIT_HEADER = (
+    "| rule, same histories | exactly the culprit when last labelled | "
+    + " | ".join(WHY)
+    + " | culprit confirmed | runs per breakage (median) | minutes to confirm (median) "
+    "| rerun-passing alerts withdrawn / left standing | wrong culprits confirmed "
+    "| revert PRs (wrong) |\n" + "|---" * (len(WHY) + 8) + "|"
+)
+
+
+def culprit_row(name: str, c: CulpritScore) -> str:
+    """One line of the culprit table."""
+    runs = f"{statistics.median(c.runs):.0f}" if c.runs else "—"
+    minutes = (
+        f"{statistics.median(c.minutes_to_confirm):.0f}"
+        if c.minutes_to_confirm
+        else "no confirmation"
+    )
+    why = " | ".join(str(c.why[w]) for w in WHY)
+    return (
+        f"| {name} | {c.exact_final}/{c.breakages} | {why} | {c.confirmed}/{c.breakages} "
+        f"| {runs} | {minutes} | {c.withdrawn_flaky} / {c.left_standing} "
+        f"| {c.wrong_confirmed} | {c.reverts} ({c.wrong_reverts}) |"
+    )
+
+
+BREAKAGE_HEADER = (
+    "| culprit | fix | kind | workflow | last of its push | alert | first labelled "
+    "| last labelled | exact | reruns | tags | minutes to confirm | reverts | why not |\n"
+    + "|---" * 14
+    + "|"
+)
+
+
+def breakage_table(reports: list[BreakageReport]) -> str:
+    """A markdown table, one breakage a line."""
+
+    def commits(labelled: tuple[int, ...] | None) -> str:
+        return ", ".join(map(str, labelled)) if labelled else "—"
+
+    lines = [BREAKAGE_HEADER]
+    for r in reports:
+        b = r.breakage
+        minutes = f"{r.minutes_to_confirm:.0f}" if r.minutes_to_confirm is not None else "—"
+        lines.append(
+            f"| {b.culprit} | {b.fix} | {b.kind} | {b.workflow} "
+            f"| {'yes' if r.culprit_is_head else 'no'} | {r.alert or '—'} "
+            f"| {commits(r.first_labelled)} | {commits(r.final_labelled)} "
+            f"| {'yes' if r.exact else 'no'} | {r.reruns} | {r.tags} | {minutes} "
+            f"| {r.reverts} | {r.why or '—'} |"
+        )
+    return "\n".join(lines)

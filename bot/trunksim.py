@@ -13,10 +13,18 @@ a suite, a build, or a few scattered jobs — fail from a culprit commit until i
 
 The ground truth (culprit, fix, jobs) is kept beside the deliveries, which are built in
 GitHub's webhook shapes only when they are read (`deliveries()`), in arrival order.
+
+The trunk is live: while its deliveries are read, the App may ask for runs as GitHub would
+start them (`rerun_job`, `rerun_failed`, `tag_run`: a rerun of a job, of a run's failed jobs,
+or every workflow on a commit through a pushed tag). Their deliveries join the feed in
+arrival order, their results follow the same truth. They are kept apart (`injected`) from
+the planned history (`events`), on which the truth-side scores are computed, so that those
+stay the same whatever the App asked for.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import heapq
 import random
@@ -115,6 +123,8 @@ class Knobs:
     outages: int = 4
     late_rate: float = 0.03  # deliveries held back 10-60 minutes
     push_gap_minutes: float = 4.0  # mean minutes between pushes
+    stack: tuple[int, int] = (1, 4)  # commits per push, fewest and most
+    last_commit_only: bool = False  # workflows run on the last commit of each push only
     workflow_jobs: bool = True  # the repository sends `workflow_job` events
     announcements: bool = True  # False: only completions (how the App saw a trunk before
     # it tracked pending results), to measure what tracking them changes
@@ -129,6 +139,56 @@ class Event:
     data: dict[str, Any] = field(compare=False)
 
 
+FAILING = ("failure", "timed_out")
+
+
+@dataclass
+class Attempt:
+    """One attempt of a run: when it was requested and done, and its jobs' results."""
+
+    number: int
+    start: float
+    done: float  # when the run attempt completed (not when its delivery arrives)
+    jobs: dict[str, tuple[int, str]]  # job name → (job id, conclusion)
+    requested: float  # when it was asked for (its start, unless it waited for a runner)
+
+
+@dataclass
+class RunRecord:
+    """A workflow run on one commit, planned or asked for, with its attempts."""
+
+    index: int
+    workflow: str
+    branch: str  # head_branch: the trunk's branch, or the tag that started it
+    attempts: list[Attempt] = field(default_factory=list)
+
+    def conclusions(self) -> dict[str, str]:
+        """Job name → the conclusion of its latest attempt (a rerun keeps the others)."""
+        latest: dict[str, str] = {}
+        for attempt in self.attempts:
+            latest |= {name: conclusion for name, (_, conclusion) in attempt.jobs.items()}
+        return latest
+
+
+@dataclass(frozen=True)
+class Request:
+    """A run asked of the trunk while it was fed (or a tag deleted, a revert asked for).
+
+    `ok` is what the caller was told; `covered` when a rerun someone had already
+    requested (a planned one) stands for it, so no new attempt was started.
+    """
+
+    kind: str  # "rerun_job", "rerun_failed", "tag", "delete_tag" or "revert"
+    sha: str  # the commit it concerns ("" when unknown)
+    minute: float
+    ok: bool
+    workflow: str = ""  # reruns: the run's workflow
+    job: str = ""  # rerun_job: the job's name
+    tag: str = ""
+    run_ids: tuple[int, ...] = ()  # tag: the runs it started
+    covered: bool = False
+
+
 class Trunk:
     """One generated trunk: its commits, its truth, and its deliveries in arrival order."""
 
@@ -137,13 +197,23 @@ class Trunk:
         self.rng = random.Random(knobs.seed)
         self.shas = [self._sha("commit", i) for i in range(knobs.commits)]
         self.authors = [self.rng.choice(AUTHORS) for _ in range(knobs.commits)]
+        self.index = {sha: i for i, sha in enumerate(self.shas)}
         self.pushed_at: list[float] = [0.0] * knobs.commits
+        self.pushes: list[list[int]] = []
         self.breakages = self._breakages()
         self.outages = self._outages()
-        self.events: list[Event] = []
+        self.events: list[Event] = []  # the planned history, in arrival order
+        self.injected: list[Event] = []  # events of the runs asked for while fed
+        self.runs: dict[int, RunRecord] = {}
+        self.requests: list[Request] = []
+        self.now = 0.0  # the minute of the delivery last read
+        self._job_ids: dict[int, tuple[int, str]] = {}  # job id → (run id, job name)
         self._by_run: dict[tuple[int, int], list[Event]] | None = None
+        self._live: list[list[Event]] = []  # heaps of the feeds being read
         self._n = 0
+        self._next_run = 5_000_000 + (knobs.commits + 1) * 10  # after the planned run ids
         self._plan()
+        self._planning = False
 
     # -- truth -----------------------------------------------------------------------------
 
@@ -196,22 +266,36 @@ class Trunk:
 
     # -- the plan of arrivals ----------------------------------------------------------------
 
+    _planning = True
+
     def _at(self, minutes: float, kind: str, **data: Any) -> None:
         if self.rng.random() < self.knobs.late_rate:
             minutes += self.rng.uniform(10, 60)
         self._n += 1
-        self.events.append(Event(minutes, self._n, kind, data))
+        event = Event(minutes, self._n, kind, data)
+        if self._planning:
+            self.events.append(event)
+            return
+        self.injected.append(event)
+        for heap in self._live:
+            heapq.heappush(heap, event)
+        if self._by_run is not None and kind == "job":
+            bisect.insort(self._by_run.setdefault((data["run_id"], data["attempt"]), []), event)
 
     def _plan(self) -> None:
         now, index = 0.0, 0
+        low, high = self.knobs.stack
         while index < self.knobs.commits:
-            size = min(self.rng.randint(1, 4), self.knobs.commits - index)
+            size = min(self.rng.randint(low, high), self.knobs.commits - index)
             now += self.rng.expovariate(1 / self.knobs.push_gap_minutes)
             commits = list(range(index, index + size))
+            self.pushes.append(commits)
             for i in commits:
                 self.pushed_at[i] = now
             self._at(now, "push", commits=commits)
             for i in commits:
+                if self.knobs.last_commit_only and i != commits[-1]:
+                    continue
                 for number, workflow in enumerate(sorted(self.knobs.workflows)):
                     self._run(i, number, workflow, now + 0.1)
             index += size
@@ -219,50 +303,81 @@ class Trunk:
 
     def _run(self, index: int, number: int, workflow: str, start: float) -> None:
         run_id = 5_000_000 + index * 10 + number
+        record = self.runs[run_id] = RunRecord(index, workflow, self.branch)
         superseded = self.rng.random() < self.knobs.supersede_rate
-        failed_jobs: list[str] = []
-        attempt, end = 1, start
+        attempt = 1
         retry: list[str] | None = None
         while True:
-            for status, delay in (("requested", 0.0), ("in_progress", 0.5)):
-                self._at(start + delay, "run", index=index, run_id=run_id, workflow=workflow,
-                         attempt=attempt, status=status, conclusion=None, start=start)  # fmt: skip
-            end, failed_jobs, cancelled = self._jobs(
-                index, run_id, workflow, attempt, start, retry, superseded and attempt == 1
+            done, end = self._attempt(
+                run_id, record, attempt, start, retry, superseded and attempt == 1, None
             )
-            conclusion = "cancelled" if cancelled else ("failure" if failed_jobs else "success")
-            self._at(end + 0.2, "run", index=index, run_id=run_id, workflow=workflow,
-                     attempt=attempt, status="completed", conclusion=conclusion,
-                     start=start, end=end + 0.2)  # fmt: skip
+            failed_jobs = [n for n, (_, c) in done.jobs.items() if c in FAILING]
             if not failed_jobs or attempt == 2 or self.rng.random() >= self.knobs.rerun_rate:
                 return
             attempt, start, retry = 2, end + self.rng.uniform(5, 30), failed_jobs
 
-    def _jobs(
+    def _attempt(
         self,
-        index: int,
         run_id: int,
-        workflow: str,
+        record: RunRecord,
         attempt: int,
         start: float,
         only: list[str] | None,
         superseded: bool,
-    ) -> tuple[float, list[str], bool]:
-        """Plan one attempt's jobs; (when the last ends, the failed ones, cancelled?)."""
-        end, failed = start + 1, []
+        prior: dict[str, str] | None,
+    ) -> tuple[Attempt, float]:
+        """Plan one attempt of a run: its run and job deliveries; (it, when its last job
+        ends). `prior` (the latest results of the run's jobs) marks a run asked for while
+        fed: its conclusion counts the jobs not rerun, and any attempt may fail by chance."""
+        index, workflow = record.index, record.workflow
+        common = {"index": index, "run_id": run_id, "workflow": workflow, "attempt": attempt}
+        if record.branch != self.branch:
+            common["branch"] = record.branch
+        for status, delay in (("requested", 0.0), ("in_progress", 0.5)):
+            self._at(start + delay, "run", **common, status=status, conclusion=None, start=start)
+        jobs: dict[str, tuple[int, str]] = {}
+        end, cancelled = self._jobs(common, start, only, superseded, prior, jobs)
+        failed = any(c in FAILING for _, c in jobs.values())
+        if prior is not None:
+            latest = prior | {name: c for name, (_, c) in jobs.items()}
+            failed = any(c in FAILING for c in latest.values())
+        conclusion = "cancelled" if cancelled else ("failure" if failed else "success")
+        self._at(end + 0.2, "run", **common, status="completed", conclusion=conclusion,
+                 start=start, end=end + 0.2)  # fmt: skip
+        done = Attempt(attempt, start, end + 0.2, jobs, start)
+        record.attempts.append(done)
+        for name, (job_id, _) in jobs.items():
+            self._job_ids[job_id] = (run_id, name)
+        return done, end
+
+    def _jobs(
+        self,
+        common: dict[str, Any],
+        start: float,
+        only: list[str] | None,
+        superseded: bool,
+        prior: dict[str, str] | None,
+        jobs: dict[str, tuple[int, str]],
+    ) -> tuple[float, bool]:
+        """Plan one attempt's jobs into `jobs`; (when the last ends, cancelled?)."""
+        index, run_id, workflow = common["index"], common["run_id"], common["workflow"]
+        attempt, live = common["attempt"], prior is not None
+        end = start + 1
         cut = start + self.rng.uniform(5, 20) if superseded else None
-        outage = self.outages.get(index)
+        # An outage hit the commit's runs when it was pushed, not the runs asked for later.
+        outage = None if live and attempt == 1 else self.outages.get(index)
         for suite in self.knobs.workflows[workflow]:
             build = f"{suite.build} / build"
             names = suite.jobs()
             build_done = start + self.rng.uniform(15, 40)
-            build_conclusion = "success"
+            build_conclusion = "success" if prior is None else prior.get(build, "success")
             rerun = only is not None and build in only  # a rebuilt suite retests too
             for name in names:
                 if only is not None and name not in only and not rerun:
                     continue
                 is_build = name == build
-                began = start if is_build else build_done
+                waits = is_build or (live and only is not None and not rerun)
+                began = start if waits else build_done
                 finish = build_done if is_build else began + self.rng.uniform(15, 150)
                 steps_fail = True
                 if not is_build and build_conclusion != "success":
@@ -274,45 +389,107 @@ class Trunk:
                     conclusion, steps_fail = "failure", not outage[1]
                 elif self.broken(index, workflow, name):
                     conclusion = "failure"
-                elif self.rng.random() < self.knobs.flake_rate and attempt == 1:
+                elif self.rng.random() < self.knobs.flake_rate and (attempt == 1 or live):
                     conclusion = "timed_out" if self.rng.random() < 0.3 else "failure"
                 else:
                     conclusion = "success"
                 if is_build:
                     build_conclusion = conclusion
-                if conclusion in ("failure", "timed_out"):
-                    failed.append(name)
                 job_id = int(self._sha("job", run_id, attempt, name)[:12], 16)
-                self._at(began, "job", index=index, run_id=run_id, workflow=workflow,
-                         attempt=attempt, name=name, job_id=job_id, status="queued",
+                jobs[name] = (job_id, conclusion)
+                self._at(began, "job", **common, name=name, job_id=job_id, status="queued",
                          runner=suite.runner, start=began)  # fmt: skip
                 if self.rng.random() < 0.1:
-                    self._at(began + 1, "job", index=index, run_id=run_id, workflow=workflow,
-                             attempt=attempt, name=name, job_id=job_id, status="in_progress",
-                             runner=suite.runner, start=began)  # fmt: skip
-                self._at(finish, "job", index=index, run_id=run_id, workflow=workflow,
-                         attempt=attempt, name=name, job_id=job_id, status="completed",
+                    self._at(began + 1, "job", **common, name=name, job_id=job_id,
+                             status="in_progress", runner=suite.runner, start=began)  # fmt: skip
+                self._at(finish, "job", **common, name=name, job_id=job_id, status="completed",
                          conclusion=conclusion, runner=suite.runner, start=began, end=finish,
                          steps_fail=steps_fail)  # fmt: skip
                 end = max(end, finish)
-        return end, failed, cut is not None and end >= cut
+        return end, cut is not None and end >= cut
+
+    # -- runs asked for while fed ------------------------------------------------------------
+
+    def rerun_job(self, job_id: int, minute: float) -> bool:
+        """Rerun one job (a build with its suite's tests) as a new attempt of its run."""
+        run_id, name = self._job_ids.get(job_id, (0, ""))
+        record = self.runs.get(run_id)
+        ok, covered = self._rerun(run_id, record, [name], minute) if record else (False, False)
+        self._log("rerun_job", record, minute, ok, covered, name)
+        return ok
+
+    def rerun_failed(self, run_id: int, minute: float) -> bool:
+        """Rerun the failed jobs of a run's latest attempt, as a new attempt."""
+        record = self.runs.get(run_id)
+        failed = [n for n, c in record.conclusions().items() if c in FAILING] if record else []
+        ok, covered = (
+            self._rerun(run_id, record, failed, minute) if record and failed else (False, False)
+        )
+        self._log("rerun_failed", record, minute, ok, covered, "")
+        return ok
+
+    def _log(
+        self, kind: str, record: RunRecord | None, minute: float, ok: bool, covered: bool, job: str
+    ) -> None:
+        sha, workflow = (self.shas[record.index], record.workflow) if record else ("", "")
+        self.requests.append(Request(kind, sha, minute, ok, workflow, job, covered=covered))
+
+    def _rerun(
+        self, run_id: int, record: RunRecord, names: list[str], minute: float
+    ) -> tuple[bool, bool]:
+        """(accepted, covered by a rerun already requested). GitHub refuses to rerun a run
+        that is running; a rerun someone will request later (planned) is taken as already
+        requested, and stands for this one when it reruns these jobs."""
+        if any(a.requested <= minute < a.done for a in record.attempts):
+            return False, False
+        ahead = [a for a in record.attempts if a.requested > minute]
+        if ahead:
+            return all(n in ahead[0].jobs for n in names), True
+        prior = record.conclusions()
+        number = record.attempts[-1].number + 1
+        start = minute + self.rng.uniform(1, 5)  # waiting for a runner
+        attempt, _ = self._attempt(run_id, record, number, start, names, False, prior)
+        attempt.requested = minute
+        return True, False
+
+    def tag_run(self, sha: str, tag: str, minute: float) -> bool:
+        """Run every workflow on a commit, as a push of `tag` there starts them."""
+        index = self.index.get(sha)
+        started: list[int] = []
+        if index is not None:
+            for number, workflow in enumerate(sorted(self.knobs.workflows)):
+                run_id = self._next_run + number
+                record = self.runs[run_id] = RunRecord(index, workflow, tag)
+                self._attempt(run_id, record, 1, minute + 0.1, None, False, {})
+                started.append(run_id)
+            self._next_run += 10
+        self.requests.append(
+            Request("tag", sha, minute, index is not None, tag=tag, run_ids=tuple(started))
+        )
+        return index is not None
 
     # -- deliveries ------------------------------------------------------------------------
 
     def deliveries(self) -> Iterator[tuple[float, dict[str, Any]]]:
-        """(arrival minute, `{"event", "delivery_id", "payload"}`) in arrival order."""
-        heap = list(self.events)
+        """(arrival minute, `{"event", "delivery_id", "payload"}`) in arrival order, with
+        those of the runs asked for while reading (`rerun_job`, `rerun_failed`, `tag_run`)."""
+        heap = [*self.events, *self.injected]
         heapq.heapify(heap)
-        while heap:
-            event = heapq.heappop(heap)
-            if event.kind == "job" and not self.knobs.workflow_jobs:
-                continue
-            if (
-                event.data.get("status", "completed") != "completed"
-                and not self.knobs.announcements
-            ):
-                continue
-            yield event.at, self._delivery(event)
+        self._live.append(heap)
+        try:
+            while heap:
+                event = heapq.heappop(heap)
+                if event.kind == "job" and not self.knobs.workflow_jobs:
+                    continue
+                if (
+                    event.data.get("status", "completed") != "completed"
+                    and not self.knobs.announcements
+                ):
+                    continue
+                self.now = event.at
+                yield event.at, self._delivery(event)
+        finally:
+            self._live.remove(heap)
 
     def _delivery(self, event: Event) -> dict[str, Any]:
         d = event.data
@@ -391,7 +568,7 @@ class Trunk:
             "workflow_run": {
                 "id": d["run_id"],
                 "name": d["workflow"],
-                "head_branch": self.branch,
+                "head_branch": d.get("branch", self.branch),
                 "head_sha": self.shas[d["index"]],
                 "event": "push",
                 "status": "queued" if action == "requested" else d["status"],
@@ -430,7 +607,7 @@ class Trunk:
             "run_id": d["run_id"],
             "run_attempt": d["attempt"],
             "workflow_name": d["workflow"],
-            "head_branch": self.branch,
+            "head_branch": d.get("branch", self.branch),
             "head_sha": self.shas[d["index"]],
             "html_url": f"https://github.com/{self.repo}/actions/runs/{d['run_id']}/job/{d['job_id']}",
             "status": d["status"],
@@ -457,7 +634,7 @@ class Trunk:
         """The list-jobs answer for a run attempt as of minute `until` (what the API shows)."""
         if self._by_run is None:
             self._by_run = {}
-            for event in self.events:  # in arrival order
+            for event in sorted([*self.events, *self.injected]):  # in arrival order
                 if event.kind == "job":
                     d = event.data
                     self._by_run.setdefault((d["run_id"], d["attempt"]), []).append(event)
