@@ -134,12 +134,16 @@ async def test_the_prober_refuses_a_tag_twice_and_logs_every_request() -> None:
     assert await prober.create_tag(trunk.repo, TAG.format(sha), sha)
     assert not await prober.rerun_job(trunk.repo, 1)
     assert not await prober.rerun_failed_jobs(trunk.repo, 1)
+    assert not await prober.rerun_job("other/repo", 1)
+    assert not await prober.rerun_failed_jobs("other/repo", 1)
     assert [(r.kind, r.ok) for r in prober.log] == [
         ("tag", True),
         ("tag", False),
         ("tag", False),
         ("delete_tag", True),
         ("tag", True),
+        ("rerun_job", False),
+        ("rerun_failed", False),
         ("rerun_job", False),
         ("rerun_failed", False),
     ]
@@ -204,6 +208,7 @@ async def test_per_breakage_report_on_hand_built_decisions() -> None:
     assert await prober.create_tag(trunk.repo, TAG.format(trunk.shas[c - 1]), trunk.shas[c - 1])
     job_id = next(iter(trunk.runs[5_000_000 + (c + 1) * 10].attempts[0].jobs.values()))[0]
     assert await prober.rerun_job(trunk.repo, job_id)
+    assert await prober.create_tag(trunk.repo, "elsewhere", trunk.shas[2])  # not A's commit
     now = 1200.0  # after it confirmed: a revert of the culprit
     assert await prober.revert(trunk.repo, sha)
 
@@ -229,6 +234,14 @@ async def test_per_breakage_report_on_hand_built_decisions() -> None:
     assert report.why == "unconfirmed" and report.minutes_to_confirm is None
     (report,) = breakage_reports(trunk, alerts, taken[:4], max_runs=2)
     assert report.why == "budget spent"
+    # Never labelled (provisional until it ended), or labelled without the culprit.
+    alerts = alerts_of(trunk, taken[:3], max_prs=5)
+    (report,) = breakage_reports(trunk, alerts, taken[:3], max_runs=6)
+    assert report.why == "range too wide" and report.final_labelled is None
+    late = decision(trunk, DecisionKind.UPDATE, "A", (c + 1,), first)
+    alerts = alerts_of(trunk, [*taken[:3], (1130.0, c + 4, late)], max_prs=5)
+    (report,) = breakage_reports(trunk, alerts, [*taken[:3], (1130.0, c + 4, late)], max_runs=6)
+    assert report.why == "wrong suspects" and report.final_labelled == (c + 1,)
     # No decisions at all (the tracker confirming nothing yet): no alert, no confirmation.
     (report,) = breakage_reports(trunk, [], [], max_runs=6)
     assert report.why == "no alert" and report.alert == ""
