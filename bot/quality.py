@@ -19,15 +19,20 @@ import statistics
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
+from bot.actions.culprit import Prober, request_probes
+from bot.actions.policy import policy_for
 from bot.config.model import RepoConfig
 from bot.engine import RepoConfigLike, Unit
 from bot.github import GitHubApp
 from bot.replay import RecordedDelivery, Replayer
 from bot.simulated_github import SimulatedGitHub, generate_private_key_pem
+from bot.store.base import Store
+from bot.store.record_view import Records
 from bot.tracker.model import BISECT, CloseReason, CulpritStatus, Decision, DecisionKind
-from bot.trunksim import Breakage, Request, Trunk, normalized
+from bot.trunksim import EPOCH, Breakage, Request, Trunk, normalized
 
 FAILING = ("failure", "timed_out")
 
@@ -69,25 +74,43 @@ class Score:
 
 
 class Recorder:
-    """A sink that keeps each decision with the minute and trunk head it was taken at."""
+    """A sink that keeps each decision with the minute and trunk head it was taken at, and
+    asks for the runs its breakages want (culprit confirmation) as the App does, from
+    `prober` (the trunk's), within the configured budget."""
 
-    def __init__(self) -> None:
+    def __init__(self, prober: Prober | None = None) -> None:
         self.minute = 0.0
         self.head = -1
         self.taken: list[tuple[float, int, Decision]] = []
+        self.prober = prober
+        self.store: Store | None = None  # where the requests are recorded (the replayer's)
 
     async def act(
         self, decisions: Sequence[Decision], gh: Any, config: RepoConfigLike, unit: Unit
     ) -> None:
         self.taken += [(self.minute, self.head, d) for d in decisions]
+        if self.prober is None or self.store is None:
+            return
+        now = (EPOCH + timedelta(minutes=self.minute)).timestamp()
+        records = Records(self.store, unit.changes)
+        for decision in decisions:
+            settings = policy_for(config, decision.group).probes
+            await request_probes([decision], self.prober, records, settings, now)
 
 
-async def run_app(trunk: Trunk, config: RepoConfig) -> list[tuple[float, int, Decision]]:
-    """Feed the trunk's deliveries through the App; its decisions with their moments."""
+async def run_app(
+    trunk: Trunk, config: RepoConfig, probe: bool = True
+) -> list[tuple[float, int, Decision]]:
+    """Feed the trunk's deliveries through the App; its decisions with their moments.
+    `probe`: the App asks for the runs that confirm culprits (reruns, bisect tags), and
+    the trunk runs them."""
     recorder = Recorder()
+    recorder.prober = TrunkProber(trunk, lambda: recorder.minute) if probe else None
     index = {sha: i for i, sha in enumerate(trunk.shas)}
     if trunk.knobs.workflow_jobs:
-        await _feed(trunk, Replayer(config, recorder), recorder, index, None)
+        replayer = Replayer(config, recorder)
+        recorder.store = replayer.store
+        await _feed(trunk, replayer, recorder, index, None)
         return recorder.taken
 
     key = generate_private_key_pem()
@@ -98,7 +121,9 @@ async def run_app(trunk: Trunk, config: RepoConfig) -> list[tuple[float, int, De
     try:
         sim.seed_deliveries(d for _, d in trunk.deliveries() if d["event"] == "push")
         gh = await app.installation_client(4242)
-        await _feed(trunk, Replayer(config, recorder, gh), recorder, index, sim)
+        replayer = Replayer(config, recorder, gh)
+        recorder.store = replayer.store
+        await _feed(trunk, replayer, recorder, index, sim)
     finally:
         await app.close()
         await sim.stop()

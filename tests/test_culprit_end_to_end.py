@@ -64,7 +64,8 @@ async def test_bisection_and_a_rerun_confirm_a_culprit_that_never_ran(
         await settle(sim, app)
 
         tags = [r.json_body["ref"] for r in sim.requests_to("POST", f"/repos/{repo}/git/refs")]
-        assert tags == [f"refs/tags/trunkwatch/bisect/{sha(i)}" for i in (CULPRIT, 2)]
+        # The three commits that never ran are run at once, the middle one first.
+        assert tags == [f"refs/tags/trunkwatch/bisect/{sha(i)}" for i in (CULPRIT, 4, 2)]
         assert sim.tags(repo) == {}  # each deleted once its run completed
         reruns = sim.requests_to("POST", f"/repos/{repo}/actions/jobs/*/rerun")
         assert len(reruns) == 1  # at the culprit, whose bisection run failed once
@@ -74,7 +75,7 @@ async def test_bisection_and_a_rerun_confirm_a_culprit_that_never_ran(
         assert f"**Culprit: [`{sha(CULPRIT)[:7]}`]" in body
         assert "— confirmed**" in body
         assert "failure, failure" in body  # the evidence: two attempts at the culprit
-        assert "3 runs asked for" in body
+        assert "4 runs asked for" in body
         culprit_pr = trunk.pr(CULPRIT)
         assert sim.labels_of(repo, culprit_pr) == [SUSPECT_LABEL]
         for other in (5, 4):  # labelled while suspected, cleared as the range narrowed

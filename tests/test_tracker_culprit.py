@@ -50,13 +50,14 @@ def test_a_stack_tested_only_at_its_top_is_bisected_then_the_culprit_confirmed()
     (breakage,) = latest(r).breakages
     assert breakage.suspects == tuple(sha(i) for i in (1, 2, 3, 4))
     assert breakage.status is CulpritStatus.CONFIRMING
-    assert [(p.kind, p.sha) for p in breakage.wanted] == [(BISECT, sha(2)), (RERUN, sha(4))]
-    assert breakage.wanted[1].job_id == 104
+    # The few commits where it never ran are all run at once (the middle first); the
+    # rerun at the first failure waits for them.
+    assert [(p.kind, p.sha) for p in breakage.wanted] == [(BISECT, sha(i)) for i in (2, 3, 1)]
 
     r.feed(tagged(result(2, "a", "success", job_id=202)))  # passes at the middle
     (breakage,) = latest(r).breakages
     assert breakage.suspects == (sha(3), sha(4))
-    assert [(p.kind, p.sha) for p in breakage.wanted] == [(BISECT, sha(3)), (RERUN, sha(4))]
+    assert [(p.kind, p.sha) for p in breakage.wanted] == [(BISECT, sha(3))]
 
     running = replace(tagged(result(3, "a", None, job_id=203)), status="queued")
     r.feed(running)  # the bisection run started: wait for it
@@ -79,6 +80,14 @@ def test_a_stack_tested_only_at_its_top_is_bisected_then_the_culprit_confirmed()
     assert [e.sha for e in breakage.evidence] == [sha(3), sha(2)]
     assert breakage.evidence[0].conclusions == ("failure", "failure")
     assert breakage.evidence[1].conclusions == ("success",)
+
+
+def test_many_untested_commits_are_halved_one_run_at_a_time() -> None:
+    r = tracker()
+    r.feed(push(0, 0), result(0, "a", "success"), push(1, 9), result(9, "a", "failure"))
+    r.feed(push(10, 11), result(10, "a", "failure"), result(11, "a", "failure"))
+    (breakage,) = latest(r).breakages
+    assert [(p.kind, p.sha) for p in breakage.wanted] == [(BISECT, sha(5))]
 
 
 def test_a_streak_of_flakes_is_withdrawn_when_the_confirmation_rerun_passes() -> None:

@@ -1,13 +1,12 @@
 """Asking for the runs that find a breakage's culprit: reruns and bisect tags.
 
 The tracker says, per breakage of an alert, which runs it wants (`Breakage.wanted`, most
-useful first): a RERUN of the failing job at its first failure, a BISECT run of the
-workflow on a commit of the blamelist where the job never ran. This module asks GitHub for
-them, within the repository's budget (`culprit.max_runs` per alert), one at a time per
-breakage: the first wanted run that was not asked for yet, unless one before it was asked
-for less than `STALL_SECONDS` ago (its results are on their way; once they come, the
-tracker wants something else). A bisection run is not started when it would spend the
-last run of the budget that the confirmation rerun still needs.
+useful first): a RERUN of the failing job at its first failure, BISECT runs of the
+workflow on commits of the blamelist where the job never ran. This module asks GitHub for
+each wanted run not asked for yet, within the repository's budget (`culprit.max_runs` per
+alert); a rerun asked for less than `STALL_SECONDS` ago holds what follows it (its result
+is on its way). A bisection run is not started when it would spend the last run of the
+budget, which the confirmation rerun needs.
 
 Each request is recorded (`CulpritRun`) in its own transaction before it is made, so it
 is made once across redeliveries, crashes and replicas, and the alert issue lists them.
@@ -98,13 +97,11 @@ async def _for_alert(
     used = sum(1 for run in asked.values() if run.outcome == "requested")
     made: list[CulpritRun] = []
     for breakage in decision.breakages:
-        probe = _next(breakage.wanted, asked, settings, used, now)
-        if probe is None:
-            continue
-        run = await _request(decision, probe, prober, records, settings, now)
-        asked[run.probe] = run
-        made.append(run)
-        used += run.outcome == "requested"
+        while (probe := _next(breakage.wanted, asked, settings, used, now)) is not None:
+            run = await _request(decision, probe, prober, records, settings, now)
+            asked[run.probe] = run
+            made.append(run)
+            used += run.outcome == "requested"
     return made
 
 
@@ -119,7 +116,6 @@ def _next(
     left = settings.max_runs - used
     if left <= 0:
         return None
-    needs_rerun = any(p.kind == RERUN for p in wanted)
     for probe in wanted:
         if probe.kind == BISECT and settings.tag_for(probe.sha) is None:
             continue
@@ -127,10 +123,10 @@ def _next(
             continue
         run = asked.get(probe.id)
         if run is not None:
-            if run.outcome == "requested" and now - run.at < STALL_SECONDS:
-                return None  # its results are on their way
+            if probe.kind == RERUN and run.outcome == "requested" and now - run.at < STALL_SECONDS:
+                return None  # its result is on its way
             continue
-        if probe.kind == BISECT and needs_rerun and left < 2:
+        if probe.kind == BISECT and settings.confirm and left < 2:
             continue  # keep the last run for the confirmation
         return probe
     return None

@@ -33,6 +33,7 @@ from bot.tracker.results import CommitResults, Verdict, identity
 from bot.tracker.timeline import OFF, ON, RECOVERED, KeyLine
 
 SNAPSHOT_EVERY = 32  # commits between cached walk states
+PARALLEL_BISECT = 3  # untested suspects run all at once (a stack of 4 commits pushed together)
 
 
 @dataclass(slots=True)
@@ -527,10 +528,10 @@ class GroupTrack:
         """One breakage: its suspects, how sure the culprit is, and the runs that would tell.
 
         The suspects are the commits in every blamelist (in any when none is in all). The
-        job that failed first (`probe key`) is the one the runs are about: while one of the
-        suspects is still running for it, nothing is wanted; else BISECT the middle of the
-        suspects where it never ran, and RERUN it at its first failure when that failed only
-        once. CONFIRMED: a single suspect, where a job of the breakage failed on two attempts,
+        job that failed first (`probe key`) is the one the runs are about: BISECT the
+        suspects where it never ran (all of them when they are few, else the middle one
+        once none is still running); then RERUN it at its first failure when that failed
+        only once. CONFIRMED: a single suspect, where a job of the breakage failed on two attempts,
         and a job of it passed on the parent.
         """
         order = self.facts.order.order
@@ -557,14 +558,18 @@ class GroupTrack:
                     evidence.append(self._evidence(first - 1, other))
                     break
         wanted: list[Probe] = []
-        if not running and not rerun_pending:
-            if bisect and untested:
-                wanted.append(Probe(BISECT, order[untested[len(untested) // 2]], key.workflow))
-            if confirm and tries == 1 and verdict is not None and verdict.failed:
-                result = verdict.decisive
-                wanted.append(
-                    Probe(RERUN, sha, key.workflow, result.job, result.job_id, result.run_id)
-                )
+        if bisect and untested:
+            # A few untested commits are run at once (a run takes hours; a breakage is often
+            # over sooner); more are halved, one run at a time, once nothing else runs.
+            if len(untested) <= PARALLEL_BISECT:
+                picks = sorted(untested, key=lambda i: (abs(2 * i - low - first), i))
+            else:
+                picks = [] if running else [untested[len(untested) // 2]]
+            wanted += [Probe(BISECT, order[i], key.workflow) for i in picks]
+        settled = not running and not rerun_pending and not (bisect and untested)
+        if settled and confirm and tries == 1 and verdict is not None and verdict.failed:
+            result = verdict.decisive
+            wanted.append(Probe(RERUN, sha, key.workflow, result.job, result.job_id, result.run_id))
         if len(span) == 1 and tries >= 2 and parent_passed:
             status = CulpritStatus.CONFIRMED
         elif wanted or running or rerun_pending:
