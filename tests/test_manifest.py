@@ -54,6 +54,7 @@ PERMISSION_RULES: list[tuple[re.Pattern[str], str | None]] = [
     (re.compile(r"^/app/hook/deliveries(/|$)"), None),  # the App's own webhook log (JWT)
     (re.compile(r"^/repos/\{\}(/\{\})?/actions/"), "actions"),
     (re.compile(r"^/repos/\{\}(/\{\})?/(contents|compare)/"), "contents"),
+    (re.compile(r"^/repos/\{\}/\{\}/git/refs(/|$)"), "contents"),  # bisect tags
     (re.compile(r"^/repos/\{\}/\{\}/commits/\{\}/pulls$"), "pull_requests"),
     (re.compile(r"^/repos/\{\}/\{\}/commits/\{\}$"), "contents"),
     (re.compile(r"^/repos/\{\}/\{\}/commits$"), "contents"),  # the branch history (backtest)

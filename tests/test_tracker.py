@@ -242,8 +242,9 @@ def test_latest_attempt_is_ordered_by_run_then_attempt_then_job_id() -> None:
     r.feed(push(0, 1))
     r.feed(result(1, "a", "failure", run=5, attempt=2))
     assert [d.kind for d in r.decisions] == [OPEN]
-    r.feed(result(1, "a", "success", run=5, attempt=1))  # older attempt: changes nothing
-    assert [d.kind for d in r.decisions] == [OPEN]
+    (update,) = r.feed(result(1, "a", "success", run=5, attempt=1))  # an older attempt
+    assert update.changed == ("culprit",)  # only the evidence: attempts success, failure
+    assert update.breakages[0].evidence[0].conclusions == ("success", "failure")
     r.feed(result(1, "a", "success", run=6, attempt=1))  # a newer run
     assert r.kinds()[-1] == (CLOSE, 1, CloseReason.FLAKY)
 

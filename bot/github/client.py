@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -95,7 +95,16 @@ _NAMED_AFTER = {
     "teams": "{team_slug}",
 }
 # Everything after these is one value that may contain slashes.
-_REST_AFTER = {"contents": "{path}", "compare": "{basehead}"}
+_REST_AFTER = {"contents": "{path}", "compare": "{basehead}", "refs": "{ref}", "ref": "{ref}"}
+
+
+def graphql_url(base_url: str = DEFAULT_API_URL) -> str:
+    """GitHub's GraphQL endpoint beside a REST root: https://api.github.com/graphql; on GitHub
+    Enterprise Server (REST at https://HOST/api/v3) https://HOST/api/graphql."""
+    root = base_url.rstrip("/")
+    if root.endswith("/api/v3"):
+        root = root[: -len("/v3")]
+    return root + "/graphql"
 
 
 def endpoint_template(url: str, base_url: str = DEFAULT_API_URL) -> str:
@@ -174,6 +183,13 @@ class GitHubClient(gidgethub.aiohttp.GitHubAPI):
     def __repr__(self) -> str:
         who = f"installation {self.installation_id}" if self.installation_id else "app"
         return f"<GitHubClient {who} at {self.base_url}>"
+
+    async def graphql(self, query: str, *, endpoint: str | None = None, **variables: Any) -> Any:
+        """gidgethub's GraphQL call, sent beside this client's REST root (not always to
+        api.github.com), through the same retries and counting."""
+        return await super().graphql(
+            query, endpoint=endpoint or graphql_url(self.base_url), **variables
+        )
 
     async def _request(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
@@ -277,4 +293,6 @@ def _repeatable(method: str, url: str) -> bool:
     return path.endswith(_IDEMPOTENT_POSTS)
 
 
-_IDEMPOTENT_POSTS = ("/access_tokens", "/labels", "/assignees", "/reactions")
+# A ref created twice is refused the second time (422 "Reference already exists"), which
+# create_tag takes as done.
+_IDEMPOTENT_POSTS = ("/access_tokens", "/labels", "/assignees", "/reactions", "/git/refs")

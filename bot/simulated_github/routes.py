@@ -19,6 +19,7 @@ from bot.simulated_github.answers import (
     paged,
     paginate,
 )
+from bot.simulated_github.ci_routes import CiRoutes, refuse_while_running
 from bot.simulated_github.issue_routes import IssueRoutes
 from bot.simulated_github.state import Repo, Run
 
@@ -99,6 +100,7 @@ class Routes:
         for method, path, handler in table:
             router.add_route(method, path, handler)
         IssueRoutes(self).register(router, repo, prefix)
+        CiRoutes(self).register(router, repo)
 
     # --- helpers shared with IssueRoutes ----------------------------------------------
 
@@ -272,7 +274,7 @@ class Routes:
             "behind_by": len(behind),
             "total_commits": len(ahead),
             "commits": page,
-            "files": [],
+            "files": shapes.compare_files(api, repo, ahead),
         }
         response = answer(body)
         response.headers.update(headers)
@@ -352,8 +354,11 @@ class Routes:
         return response
 
     async def rerun_failed(self, request: web.Request) -> web.Response:
+        """Recorded (`sim.reruns`); with a simulated CI, a new attempt of the failed jobs."""
         repo, run = self._run(request)
+        refuse_while_running(run)
         repo.reruns.append(run.id)
+        self.sim.ci.rerun_failed(repo, run)
         return answer({}, 201)
 
     # --- contents and permissions -------------------------------------------------------

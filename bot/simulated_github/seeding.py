@@ -67,9 +67,11 @@ class Seeding:
         *,
         branch: str | None = None,
         date: str | None = None,
+        files: list[str] | dict[str, str] | None = None,
     ) -> state.Commit:
         """Append a commit to a branch (the default one unless named); its parent is the
-        branch's previous head. With `pr`, GitHub associates it with that (merged) PR."""
+        branch's previous head. With `pr`, GitHub associates it with that (merged) PR.
+        `files` are the paths it changes (modified), or path → added|modified|removed."""
         r = self.repo(repo)
         branch = branch or r.default_branch
         shas = r.branches.setdefault(branch, [])
@@ -79,6 +81,9 @@ class Seeding:
             author=author,
             date=date or state.now_iso(),
             parents=[shas[-1]] if shas else [],
+            files=dict(files)
+            if isinstance(files, dict)
+            else dict.fromkeys(files or [], "modified"),
         )
         r.commits[sha] = commit
         shas.append(sha)
@@ -192,7 +197,8 @@ class Seeding:
                 run_number=len(r.runs) + 1,
             )
         number = attempt or (max(run.attempts) + 1 if run.attempts else 1)
-        run.attempts[number] = [dict(j) for j in jobs]
+        # Ids stay as listed: a job is re-run by its id.
+        run.attempts[number] = [{"id": state.next_id()} | dict(j) for j in jobs]
         if conclusion is None:
             failed = any(j.get("conclusion") in ("failure", "timed_out") for j in jobs)
             conclusion = "failure" if failed else "success"
@@ -255,6 +261,11 @@ class Seeding:
             author=author,
             date=pushed["timestamp"],
             parents=[] if set(parent) == {"0"} else [parent],
+            files={
+                path: status
+                for status in ("added", "modified", "removed")
+                for path in pushed.get(status) or []
+            },
         )
         pr = pr_number_from_message(pushed["message"])
         if pr is not None:
@@ -313,4 +324,17 @@ class Seeding:
         return list(self.repo(repo).issues[number].labels)
 
     def reruns(self, repo: str) -> list[int]:
+        """The runs whose failed jobs were re-run (`rerun-failed-jobs`), in order."""
         return list(self.repo(repo).reruns)
+
+    def job_reruns(self, repo: str) -> list[int]:
+        """The jobs re-run one by one (`POST …/actions/jobs/{job_id}/rerun`), in order."""
+        return list(self.repo(repo).job_reruns)
+
+    def pulls(self, repo: str) -> list[Issue]:
+        """Every pull request, seeded or opened through the API (e.g. a revert), by number."""
+        return [i for _, i in sorted(self.repo(repo).issues.items()) if i.pull is not None]
+
+    def tags(self, repo: str) -> dict[str, str]:
+        """The repository's tags: name → sha."""
+        return dict(self.repo(repo).tags)

@@ -2,8 +2,10 @@
 
 One fake for the whole test suite and for `trunkwatch demo`. Seed it (`add_repo`,
 `add_commit`, `add_run`, …), point a `GitHubApp` at `await sim.start()`, and read back what
-the App did (`sim.requests`, `issues`, `comments`, `labels_of`). `fail_next`,
-`disconnect_next` and `stall_next` inject the failures the client must survive.
+the App did (`sim.requests`, `issues`, `comments`, `labels_of`, `pulls`, `tags`). `fail_next`,
+`disconnect_next` and `stall_next` inject the failures the client must survive. `set_ci`
+gives a repository a CI that runs reruns and bisect tags (see `ci.py`); GraphQL answers the
+`revertPullRequest` mutation (see `graphql.py`).
 """
 
 from __future__ import annotations
@@ -24,13 +26,15 @@ import jwt as pyjwt
 from aiohttp import web
 
 from bot.simulated_github.answers import DOCS, INSTALLATION, JSON_BODY, ApiError
+from bot.simulated_github.ci import DEFAULT_TAG_PATTERN, CiConfig, SimulatedCI, Truth
+from bot.simulated_github.graphql import GraphQL, graphql_path
 from bot.simulated_github.hooks import HookDeliveries
 from bot.simulated_github.keys import generate_private_key_pem, public_key_pem
 from bot.simulated_github.routes import Routes
 from bot.simulated_github.seeding import Seeding
 from bot.simulated_github.state import Installation, Repo
 
-RATE_LIMITS = {"core": 5000, "search": 30}
+RATE_LIMITS = {"core": 5000, "search": 30, "graphql": 5000}
 SECONDARY_MESSAGE = (
     "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
 )
@@ -99,6 +103,8 @@ class SimulatedGitHub(Seeding):
         self._runner: web.AppRunner | None = None
         self.base_url = ""
         self.hooks = HookDeliveries()  # the App's webhook: `hooks.configure(url, secret)`
+        self.ci = SimulatedCI(self)
+        self.graphql_path = graphql_path(self.prefix)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -110,6 +116,7 @@ class SimulatedGitHub(Seeding):
         app.router.add_post(
             self.prefix + r"/app/hook/deliveries/{delivery_id:\d+}/attempts", self.hooks.redeliver
         )
+        app.router.add_post(self.graphql_path, GraphQL(self).handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -121,9 +128,32 @@ class SimulatedGitHub(Seeding):
         return self.base_url
 
     async def stop(self) -> None:
+        await self.ci.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    # --- the simulated CI -----------------------------------------------------------------
+
+    def set_ci(
+        self,
+        repo: str,
+        workflows: dict[str, list[str]],
+        truth: Truth,
+        *,
+        tag_pattern: str = DEFAULT_TAG_PATTERN,
+        step_delay: float = 0.0,
+    ) -> None:
+        """Give `repo` a CI: `workflows` maps each workflow's name to its jobs' names, and
+        `truth(sha, workflow, job, attempt)` is each job's conclusion. Re-running a job or a
+        run's failed jobs makes a new attempt; a tag matching `tag_pattern` runs every
+        workflow on its commit. `step_delay` seconds pass between a run's steps."""
+        self.repo(repo)
+        self.ci.configure(repo, CiConfig(dict(workflows), truth, tag_pattern, step_delay))
+
+    async def ci_settle(self) -> None:
+        """Wait until every run (and ref `push`) started so far has been delivered."""
+        await self.ci.settle()
 
     # --- failure injection --------------------------------------------------------------
 
@@ -165,6 +195,8 @@ class SimulatedGitHub(Seeding):
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path.removeprefix(self.prefix) or "/"
+        if request.path == self.graphql_path:
+            path = "/graphql"  # beside the prefix on GHES (/api/graphql), not under it
         body: Any = None
         raw = await request.read()
         if raw:
@@ -277,7 +309,9 @@ class SimulatedGitHub(Seeding):
     def _finish(
         self, request: web.Request, identity: str, path: str, response: web.StreamResponse
     ) -> web.StreamResponse:
-        resource = "search" if path.startswith("/search/") else "core"
+        resource = (
+            "search" if path.startswith("/search/") else "graphql" if path == "/graphql" else "core"
+        )
         assert isinstance(response, web.Response)
         etag = None
         if request.method == "GET" and response.status == 200 and response.body is not None:

@@ -388,3 +388,37 @@ def permission(repo: Repo, login: str) -> dict[str, Any]:
             "role_name": role,
         },
     }
+
+
+def compare_files(api: str, repo: Repo, shas: list[str]) -> list[dict[str, Any]]:
+    """The `files` of a comparison: every path the commits changed (oldest first), with its
+    net status; a file added and then removed again is not listed, as in a real diff."""
+    first: dict[str, str] = {}
+    last: dict[str, str] = {}
+    for sha in shas:
+        for path, status in repo.commits[sha].files.items():
+            first.setdefault(path, status)
+            last[path] = status
+    head = shas[-1] if shas else ""
+    out = []
+    for path in sorted(first):
+        if first[path] == "added" and last[path] == "removed":
+            continue
+        status = "added" if first[path] == "added" else last[path]
+        blob = hashlib.sha1(f"{head}:{path}".encode()).hexdigest()
+        changes = {"added": (1, 0), "removed": (0, 1)}.get(status, (1, 1))
+        out.append(
+            {
+                "sha": blob,
+                "filename": path,
+                "status": status,
+                "additions": changes[0],
+                "deletions": changes[1],
+                "changes": sum(changes),
+                "blob_url": f"{WEB}/{repo.full_name}/blob/{head}/{path}",
+                "raw_url": f"{WEB}/{repo.full_name}/raw/{head}/{path}",
+                "contents_url": f"{api}/repos/{repo.full_name}/contents/{path}?ref={head}",
+                "patch": "",
+            }
+        )
+    return out

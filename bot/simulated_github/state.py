@@ -102,6 +102,7 @@ class Commit:
     date: str
     parents: list[str]
     pulls: list[int] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)  # path → added|modified|removed
 
 
 @dataclass
@@ -133,10 +134,12 @@ class Repo:
     issues: dict[int, Issue] = field(default_factory=dict)
     commits: dict[str, Commit] = field(default_factory=dict)
     branches: dict[str, list[str]] = field(default_factory=dict)  # shas, oldest first
+    tags: dict[str, str] = field(default_factory=dict)  # lightweight tag name → sha
     runs: dict[int, Run] = field(default_factory=dict)
     files: dict[tuple[str, str], str] = field(default_factory=dict)  # (ref, path) → text
     permissions: dict[str, str] = field(default_factory=dict)
-    reruns: list[int] = field(default_factory=list)
+    reruns: list[int] = field(default_factory=list)  # runs whose failed jobs were re-run
+    job_reruns: list[int] = field(default_factory=list)  # jobs re-run one by one
 
     @property
     def full_name(self) -> str:
@@ -164,9 +167,11 @@ class Repo:
         return None
 
     def resolve_ref(self, ref: str) -> str | None:
-        """A sha (full or abbreviated ≥ 7) or branch name → full sha."""
+        """A sha (full or abbreviated ≥ 7), branch or tag name → full sha."""
         if self.branches.get(ref):
             return self.branches[ref][-1]
+        if ref in self.tags:
+            return self.tags[ref]
         if ref in self.commits:
             return ref
         if len(ref) >= 7:

@@ -26,9 +26,7 @@ from bot.tracker.model import (
     GroupRule,
     JobKey,
     JobResult,
-    Outcome,
     Probe,
-    outcome_of,
 )
 from bot.tracker.order import BranchOrder
 from bot.tracker.results import CommitResults, Verdict, identity
@@ -545,15 +543,15 @@ class GroupTrack:
         verdict = line.verdict_at(first)
         rerun_pending = verdict is not None and verdict.pending
         sha = order[first]
-        tries = self._failed_attempts(sha, key)
-        evidence = [self._evidence(sha, key)]
+        tries = verdict.tries if verdict is not None and verdict.failed else 0
+        evidence = [self._evidence(first, key)]
         parent_passed = False
         if len(span) == 1 and first > 0:
             for other in sorted(ranges):
                 before = self.lines[other].verdict_at(first - 1)
                 if before is not None and before.passed:
                     parent_passed = True
-                    evidence.append(self._evidence(order[first - 1], other))
+                    evidence.append(self._evidence(first - 1, other))
                     break
         wanted: list[Probe] = []
         if not running and not rerun_pending:
@@ -583,50 +581,12 @@ class GroupTrack:
             wanted=tuple(wanted),
         )
 
-    def _attempts(self, sha: str, key: JobKey) -> list[JobResult]:
-        """The completed attempts of the key's job names (or its runs) on a commit, oldest
-        first; for a merged key, those of the names that failed there."""
-        results = self.facts.results.get(sha)
-        if results is None:
-            return []
-        if not key.job:
-            return [r for _, r in sorted(results.runs.get(key.workflow, {}).items())]
-        by_name = results.jobs.get(key.workflow, {})
-        names = self._names.get(sha, {}).get(key, [])
-        chosen: list[JobResult] = []
-        for name in sorted(names):
-            attempts = [r for _, r in sorted(by_name.get(name, {}).items()) if not r.pending]
-            if any(outcome_of(r.conclusion) is Outcome.FAIL for r in attempts) or not chosen:
-                chosen = attempts if not chosen else chosen + attempts
-        return chosen
-
-    def _failed_attempts(self, sha: str, key: JobKey) -> int:
-        """The most failed attempts (not the runner's) of one job name of the key there."""
-        results = self.facts.results.get(sha)
-        if results is None:
-            return 0
-        if not key.job:
-            groups = [list(results.runs.get(key.workflow, {}).values())]
-        else:
-            by_name = results.jobs.get(key.workflow, {})
-            names = self._names.get(sha, {}).get(key, [])
-            groups = [list(by_name.get(name, {}).values()) for name in names]
-        return max(
-            (
-                sum(
-                    1
-                    for r in attempts
-                    if not r.pending and not r.infra and outcome_of(r.conclusion) is Outcome.FAIL
-                )
-                for attempts in groups
-            ),
-            default=0,
-        )
-
-    def _evidence(self, sha: str, key: JobKey) -> Evidence:
-        attempts = self._attempts(sha, key)
-        url = next((r.url for r in reversed(attempts) if r.url), "")
-        return Evidence(sha, key, tuple(r.conclusion or "" for r in attempts), url)
+    def _evidence(self, index: int, key: JobKey) -> Evidence:
+        verdict = self.lines[key].verdict_at(index)
+        if verdict is None:
+            return Evidence(self.facts.order.order[index], key, ())
+        url = verdict.failed_url or verdict.decisive.url
+        return Evidence(self.facts.order.order[index], key, verdict.attempts, url)
 
     def last_green(self, keys: list[JobKey], before: int) -> str | None:
         """The newest commit before `before` where each of `keys` with a result passed."""

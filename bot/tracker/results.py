@@ -62,6 +62,14 @@ def _rank(result: JobResult) -> tuple[int, str, str, str, str]:
     )
 
 
+def _conclusions(attempts: dict[Identity, JobResult]) -> tuple[str, ...]:
+    return tuple(
+        "infra" if r.infra else (r.conclusion or "")
+        for _, r in sorted(attempts.items())
+        if not r.pending
+    )
+
+
 def _all_shards(names: Iterable[str], known: frozenset[tuple[int, int]]) -> bool:
     """Whether these passing names cover each known shard of the suites they belong to."""
     passed = {shard for shard in map(shard_of, names) if shard is not None}
@@ -84,13 +92,23 @@ class Verdict:
     pending: bool = False
     infra: bool = False
     runners: frozenset[str] = frozenset()  # runner types of the failing entries
+    # The conclusions of every completed attempt of the decisive job name (or run) on the
+    # commit, oldest first ("infra" for a runner's failure): the evidence of a culprit.
+    attempts: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:
         return not (self.failed or self.pending or self.infra)
 
+    @property
+    def tries(self) -> int:
+        """How many attempts failed (for the code, not the runner)."""
+        return sum(1 for c in self.attempts if outcome_of(c) is Outcome.FAIL)
+
     def as_infra(self) -> Verdict:
-        return Verdict(False, self.decisive, self.flakes, self.failed_url, infra=True)
+        return Verdict(
+            False, self.decisive, self.flakes, self.failed_url, infra=True, attempts=self.attempts
+        )
 
 
 @dataclass(slots=True)
@@ -184,12 +202,15 @@ class CommitResults:
         if failing:
             worst = max(failing, key=identity)
             runners = frozenset(r.runner for r in failing)
-            return Verdict(True, worst, flakes, worst.url, runners=runners)
+            tried = _conclusions(by_name[worst.job])
+            return Verdict(True, worst, flakes, worst.url, runners=runners, attempts=tried)
         if pending:
             return Verdict(False, max(pending, key=identity), flakes, "", pending=True)
         if passing:
             if green or not shards or _all_shards(passed, shards):
-                return Verdict(False, max(passing, key=identity), flakes, "")
+                best = max(passing, key=identity)
+                tried = _conclusions(by_name[best.job]) if best.job in by_name else ()
+                return Verdict(False, best, flakes, "", attempts=tried)
             if run is not None and run.pending:
                 return Verdict(False, run, flakes, "", pending=True)
             if run is not None:  # the run is over: the shards that did not report never ran
@@ -197,7 +218,8 @@ class CommitResults:
             return None
         if infra:
             worst = max(infra, key=identity)
-            return Verdict(False, worst, 0, worst.url, infra=True)
+            tried = _conclusions(by_name[worst.job])
+            return Verdict(False, worst, 0, worst.url, infra=True, attempts=tried)
         return None if heard else self.implied(workflow, expired)
 
     def implied(self, workflow: str, expired: float = float("-inf")) -> Verdict | None:
@@ -228,7 +250,7 @@ class CommitResults:
                 for r in attempts.values()
                 if r is not latest
             )
-            return Verdict(False, latest, int(flaky), "")
+            return Verdict(False, latest, int(flaky), "", attempts=_conclusions(attempts))
         if not latest.pending and outcome is Outcome.NONE:
             return None
         names = self.jobs.get(workflow, {})
@@ -236,7 +258,8 @@ class CommitResults:
             return None
         if latest.pending:
             return Verdict(False, latest, 0, "", pending=True)
-        return Verdict(True, latest, 0, latest.url, runners=frozenset({latest.runner}))
+        runners, tried = frozenset({latest.runner}), _conclusions(attempts)
+        return Verdict(True, latest, 0, latest.url, runners=runners, attempts=tried)
 
     def outage_runners(self) -> frozenset[str]:
         """Runner types of which most jobs failed here (at least OUTAGE_MIN_JOBS of them ran)."""
