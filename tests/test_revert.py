@@ -351,6 +351,13 @@ async def test_auto_opens_when_later_commits_touch_other_files(env: Env) -> None
     assert len(await run_auto(env, decision, auto_policy(env))) == 1
 
 
+async def test_auto_opens_none_when_github_cannot_describe_the_culprit(env: Env) -> None:
+    _, decision = await confirm(env)
+    env.sim.fail_next("GET", f"/repos/{REPO}/compare/*", 404, body={"message": "Not Found"})
+    assert await run_auto(env, decision, auto_policy(env)) == []  # and the delivery goes on
+    assert revert_prs(env) == []
+
+
 async def test_auto_off_and_suggest_open_nothing(env: Env) -> None:
     _, decision = await confirm(env)
     for mode in ("off", "suggest"):

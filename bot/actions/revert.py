@@ -253,7 +253,12 @@ async def auto(
         return []
     opened: list[Revert] = []
     for breakage in confirmed:
-        made = await _auto_one(decision, breakage, gh, policy, records.store, issue, now)
+        try:
+            made = await _auto_one(decision, breakage, gh, policy, records.store, issue, now)
+        except gidgethub.BadRequest as exc:  # e.g. the culprit is no longer on the branch
+            extra = {"alert": decision.alert, "status": exc.status_code, "reason": str(exc)}
+            log.warning("no automatic revert", extra=extra)
+            continue
         if made is None:
             continue
         try:
