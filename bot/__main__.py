@@ -83,11 +83,15 @@ def _parser() -> argparse.ArgumentParser:
         help="validate a trunkwatch.yml",
         description="Validate a trunkwatch.yml. A file that uses _extends is merged with its "
         "base, read from GITHUB_API_URL (with GITHUB_TOKEN when set), when it can be; "
-        "otherwise it is checked on its own and the output says so.",
+        "otherwise it is checked on its own and the output says so. Exit 1 on errors (wrong "
+        "values, an unreadable file); unknown keys are warnings, and fail only with --strict.",
     )
     check.add_argument("path", type=Path, metavar="PATH")
     check.add_argument(
         "--repo", metavar="OWNER/NAME", help="the repository the file belongs to (for _extends)"
+    )
+    check.add_argument(
+        "--strict", action="store_true", help="unknown keys fail the check too (exit 1)"
     )
     return parser
 
@@ -108,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "backtest":
             return asyncio.run(backtest_cli.main(args))
         if args.command == "check-config":
-            return asyncio.run(_check_config(args.path, args.repo))
+            return asyncio.run(_check_config(args.path, args.repo, strict=args.strict))
     except SettingsError as exc:
         if os.environ.get("LOG_LEVEL", "").strip().lower() == "debug":
             traceback.print_exc()
@@ -120,17 +124,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _replay(path: Path, config_path: Path | None, as_json: bool) -> int:
-    from bot.config import ConfigInvalid, load_default, load_file
+    from bot.config import load_default, read_file
 
-    try:
-        config = load_file(config_path) if config_path else load_default()
-    except ConfigInvalid as exc:
-        for error in exc.errors:
+    if config_path is None:
+        config = load_default()
+    else:
+        checked = read_file(config_path)
+        for warning in checked.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        for error in checked.errors:
             print(error, file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"trunkwatch: cannot read {config_path}: {exc.strerror}", file=sys.stderr)
-        return 2
+        if checked.errors or checked.config is None:
+            return 2
+        config = checked.config
     try:
         out = cast(IO[str], ClosedPipeQuits(sys.stdout))  # writes are all replay needs
         asyncio.run(replay(path, config, out, as_json))
@@ -161,7 +167,7 @@ class ClosedPipeQuits(io.TextIOBase):
         return written
 
 
-async def _check_config(path: Path, repo: str | None) -> int:
+async def _check_config(path: Path, repo: str | None, *, strict: bool = False) -> int:
     import aiohttp
     import gidgethub.aiohttp
 
@@ -175,12 +181,18 @@ async def _check_config(path: Path, repo: str | None) -> int:
         report = await check_path(path, repo=repo, gh=gh)
     for error in report.errors:
         print(error)
+    for warning in report.warnings:
+        print(f"warning: {warning}")
     for note in report.notes:
         print(f"warning: {note}")
     if report.errors:
         print(f"{len(report.errors)} error(s) in {path}", file=sys.stderr)
         return 1
-    print(f"{path}: ok")
+    if report.warnings and strict:
+        print(f"{len(report.warnings)} unknown key(s) in {path} (--strict)", file=sys.stderr)
+        return 1
+    unknown = f" ({len(report.warnings)} unknown key(s) skipped)" if report.warnings else ""
+    print(f"{path}: ok{unknown}")
     return 0
 
 

@@ -172,11 +172,18 @@ async def _repository_config(backtest: Backtest) -> None:
 
 
 async def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    from bot.config import load_default, load_file
+    from bot.config import ConfigInvalid, load_default, read_file
 
     if "/" not in args.repo:
         raise BacktestError(f"expected OWNER/REPO, got {args.repo!r}")
-    config = load_file(args.config) if args.config else load_default()
+    config = load_default()
+    if args.config:
+        checked = read_file(args.config)
+        for warning in checked.warnings:
+            err.write(f"warning: {warning}\n")
+        if checked.errors or checked.config is None:
+            raise ConfigInvalid(checked.errors)
+        config = checked.config
     settings = load_settings()
     token = args.token or os.environ.get("GITHUB_TOKEN") or None
     stats = CallStats()

@@ -29,7 +29,7 @@ import aiohttp
 
 from bot.config import RepoConfig, load_default
 from bot.devserver import free_port, post_delivery
-from bot.history import Generator, default_scenario
+from bot.history import Generator, demo_scenario, truth
 from bot.logs import setup_logging
 from bot.service import running_service
 from bot.settings import Settings
@@ -112,6 +112,7 @@ class Narrator:
         self.repo = repo
         self.out = out
         self.seen = 0
+        self.culprit = ""
         self.pulls = {issue.number for issue in sim.issues(repo, include_pulls=True) if issue.pull}
 
     def say(self, text: str = "") -> None:
@@ -127,6 +128,36 @@ class Narrator:
         for request in requests:
             self.tell(request)
 
+    def tell_culprit(self, body: str) -> None:
+        """The issue's culprit line, each time it says something new."""
+        lines = [line for line in render_markdown(body) if line.startswith("Culprit")]
+        if lines and lines[0] != self.culprit:
+            self.culprit = lines[0]
+            self.say(f"      │ {textwrap.shorten(lines[0], 120, placeholder=' …')}")
+
+    def tell_ci(self, method: str, path: str, body: dict[str, Any]) -> bool:
+        """The runs the App asks for to find a culprit: reruns and bisect tags."""
+        prefix = f"/repos/{self.repo}"
+        if method == "POST" and path == f"{prefix}/git/refs":
+            tag = str(body.get("ref", "")).removeprefix("refs/tags/")
+            sha = str(body.get("sha", ""))[:10]
+            self.say(f"    ▶ pushes tag {tag[:30]}… on {sha}: CI runs the workflows there")
+        elif method == "DELETE" and path.startswith(f"{prefix}/git/refs/tags/"):
+            self.say("    ▶ deletes the bisect tag: its run completed")
+        elif method == "POST" and re.fullmatch(
+            rf"{re.escape(prefix)}/actions/jobs/\d+/rerun", path
+        ):
+            self.say(f"    ▶ reruns job {path.split('/')[-2]} to confirm the failure")
+        elif method == "POST" and path.endswith("/rerun-failed-jobs"):
+            self.say(f"    ▶ reruns the failed jobs of run {path.split('/')[-2]}")
+        elif method == "POST" and path == "/graphql":
+            pull = max(self.sim.issues(self.repo, include_pulls=True), key=lambda i: i.number)
+            self.pulls.add(pull.number)
+            self.say(f"    ▶ opens revert PR #{pull.number}: {pull.title}")
+        else:
+            return False
+        return True
+
     def tell(self, request: RecordedRequest) -> None:
         method, path, body = request
         body = body if isinstance(body, dict) else {}
@@ -137,6 +168,8 @@ class Narrator:
             for line in render_markdown(str(body.get("body") or "")):
                 self.say(f"      │ {line}")
             return
+        if self.tell_ci(method, path, body):
+            return
         match = _ISSUE.match(path)
         if not match:
             return
@@ -146,6 +179,7 @@ class Narrator:
                 self.say(f"    ▶ closes issue #{number} ({body.get('state_reason')})")
             elif "body" in body:
                 self.say(f"    ▶ edits issue #{number} in place (body updated)")
+                self.tell_culprit(str(body["body"]))
         elif method == "POST" and rest == "/comments":
             lines = list(render_markdown(str(body.get("body") or "")))
             first = next((line for line in lines if line.strip()), "")
@@ -164,6 +198,8 @@ class Narrator:
 def ci_summary(deliveries: list[dict[str, Any]]) -> str:
     """One line of what CI said on a commit: per workflow, failures and reruns; a commit on
     which every job failed once and passed on its rerun is a runner outage."""
+    if all(delivery["event"] == "push" for delivery in deliveries):
+        return "superseded by the next push before any workflow ran: no result"
     latest: dict[tuple[str, str], list[str]] = {}
     for delivery in deliveries:
         if delivery["event"] == "workflow_job":
@@ -199,13 +235,25 @@ async def wait_idle(store: Store, within: float = 20.0) -> None:
     raise TimeoutError("the App did not finish processing in time")
 
 
+async def settle(sim: SimulatedGitHub, store: Store, narrator: Narrator) -> None:
+    """Until the App asks for no more runs: each run's results may make it ask another."""
+    for _ in range(20):
+        seen = len(sim.requests)
+        await sim.ci_settle()
+        await sim.hooks.settle()
+        await wait_idle(store)
+        narrator.catch_up()
+        if len(sim.requests) == seen:
+            return
+
+
 async def run_demo(
     keep_running: bool = False, port: int = 0, out: IO[str] | None = None, pace: float = 0.3
 ) -> int:
     out = out or sys.stdout
     setup_logging("error")
     key = generate_private_key_pem()
-    scenario = default_scenario()
+    scenario = demo_scenario()
     history = Generator(scenario)
     repo = scenario.repo
     sim = SimulatedGitHub(app_id=APP_ID, app_key=key, app_slug="trunkwatch")
@@ -220,6 +268,9 @@ async def run_demo(
             history.author(index),
             pr=history.pr_number(index),
         )
+    sha_of = {history.commit_sha(i): i for i in range(scenario.commits)}
+    workflows = {name: list(jobs) for name, jobs in scenario.workflows.items()}
+    sim.set_ci(repo, workflows, truth(scenario, sha_of))
     base_url = await sim.start()
     secret = secrets.token_hex(16)
     status_token = secrets.token_urlsafe(12)
@@ -239,6 +290,7 @@ async def run_demo(
             )
             async with running_service(settings) as service:
                 app_url = f"http://127.0.0.1:{settings.port}"
+                sim.hooks.configure(f"{app_url}/webhook", secret)  # runs the App asks for
                 narrator.say(
                     f"trunkwatch demo: the App at {app_url}, a simulated GitHub at {base_url}"
                 )
@@ -265,6 +317,7 @@ async def run_demo(
                         await wait_idle(service.store)
                         narrator.say(f"    CI: {ci_summary(deliveries)}")
                         narrator.catch_up()
+                        await settle(sim, service.store, narrator)
                         await asyncio.sleep(pace)
                 narrator.say()
                 issues = sim.issues(repo)

@@ -73,6 +73,8 @@ class Scenario:
     infra_blips: set[int] = field(default_factory=set)
     installation_id: int = 4242
     seed: int = 7
+    # commits whose workflows never ran (superseded by the next push): only their push
+    superseded: set[int] = field(default_factory=set)
     # commit index → "message text" override (e.g. to carry an @mention)
     messages: dict[int, str] = field(default_factory=dict)
     pr_base: int = 150_000
@@ -91,6 +93,31 @@ def default_scenario() -> Scenario:
             10: 'Revert "[inductor] Reorder loop fusion heuristics"',
         },
     )
+
+
+def demo_scenario() -> Scenario:
+    """The default story, where the culprit's workflows never ran: commits 5 and 6 were
+    superseded by the next push before CI got to them, so the breakage shows from commit 7,
+    and only runs on purpose (a bisect tag, a rerun) can tell that commit 6 broke it."""
+    scenario = default_scenario()
+    scenario.superseded = {5, 6}
+    return scenario
+
+
+def truth(scenario: Scenario, sha_of: dict[str, int]) -> Any:
+    """The scenario's CI outcome of any job on any commit and attempt, for runs that the App
+    asks for (a rerun, a bisect tag): a real failure fails every attempt, a flake the first."""
+
+    def conclusion(sha: str, workflow: str, job: str, attempt: int) -> str:
+        index = sha_of.get(sha, -1)
+        if index in scenario.failures.get((workflow, job), set()):
+            return "failure"
+        flaky = index in scenario.flakes.get((workflow, job), set())
+        if (flaky or index in scenario.infra_blips) and attempt == 1:
+            return "failure"
+        return "success"
+
+    return conclusion
 
 
 @dataclass
@@ -259,6 +286,8 @@ class Generator:
         sha = self.commit_sha(index)
         job_id = functools.partial(self.job_id, index)
         yield {"event": "push", "delivery_id": f"push-{sha[:12]}", "payload": self.push(index)}
+        if index in self.scenario.superseded:
+            return
         for workflow in sorted(self.scenario.workflows):
             attempts: dict[str, list[str]] = {}
             for job in self.scenario.workflows[workflow]:

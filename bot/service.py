@@ -21,6 +21,7 @@ from cachetools import TTLCache
 from bot import installations
 from bot.actions import owners
 from bot.actions.config_report import report_config
+from bot.actions.culprit import GitHubProber
 from bot.actions.github_sink import GitHubSink
 from bot.commands import suppressed
 from bot.commands.limits import ReplyLimits
@@ -168,6 +169,7 @@ def github_sink(store: Store, engine: Engine) -> GitHubSink:
         commits_for,
         on_closed_by_human=engine.closed_by_person,
         quiet=lambda repo, branch, group, now: suppressed(store, repo, branch, group, now),
+        prober_for=GitHubProber,
     )
 
 

@@ -12,7 +12,7 @@ import base64
 import textwrap
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -28,10 +28,12 @@ from bot.config import (
     ConfigError,
     ConfigInvalid,
     ConfigLoader,
+    CulpritConfig,
     GroupConfig,
     LoadedConfig,
     NoConfig,
     ReadFailed,
+    RepoConfig,
     check_file,
     load_default,
     load_file,
@@ -40,8 +42,10 @@ from bot.config import (
     parse_document,
     parse_duration,
     push_touches_config,
+    read_text,
     validate,
 )
+from bot.config.values import shown
 from bot.simulated_github.server import SimulatedGitHub
 from bot.tracker.model import GroupRule, TrackerConfig
 
@@ -81,6 +85,9 @@ def group_file(settings: str) -> str:
     """A file whose one group `g` has `settings` (one per line, from line 3 on)."""
     body = textwrap.indent(textwrap.dedent(settings), "    ")
     return f"groups:\n  g:\n{body}"
+
+
+G_IGNORED = "; the group 'g' is ignored"  # a wrong value in a group voids the group
 
 
 # --- errors, each with its line -------------------------------------------------------------
@@ -131,7 +138,9 @@ def test_unknown_key_without_a_close_match_and_at_top_level() -> None:
     ],
 )
 def test_wrong_types_name_key_and_line(setting: str, message: str) -> None:
-    assert errors_of(group_file(setting)) == [f".github/trunkwatch.yml:3: groups.g.{message}"]
+    assert errors_of(group_file(setting)) == [
+        f".github/trunkwatch.yml:3: groups.g.{message}{G_IGNORED}"
+    ]
 
 
 @pytest.mark.parametrize("glob", ["inductor[", "test [linux", "x[!]"])
@@ -173,13 +182,13 @@ def test_bad_durations(value: str) -> None:
 
 def test_a_number_is_not_a_duration() -> None:
     (error,) = errors_of(group_file("escalate_after: 120\nescalation_owners: [bob]"))
-    assert error.endswith("such as 30m, 2h, 1d, 1w or 1h30m, got 120")
+    assert error.endswith(f"such as 30m, 2h, 1d, 1w or 1h30m, got 120{G_IGNORED}")
 
 
 def test_escalation_needs_someone_to_escalate_to() -> None:
     assert errors_of(group_file("escalate_after: 2h")) == [
         ".github/trunkwatch.yml:3: groups.g.escalate_after: "
-        "set, but escalation_owners is empty: nobody to escalate to"
+        f"set, but escalation_owners is empty: nobody to escalate to{G_IGNORED}"
     ]
 
 
@@ -188,7 +197,7 @@ def test_bad_priority(priority: str) -> None:
     (error,) = errors_of(group_file(f"priority: {priority!r}"))
     assert error == (
         ".github/trunkwatch.yml:3: groups.g.priority: "
-        f"expected one of P0, P1, P2, P3, P4, got {priority!r}"
+        f"expected one of P0, P1, P2, P3, P4, got {priority!r}{G_IGNORED}"
     )
 
 
@@ -220,7 +229,7 @@ def test_python_tags_are_refused() -> None:
 
 def test_duplicate_keys_are_errors() -> None:
     assert errors_of("groups: {g: {}}\nbranches: [a]\nbranches: [b]\n") == [
-        ".github/trunkwatch.yml:3: branches: duplicate key (first on line 2)"
+        ".github/trunkwatch.yml:3: branches: duplicate key (first on line 2); the first one applies"
     ]
 
 
@@ -234,7 +243,7 @@ def test_too_large_is_refused_before_parsing() -> None:
 def test_too_large_local_file(tmp_path: Path) -> None:
     path = tmp_path / "big.yml"
     path.write_text("groups: {g: {}}\n" + "#" * MAX_BYTES)
-    (error,) = check_file(path)
+    (error,) = check_file(path).errors
     assert str(error).startswith(f"{path}: the file is {MAX_BYTES + 16} bytes")
 
 
@@ -259,24 +268,37 @@ def test_deep_nesting_is_refused() -> None:
 
 def test_missing_groups() -> None:
     assert errors_of("alerts: {recovery_passes: 2}\n") == [
-        ".github/trunkwatch.yml:1: groups: required: at least one group of jobs to watch"
+        ".github/trunkwatch.yml:1: groups: required: at least one group of jobs to watch; "
+        "no group is watched"
     ]
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("groups: {}\n", "1: groups: expected a mapping of group names, got an empty mapping"),
-        ("groups: [inductor]\n", "1: groups: expected a mapping of group names, got a list"),
+        (
+            "groups: {}\n",
+            "1: groups: expected a mapping of group names, got an empty mapping; "
+            "no group is watched",
+        ),
+        (
+            "groups: [inductor]\n",
+            "1: groups: expected a mapping of group names, got a list; no group is watched",
+        ),
         (
             "groups:\n  bad/name: {}\n",
-            "2: groups.bad/name: a group name may only use A-Z a-z 0-9 _ . -",
+            "2: groups.bad/name: a group name may only use A-Z a-z 0-9 _ . -; "
+            "the group 'bad/name' is ignored",
         ),
-        ("groups:\n  g: 3\n", "2: groups.g: expected a mapping of settings, got 3"),
+        (
+            "groups:\n  g: 3\n",
+            "2: groups.g: expected a mapping of settings, got 3; the group 'g' is ignored",
+        ),
     ],
 )
 def test_bad_groups(text: str, message: str) -> None:
     assert errors_of(text) == [f".github/trunkwatch.yml:{message}"]
+    assert read_text(text, CONFIG_PATH).config == RepoConfig(groups=())
 
 
 def test_every_error_is_collected_in_file_order() -> None:
@@ -302,11 +324,12 @@ def test_every_error_is_collected_in_file_order() -> None:
         "1", "4", "5", "6", "7", "10", "12", "13", "15"
     ]  # fmt: skip
     assert errors[0] == (
-        """.github/trunkwatch.yml:1: branches: expected a list, got 'main' (write ["main"])"""
+        """.github/trunkwatch.yml:1: branches: expected a list, got 'main' (write ["main"]); """
+        "the default applies: the repository's default branch"
     )
     assert errors[-1] == (
         ".github/trunkwatch.yml:15: commands.prefix: expected a word starting with '/', "
-        "got 'trunkwatch'"
+        "got 'trunkwatch'; the default applies: \"/trunkwatch\""
     )
 
 
@@ -314,7 +337,7 @@ def test_retention_must_exceed_the_largest_threshold() -> None:
     text = "groups:\n  g: {threshold: 10}\nalerts:\n  retention_commits: 10\n"
     assert errors_of(text) == [
         ".github/trunkwatch.yml:4: alerts.retention_commits: "
-        "must be larger than the largest threshold (10)"
+        "must be larger than the largest threshold (10); the default applies: 2000"
     ]
 
 
@@ -420,31 +443,34 @@ def test_load_and_check_file(tmp_path: Path) -> None:
     good = tmp_path / "good.yml"
     good.write_text(DESIGN_EXAMPLE)
     assert load_file(good).groups[0].name == "inductor"
-    assert check_file(good) == []
+    assert check_file(good).problems == []
     bad = tmp_path / "bad.yml"
     bad.write_text(DESIGN_EXAMPLE.replace("threshold: 3", "threshold: three"))
-    assert [str(e) for e in check_file(bad)] == [
-        f"{bad}:7: groups.inductor.threshold: expected a positive integer, got 'three'"
+    assert [str(e) for e in check_file(bad).errors] == [
+        f"{bad}:7: groups.inductor.threshold: expected a positive integer, got 'three'; "
+        "the group 'inductor' is ignored"
     ]
     with pytest.raises(ConfigInvalid):
         load_file(bad)
     missing = tmp_path / "missing.yml"
-    assert [str(e) for e in check_file(missing)] == [
+    assert [str(e) for e in check_file(missing).errors] == [
         f"{missing}: cannot read: No such file or directory"
     ]
+    assert check_file(missing).config is None
 
 
 def test_local_file_with_extends(tmp_path: Path) -> None:
     path = tmp_path / "part.yml"
     path.write_text("_extends: org-config\nalerts: {recovery_passes: 2}\n")
-    assert check_file(path) == []  # checked as a part: its `groups` may come from the base
+    assert check_file(path).problems == []  # a part: its `groups` may come from the base
     with pytest.raises(ConfigInvalid) as caught:
         load_file(path)
     assert str(caught.value.errors[0]).startswith(f"{path}:1: _extends: cannot be followed")
     path.write_text("_extends: 'a b c'\nalerts: {recovery_passes: 0}\n")
-    assert [str(e) for e in check_file(path)] == [
+    assert [str(e) for e in check_file(path).errors] == [
         f"{path}:1: _extends: expected 'repo', 'owner/repo' or 'owner/repo:path', got 'a b c'",
-        f"{path}:2: alerts.recovery_passes: expected a positive integer, got 0",
+        f"{path}:2: alerts.recovery_passes: expected a positive integer, got 0; "
+        "the default applies: 1",
     ]
 
 
@@ -475,7 +501,8 @@ def test_errors_in_a_merged_tree_name_the_file_they_came_from() -> None:
     with pytest.raises(ConfigInvalid) as caught:
         validate(merge(base, top))
     assert [str(e) for e in caught.value.errors] == [
-        "org/base:cfg.yml:3: groups.a.threshold: expected a positive integer, got 'nope'"
+        "org/base:cfg.yml:3: groups.a.threshold: expected a positive integer, got 'nope'; "
+        "the group 'a' is ignored"
     ]
 
 
@@ -667,23 +694,21 @@ async def test_invalidating_a_base_drops_the_repositories_built_on_it(
     assert result.config is not None and result.config.groups[0].name == "org2"
 
 
-async def test_broken_file_keeps_the_last_valid_config_and_reports_once(
+async def test_an_unreadable_file_keeps_the_last_valid_config_and_reports_once(
     github: tuple[ContentsServer, GitHubAPI],
 ) -> None:
     server, gh = github
     server.files["octo/repo", CONFIG_PATH] = DESIGN_EXAMPLE
     loader = ConfigLoader()
     good = await loader.get(gh, "octo/repo", "main")
-    server.files["octo/repo", CONFIG_PATH] = DESIGN_EXAMPLE.replace("priority: P2", "priority: P9")
+    server.files["octo/repo", CONFIG_PATH] = DESIGN_EXAMPLE.replace('["inductor*"]', '["ind')
     loader.invalidate("octo/repo")
     broken = await loader.get(gh, "octo/repo", "main")
     assert isinstance(broken, LoadedConfig)
-    assert broken.config == good.config
+    assert broken.fallback and broken.config == good.config
     assert broken.report_errors is True
-    assert [str(e) for e in broken.errors] == [
-        ".github/trunkwatch.yml:9: groups.inductor.priority: "
-        "expected one of P0, P1, P2, P3, P4, got 'P9'"
-    ]
+    (error,) = broken.errors
+    assert str(error).startswith(".github/trunkwatch.yml:5: not valid YAML")
     cached = await loader.get(gh, "octo/repo", "main")
     assert (cached.config, cached.errors, cached.report_errors) == (
         good.config,
@@ -695,8 +720,75 @@ async def test_broken_file_keeps_the_last_valid_config_and_reports_once(
     server.files["octo/repo", CONFIG_PATH] = "groups: {fixed: {}}\n"
     loader.invalidate("octo/repo")
     fixed = await loader.get(gh, "octo/repo", "main")
-    assert fixed.errors == () and fixed.config is not None
+    assert fixed.errors == () and fixed.config is not None and not fixed.fallback
     assert fixed.config.groups[0].name == "fixed"
+
+
+TWO_GROUPS = """\
+groups:
+  inductor:
+    workflows: ["inductor*"]
+    priority: P2
+  trunk:
+    workflows: [trunk]
+suspects:
+  max_prs: 3
+"""
+
+
+async def test_a_wrong_value_voids_its_group_and_an_unknown_key_is_skipped(
+    github: tuple[ContentsServer, GitHubAPI],
+) -> None:
+    server, gh = github
+    server.files["octo/repo", CONFIG_PATH] = TWO_GROUPS
+    loader = ConfigLoader()
+    good = await loader.get(gh, "octo/repo", "main")
+    assert good.errors == () and good.warnings == () and not good.report_errors
+    newer = TWO_GROUPS.replace("priority: P2", "priority: P9") + "from_a_newer_release: 1\n"
+    server.files["octo/repo", CONFIG_PATH] = newer
+    loader.invalidate("octo/repo")
+    partly = await loader.get(gh, "octo/repo", "main")
+    assert isinstance(partly, LoadedConfig) and not partly.fallback
+    assert [group.name for group in partly.config.groups] == ["trunk"]
+    assert partly.config.suspects.max_prs == 3  # the rest of the file applies
+    assert partly.report_errors is True
+    assert [str(e) for e in partly.errors] == [
+        ".github/trunkwatch.yml:4: groups.inductor.priority: "
+        "expected one of P0, P1, P2, P3, P4, got 'P9'; the group 'inductor' is ignored"
+    ]
+    assert [str(e) for e in partly.warnings] == [
+        ".github/trunkwatch.yml:9: from_a_newer_release: unknown key"
+    ]
+    loader.invalidate("octo/repo")  # read again, the same problems: nothing new to report
+    assert (await loader.get(gh, "octo/repo", "main")).report_errors is False
+
+    # An unreadable file now falls back to the configuration that applied last.
+    server.files["octo/repo", CONFIG_PATH] = "groups: [\n"
+    loader.invalidate("octo/repo")
+    unreadable = await loader.get(gh, "octo/repo", "main")
+    assert unreadable.fallback and unreadable.config == partly.config
+    assert unreadable.warnings == () and unreadable.report_errors
+
+    # Only an unknown key: everything applies, and it is still said.
+    server.files["octo/repo", CONFIG_PATH] = TWO_GROUPS + "from_a_newer_release: 1\n"
+    loader.invalidate("octo/repo")
+    warned = await loader.get(gh, "octo/repo", "main")
+    assert warned.config == good.config and warned.errors == ()
+    assert len(warned.warnings) == 1 and warned.report_errors
+
+
+async def test_an_extends_chain_that_cannot_be_followed_is_unreadable(
+    github: tuple[ContentsServer, GitHubAPI],
+) -> None:
+    server, gh = github
+    server.files["octo/repo", CONFIG_PATH] = TWO_GROUPS
+    loader = ConfigLoader()
+    good = await loader.get(gh, "octo/repo", "main")
+    server.files["octo/repo", CONFIG_PATH] = "_extends: nowhere\n" + TWO_GROUPS
+    loader.invalidate("octo/repo")
+    cut = await loader.get(gh, "octo/repo", "main")
+    assert cut.fallback and cut.config == good.config
+    assert [e.key for e in cut.errors] == ["_extends"]
 
 
 async def test_broken_file_without_a_valid_one_gives_no_config(
@@ -751,3 +843,140 @@ async def test_against_the_simulated_github() -> None:
         assert fallback.config is not None and fallback.config.groups[0].name == "org"
     finally:
         await sim.stop()
+
+
+# --- culprit: ----------------------------------------------------------------------------------
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+def culprit_of(section: str) -> CulpritConfig:
+    config = load_text(f"groups: {{g: {{}}}}\nculprit:\n{textwrap.indent(section, '  ')}", "f")
+    return config.culprit
+
+
+def test_culprit_defaults_when_the_section_is_absent() -> None:
+    culprit = load_text("groups: {g: {}}\n", "f").culprit
+    assert culprit == CulpritConfig(
+        confirm="rerun",
+        confirm_before_filing=False,
+        bisect_tag="trunkwatch/bisect/{sha}",
+        max_runs=6,
+        revert="off",
+        max_reverts_per_day=2,
+        no_revert_label="trunkwatch: no revert",
+    )
+    assert culprit.tag_for(SHA) == f"trunkwatch/bisect/{SHA}"
+    assert load_default().culprit == culprit
+
+
+def test_culprit_settings() -> None:
+    culprit = culprit_of(
+        "confirm: off\nconfirm_before_filing: false\nbisect_tag: 'ci/bisect-{sha}-tw'\n"
+        "max_runs: 0\nrevert: suggest\nmax_reverts_per_day: 0\nno_revert_label: keep\n"
+    )
+    assert (culprit.confirm, culprit.revert) == ("off", "suggest")  # a bare off is false
+    assert (culprit.max_runs, culprit.max_reverts_per_day) == (0, 0)
+    assert culprit.no_revert_label == "keep"
+    assert culprit.tag_for(SHA) == f"ci/bisect-{SHA}-tw"
+    assert culprit_of("revert: auto\nconfirm: 'rerun'\n").revert == "auto"
+    assert culprit_of("revert: 'off'\n").revert == "off"
+    assert culprit_of("confirm_before_filing: true\n").confirm_before_filing
+
+
+@pytest.mark.parametrize("off", ["''", "off", "null", "false", ""])
+def test_an_empty_or_off_bisect_tag_turns_bisection_off(off: str) -> None:
+    culprit = culprit_of(f"bisect_tag: {off}\n")
+    assert culprit.bisect_tag is None
+    assert culprit.tag_for(SHA) is None
+    assert culprit.sha_of_tag(f"trunkwatch/bisect/{SHA}") is None
+
+
+def test_sha_of_tag() -> None:
+    culprit = CulpritConfig()
+    assert culprit.sha_of_tag(f"trunkwatch/bisect/{SHA}") == SHA
+    assert culprit.sha_of_tag(f"refs/tags/trunkwatch/bisect/{SHA}") == SHA
+    assert culprit.sha_of_tag(f"trunkwatch/bisect/{SHA.upper()}") == SHA
+    assert culprit.sha_of_tag(f"trunkwatch/bisect/{SHA[:12]}") is None
+    assert culprit.sha_of_tag(f"trunkwatch/bisect/{SHA}x") is None
+    assert culprit.sha_of_tag(f"refs/heads/trunkwatch/bisect/{SHA}") is None
+    assert culprit.sha_of_tag("main") is None
+    odd = CulpritConfig(bisect_tag="bisect.{sha}+x")  # regex characters are literal
+    assert odd.sha_of_tag(f"bisect.{SHA}+x") == SHA
+    assert odd.sha_of_tag(f"bisectX{SHA}+x") is None
+    assert odd.sha_of_tag(odd.tag_for(SHA) or "") == SHA
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("confirm: true", "confirm: expected one of off, rerun, got true"),
+        ("confirm: always", "confirm: expected one of off, rerun, got 'always'"),
+        ("revert: on", "revert: expected one of off, suggest, auto, got true"),
+        ("revert: [auto]", "revert: expected one of off, suggest, auto, got a list"),
+        ("max_runs: -1", "max_runs: expected an integer ≥ 0, got -1"),
+        ("max_runs: six", "max_runs: expected an integer ≥ 0, got 'six'"),
+        ("max_reverts_per_day: 1.5", "max_reverts_per_day: expected an integer ≥ 0, got 1.5"),
+        (
+            "confirm_before_filing: 'yes'",
+            "confirm_before_filing: expected true or false, got 'yes'",
+        ),
+        ("no_revert_label: ''", "no_revert_label: expected a non-empty string, got ''"),
+        (
+            "bisect_tag: 'bisect/sha'",
+            "bisect_tag: must contain {sha} exactly once, got 'bisect/sha'",
+        ),
+        (
+            "bisect_tag: '{sha}/{sha}'",
+            "bisect_tag: must contain {sha} exactly once, got '{sha}/{sha}'",
+        ),
+        ("bisect_tag: 'a b/{sha}'", "bisect_tag: not a valid git tag name, got 'a b/{sha}'"),
+        ("bisect_tag: 'x..y/{sha}'", "bisect_tag: not a valid git tag name, got 'x..y/{sha}'"),
+        ("bisect_tag: '{sha}.lock'", "bisect_tag: not a valid git tag name, got '{sha}.lock'"),
+        (
+            "bisect_tag: '.hidden/{sha}'",
+            "bisect_tag: not a valid git tag name, got '.hidden/{sha}'",
+        ),
+        ("bisect_tag: 'x/{sha}/'", "bisect_tag: not a valid git tag name, got 'x/{sha}/'"),
+        ("bisect_tag: 'x:{sha}'", "bisect_tag: not a valid git tag name, got 'x:{sha}'"),
+        (
+            "bisect_tag: 'refs/tags/b/{sha}'",
+            "bisect_tag: a tag name, without refs/tags/, got 'refs/tags/b/{sha}'",
+        ),
+        ("bisect_tag: 7", "bisect_tag: expected a tag name with {sha}, or off, got 7"),
+    ],
+)
+def test_a_wrong_culprit_setting_names_key_and_line_and_keeps_its_default(
+    setting: str, message: str
+) -> None:
+    key = setting.partition(":")[0]
+    other, value = ("max_reverts_per_day", 1) if key == "max_runs" else ("max_runs", 4)
+    text = f"groups: {{g: {{}}}}\nculprit:\n  {other}: {value}\n  {setting}\n"
+    checked = read_text(text, "f")
+    default = CulpritConfig()
+    assert [str(e) for e in checked.errors] == [
+        f"f:4: culprit.{message}; the default applies: {shown(getattr(default, key))}"
+    ]
+    assert checked.config is not None
+    assert checked.config.culprit == replace(default, **{other: value})  # the rest applies
+
+
+def test_waiting_for_a_rerun_that_is_off_is_an_error() -> None:
+    checked = read_text(
+        "groups: {g: {}}\nculprit: {confirm: off, confirm_before_filing: true}\n", "f"
+    )
+    assert [str(e) for e in checked.errors] == [
+        "f:2: culprit.confirm_before_filing: true, but confirm is off: no rerun would ever come;"
+        " the default applies: false"
+    ]
+    assert checked.config is not None
+    assert checked.config.culprit.confirm == "off"
+    assert not checked.config.culprit.confirm_before_filing
+
+
+def test_unknown_culprit_keys_are_warnings() -> None:
+    checked = read_text("groups: {g: {}}\nculprit:\n  bisect_depth: 3\n", "f")
+    assert checked.errors == ()
+    assert [str(e) for e in checked.warnings] == [
+        "f:3: culprit.bisect_depth: unknown key (did you mean 'bisect_tag'?)"
+    ]

@@ -1,5 +1,6 @@
-"""The config-error issue: opened once while `.github/trunkwatch.yml` is broken, edited when
-the errors change, closed when the file is fixed; over HTTP against the simulated GitHub."""
+"""The config-error issue: opened once while `.github/trunkwatch.yml` has problems, edited
+when they change, closed when the file is fixed; it says what was ignored and why, and what
+is in force. Over HTTP against the simulated GitHub."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from bot.store.base import Store
 
 REPO = "octo-org/trunk"
 VALID = 'groups:\n  inductor:\n    workflows: ["inductor*"]\n'
+TWO_GROUPS = VALID + "  trunk:\n    workflows: [trunk]\n"
+UNREADABLE = 'groups:\n  inductor:\n    workflows: ["inductor*"\n'
 BROKEN = (
     'groups:\n  inductor:\n    workflows: ["inductor*"]\n    threshold: "three"\n"@octocat": 1\n'
 )
@@ -57,15 +60,18 @@ async def test_broken_after_valid_reports_once_and_closes_on_fix(
     assert reports(sim) == []
 
     result = await read_and_report(sim, gh, store, loader, BROKEN)
-    assert isinstance(result, LoadedConfig) and result.errors
-    assert result.config.group("inductor") is not None  # the last valid one is kept
+    assert isinstance(result, LoadedConfig) and result.errors and not result.fallback
+    assert result.config.groups == ()  # its one group had a wrong value
     (number,) = reports(sim)
     issue = sim.repo(REPO).issues[number]
     assert issue.state == "open" and issue.title == config_report.TITLE
     body = issue.body or ""
-    assert f"**{CONFIG_PATH}:4** groups.inductor.threshold: expected a positive integer" in body
+    assert (
+        f"**{CONFIG_PATH}:4** groups.inductor.threshold: expected a positive integer, got"
+        f" 'three' — the group 'inductor' is ignored"
+    ) in body
     assert f"**{CONFIG_PATH}:5** @{ZWSP}octocat: unknown key" in body  # pings nobody
-    assert "keeps using the last valid configuration" in body
+    assert "no group is left to watch" in body
 
     # The same broken file read again: no second issue, not even a request.
     before = len(sim.requests)
@@ -126,3 +132,59 @@ def test_a_long_list_of_errors_is_cut() -> None:
     body = config_report.report_body(REPO, NoConfig(CONFIG_PATH, errors, True))
     assert "key50" in body and "key51" not in body
     assert "… and 10 more." in body
+
+
+async def test_a_partly_wrong_file_says_what_was_ignored_and_what_is_watched(
+    sim: SimulatedGitHub, gh: GitHubClient, store: Store
+) -> None:
+    sim.add_repo(REPO)
+    loader = ConfigLoader()
+    text = TWO_GROUPS + "    priority: P9\nalerts:\n  recovery_passes: 0\nnew_feature: {}\n"
+    result = await read_and_report(sim, gh, store, loader, text)
+    assert result.config is not None
+    assert [group.name for group in result.config.groups] == ["inductor"]
+    (number,) = reports(sim)
+    body = sim.repo(REPO).issues[number].body or ""
+    assert "applies in part: 2 wrong value(s) and 1 unknown key(s)" in body
+    assert "trunkwatch watches `inductor`" in body
+    assert (
+        f"**{CONFIG_PATH}:6** groups.trunk.priority: expected one of P0, P1, P2, P3, P4, got"
+        " 'P9' — the group 'trunk' is ignored"
+    ) in body
+    assert (
+        f"**{CONFIG_PATH}:8** alerts.recovery\\_passes: expected a positive integer, got 0"
+        " — the default applies: 1"
+    ) in body
+    assert f"**{CONFIG_PATH}:9** new\\_feature: unknown key" in body
+
+    # Only the unknown key left: still said, under its own title; then fixed, closed.
+    result = await read_and_report(sim, gh, store, loader, TWO_GROUPS + "new_feature: {}\n")
+    assert result.errors == () and len(result.warnings) == 1
+    issue = sim.repo(REPO).issues[number]
+    assert issue.state == "open" and issue.title == config_report.TITLE_WARNINGS
+    assert "trunkwatch watches `inductor`, `trunk`" in (issue.body or "")
+    await read_and_report(sim, gh, store, loader, TWO_GROUPS)
+    assert sim.repo(REPO).issues[number].state == "closed"
+
+
+async def test_an_unreadable_file_keeps_the_last_valid_config_or_watches_nothing(
+    sim: SimulatedGitHub, gh: GitHubClient, store: Store
+) -> None:
+    sim.add_repo(REPO)
+    loader = ConfigLoader()
+    nothing = await read_and_report(sim, gh, store, loader, UNREADABLE)
+    assert isinstance(nothing, NoConfig) and nothing.config is None
+    (number,) = reports(sim)
+    body = sim.repo(REPO).issues[number].body or ""
+    assert "cannot be used: 1 error(s)" in body and "Why it cannot be read" in body
+    assert "watches nothing in this repository until the file can be read" in body
+
+    await read_and_report(sim, gh, store, loader, TWO_GROUPS)
+    assert sim.repo(REPO).issues[number].state == "closed"
+    kept = await read_and_report(sim, gh, store, loader, UNREADABLE)
+    assert isinstance(kept, LoadedConfig) and kept.fallback
+    assert [group.name for group in kept.config.groups] == ["inductor", "trunk"]
+    (_, second) = reports(sim)
+    body = sim.repo(REPO).issues[second].body or ""
+    assert f"**{CONFIG_PATH}:4** not valid YAML" in body
+    assert "keeps using the last valid configuration" in body

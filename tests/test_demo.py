@@ -10,14 +10,14 @@ import re
 import aiohttp
 
 from bot.demo import run_demo
-from bot.history import Generator, default_scenario
+from bot.history import Generator, demo_scenario
 
 
 async def test_the_demo_shows_the_alert_lifecycle() -> None:
     out = io.StringIO()
     assert await run_demo(out=out, pace=0) == 0
     text = out.getvalue()
-    history = Generator(default_scenario())
+    history = Generator(demo_scenario())
     culprit_pr = history.pr_number(6)
     lines = text.splitlines()
     filed = [line for line in lines if "▶ files issue" in line]
@@ -38,6 +38,15 @@ async def test_the_demo_shows_the_alert_lifecycle() -> None:
     assert all(re.search(r" \(#\d+\) — \w+$", line) for line in commits), commits
     assert "(groups: inductor, trunk; lint not watched;" in text  # what the history uses
     assert sum("runner outage" in line for line in lines) == 1
+    # The culprit never ran (superseded): bisect tags, a rerun, and it is confirmed.
+    assert sum("superseded by the next push" in line for line in lines) == 2
+    tags = [line for line in lines if "▶ pushes tag trunkwatch/bisect/" in line]
+    assert len(tags) == 2 and history.commit_sha(6)[:10] in tags[0]
+    assert sum("▶ reruns job" in line for line in lines) == 1
+    culprit = f"Culprit: `{history.commit_sha(6)[:7]}` (#{culprit_pr}) — confirmed"
+    assert any(culprit in line for line in lines)
+    others = {history.pr_number(i) for i in (5, 7)}  # suspects at first, cleared on the way
+    assert all(f"removes label 'ci: suspected breakage' from PR #{pr}" in text for pr in others)
 
 
 class Lines(io.StringIO):

@@ -148,6 +148,10 @@ def test_command_line_json_and_errors(tmp_path: Path) -> None:
     missing = trunkwatch("replay", str(tmp_path / "nope.jsonl"))
     assert missing.returncode == 2 and "cannot read" in missing.stderr
     bad_config = tmp_path / "trunkwatch.yml"
-    bad_config.write_text("groups:\n  inductor:\n    treshold: 3\n")
+    bad_config.write_text("groups:\n  inductor:\n    threshold: three\n")
     rejected = trunkwatch("replay", str(EXAMPLE), "--config", str(bad_config))
-    assert rejected.returncode == 2 and ":3:" in rejected.stderr and "treshold" in rejected.stderr
+    assert rejected.returncode == 2 and ":3:" in rejected.stderr and "three" in rejected.stderr
+    bad_config.write_text("groups:\n  inductor:\n    treshold: 3\n")  # unknown: a warning
+    warned = trunkwatch("replay", str(EXAMPLE), "--config", str(bad_config))
+    assert warned.returncode == 0 and warned.stdout
+    assert "warning:" in warned.stderr and ":3:" in warned.stderr and "treshold" in warned.stderr

@@ -131,3 +131,13 @@ def test_jobs_with_disjoint_blamelists_are_separate_breakages() -> None:
     ]
     assert [b.suspects for b in decision.breakages] == [(sha(1),), (sha(6),)]
     assert decision.suspects == (sha(1), sha(6))
+
+
+def test_the_culprit_settings_reach_the_tracker() -> None:
+    from bot.config.files import load_text
+
+    text = "groups: {ci: {workflows: [trunk]}}\nculprit: {confirm: off, bisect_tag: ''}\n"
+    off = load_text(text, "test").tracker_config("main")
+    assert (off.confirm, off.bisect_tag) == (False, "")
+    default = load_text("groups: {ci: {workflows: [trunk]}}\n", "test").tracker_config("main")
+    assert (default.confirm, default.bisect_tag) == (True, TAG)

@@ -522,8 +522,11 @@ def update_comment(
     previous_jobs: Sequence[str],
     previous_suspects: Sequence[str],
     ctx: BodyContext,
+    suspects: Sequence[str] | None = None,
 ) -> str:
-    """What changed since the body was last shown: jobs that joined or left, new suspects."""
+    """What changed since the body was last shown: jobs that joined or left, new suspects
+    (`suspects`: those to announce, when not the decision's own)."""
+    suspects = list(decision.suspects if suspects is None else suspects)
     jobs = [str(job.key) for job in decision.jobs]
     joined = [j for j in jobs if j not in previous_jobs]
     left = [j for j in previous_jobs if j not in jobs]
@@ -532,12 +535,12 @@ def update_comment(
         parts.append("Now also failing: " + ", ".join(md.escape(j, 120) for j in joined) + ".")
     if left:
         parts.append("No longer failing: " + ", ".join(md.escape(j, 120) for j in left) + ".")
-    if list(decision.suspects) != list(previous_suspects):
-        if decision.suspects and len(decision.suspects) <= SUSPECTS_SHOWN:
-            named = ", ".join(commit_link(sha, ctx) for sha in decision.suspects)
+    if suspects != list(previous_suspects):
+        if suspects and len(suspects) <= SUSPECTS_SHOWN:
+            named = ", ".join(commit_link(sha, ctx) for sha in suspects)
             parts.append(f"Suspects are now: {named}.")
         else:
-            parts.append(f"Suspects changed: {len(decision.suspects)} commits.")
+            parts.append(f"Suspects changed: {len(suspects)} commits.")
     if not parts:
         parts.append(f"{len(jobs)} jobs failing, streak {decision.streak}.")
     return " ".join(parts) + " The description above is current."

@@ -1,8 +1,10 @@
-"""Telling the repository that its `.github/trunkwatch.yml` is broken, once, and when fixed.
+"""Telling the repository what is wrong with its `.github/trunkwatch.yml`, once, and when fixed.
 
-While a read of the configuration has errors, one open issue labelled `trunkwatch: config
-error` lists them (file:line, key, message); a read with other errors edits it in place.
-A valid read (or no file at all) closes it with a comment. The issue is found by the store
+While a read of the configuration has problems, one open issue labelled `trunkwatch: config
+error` lists them (file:line, key, message): the wrong values and what each one voided (a
+group, or a setting that keeps its default), the unknown keys that were skipped, or why the
+file cannot be read at all and what is in force instead. A read with other problems edits it
+in place. A clean read (or no file at all) closes it with a comment. The issue is found by the store
 (namespace `config_report`, key: the repository) and, when the store has lost it, by its
 hidden marker among the open issues carrying the label, so repeating a report is harmless.
 In the steady state (nothing changed since the last report) no call is made to GitHub.
@@ -27,42 +29,81 @@ REPORTS = "config_report"  # before typed records (carried over at start)
 LABEL = "trunkwatch: config error"
 MARKER_KIND = "config_error"
 TITLE = f"trunkwatch: {CONFIG_PATH} has errors"
+TITLE_WARNINGS = f"trunkwatch: {CONFIG_PATH} has unknown keys"
 ERRORS_SHOWN = 50
 OPEN, CLOSED = "open", "closed"
 
 
-def _digest(errors: tuple[ConfigError, ...]) -> str:
-    text = "\n".join(str(error) for error in errors)
+def _digest(problems: tuple[ConfigError, ...]) -> str:
+    text = "\n".join(str(problem) for problem in problems)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def error_line(error: ConfigError) -> str:
     where = f"{error.path}:{error.line}" if error.line else error.path
     key = f" {md.escape(error.key, 120)}:" if error.key else ""
-    return f"- **{md.escape(where, 200)}**{key} {md.escape(error.message, 300)}"
+    ignored = f" — {md.escape(error.ignored, 200)}" if error.ignored else ""
+    return f"- **{md.escape(where, 200)}**{key} {md.escape(error.message, 300)}{ignored}"
 
 
-def report_body(repo: str, result: ConfigResult) -> str:
-    if isinstance(result, LoadedConfig):
-        in_force = (
+def title_for(result: ConfigResult) -> str:
+    return TITLE if result.errors else TITLE_WARNINGS
+
+
+def _listed(problems: tuple[ConfigError, ...], room: int) -> list[str]:
+    lines = [error_line(problem) for problem in problems[: max(room, 0)]]
+    if len(problems) > room:
+        lines.append(f"- … and {len(problems) - max(room, 0)} more.")
+    return lines
+
+
+def _in_force(result: ConfigResult) -> str:
+    if result.config is None:
+        return "trunkwatch watches nothing in this repository until the file can be read."
+    if result.fallback:
+        return (
             "trunkwatch keeps using the last valid configuration"
             f" (from {md.escape(result.source, 200)}) until the file is fixed."
         )
+    watched = [f"`{md.escape(group.name, 100)}`" for group in result.config.groups]
+    if not watched:
+        return (
+            "The rest of the file applies, but no group is left to watch:"
+            " trunkwatch watches nothing in this repository until the file is fixed."
+        )
+    return f"The rest of the file applies: trunkwatch watches {', '.join(watched)}."
+
+
+def report_body(repo: str, result: ConfigResult) -> str:
+    errors, warnings = result.errors, result.warnings
+    if result.config is None or result.fallback:
+        summary = f"The newest `{CONFIG_PATH}` cannot be used: {len(errors)} error(s)."
     else:
-        in_force = "trunkwatch watches nothing in this repository until the file is valid."
-    errors = result.errors
-    lines = [error_line(error) for error in errors[:ERRORS_SHOWN]]
-    if len(errors) > ERRORS_SHOWN:
-        lines.append(f"- … and {len(errors) - ERRORS_SHOWN} more.")
+        counts = [f"{len(errors)} wrong value(s)"] if errors else []
+        counts += [f"{len(warnings)} unknown key(s)"] if warnings else []
+        summary = f"The newest `{CONFIG_PATH}` applies in part: {' and '.join(counts)}."
+    lines = [md.marker(MARKER_KIND, repo=repo), f"{summary} {_in_force(result)}"]
+    if errors:
+        heading = (
+            "**Why it cannot be read:**"
+            if result.config is None or result.fallback
+            else "**Ignored, wrong values** (each voids its group, or its setting keeps the"
+            " default):"
+        )
+        lines += ["", heading, *_listed(errors, ERRORS_SHOWN)]
+    if warnings:
+        lines += [
+            "",
+            "**Unknown keys**, skipped (perhaps from a newer trunkwatch, or a typo):",
+            *_listed(warnings, ERRORS_SHOWN - len(errors)),
+        ]
     return "\n".join(
         [
-            md.marker(MARKER_KIND, repo=repo),
-            f"The newest `{CONFIG_PATH}` cannot be used: {len(errors)} error(s). {in_force}",
-            "",
             *lines,
             "",
             "`trunkwatch check-config .github/trunkwatch.yml` prints the same list locally."
-            " This issue closes by itself once a valid file is pushed to the default branch.",
+            " This issue closes by itself once a file without problems is pushed to the"
+            " default branch.",
         ]
     )
 
@@ -84,25 +125,25 @@ async def _find_open(gh: Any, repo: str) -> dict[str, Any] | None:
 
 async def _report(gh: Any, repo: str, result: ConfigResult, record: ConfigReport | None) -> int:
     """File or edit the report; returns its issue number."""
-    body = report_body(repo, result)
+    body, title = report_body(repo, result), title_for(result)
     number = record.number if record is not None and record.state == OPEN else 0
     if number:
-        edited = await issues.edit(gh, repo, number, title=TITLE, body=body)
+        edited = await issues.edit(gh, repo, number, title=title, body=body)
         if edited is not None and edited.get("state") == OPEN:
             return number
     found = await _find_open(gh, repo)
     if found is not None:
-        await issues.edit(gh, repo, int(found["number"]), title=TITLE, body=body)
+        await issues.edit(gh, repo, int(found["number"]), title=title, body=body)
         return int(found["number"])
     await issues.ensure_label(gh, repo, LABEL, set())
-    created = await issues.create(gh, repo, TITLE, body, [LABEL])
+    created = await issues.create(gh, repo, title, body, [LABEL])
     log.info("config error reported", extra={"repo": repo, "issue": created["number"]})
     return int(created["number"])
 
 
 def fixed_comment(result: ConfigResult) -> str:
     if isinstance(result, LoadedConfig):
-        return f"✅ `{CONFIG_PATH}` is valid again; trunkwatch uses it from now on."
+        return f"✅ `{CONFIG_PATH}` is valid again; trunkwatch uses all of it from now on."
     return f"✅ `{CONFIG_PATH}` is gone, and with it the errors; trunkwatch watches nothing here."
 
 
@@ -115,12 +156,14 @@ async def _close(gh: Any, repo: str, number: int, text: str) -> None:
 
 async def report_config(gh: Any, store: Store | Records, repo: str, result: ConfigResult) -> None:
     """Bring the repository's config-error issue in line with a fresh read of its
-    configuration: open or edit it while the read has errors, close it once it has none."""
+    configuration: open or edit it while the read has errors or warnings, close it once it
+    has none."""
     records = records_of(store)
     key = repo.lower()
     record = await records.get(ConfigReport, key)
-    if result.errors:
-        digest = _digest(result.errors)
+    problems = (*result.errors, *result.warnings)
+    if problems:
+        digest = _digest(problems)
         if record is not None and record.state == OPEN and record.digest == digest:
             return
         number = await _report(gh, repo, result, record)

@@ -18,8 +18,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
+import gidgethub
+
+from bot.github import ci
 from bot.store.record_view import Records
 from bot.store.records import CulpritRun
 from bot.tracker.model import BISECT, RERUN, Decision, DecisionKind, Probe
@@ -39,6 +42,25 @@ class Prober(Protocol):
     async def create_tag(self, repo: str, tag: str, sha: str) -> bool: ...
 
     async def delete_tag(self, repo: str, tag: str) -> None: ...
+
+
+class GitHubProber:
+    """Runs asked for on GitHub, through an installation's client."""
+
+    def __init__(self, gh: Any) -> None:
+        self.gh = gh
+
+    async def rerun_job(self, repo: str, job_id: int) -> bool:
+        return await ci.rerun_job(self.gh, repo, job_id)
+
+    async def rerun_failed_jobs(self, repo: str, run_id: int) -> bool:
+        return await ci.rerun_failed_jobs(self.gh, repo, run_id)
+
+    async def create_tag(self, repo: str, tag: str, sha: str) -> bool:
+        return await ci.create_tag(self.gh, repo, tag, sha)
+
+    async def delete_tag(self, repo: str, tag: str) -> None:
+        await ci.delete_tag(self.gh, repo, tag)
 
 
 @dataclass(frozen=True)
@@ -138,6 +160,7 @@ async def _request(
     )
     claim = Records(records.store)  # committed before the request: it is made once
     await claim.put(run)
+    why = "refused"
     try:
         if tag is not None:
             ok = await prober.create_tag(decision.repo, tag, probe.sha)
@@ -145,11 +168,13 @@ async def _request(
             ok = await prober.rerun_job(decision.repo, probe.job_id)
         else:
             ok = await prober.rerun_failed_jobs(decision.repo, probe.run_id)
-    except BaseException:
+    except gidgethub.BadRequest as exc:  # a 4xx: the job is gone, a permission missing…
+        ok, why = False, f"refused: {exc.status_code} {str(exc)[:80]}"
+    except BaseException:  # a 5xx after the client's retries, a crash: the delivery retries
         await claim.remove(CulpritRun, run.alert, run.probe)
         raise
     if not ok:
-        run.outcome = "refused"
+        run.outcome = why
         await claim.put(run)
     log.info(
         "culprit run requested" if ok else "culprit run refused",

@@ -212,11 +212,14 @@ class GitHubSink:
                 return
             record.body_hash = digest
         new_jobs = [str(job.key) for job in decision.jobs]
+        # Provisional suspects (results still coming) are not announced: the comment says
+        # what they became once the results are in.
+        shown = record.suspects if decision.provisional else list(decision.suspects)
         changed = {"jobs", "suspects"} & set(decision.changed)
         before = (record.jobs, record.suspects)
-        if changed and known_before and not first and before != (new_jobs, list(decision.suspects)):
-            text = issues.update_comment(decision, record.jobs, record.suspects, ctx)
-            revision = _revision(record, new_jobs, decision.suspects)
+        if changed and known_before and not first and before != (new_jobs, shown):
+            text = issues.update_comment(decision, record.jobs, record.suspects, ctx, shown)
+            revision = _revision(record, new_jobs, shown)
             await issues.comment_once(
                 gh,
                 record.repo,
@@ -228,7 +231,7 @@ class GitHubSink:
                 rev=revision,
             )
             record.updates += 1
-        record.jobs, record.suspects = new_jobs, list(decision.suspects)
+        record.jobs, record.suspects = new_jobs, shown
         await issues.save(records, record)
         if first:
             await self._first_steps(gh, policy, record, records)

@@ -89,4 +89,12 @@ def policy_for(config: Any, group: str, *, app_slug: str = DEFAULT_APP_SLUG) -> 
         suspect_comment=config.suspects.comment,
         commands_prefix=config.commands.prefix,
         app_slug=app_slug,
+        probes=ProbeSettings(
+            max_runs=config.culprit.max_runs,
+            confirm=config.culprit.confirm == "rerun",
+            tag_pattern=config.culprit.bisect_tag,
+        ),
+        revert=config.culprit.revert,
+        max_reverts_per_day=config.culprit.max_reverts_per_day,
+        no_revert_label=config.culprit.no_revert_label,
     )

@@ -3,7 +3,14 @@ validation with line numbers, and the per-repository cache. See docs/configurati
 
 from bot.config.errors import ConfigError, ConfigInvalid
 from bot.config.extends import FileRef, FileUnusable, ReadFailed
-from bot.config.files import check_file, load_default, load_file, load_text
+from bot.config.files import (
+    check_file,
+    load_default,
+    load_file,
+    load_text,
+    read_file,
+    read_text,
+)
 from bot.config.loader import (
     ConfigLoader,
     ConfigResult,
@@ -16,23 +23,30 @@ from bot.config.model import (
     CONFIG_PATH,
     AlertsConfig,
     CommandsConfig,
+    ConfirmMode,
+    CulpritConfig,
     GroupConfig,
     RepoConfig,
+    RevertMode,
     SuspectsConfig,
     is_team,
 )
-from bot.config.schema import parse_duration, validate
+from bot.config.schema import Checked, check_tree, validate
 from bot.config.tree import MAX_BYTES, merge, parse_document
+from bot.config.values import parse_duration
 
 __all__ = [
     "CONFIG_PATH",
     "MAX_BYTES",
     "AlertsConfig",
+    "Checked",
     "CommandsConfig",
     "ConfigError",
     "ConfigInvalid",
     "ConfigLoader",
     "ConfigResult",
+    "ConfirmMode",
+    "CulpritConfig",
     "FileRef",
     "FileUnusable",
     "GroupConfig",
@@ -40,8 +54,10 @@ __all__ = [
     "NoConfig",
     "ReadFailed",
     "RepoConfig",
+    "RevertMode",
     "SuspectsConfig",
     "check_file",
+    "check_tree",
     "fetch_file",
     "is_team",
     "load_default",
@@ -51,5 +67,7 @@ __all__ = [
     "parse_document",
     "parse_duration",
     "push_touches_config",
+    "read_file",
+    "read_text",
     "validate",
 ]

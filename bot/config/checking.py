@@ -2,9 +2,10 @@
 
 A file that `_extends` another is merged with its base when the base can be read (through
 `GITHUB_API_URL`, with `GITHUB_TOKEN` when set) and checked whole; when it cannot, the file is
-checked on its own and the report says so. Beyond errors (a threshold larger than the commits
-kept is one), the report warns of settings that are valid but cannot work: `min_failing_jobs`
-larger than the jobs a group names.
+checked on its own and the report says so. Errors are wrong values (each voids its group or
+its setting, as the App would); warnings are unknown keys (skipped, the rest applies). Beyond
+those, the report notes settings that are valid but cannot work: `min_failing_jobs` larger
+than the jobs a group names.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.config.errors import ConfigError, ConfigInvalid
+from bot.config.errors import ConfigError
 from bot.config.extends import FileRef, ReadFailed, extends_target, resolve
 from bot.config.files import check_file
 from bot.config.loader import fetch_file
 from bot.config.model import RepoConfig
-from bot.config.schema import EXTENDS, in_file_order, validate
+from bot.config.schema import EXTENDS, check_tree, in_file_order
 from bot.config.tree import parse_document
 
 GLOB_CHARACTERS = frozenset("*?[")
@@ -27,11 +28,12 @@ GLOB_CHARACTERS = frozenset("*?[")
 
 @dataclass
 class CheckReport:
-    errors: list[ConfigError] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # warnings, and what was not checked
+    errors: list[ConfigError] = field(default_factory=list)  # wrong values
+    warnings: list[ConfigError] = field(default_factory=list)  # unknown keys
+    notes: list[str] = field(default_factory=list)  # settings that cannot work, what was not read
 
 
-def warnings(config: RepoConfig, source: str) -> list[str]:
+def cannot_work(config: RepoConfig, source: str) -> list[str]:
     """Valid settings that cannot do what they say."""
     found = []
     for group in config.groups:
@@ -48,17 +50,18 @@ def warnings(config: RepoConfig, source: str) -> list[str]:
 async def check_path(path: Path, *, repo: str | None = None, gh: Any | None = None) -> CheckReport:
     """Check `path`; `repo` ("owner/name") is where the file lives, for a bare `_extends:
     repo`; `gh` reads the bases (None: they are not read)."""
-    report = CheckReport(errors=check_file(path))
+    checked = check_file(path)
+    report = CheckReport(list(checked.errors), list(checked.warnings))
+    if checked.config is None:
+        return report  # the file cannot be read: check_file said why
     try:
         data = await asyncio.to_thread(path.read_bytes)
-    except OSError:
-        return report  # check_file said why
+    except OSError:  # gone since: what check_file read stands
+        return report
     tree, _ = parse_document(data, str(path))
     spec = tree.entries.get(EXTENDS) if tree is not None else None
-    if tree is None or (report.errors and spec is None):
-        return report
     if spec is None:
-        report.notes += warnings(validate(tree), str(path))  # valid: check_file found nothing
+        report.notes += cannot_work(checked.config, str(path))
         return report
     base = extends_target(spec.value, (repo or "").partition("/")[0], str(path))
     if isinstance(base, ConfigError):
@@ -78,14 +81,13 @@ async def check_path(path: Path, *, repo: str | None = None, gh: Any | None = No
             " own, so what it inherits is not checked"
         )
         return report
-    report.errors = list(resolved.errors)
+    report.errors, report.warnings = list(resolved.errors), []
     if resolved.tree is not None:
-        try:
-            config = validate(resolved.tree, partial=not resolved.complete)
-        except ConfigInvalid as exc:
-            report.errors += exc.errors
-        else:
-            report.notes += warnings(config, f"{path} with {base}")
+        whole = check_tree(resolved.tree, partial=not resolved.complete)
+        report.errors += whole.errors
+        report.warnings += whole.warnings
+        if whole.config is not None:
+            report.notes += cannot_work(whole.config, f"{path} with {base}")
     report.errors = in_file_order(report.errors)
     return report
 

@@ -1,8 +1,10 @@
 """Reading `.github/trunkwatch.yml` from GitHub, cached per repository.
 
 Modelled on torchci's CachedConfigTracker: the value is cached per repository for a few
-minutes, dropped on a push that touches the file, and when a freshly read file is broken
-(or GitHub cannot be reached) the last valid configuration stays in force.
+minutes and dropped on a push that touches the file. A file with unknown keys or wrong values
+applies in part (see `schema.check_tree`); only when a freshly read file cannot be read at
+all (YAML syntax, too large, not a mapping, an `_extends` chain that cannot be followed), or
+GitHub cannot be reached, does the last configuration read stay in force.
 """
 
 from __future__ import annotations
@@ -13,17 +15,17 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import aiohttp
 import gidgethub
 from cachetools import LRUCache, TTLCache
 
-from bot.config.errors import ConfigError, ConfigInvalid
+from bot.config.errors import ConfigError
 from bot.config.extends import FileRef, FileUnusable, ReadFailed, label_for, resolve
 from bot.config.model import CONFIG_PATH, RepoConfig
-from bot.config.schema import in_file_order, validate
+from bot.config.schema import check_tree, in_file_order
 from bot.config.tree import MAX_BYTES
 
 log = logging.getLogger(__name__)
@@ -33,30 +35,41 @@ ORG_CONFIG_REPO = ".github"  # the organisation-wide fallback lives in owner/.gi
 
 @dataclass(frozen=True, slots=True)
 class LoadedConfig:
-    """A configuration in force. With `errors`, the newest file is broken and `config` is the
-    last valid one; `report_errors` is True the first time these errors come back, so the
-    App tells the repository once."""
+    """A configuration in force.
+
+    Read from the newest file, `errors` are its wrong values (each voided the group or the
+    setting that holds it: its `ignored` says which) and `warnings` its unknown keys; the
+    rest of the file applies. With `fallback`, the newest file cannot be read at all:
+    `errors` say why, and `config` is the last one read. `report_errors` is True the first
+    time these problems come back, so the App tells the repository once.
+    """
 
     config: RepoConfig
     source: str  # the file read first, "owner/repo:.github/trunkwatch.yml"
     errors: tuple[ConfigError, ...] = ()
     report_errors: bool = False
+    warnings: tuple[ConfigError, ...] = ()
+    fallback: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class NoConfig:
     """No configuration in force: the App does nothing for the repository.
 
-    Either no file exists (`source` None), or one exists but has never been valid.
+    Either no file exists (`source` None), or one exists but has never been readable
+    (`errors` say why).
     """
 
     source: str | None = None
     errors: tuple[ConfigError, ...] = ()
     report_errors: bool = False
     config: None = None
+    warnings: tuple[ConfigError, ...] = ()
+    fallback: bool = False
 
 
 ConfigResult = LoadedConfig | NoConfig
+R = TypeVar("R", LoadedConfig, NoConfig)
 
 
 def push_touches_config(commits: Iterable[Mapping[str, Any]]) -> bool:
@@ -129,7 +142,6 @@ class ConfigLoader:
         if name.lower() != ORG_CONFIG_REPO:
             candidates.append(FileRef(f"{owner}/{ORG_CONFIG_REPO}"))
         errors: list[ConfigError] = []
-        config: RepoConfig | None = None
         files = {ref.repo.lower() for ref in candidates}
         for top in candidates:
             try:
@@ -142,28 +154,46 @@ class ConfigLoader:
             resolved = await resolve(top, data, fetch, repo)
             files.update(ref.repo.lower() for ref in resolved.files)
             errors.extend(resolved.errors)
-            if resolved.tree is not None:
-                try:
-                    config = validate(resolved.tree, partial=not resolved.complete)
-                except ConfigInvalid as exc:
-                    errors.extend(exc.errors)
+            if resolved.tree is not None and resolved.complete:
+                checked = check_tree(resolved.tree)
+                assert checked.config is not None  # a tree always gives one
+                loaded = LoadedConfig(
+                    checked.config,
+                    str(top),
+                    tuple(in_file_order([*errors, *checked.errors])),
+                    warnings=checked.warnings,
+                )
+                self._last_valid[key] = LoadedConfig(loaded.config, loaded.source)
+                return self._reporting(key, repo, loaded), frozenset(files)
             break
         else:
+            self._reported.pop(key, None)
             return NoConfig(), frozenset(files)
         source = str(top)
-        if config is not None and not errors:
-            loaded = LoadedConfig(config, source)
-            self._last_valid[key] = loaded
-            self._reported.pop(key, None)
-            return loaded, frozenset(files)
         ordered = tuple(in_file_order(errors))
-        report = self._reported.get(key) != ordered
-        self._reported[key] = ordered
-        log.warning("config of %s is invalid: %d error(s)", repo, len(ordered))
+        log.warning("config of %s cannot be read: %d error(s)", repo, len(ordered))
         last = self._last_valid.get(key)
         if last is not None:
-            return LoadedConfig(last.config, last.source, ordered, report), frozenset(files)
-        return NoConfig(source, ordered, report), frozenset(files)
+            fallback = LoadedConfig(last.config, last.source, ordered, fallback=True)
+            return self._reporting(key, repo, fallback), frozenset(files)
+        return self._reporting(key, repo, NoConfig(source, ordered)), frozenset(files)
+
+    def _reporting(self, key: str, repo: str, result: R) -> R:
+        """`result`, with `report_errors` set when its problems are new since the last read."""
+        problems = (*result.errors, *result.warnings)
+        if not problems:
+            self._reported.pop(key, None)
+            return result
+        if result.errors and not result.fallback:
+            log.warning(
+                "config of %s applies in part: %d error(s), %d warning(s)",
+                repo,
+                len(result.errors),
+                len(result.warnings),
+            )
+        report = self._reported.get(key) != problems
+        self._reported[key] = problems
+        return replace(result, report_errors=report)
 
 
 async def fetch_file(gh: Any, ref: FileRef) -> str | bytes | None:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Literal
 
 from bot.tracker.model import GroupRule, TrackerConfig
 
 CONFIG_PATH = ".github/trunkwatch.yml"
+SHA_PLACEHOLDER = "{sha}"
+TAGS_PREFIX = "refs/tags/"
+
+ConfirmMode = Literal["off", "rerun"]
+RevertMode = Literal["off", "suggest", "auto"]
 
 
 def is_team(owner: str) -> bool:
@@ -75,6 +82,33 @@ class CommandsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CulpritConfig:
+    """`culprit:`: confirming the first failing commit, bisecting, reverting."""
+
+    confirm: ConfirmMode = "rerun"  # rerun the failing job at its first failing commit
+    confirm_before_filing: bool = False  # an alert waits for that rerun before it is filed
+    bisect_tag: str | None = "trunkwatch/bisect/{sha}"  # None: bisection off
+    max_runs: int = 6  # reruns and bisection runs per alert
+    revert: RevertMode = "off"
+    max_reverts_per_day: int = 2
+    no_revert_label: str = "trunkwatch: no revert"
+
+    def tag_for(self, sha: str) -> str | None:
+        """The tag to push at `sha` for a bisection run; None when bisection is off."""
+        return self.bisect_tag.replace(SHA_PLACEHOLDER, sha) if self.bisect_tag else None
+
+    def sha_of_tag(self, name: str) -> str | None:
+        """The commit a bisection tag names (`trunkwatch/bisect/<sha>`, with or without
+        `refs/tags/`); None when `name` is not one of ours or bisection is off."""
+        if not self.bisect_tag:
+            return None
+        before, _, after = self.bisect_tag.partition(SHA_PLACEHOLDER)
+        pattern = f"{re.escape(before)}([0-9a-fA-F]{{40}}){re.escape(after)}"
+        match = re.fullmatch(pattern, name.removeprefix(TAGS_PREFIX))
+        return match.group(1).lower() if match else None
+
+
+@dataclass(frozen=True, slots=True)
 class RepoConfig:
     """A repository's validated `.github/trunkwatch.yml`."""
 
@@ -83,6 +117,7 @@ class RepoConfig:
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     suspects: SuspectsConfig = field(default_factory=SuspectsConfig)
     commands: CommandsConfig = field(default_factory=CommandsConfig)
+    culprit: CulpritConfig = field(default_factory=CulpritConfig)
 
     def watched_branches(self, default_branch: str) -> tuple[str, ...]:
         return self.branches if self.branches is not None else (default_branch,)
@@ -98,4 +133,6 @@ class RepoConfig:
             retention_commits=self.alerts.retention_commits,
             pending_timeout=self.alerts.pending_timeout.total_seconds(),
             suspects_wait=self.suspects.wait.total_seconds(),
+            confirm=self.culprit.confirm == "rerun",
+            bisect_tag=self.culprit.bisect_tag or "",
         )

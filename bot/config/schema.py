@@ -1,32 +1,34 @@
-"""Validating a (merged) configuration tree into a `RepoConfig`, collecting every error.
+"""Reading a (merged) configuration tree into a `RepoConfig`, collecting every problem.
 
-Each setting is read by a small checker that either returns the value or records an error
-naming the key path and the line, so that one pass reports everything that is wrong.
+Each setting is read by a `values.Checker` reader that returns the value or records an
+error naming the key path and the line, so that one pass reports everything that is wrong.
+A wrong value voids only the smallest part that holds it: a group's setting voids that
+group, any other setting keeps its default. Unknown keys are warnings: they are skipped and the
+rest applies, so a key from a newer release never silences the file.
 """
 
 from __future__ import annotations
 
-import difflib
-import json
 import re
 from collections.abc import Callable
-from datetime import timedelta
-from typing import TypeVar
+from dataclasses import dataclass, replace
 
 from bot.config.errors import ConfigError, ConfigInvalid
 from bot.config.model import (
     AlertsConfig,
     CommandsConfig,
+    ConfirmMode,
+    CulpritConfig,
     GroupConfig,
     RepoConfig,
+    RevertMode,
     SuspectsConfig,
 )
-from bot.config.tree import Map, Scalar, Seq, Value, Where
-
-T = TypeVar("T")
+from bot.config.tree import Map, Scalar, Value, Where
+from bot.config.values import LOGIN, Checker, describe, shown
 
 EXTENDS = "_extends"
-TOP_KEYS = ("branches", "groups", "alerts", "suspects", "commands", EXTENDS)
+TOP_KEYS = ("branches", "groups", "alerts", "suspects", "culprit", "commands", EXTENDS)
 GROUP_KEYS = (
     "workflows",
     "jobs",
@@ -42,200 +44,68 @@ GROUP_KEYS = (
 )
 ALERTS_KEYS = ("labels", "recovery_passes", "retention_commits", "pending_timeout")
 SUSPECTS_KEYS = ("label", "max_prs", "comment", "wait")
+CULPRIT_KEYS = (
+    "confirm",
+    "confirm_before_filing",
+    "bisect_tag",
+    "max_runs",
+    "revert",
+    "max_reverts_per_day",
+    "no_revert_label",
+)
 COMMANDS_KEYS = ("prefix",)
+CONFIRM_MODES: tuple[ConfirmMode, ...] = ("off", "rerun")
+REVERT_MODES: tuple[RevertMode, ...] = ("off", "suggest", "auto")
 
 GROUP_NAME = re.compile(r"[A-Za-z0-9_.-]+")
-PRIORITY = re.compile(r"P[0-4]")
-LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}")
-TEAM = re.compile(rf"@({LOGIN.pattern})/[A-Za-z0-9][A-Za-z0-9_.-]*")
-DURATION = re.compile(r"(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?")
 EXTENDS_SPEC = re.compile(rf"(?:({LOGIN.pattern})/)?([A-Za-z0-9_.-]+)(?::([^\s:]+))?")
-BRANCH_BAD = re.compile(r"[\s~^:?*\[\\]|\.\.|@\{|^/|/$|^-")
 _ALERTS, _SUSPECTS, _COMMANDS = AlertsConfig(), SuspectsConfig(), CommandsConfig()
-LABEL_MAX = 50  # GitHub's limit on a label's name
+_CULPRIT = CulpritConfig()
+NO_GROUP = "no group is watched"
 
 
-class _Checker:
-    """Reads values out of the tree, recording an error for each one that is wrong."""
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A configuration read as far as it could be.
 
-    def __init__(self) -> None:
-        self.errors: list[ConfigError] = []
+    `config` is what applies (None only when the file cannot be read at all: `errors` say
+    why). Each of `errors` voided the part that holds it (its `ignored` says which); each of
+    `warnings` is an unknown key, skipped.
+    """
 
-    def error(self, where: Where, key: str, message: str) -> None:
-        self.errors.append(ConfigError(where.source, where.line, key, message))
+    config: RepoConfig | None
+    errors: tuple[ConfigError, ...] = ()
+    warnings: tuple[ConfigError, ...] = ()
 
-    def mapping(self, value: Value | None, key: str, allowed: tuple[str, ...]) -> Map | None:
-        """A mapping with only `allowed` keys (null counts as empty); None when it is wrong."""
-        if value is None or (isinstance(value, Scalar) and value.value is None):
-            return None
-        if not isinstance(value, Map):
-            self.error(value.where, key, f"expected a mapping, got {_describe(value)}")
-            return None
-        for name, entry in value.entries.items():
-            if name not in allowed:
-                self.unknown(entry.key_where, f"{key}.{name}" if key else name, name, allowed)
-        return value
-
-    def unknown(self, where: Where, path: str, name: str, allowed: tuple[str, ...]) -> None:
-        close = difflib.get_close_matches(name, [k for k in allowed if k != EXTENDS], n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        self.error(where, path, f"unknown key{hint}")
-
-    def field(
-        self,
-        section: Map | None,
-        key: str,
-        path: str,
-        read: Callable[[Value, str], T | None],
-        default: T,
-    ) -> T:
-        """`section[key]` read by `read` (which returns None after recording an error)."""
-        value = section.get(key) if section is not None else None
-        if value is None:
-            return default
-        result = read(value, f"{path}.{key}" if path else key)
-        return default if result is None else result
-
-    def integer(self, value: Value, key: str, minimum: int = 1) -> int | None:
-        kind = "a positive integer" if minimum == 1 else f"an integer ≥ {minimum}"
-        if not isinstance(value, Scalar) or type(value.value) is not int:
-            self.error(value.where, key, f"expected {kind}, got {_describe(value)}")
-            return None
-        if value.value < minimum:
-            self.error(value.where, key, f"expected {kind}, got {value.value}")
-            return None
-        return value.value
-
-    def boolean(self, value: Value, key: str) -> bool | None:
-        if not isinstance(value, Scalar) or not isinstance(value.value, bool):
-            self.error(value.where, key, f"expected true or false, got {_describe(value)}")
-            return None
-        return value.value
-
-    def string(self, value: Value, key: str) -> str | None:
-        if not isinstance(value, Scalar) or not isinstance(value.value, str) or not value.value:
-            self.error(value.where, key, f"expected a non-empty string, got {_describe(value)}")
-            return None
-        return value.value
-
-    def strings(
-        self, value: Value, key: str, item: Callable[[Value, str], str | None], nonempty: bool
-    ) -> tuple[str, ...] | None:
-        if not isinstance(value, Seq):
-            hint = f" (write [{json.dumps(value.value)}])" if isinstance(value, Scalar) else ""
-            self.error(value.where, key, f"expected a list, got {_describe(value)}{hint}")
-            return None
-        if nonempty and not value.items:
-            self.error(value.where, key, "expected at least one entry")
-            return None
-        results = [item(element, f"{key}[{index}]") for index, element in enumerate(value.items)]
-        if any(result is None for result in results):
-            return None
-        return tuple(result for result in results if result is not None)
-
-    def glob(self, value: Value, key: str) -> str | None:
-        pattern = self.string(value, key)
-        if pattern is not None and (problem := glob_problem(pattern)):
-            self.error(value.where, key, f"bad glob {pattern!r}: {problem}")
-            return None
-        return pattern
-
-    def label(self, value: Value, key: str) -> str | None:
-        text = self.string(value, key)
-        if text is not None and len(text) > LABEL_MAX:
-            self.error(value.where, key, f"a label is at most {LABEL_MAX} characters")
-            return None
-        return text
-
-    def owner(self, value: Value, key: str) -> str | None:
-        text = self.string(value, key)
-        if text is None:
-            return None
-        if TEAM.fullmatch(text):
-            return text
-        login = text.removeprefix("@")
-        if LOGIN.fullmatch(login):
-            return login
-        self.error(value.where, key, f"expected a GitHub login or @org/team, got {text!r}")
-        return None
-
-    def branch(self, value: Value, key: str) -> str | None:
-        name = self.string(value, key)
-        if name is not None and BRANCH_BAD.search(name):
-            self.error(value.where, key, f"not a branch name: {name!r}")
-            return None
-        return name
-
-    def priority(self, value: Value, key: str) -> str | None:
-        text = value.value if isinstance(value, Scalar) else None
-        if not isinstance(text, str) or not PRIORITY.fullmatch(text):
-            self.error(
-                value.where, key, f"expected one of P0, P1, P2, P3, P4, got {_describe(value)}"
-            )
-            return None
-        return text
-
-    def duration(self, value: Value, key: str) -> timedelta | None:
-        text = value.value if isinstance(value, Scalar) else None
-        parsed = parse_duration(text) if isinstance(text, str) else None
-        if parsed is None:
-            self.error(
-                value.where,
-                key,
-                f"expected a duration such as 30m, 2h, 1d, 1w or 1h30m, got {_describe(value)}",
-            )
-        return parsed
-
-    def prefix(self, value: Value, key: str) -> str | None:
-        text = self.string(value, key)
-        if text is not None and not re.fullmatch(r"/\S+", text):
-            self.error(value.where, key, f"expected a word starting with '/', got {text!r}")
-            return None
-        return text
-
-
-def parse_duration(text: str) -> timedelta | None:
-    """`30m`, `2h`, `1d`, `1w`, or units combined largest first (`1d12h`, `1h30m`)."""
-    match = DURATION.fullmatch(text.strip())
-    if match is None or not any(match.groups()):
-        return None
-    weeks, days, hours, minutes = (int(part or 0) for part in match.groups())
-    duration = timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes)
-    return duration if duration > timedelta(0) else None
-
-
-def glob_problem(pattern: str) -> str | None:
-    """What is wrong with an fnmatch pattern, read the way fnmatch reads `[...]` classes."""
-    i, n = 0, len(pattern)
-    while i < n:
-        if pattern[i] == "[":
-            j = i + 1
-            if j < n and pattern[j] == "!":
-                j += 1
-            if j < n and pattern[j] == "]":
-                j += 1
-            while j < n and pattern[j] != "]":
-                j += 1
-            if j >= n:
-                return f"'[' at position {i + 1} is never closed"
-            i = j
-        i += 1
-    return None
+    @property
+    def problems(self) -> list[ConfigError]:
+        """Errors and warnings together, in file order."""
+        return in_file_order([*self.errors, *self.warnings])
 
 
 def validate(tree: Map, *, partial: bool = False) -> RepoConfig:
-    """The configuration `tree` describes; raises ConfigInvalid listing every problem.
+    """The configuration `tree` describes, when nothing in it is wrong or unknown; raises
+    ConfigInvalid listing every problem otherwise (see `check_tree` for the lenient read).
 
     With `partial`, a missing `groups` is accepted (a file that extends another, checked
     on its own), and an empty group list comes back.
     """
-    check = _Checker()
+    checked = check_tree(tree, partial=partial)
+    if checked.problems or checked.config is None:
+        raise ConfigInvalid(checked.problems)
+    return checked.config
+
+
+def check_tree(tree: Map, *, partial: bool = False) -> Checked:
+    """What of `tree` applies, and what was set aside: never raises."""
+    check = Checker()
     check.mapping(tree, "", TOP_KEYS)
-    groups = _groups(check, tree, partial)
+    since = len(check.errors)
     branches_value = tree.get("branches")
     branches = None
     if branches_value is not None:
         branches = check.strings(branches_value, "branches", check.branch, True)
+        check.void(since, "the default applies: the repository's default branch")
     alerts_map = check.mapping(tree.get("alerts"), "alerts", ALERTS_KEYS)
     alerts = AlertsConfig(
         labels=check.field(
@@ -259,6 +129,8 @@ def validate(tree: Map, *, partial: bool = False) -> RepoConfig:
             alerts_map, "pending_timeout", "alerts", check.duration, _ALERTS.pending_timeout
         ),
     )
+    groups = _groups(check, tree, partial)
+    alerts = _retention(check, alerts, alerts_map, groups)
     suspects_map = check.mapping(tree.get("suspects"), "suspects", SUSPECTS_KEYS)
     suspects = SuspectsConfig(
         label=check.field(suspects_map, "label", "suspects", check.label, _SUSPECTS.label),
@@ -272,23 +144,20 @@ def validate(tree: Map, *, partial: bool = False) -> RepoConfig:
         comment=check.field(suspects_map, "comment", "suspects", check.boolean, _SUSPECTS.comment),
         wait=check.field(suspects_map, "wait", "suspects", check.duration, _SUSPECTS.wait),
     )
+    culprit = _culprit(check, check.mapping(tree.get("culprit"), "culprit", CULPRIT_KEYS))
     commands_map = check.mapping(tree.get("commands"), "commands", COMMANDS_KEYS)
     commands = CommandsConfig(
         prefix=check.field(commands_map, "prefix", "commands", check.prefix, _COMMANDS.prefix)
     )
-    largest = max((group.threshold for group in groups), default=0)
-    if alerts.retention_commits <= largest and alerts_map is not None:
-        where = alerts_map.get("retention_commits")
-        check.error(
-            where.where if where else alerts_map.where,
-            "alerts.retention_commits",
-            f"must be larger than the largest threshold ({largest})",
-        )
-    if check.errors:
-        raise ConfigInvalid(in_file_order(check.errors))
-    return RepoConfig(
-        groups=groups, branches=branches, alerts=alerts, suspects=suspects, commands=commands
+    config = RepoConfig(
+        groups=tuple(group for group, _ in groups),
+        branches=branches,
+        alerts=alerts,
+        suspects=suspects,
+        commands=commands,
+        culprit=culprit,
     )
+    return Checked(config, tuple(in_file_order(check.errors)), tuple(in_file_order(check.warnings)))
 
 
 def in_file_order(errors: list[ConfigError]) -> list[ConfigError]:
@@ -297,30 +166,71 @@ def in_file_order(errors: list[ConfigError]) -> list[ConfigError]:
     return sorted(errors, key=lambda error: (files[error.path], error.line))
 
 
-def _groups(check: _Checker, tree: Map, partial: bool) -> tuple[GroupConfig, ...]:
+def _groups(check: Checker, tree: Map, partial: bool) -> list[tuple[GroupConfig, Where]]:
+    """The groups with nothing wrong, each with where its threshold is set."""
     value = tree.get("groups")
     if value is None:
         if not partial:
-            check.error(tree.where, "groups", "required: at least one group of jobs to watch")
-        return ()
+            check.error(
+                tree.where, "groups", "required: at least one group of jobs to watch", NO_GROUP
+            )
+        return []
     if not isinstance(value, Map) or not value.entries:
-        got = _describe(value) if not isinstance(value, Map) else "an empty mapping"
-        check.error(value.where, "groups", f"expected a mapping of group names, got {got}")
-        return ()
+        got = describe(value) if not isinstance(value, Map) else "an empty mapping"
+        check.error(
+            value.where, "groups", f"expected a mapping of group names, got {got}", NO_GROUP
+        )
+        return []
     groups = []
     for name, entry in value.entries.items():
         path = f"groups.{name}"
+        since = len(check.errors)
         if not GROUP_NAME.fullmatch(name):
             check.error(entry.key_where, path, "a group name may only use A-Z a-z 0-9 _ . -")
         body = entry.value
-        if not isinstance(body, Map) and not (isinstance(body, Scalar) and body.value is None):
-            check.error(body.where, path, f"expected a mapping of settings, got {_describe(body)}")
+        group = None
+        if isinstance(body, Map) or (isinstance(body, Scalar) and body.value is None):
+            group = _group(check, name, check.mapping(body, path, GROUP_KEYS), path)
+        else:
+            check.error(body.where, path, f"expected a mapping of settings, got {describe(body)}")
+        if check.void(since, f"the group '{name}' is ignored", override=True) or group is None:
             continue
-        groups.append(_group(check, name, check.mapping(body, path, GROUP_KEYS), path))
-    return tuple(groups)
+        threshold = body.get("threshold") if isinstance(body, Map) else None
+        groups.append((group, threshold.where if threshold is not None else entry.key_where))
+    return groups
 
 
-def _group(check: _Checker, name: str, body: Map | None, path: str) -> GroupConfig:
+def _retention(
+    check: Checker,
+    alerts: AlertsConfig,
+    alerts_map: Map | None,
+    groups: list[tuple[GroupConfig, Where]],
+) -> AlertsConfig:
+    """Commits kept must outnumber every threshold: a retention too small for them keeps its
+    default, and a group whose threshold is not below even that is ignored."""
+    largest = max((group.threshold for group, _ in groups), default=0)
+    value = alerts_map.get("retention_commits") if alerts_map is not None else None
+    if value is not None and alerts.retention_commits <= largest:
+        alerts = replace(alerts, retention_commits=_ALERTS.retention_commits)
+        check.error(
+            value.where,
+            "alerts.retention_commits",
+            f"must be larger than the largest threshold ({largest})",
+            f"the default applies: {_ALERTS.retention_commits}",
+        )
+    for group, where in list(groups):
+        if group.threshold >= alerts.retention_commits:
+            groups.remove((group, where))
+            check.error(
+                where,
+                f"groups.{group.name}.threshold",
+                f"must be smaller than alerts.retention_commits ({alerts.retention_commits})",
+                f"the group '{group.name}' is ignored",
+            )
+    return alerts
+
+
+def _group(check: Checker, name: str, body: Map | None, path: str) -> GroupConfig:
     def globs(nonempty: bool) -> Callable[[Value, str], tuple[str, ...] | None]:
         return lambda v, k: check.strings(v, k, check.glob, nonempty)
 
@@ -361,20 +271,36 @@ def _group(check: _Checker, name: str, body: Map | None, path: str) -> GroupConf
     return group
 
 
-def _describe(value: Value | None) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, Seq):
-        return "a list"
-    if isinstance(value, Map):
-        return "a mapping"
-    raw = value.value
-    if raw is None:
-        return "null"
-    if isinstance(raw, bool):
-        return "true" if raw else "false"
-    if isinstance(raw, int | float):
-        return str(raw)
-    if isinstance(raw, str):
-        return repr(raw)
-    return repr(str(raw))
+def _culprit(check: Checker, body: Map | None) -> CulpritConfig:
+    d, path = _CULPRIT, "culprit"
+
+    def at_least_zero(v: Value, k: str) -> int | None:
+        return check.integer(v, k, minimum=0)
+
+    culprit = CulpritConfig(
+        confirm=check.field(
+            body, "confirm", path, lambda v, k: check.choice(v, k, CONFIRM_MODES), d.confirm
+        ),
+        confirm_before_filing=check.field(
+            body, "confirm_before_filing", path, check.boolean, d.confirm_before_filing
+        ),
+        bisect_tag=check.field(body, "bisect_tag", path, check.tag, d.bisect_tag or "") or None,
+        max_runs=check.field(body, "max_runs", path, at_least_zero, d.max_runs),
+        revert=check.field(
+            body, "revert", path, lambda v, k: check.choice(v, k, REVERT_MODES), d.revert
+        ),
+        max_reverts_per_day=check.field(
+            body, "max_reverts_per_day", path, at_least_zero, d.max_reverts_per_day
+        ),
+        no_revert_label=check.field(body, "no_revert_label", path, check.label, d.no_revert_label),
+    )
+    waits = body.get("confirm_before_filing") if body is not None else None
+    if culprit.confirm_before_filing and culprit.confirm == "off" and waits is not None:
+        check.error(
+            waits.where,
+            "culprit.confirm_before_filing",
+            "true, but confirm is off: no rerun would ever come",
+            f"the default applies: {shown(d.confirm_before_filing)}",
+        )
+        culprit = replace(culprit, confirm_before_filing=d.confirm_before_filing)
+    return culprit

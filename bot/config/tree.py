@@ -5,7 +5,8 @@ tree is then turned into plain `Map`/`Seq`/`Scalar` values that name their file 
 so that files from several repositories can be merged (`_extends`) and every error still
 points at the line that caused it. Anchors and aliases are refused outright: a config file
 has no need for them, and refusing them is the simplest defence against documents that
-expand without bound ("billion laughs").
+expand without bound ("billion laughs"). YAML tags other than the plain ones refuse the file
+too: a value read in some other way than it was written is not one to act on.
 """
 
 from __future__ import annotations
@@ -63,10 +64,11 @@ Value = Scalar | Seq | Map
 
 
 class _Refused(Exception):
-    def __init__(self, line: int, message: str) -> None:
+    def __init__(self, line: int, message: str, key: str = "") -> None:
         super().__init__(message)
         self.line = line
         self.message = message
+        self.key = key
 
 
 class _Loader(yaml.SafeLoader):
@@ -93,10 +95,12 @@ class _Loader(yaml.SafeLoader):
 
 
 def parse_document(data: str | bytes, source: str) -> tuple[Map | None, list[ConfigError]]:
-    """The file's top-level mapping (None when there is none), and the problems found.
+    """The file's top-level mapping (None when the file cannot be read), and the problems
+    found.
 
-    Problems that leave a usable mapping (a duplicate key, a key that is not a string) come
-    back alongside it, so that validation can report its own errors as well.
+    Problems that leave a usable mapping (a duplicate key, a key that is not a string: the
+    entry is skipped) come back alongside it, so that validation can report its own errors
+    as well.
     """
     if len(data) > MAX_BYTES:
         return None, [_whole(source, f"the file is {len(data)} bytes; the limit is {MAX_BYTES}")]
@@ -131,7 +135,10 @@ def parse_document(data: str | bytes, source: str) -> tuple[Map | None, list[Con
             )
         ]
     errors: list[ConfigError] = []
-    tree = _convert(node, source, loader, "", errors)
+    try:
+        tree = _convert(node, source, loader, "", errors)
+    except _Refused as exc:
+        return None, [ConfigError(source, exc.line, exc.key, exc.message)]
     assert isinstance(tree, Map)
     return tree, errors
 
@@ -140,18 +147,14 @@ def _convert(
     node: Node, source: str, loader: _Loader, path: str, errors: list[ConfigError]
 ) -> Value:
     where = Where(source, node.start_mark.line + 1)
+    unsupported = f"unsupported YAML tag {node.tag!r} (plain values only)"
     if isinstance(node, ScalarNode):
         try:
-            value = loader.construct_object(node)
+            return Scalar(loader.construct_object(node), where)
         except yaml.YAMLError:
-            message = f"unsupported YAML tag {node.tag!r} (plain values only)"
-            errors.append(ConfigError(source, where.line, path, message))
-            value = node.value
-        return Scalar(value, where)
-    if node.tag not in (SEQ_TAG, MAP_TAG) and not isinstance(node, ScalarNode):
-        message = f"unsupported YAML tag {node.tag!r} (plain values only)"
-        errors.append(ConfigError(source, where.line, path, message))
-        return Scalar(None, where)
+            raise _Refused(where.line, unsupported, path) from None
+    if node.tag not in (SEQ_TAG, MAP_TAG):
+        raise _Refused(where.line, unsupported, path)
     if isinstance(node, SequenceNode):
         items = tuple(
             _convert(item, source, loader, f"{path}[{index}]", errors)
@@ -163,7 +166,11 @@ def _convert(
     for key_node, value_node in node.value:
         key_where = Where(source, key_node.start_mark.line + 1)
         if not isinstance(key_node, ScalarNode) or not key_node.value:
-            errors.append(ConfigError(source, key_where.line, path, "keys must be plain names"))
+            errors.append(
+                ConfigError(
+                    source, key_where.line, path, "keys must be plain names", "the entry is ignored"
+                )
+            )
             continue
         key = str(key_node.value)
         key_path = f"{path}.{key}" if path else key
@@ -171,7 +178,11 @@ def _convert(
             first = entries[key].key_where.line
             errors.append(
                 ConfigError(
-                    source, key_where.line, key_path, f"duplicate key (first on line {first})"
+                    source,
+                    key_where.line,
+                    key_path,
+                    f"duplicate key (first on line {first})",
+                    "the first one applies",
                 )
             )
             continue

@@ -13,6 +13,7 @@ from gidgethub import routing, sansio
 
 from bot.engine import Engine, Unit
 from bot.events import WorkflowRun, job_result_from_api, parse_workflow_run
+from bot.github import ci
 from bot.github.jobs import commits_between, list_run_jobs
 from bot.tracker import RepoTracker
 from bot.tracker.model import CommitInfo, JobResult, Outcome, Push, outcome_of
@@ -77,6 +78,8 @@ async def on_run_completed(
     # The run's own result last: once its jobs are known it cannot count as a job itself.
     results.append(run.as_result(delivery_id))
     await engine.results(gh, repo, default_branch, results, unit)
+    if gh is not None and branch != run.branch:  # a bisection run, on its tag: done with it
+        await ci.delete_tag(gh, repo, run.branch)
 
 
 async def _jobs_needed(engine: Engine, run: WorkflowRun, branch: str, in_streak: Any) -> bool:

@@ -93,6 +93,7 @@ class Content:
     last_green: str | None
     pending: tuple[str, ...] = ()  # blamelist commits still running, in trunk order
     breakages: tuple[Breakage, ...] = ()
+    rerunning: bool = False  # one of them runs again after a failure (a confirmation)
 
     @property
     def streak(self) -> int:
@@ -468,6 +469,7 @@ class GroupTrack:
         jobs: list[FailingJob] = []
         ranges: dict[JobKey, tuple[int, int]] = {}
         pending: set[str] = set()
+        rerunning = False
         for key in sorted(keys):
             line = self.lines.get(key)
             run = line.run_at(index) if line is not None else None
@@ -478,11 +480,11 @@ class GroupTrack:
             last_pass = None if pass_pos is None else line.idx[pass_pos]
             low = 0 if last_pass is None else last_pass + 1
             failed = line.latest_failed(index)
-            waiting = tuple(
-                order[line.idx[p]]
-                for p in range(bisect_left(line.idx, low), run.first)
-                if line.verdicts[p].pending
-            )
+            running = [
+                p for p in range(bisect_left(line.idx, low), run.first) if line.verdicts[p].pending
+            ]
+            waiting = tuple(order[line.idx[p]] for p in running)
+            rerunning = rerunning or any(line.verdicts[p].tries for p in running)
             jobs.append(
                 FailingJob(
                     key=key,
@@ -514,6 +516,7 @@ class GroupTrack:
             ),
             tuple(sorted(pending, key=index_of.__getitem__)),
             breakages,
+            rerunning,
         )
 
     # -- culprits ---------------------------------------------------------------------------

@@ -205,7 +205,11 @@ class CommitResults:
             tried = _conclusions(by_name[worst.job])
             return Verdict(True, worst, flakes, worst.url, runners=runners, attempts=tried)
         if pending:
-            return Verdict(False, max(pending, key=identity), flakes, "", pending=True)
+            # The attempts that came before: a rerun of a failure shows its failures.
+            tried = tuple(c for name in names for c in _conclusions(by_name[name]))
+            return Verdict(
+                False, max(pending, key=identity), flakes, "", pending=True, attempts=tried
+            )
         if passing:
             if green or not shards or _all_shards(passed, shards):
                 best = max(passing, key=identity)

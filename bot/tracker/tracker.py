@@ -625,7 +625,9 @@ class RepoTracker:
             suspects_known=content.suspects_known,
             last_green=content.last_green,
             pending=content.pending,
-            provisional=bool(content.pending) and waiting,
+            # (a rerun of a failure among them holds the labels however long it takes: it
+            # is most likely a confirmation, and the suspects will come back as they were)
+            provisional=bool(content.pending) and (waiting or content.rerunning),
             breakages=content.breakages,
         )
 

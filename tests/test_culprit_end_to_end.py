@@ -1,0 +1,113 @@
+"""Who broke it, end to end over real HTTP: the App asks the simulated GitHub for bisect tags
+and reruns, the simulated CI runs them by the scenario's truth and delivers their webhooks
+to the App, and the alert issue ends naming the confirmed culprit, whose PR alone keeps the
+suspect label (issue 10).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.history import INDUCTOR_JOBS, Scenario
+from bot.simulated_github import SimulatedGitHub
+from tests.test_end_to_end import SECRET, SUSPECT_LABEL, App, Trunk, running_app
+
+JOB = INDUCTOR_JOBS[1]
+CULPRIT = 3  # commits 2, 3 and 4 never ran their workflows (superseded): 3 broke the job
+UNTESTED = (2, 3, 4)
+
+
+def scenario() -> Scenario:
+    return Scenario(failures={("inductor", JOB): set(range(CULPRIT, 12))}, commits=12)
+
+
+def with_ci(sim: SimulatedGitHub, trunk: Trunk) -> None:
+    index = {trunk.history.commit_sha(i): i for i in range(trunk.scenario.commits)}
+
+    def truth(sha: str, workflow: str, job: str, attempt: int) -> str:
+        i = index[sha]
+        if workflow == "inductor" and job == JOB and i in trunk.scenario.failures[(workflow, job)]:
+            return "failure"
+        return "success"
+
+    workflows = {name: list(jobs) for name, jobs in trunk.scenario.workflows.items()}
+    sim.set_ci(trunk.repo, workflows, truth)
+
+
+async def settle(sim: SimulatedGitHub, app: App) -> None:
+    """Until the App asks for no more runs: each run's results may make it ask for another."""
+    for _ in range(20):
+        before = len(sim.requests_to("POST", "*"))
+        await sim.ci_settle()
+        await sim.hooks.settle()
+        await app.drained()
+        if len(sim.requests_to("POST", "*")) == before:
+            return
+    raise AssertionError("the App kept asking for runs")
+
+
+async def test_bisection_and_a_rerun_confirm_a_culprit_that_never_ran(
+    sim: SimulatedGitHub, app_key: str, tmp_path: Path
+) -> None:
+    trunk = Trunk(sim, scenario())
+    with_ci(sim, trunk)
+    repo, sha = trunk.repo, trunk.history.commit_sha
+    async with running_app(sim, app_key, tmp_path) as app:
+        sim.hooks.configure(f"{app.url}/webhook", SECRET)
+        deliveries = [
+            d
+            for i in range(8)
+            for d in trunk.history.commit_deliveries(i)
+            if i not in UNTESTED or d["event"] == "push"
+        ]
+        await app.send(deliveries)
+        await settle(sim, app)
+
+        tags = [r.json_body["ref"] for r in sim.requests_to("POST", f"/repos/{repo}/git/refs")]
+        assert tags == [f"refs/tags/trunkwatch/bisect/{sha(i)}" for i in (CULPRIT, 2)]
+        assert sim.tags(repo) == {}  # each deleted once its run completed
+        reruns = sim.requests_to("POST", f"/repos/{repo}/actions/jobs/*/rerun")
+        assert len(reruns) == 1  # at the culprit, whose bisection run failed once
+
+        [issue] = trunk.alert_issues()
+        body = issue.body or ""
+        assert f"**Culprit: [`{sha(CULPRIT)[:7]}`]" in body
+        assert "— confirmed**" in body
+        assert "failure, failure" in body  # the evidence: two attempts at the culprit
+        assert "3 runs asked for" in body
+        culprit_pr = trunk.pr(CULPRIT)
+        assert sim.labels_of(repo, culprit_pr) == [SUSPECT_LABEL]
+        for other in (5, 4):  # labelled while suspected, cleared as the range narrowed
+            assert SUSPECT_LABEL not in sim.labels_of(repo, trunk.pr(other))
+
+
+async def test_a_streak_of_flakes_is_withdrawn_by_the_confirmation_rerun(
+    sim: SimulatedGitHub, app_key: str, tmp_path: Path
+) -> None:
+    flaky = Scenario(failures={("inductor", JOB): {3, 4, 5}}, commits=8)
+    trunk = Trunk(sim, flaky)
+    deliveries = [d for i in range(6) for d in trunk.history.commit_deliveries(i)]
+    for i in range(6):  # the runs, as GitHub keeps them (a job is rerun by its id)
+        jobs = [
+            d["payload"]["workflow_job"]
+            for d in trunk.history.commit_deliveries(i)
+            if d["event"] == "workflow_job"
+            and d["payload"]["workflow_job"]["workflow_name"] == "inductor"
+        ]
+        sim.add_run(
+            trunk.repo,
+            trunk.history.run_id(i, "inductor"),
+            jobs,
+            head_sha=trunk.history.commit_sha(i),
+            workflow="inductor",
+        )
+    trunk.scenario.failures[("inductor", JOB)] = set()  # first attempts only: not broken
+    with_ci(sim, trunk)
+    repo = trunk.repo
+    async with running_app(sim, app_key, tmp_path) as app:
+        sim.hooks.configure(f"{app.url}/webhook", SECRET)
+        await app.send(deliveries)
+        await settle(sim, app)
+        [issue] = trunk.alert_issues()
+        assert (issue.state, issue.state_reason) == ("closed", "not_planned")
+        assert len(sim.requests_to("POST", f"/repos/{repo}/actions/jobs/*/rerun")) >= 1
