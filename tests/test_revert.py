@@ -22,7 +22,7 @@ from bot.actions.alert_issue import load
 from bot.actions.github_sink import GitHubSink
 from bot.actions.policy import AlertPolicy, policy_for
 from bot.commands import permissions
-from bot.config import ConfigInvalid, load_text
+from bot.config import load_text
 from bot.engine import Engine
 from bot.github import GitHubApp, GitHubClient
 from bot.handlers import issue_comment
@@ -294,16 +294,15 @@ async def test_auto_opens_one_for_a_confirmed_culprit(env: Env) -> None:
 
 async def test_auto_through_the_sink_when_configured(env: Env) -> None:
     text = "groups:\n  inductor:\n    workflows: ['inductor*']\nculprit:\n  revert: auto\n"
-    try:
-        config = load_text(text, "trunkwatch.yml")
-    except ConfigInvalid:
-        config = None
-    if config is None or policy_for(config, "inductor").revert != "auto":
-        pytest.skip("the configuration does not set policy.revert yet (culprit.revert)")
+    config = load_text(text, "trunkwatch.yml")
     env.configs.config = config
-    await confirm(env)
+    number, _ = await confirm(env)
     (pr,) = revert_prs(env)
     assert pr.title == REVERT_TITLE
+    assert reverts.REVERT_LABEL in env.sim.labels_of(REPO, pr.number)
+    assert any(f"opened [#{pr.number}]" in c for c in env.replies(number))
+    await env.feed(env.result(3, "failure", run_id=2003))  # more decisions: still the one
+    assert len(revert_prs(env)) == 1 and graphql_calls(env) == 1
 
 
 @pytest.mark.parametrize("why", ["labelled", "merged long ago", "reverted by hand", "cap"])
