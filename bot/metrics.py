@@ -3,9 +3,10 @@
 Most values already live elsewhere (the webhook view's counts, the GitHub client's
 `CallStats`, the store's alerts), so they are read when Prometheus scrapes, by a custom
 collector, rather than copied into counters as they change. Only the processing latency is
-observed as it happens, and the inbox and the open alerts are read from the store just before
-each scrape (`refresh_inbox`, `refresh_alerts`) because the store is async and collectors are
-not: every replica reports the same open alerts, right after a restart too.
+observed as it happens, and the inbox, the open alerts and the culprit runs and revert pull
+requests asked for are read from the store just before each scrape (`refresh_inbox`,
+`refresh_alerts`, `refresh_culprits`) because the store is async and collectors are not: every
+replica reports the same, right after a restart too.
 
 No series names a repository unless `repo_labels` (TRUNKWATCH_METRICS_REPOS=on) asks for it.
 """
@@ -26,6 +27,7 @@ from prometheus_client.registry import Collector
 from bot.github.client import CallStats
 from bot.recovery import RecoveryCounts
 from bot.store.base import Store
+from bot.store.records import CulpritRun, Revert
 from bot.tracker.model import AlertState
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,8 @@ class Metrics:
         self._clock = clock
         self._inbox = InboxSnapshot(reachable=False)
         self._open_alerts: list[AlertState] | None = None  # None: the store did not answer
+        self._culprit_runs: Counter[tuple[str, str]] | None = None  # (kind, outcome) → runs
+        self._reverts: Counter[str] | None = None  # "trunkwatch" or "person" → revert PRs
         self._latency = Histogram(
             f"{PREFIX}_delivery_processing_seconds",
             "Time from claiming a delivery to committing its results.",
@@ -106,6 +110,31 @@ class Metrics:
             )
             self._open_alerts = None
 
+    async def refresh_culprits(self, store: Store) -> None:
+        """Count the culprit runs and the revert pull requests in the store for the next
+        scrape (both tables hold a few rows per alert)."""
+        try:
+            runs = await asyncio.wait_for(store.find_records(CulpritRun), STORE_TIMEOUT_SECONDS)
+            reverts = await asyncio.wait_for(store.find_records(Revert), STORE_TIMEOUT_SECONDS)
+        except Exception as exc:
+            log.warning(
+                "metrics: no culprit runs from the store", extra={"error": type(exc).__name__}
+            )
+            self._culprit_runs = self._reverts = None
+            return
+        self._culprit_runs = Counter((run.kind, run.outcome.split(":")[0]) for run in runs)
+        self._reverts = Counter(
+            "person" if revert.by else "trunkwatch" for revert in reverts if revert.number
+        )
+
+    @property
+    def culprit_runs(self) -> Mapping[tuple[str, str], int] | None:
+        return self._culprit_runs
+
+    @property
+    def reverts(self) -> Mapping[str, int] | None:
+        return self._reverts
+
     @property
     def inbox(self) -> InboxSnapshot:
         return self._inbox
@@ -126,9 +155,34 @@ class _ScrapeCollector(Collector):
         yield from self._inbox()
         yield from self._github()
         yield from self._alerts()
+        yield from self._culprits()
         yield from self._recovery()
         yield from self._failures()
         yield from self._runner_failures()
+
+    def _culprits(self) -> Iterator[Metric]:
+        runs, reverts = self._metrics.culprit_runs, self._metrics.reverts
+        if runs is None or reverts is None:
+            return
+        family = CounterMetricFamily(
+            f"{PREFIX}_culprit_runs",
+            "Runs asked for to find a culprit: reruns and bisect tags, by whether GitHub took"
+            " the request (requested) or refused it.",
+            labels=["kind", "outcome"],
+        )
+        for kind in ("rerun", "bisect"):
+            for outcome in ("requested", "refused"):
+                family.add_metric([kind, outcome], runs.get((kind, outcome), 0))
+        yield family
+        opened = CounterMetricFamily(
+            f"{PREFIX}_reverts",
+            "Revert pull requests opened, by who asked: trunkwatch by itself (culprit.revert:"
+            " auto) or a person (`/trunkwatch revert`).",
+            labels=["by"],
+        )
+        for by in ("trunkwatch", "person"):
+            opened.add_metric([by], reverts.get(by, 0))
+        yield opened
 
     def _runner_failures(self) -> Iterator[Metric]:
         source = self._metrics.runner_failures

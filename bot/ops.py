@@ -29,6 +29,7 @@ class OpsViews:
     async def metrics(self, request: web.Request) -> web.Response:
         await self._metrics.refresh_inbox(self._store)
         await self._metrics.refresh_alerts(self._store)
+        await self._metrics.refresh_culprits(self._store)
         body = generate_latest(self._metrics.registry)
         # CONTENT_TYPE_LATEST carries its charset, which aiohttp wants given apart.
         response = web.Response(body=body)

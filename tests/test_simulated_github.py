@@ -187,6 +187,20 @@ async def test_commits_compare_and_pulls(sim: SimulatedGitHub, raw: Raw) -> None
     assert status == 404
 
 
+async def test_one_commit_lists_the_files_it_changed(sim: SimulatedGitHub, raw: Raw) -> None:
+    sim.add_commit(REPO, "1" * 40, "one", files=["src/a.py"])
+    sim.add_commit(REPO, "2" * 40, "two", files={"src/a.py": "modified", "docs/b.md": "added"})
+    status, _, commit = await raw("GET", f"/repos/{REPO}/commits/{'2' * 40}")
+    assert status == 200
+    assert [(f["filename"], f["status"]) for f in commit["files"]] == [
+        ("docs/b.md", "added"),
+        ("src/a.py", "modified"),
+    ]
+    assert commit["stats"] == {"total": 3, "additions": 2, "deletions": 1}
+    status, _, listed = await raw("GET", f"/repos/{REPO}/commits")
+    assert status == 200 and "files" not in listed[0]  # a listing does not say
+
+
 async def test_contents_and_permissions(sim: SimulatedGitHub, raw: Raw) -> None:
     sim.set_file(REPO, ".github/trunkwatch.yml", "groups: {}\n")
     status, _, content = await raw("GET", f"/repos/{REPO}/contents/.github/trunkwatch.yml?ref=main")

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.actions import alert_issue as issues
-from bot.actions import culprit, owners, suspects
+from bot.actions import culprit, owners, revert, suspects
 from bot.actions import markdown as md
 from bot.actions.alert_issue import AlertIssue, BodyContext, CommitLookup
 from bot.actions.policy import DEFAULT_APP_SLUG, AlertPolicy, policy_for
@@ -90,6 +90,8 @@ class GitHubSink:
                 await self.close(decision, gh, policy, records)
             if decision.kind is not DecisionKind.CLOSE and self.prober_for is not None:
                 await self._probe(decision, gh, policy, records)
+            if policy.revert == revert.AUTO:  # a revert PR for each confirmed culprit
+                await revert.auto(decision, gh, policy, records, self.clock(), self._labels_known)
 
     async def _probe(
         self, decision: Decision, gh: Any, policy: AlertPolicy, records: Records

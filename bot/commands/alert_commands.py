@@ -1,5 +1,5 @@
 """The commands typed on an alert issue: ack, unack, snooze, resolve, suspect, unsuspect,
-recheck and rerun. Each returns the text of its reply ("" when the alert issue itself says
+recheck, rerun and revert. Each returns the text of its reply ("" when the alert issue itself says
 it), or raises CommandError.
 
 `ack` calls the owners' escalation (bot.actions.owners) and also records who acknowledged
@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import gidgethub
 
 from bot.actions import markdown as md
 from bot.actions import owners, suspects
+from bot.actions import revert as reverts
 from bot.actions.alert_issue import repo_vars
 from bot.commands import quiet
 from bot.commands.context import AlertTarget, CommandContext
 from bot.commands.parser import MAX_AHEAD, Command, CommandError
 from bot.events import job_result_from_api, parse_workflow_run
+from bot.github import ci
 from bot.github.jobs import list_run_jobs
 from bot.store.records import Ack
 from bot.tracker.model import (
     AlertState,
+    CulpritStatus,
     DecisionKind,
     FailingJob,
     JobResult,
@@ -214,3 +218,93 @@ async def rerun(ctx: CommandContext, target: AlertTarget, command: Command) -> s
     if refused:
         parts.append("GitHub refused to rerun " + ", ".join(refused) + ".")
     return " ".join(parts)
+
+
+async def revert(ctx: CommandContext, target: AlertTarget, command: Command) -> str:
+    state = _require_open(ctx, target, command)
+    policy = ctx.policy(target.issue.group)
+    said: list[str] = []
+    refused: list[str] = []
+    for pull, sha in await _to_revert(ctx, state, command):
+        try:
+            opened = await reverts.open_revert(
+                ctx.gh, ctx.store, target.issue, pull, sha, ctx.author, ctx.now, policy, set()
+            )
+        except reverts.RevertRefused as exc:
+            refused.append(str(exc))
+            continue
+        record = opened.record
+        link = md.link(f"#{record.number}", record.url)
+        if opened.new:
+            said.append(
+                f"Opened {link} to revert #{record.pr} ({reverts.short(record.sha)}), labelled"
+                f" `{reverts.REVERT_LABEL}`; #{record.pr} was told. Review it like any other"
+                " pull request: trunkwatch never merges."
+            )
+        else:
+            said.append(f"#{record.pr} is reverted already: {link}.")
+    if not said:
+        raise CommandError(" ".join(refused), command.spec.usage(ctx.prefix), command.spec)
+    return " ".join(said + refused)
+
+
+async def _to_revert(
+    ctx: CommandContext, state: AlertState, command: Command
+) -> list[tuple[dict[str, Any], str]]:
+    """The pull requests to revert, each with the commit it brought in: #N as asked, else
+    the pull requests of the alert's confirmed culprits."""
+    usage = command.spec.usage(ctx.prefix)
+    if command.pr is not None:
+        pull = await ci.pull_request(ctx.gh, ctx.repo, command.pr)
+        if pull is None:
+            raise CommandError(
+                f"#{command.pr} is not a pull request of this repository.", usage, command.spec
+            )
+        if not pull.get("merged_at"):
+            raise CommandError(
+                f"#{command.pr} is not merged: only a merged pull request can be reverted.",
+                usage,
+                command.spec,
+            )
+        return [(pull, str(pull.get("merge_commit_sha") or ""))]
+    culprits = [
+        b.culprit
+        for b in state.breakages
+        if b.status is CulpritStatus.CONFIRMED and b.culprit is not None
+    ]
+    if not culprits:
+        raise CommandError(_no_culprit(ctx, state), usage, command.spec)
+    wanted: dict[int, tuple[dict[str, Any], str]] = {}
+    for sha in dict.fromkeys(culprits):
+        pull = await reverts.culprit_pull(ctx.gh, ctx.store, ctx.repo, sha)
+        if pull is None:
+            raise CommandError(
+                f"The culprit {reverts.short(sha)} came in by no pull request trunkwatch can"
+                f" find: name the one to revert, `{ctx.prefix} revert #N`.",
+                usage,
+                command.spec,
+            )
+        wanted.setdefault(int(pull["number"]), (pull, sha))
+    return list(wanted.values())
+
+
+def _no_culprit(ctx: CommandContext, state: AlertState) -> str:
+    ranges = [b.suspects for b in state.breakages if b.suspects_known and b.suspects]
+    if not ranges and state.suspects_known and state.suspects:
+        ranges = [state.suspects]
+    if not ranges:
+        where = "no passing commit is known before the failures, so there is no range yet"
+    else:
+        shas = min(ranges, key=len)
+        if len(shas) == 1:
+            where = (
+                f"the one suspect, {reverts.short(shas[0])}, is not confirmed (it must fail on"
+                " a rerun there and pass on its parent)"
+            )
+        else:
+            first, last = reverts.short(shas[0]), reverts.short(shas[-1])
+            where = f"the shortest known range is {len(shas)} commits, {first} to {last}"
+    return (
+        f"No culprit of this alert is confirmed yet: {where}. To revert a pull request"
+        f" anyway, name it: `{ctx.prefix} revert #N`."
+    )

@@ -162,6 +162,15 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "Ask GitHub to rerun the failed jobs of the alert's newest failing runs.",
         "",
     ),
+    CommandSpec(
+        "revert",
+        (ArgSpec("pr", ArgKind.PR, optional=True),),
+        True,
+        Scope.ALERT,
+        "Open a pull request that reverts the confirmed culprit's pull request (or #N, any"
+        " merged one); trunkwatch never merges it.",
+        "",
+    ),
 )
 
 BY_NAME: dict[str, CommandSpec] = {spec.name: spec for spec in COMMANDS}

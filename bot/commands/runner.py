@@ -50,6 +50,7 @@ ALERT_COMMANDS: dict[str, AlertExecutor] = {
     "unsuspect": alert_commands.unsuspect,
     "recheck": alert_commands.recheck,
     "rerun": alert_commands.rerun,
+    "revert": alert_commands.revert,
 }
 
 

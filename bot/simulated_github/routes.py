@@ -212,7 +212,14 @@ class Routes:
     async def get_commit(self, request: web.Request) -> web.Response:
         repo = self.repo(request)
         sha = self._commit_or_422(repo, request.match_info["ref"])
-        return answer(shapes.commit(self.api(request), repo, repo.commits[sha]))
+        api = self.api(request)
+        # One commit, unlike a listing, also says what it changed (its diff to its parent).
+        files = shapes.compare_files(api, repo, [sha])
+        added = sum(int(f["additions"]) for f in files)
+        deleted = sum(int(f["deletions"]) for f in files)
+        stats = {"total": added + deleted, "additions": added, "deletions": deleted}
+        body = shapes.commit(api, repo, repo.commits[sha]) | {"stats": stats, "files": files}
+        return answer(body)
 
     async def commit_pulls(self, request: web.Request) -> web.Response:
         repo = self.repo(request)
