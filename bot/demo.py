@@ -35,6 +35,7 @@ from bot.service import running_service
 from bot.settings import Settings
 from bot.simulated_github import SimulatedGitHub, generate_private_key_pem
 from bot.simulated_github.server import RecordedRequest
+from bot.simulated_github.state import Comment
 from bot.store.base import Store
 
 APP_ID = 1
@@ -235,6 +236,36 @@ async def wait_idle(store: Store, within: float = 20.0) -> None:
     raise TimeoutError("the App did not finish processing in time")
 
 
+REVERTER = "alice"  # an owner of the inductor group, with write access
+
+
+def confirmed_alert(sim: SimulatedGitHub, repo: str) -> int | None:
+    """The open alert issue that names a confirmed culprit, if any."""
+    for issue in sim.issues(repo):
+        if issue.state == "open" and "— confirmed**" in (issue.body or ""):
+            return issue.number
+    return None
+
+
+async def ask_revert(
+    sim: SimulatedGitHub,
+    history: Generator,
+    number: int,
+    session: aiohttp.ClientSession,
+    app: tuple[str, str],
+    narrator: Narrator,
+) -> None:
+    """The on-call engineer types `/trunkwatch revert` in the alert issue."""
+    repo = history.scenario.repo
+    sim.set_permission(repo, REVERTER, "write")
+    comment = Comment(number, "/trunkwatch revert", REVERTER)
+    sim.repo(repo).issues[number].comments.append(comment)
+    narrator.say(f"  {REVERTER} comments on issue #{number}: {comment.body}")
+    app_url, secret = app
+    delivery = history.comment(number, comment.body, REVERTER, comment.id)
+    await post(session, app_url, secret, delivery)
+
+
 async def settle(sim: SimulatedGitHub, store: Store, narrator: Narrator) -> None:
     """Until the App asks for no more runs: each run's results may make it ask another."""
     for _ in range(20):
@@ -304,6 +335,7 @@ async def run_demo(
                 narrator.say()
                 narrator.catch_up()
                 narrator.seen = len(sim.requests)
+                asked_revert = False
                 async with aiohttp.ClientSession() as session:
                     for index in range(scenario.commits):
                         deliveries = list(history.commit_deliveries(index))
@@ -318,6 +350,11 @@ async def run_demo(
                         narrator.say(f"    CI: {ci_summary(deliveries)}")
                         narrator.catch_up()
                         await settle(sim, service.store, narrator)
+                        if not asked_revert and (number := confirmed_alert(sim, repo)):
+                            asked_revert = True
+                            app = (app_url, secret)
+                            await ask_revert(sim, history, number, session, app, narrator)
+                            await settle(sim, service.store, narrator)
                         await asyncio.sleep(pace)
                 narrator.say()
                 issues = sim.issues(repo)

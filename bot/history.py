@@ -140,6 +140,33 @@ class Generator:
     def _installation(self) -> dict[str, Any]:
         return {"id": self.scenario.installation_id, "node_id": "MDIzOkludGVncmF0aW9u"}
 
+    def comment(self, number: int, body: str, user: str, comment_id: int) -> dict[str, Any]:
+        """An `issue_comment` `created` delivery: `user` wrote `body` on issue `number`."""
+        web = f"https://github.com/{self.scenario.repo}"
+        who = {"login": user, "id": int(fake_sha(user)[:6], 16), "type": "User"}
+        payload = {
+            "action": "created",
+            "issue": {
+                "number": number,
+                "title": "",
+                "state": "open",
+                "html_url": f"{web}/issues/{number}",
+                "user": {"login": "trunkwatch[bot]", "type": "Bot"},
+            },
+            "comment": {
+                "id": comment_id,
+                "body": body,
+                "html_url": f"{web}/issues/{number}#issuecomment-{comment_id}",
+                "user": who,
+                "author_association": "MEMBER",
+            },
+            "repository": self._repository(),
+            "sender": who,
+            "installation": self._installation(),
+        }
+        delivery_id = f"comment-{comment_id}"
+        return {"event": "issue_comment", "delivery_id": delivery_id, "payload": payload}
+
     def commit_sha(self, index: int) -> str:
         return fake_sha(self.scenario.repo, self.scenario.seed, "commit", index)
 

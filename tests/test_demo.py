@@ -45,6 +45,8 @@ async def test_the_demo_shows_the_alert_lifecycle() -> None:
     assert sum("▶ reruns job" in line for line in lines) == 1
     culprit = f"Culprit: `{history.commit_sha(6)[:7]}` (#{culprit_pr}) — confirmed"
     assert any(culprit in line for line in lines)
+    assert any("comments on issue" in line and "/trunkwatch revert" in line for line in lines)
+    assert any("▶ opens revert PR" in line and "Revert " in line for line in lines)
     others = {history.pr_number(i) for i in (5, 7)}  # suspects at first, cleared on the way
     assert all(f"removes label 'ci: suspected breakage' from PR #{pr}" in text for pr in others)
 
