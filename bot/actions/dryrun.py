@@ -31,6 +31,17 @@ def action_record(decision: Decision, delivery_id: str = "") -> dict[str, Any]:
         if decision.pending:  # the suspects' commits still running: why they may narrow
             record["pending"] = list(decision.pending)
             record["provisional"] = decision.provisional
+        record["breakages"] = [
+            {
+                "jobs": [str(key) for key in b.jobs],
+                "suspects": list(b.suspects),
+                "first_failure": b.first_failure,
+                "culprit": b.culprit,
+                "status": b.status.value,
+                "wanted": [{"kind": w.kind, "sha": w.sha, "workflow": w.workflow} for w in b.wanted],
+            }
+            for b in decision.breakages
+        ]
     if decision.kind is DecisionKind.UPDATE:
         record["changed"] = list(decision.changed)
     if decision.kind is DecisionKind.CLOSE:
