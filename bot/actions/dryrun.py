@@ -38,7 +38,9 @@ def action_record(decision: Decision, delivery_id: str = "") -> dict[str, Any]:
                 "first_failure": b.first_failure,
                 "culprit": b.culprit,
                 "status": b.status.value,
-                "wanted": [{"kind": w.kind, "sha": w.sha, "workflow": w.workflow} for w in b.wanted],
+                "wanted": [
+                    {"kind": w.kind, "sha": w.sha, "workflow": w.workflow} for w in b.wanted
+                ],
             }
             for b in decision.breakages
         ]
