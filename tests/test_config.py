@@ -866,7 +866,6 @@ def test_culprit_defaults_when_the_section_is_absent() -> None:
         max_reverts_per_day=2,
         no_revert_label="trunkwatch: no revert",
     )
-    assert culprit.tag_for(SHA) == f"trunkwatch/bisect/{SHA}"
     assert load_default().culprit == culprit
 
 
@@ -878,7 +877,7 @@ def test_culprit_settings() -> None:
     assert (culprit.confirm, culprit.revert) == ("off", "suggest")  # a bare off is false
     assert (culprit.max_runs, culprit.max_reverts_per_day) == (0, 0)
     assert culprit.no_revert_label == "keep"
-    assert culprit.tag_for(SHA) == f"ci/bisect-{SHA}-tw"
+    assert culprit.bisect_tag == "ci/bisect-{sha}-tw"
     assert culprit_of("revert: auto\nconfirm: 'rerun'\n").revert == "auto"
     assert culprit_of("revert: 'off'\n").revert == "off"
     assert culprit_of("confirm_before_filing: true\n").confirm_before_filing
@@ -888,23 +887,6 @@ def test_culprit_settings() -> None:
 def test_an_empty_or_off_bisect_tag_turns_bisection_off(off: str) -> None:
     culprit = culprit_of(f"bisect_tag: {off}\n")
     assert culprit.bisect_tag is None
-    assert culprit.tag_for(SHA) is None
-    assert culprit.sha_of_tag(f"trunkwatch/bisect/{SHA}") is None
-
-
-def test_sha_of_tag() -> None:
-    culprit = CulpritConfig()
-    assert culprit.sha_of_tag(f"trunkwatch/bisect/{SHA}") == SHA
-    assert culprit.sha_of_tag(f"refs/tags/trunkwatch/bisect/{SHA}") == SHA
-    assert culprit.sha_of_tag(f"trunkwatch/bisect/{SHA.upper()}") == SHA
-    assert culprit.sha_of_tag(f"trunkwatch/bisect/{SHA[:12]}") is None
-    assert culprit.sha_of_tag(f"trunkwatch/bisect/{SHA}x") is None
-    assert culprit.sha_of_tag(f"refs/heads/trunkwatch/bisect/{SHA}") is None
-    assert culprit.sha_of_tag("main") is None
-    odd = CulpritConfig(bisect_tag="bisect.{sha}+x")  # regex characters are literal
-    assert odd.sha_of_tag(f"bisect.{SHA}+x") == SHA
-    assert odd.sha_of_tag(f"bisectX{SHA}+x") is None
-    assert odd.sha_of_tag(odd.tag_for(SHA) or "") == SHA
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ import gidgethub
 from bot.github import ci
 from bot.store.record_view import Records
 from bot.store.records import CulpritRun
-from bot.tracker.model import BISECT, RERUN, Decision, DecisionKind, Probe
+from bot.tracker.model import BISECT, RERUN, Decision, DecisionKind, Probe, bisect_tag
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class ProbeSettings:
     tag_pattern: str | None = "trunkwatch/bisect/{sha}"  # None: bisection off
 
     def tag_for(self, sha: str) -> str | None:
-        return self.tag_pattern.replace("{sha}", sha) if self.tag_pattern else None
+        return bisect_tag(self.tag_pattern, sha)
 
 
 async def request_probes(

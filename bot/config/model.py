@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
@@ -92,20 +91,6 @@ class CulpritConfig:
     revert: RevertMode = "off"
     max_reverts_per_day: int = 2
     no_revert_label: str = "trunkwatch: no revert"
-
-    def tag_for(self, sha: str) -> str | None:
-        """The tag to push at `sha` for a bisection run; None when bisection is off."""
-        return self.bisect_tag.replace(SHA_PLACEHOLDER, sha) if self.bisect_tag else None
-
-    def sha_of_tag(self, name: str) -> str | None:
-        """The commit a bisection tag names (`trunkwatch/bisect/<sha>`, with or without
-        `refs/tags/`); None when `name` is not one of ours or bisection is off."""
-        if not self.bisect_tag:
-            return None
-        before, _, after = self.bisect_tag.partition(SHA_PLACEHOLDER)
-        pattern = f"{re.escape(before)}([0-9a-fA-F]{{40}}){re.escape(after)}"
-        match = re.fullmatch(pattern, name.removeprefix(TAGS_PREFIX))
-        return match.group(1).lower() if match else None
 
 
 @dataclass(frozen=True, slots=True)

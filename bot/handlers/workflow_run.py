@@ -78,7 +78,9 @@ async def on_run_completed(
     # The run's own result last: once its jobs are known it cannot count as a job itself.
     results.append(run.as_result(delivery_id))
     await engine.results(gh, repo, default_branch, results, unit)
-    if gh is not None and branch != run.branch:  # a bisection run, on its tag: done with it
+    if gh is not None and branch != run.branch and run.run_attempt == 1:
+        # A bisection run, on its tag, is over: the tag goes (each watched workflow that ran
+        # on it asks once; a tag already gone is fine). Its reruns need no tag.
         await ci.delete_tag(gh, repo, run.branch)
 
 

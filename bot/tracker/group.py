@@ -581,7 +581,7 @@ class GroupTrack:
         return Breakage(
             jobs=tuple(sorted(ranges)),
             suspects=tuple(order[i] for i in span),
-            first_failure=order[min(r[1] for r in ranges.values())],
+            first_failure=sha,  # (the probe key's: the earliest first failure)
             suspects_known=known,
             status=status,
             culprit=order[span[0]] if len(span) == 1 else None,

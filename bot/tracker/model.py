@@ -125,6 +125,12 @@ class GroupRule:
     split_shards: bool = False  # keep "test (x, 1, 4, ...)" shards as separate job keys
 
 
+def bisect_tag(pattern: str | None, sha: str) -> str | None:
+    """The tag of a bisection run on `sha` (`pattern` with "{sha}" replaced); None when
+    bisection is off (no pattern)."""
+    return pattern.replace("{sha}", sha) if pattern else None
+
+
 @dataclass(frozen=True, slots=True)
 class TrackerConfig:
     """What the tracker needs to know of a repository's configuration."""
@@ -141,7 +147,7 @@ class TrackerConfig:
     bisect_tag: str = "trunkwatch/bisect/{sha}"
 
     def bisect_tag_for(self, sha: str) -> str | None:
-        return self.bisect_tag.replace("{sha}", sha) if self.bisect_tag else None
+        return bisect_tag(self.bisect_tag, sha)
 
 
 class CulpritStatus(enum.Enum):
