@@ -15,6 +15,7 @@ commits after the job's last pass up to its first failure.
 
     python bench/quality.py [--commits 1000] [--seeds 1 2 3] [--modes jobs runs blind stacks]
                             [--culprit] [--per-breakage] [--max-runs 6] [--stack 2 4]
+                            [--fix-commits 6 40]
 
 Modes: `jobs`, the repository sends `workflow_job` events; `runs`, it does not (jobs listed
 from the simulated GitHub); `blind`, `workflow_job` events but no announcements (no
@@ -92,6 +93,14 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-breakage", action="store_true", help="each breakage too")
     parser.add_argument("--max-runs", type=int, default=6, help="culprit.max_runs")
     parser.add_argument("--stack", type=int, nargs=2, default=[2, 4], metavar=("FEWEST", "MOST"))
+    parser.add_argument(
+        "--fix-commits",
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=("FEWEST", "MOST"),
+        help="fixes land this many commits after their culprit (default: 1.5-6 h after it)",
+    )
     args = parser.parse_args(argv)
     text = CONFIG + (f"suspects: {{wait: {args.wait}}}\n" if args.wait else "")
     config = load_text(text, "bench")
@@ -109,6 +118,8 @@ async def main(argv: list[str] | None = None) -> int:
                 workflow_jobs=mode != "runs",
                 announcements=mode != "blind",
             )
+            if args.fix_commits:
+                knobs.fix_commits = (args.fix_commits[0], args.fix_commits[1])
             if mode == "stacks":
                 knobs.last_commit_only, knobs.stack = True, (args.stack[0], args.stack[1])
             trunk = Trunk(knobs)

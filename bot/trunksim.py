@@ -9,7 +9,9 @@ deliveries arrive late. 2% of job attempts fail by chance (some `timed_out`), an
 failed runs are rerun (`rerun-failed-jobs`: attempt 2 of the failed jobs only); some runs
 are superseded by the next push and cancelled; runner outages fail the jobs of one runner
 type on one commit (some before their first step, some in a step); and real breakages —
-a suite, a build, or a few scattered jobs — fail from a culprit commit until its fix.
+a suite, a build, or a few scattered jobs — fail from a culprit commit until its fix,
+which lands 1.5 to 6 hours after the culprit's push (its failures take up to 2.5 h to
+report, then someone finds it and lands a revert); `fix_commits` makes them short instead.
 
 The ground truth (culprit, fix, jobs) is kept beside the deliveries, which are built in
 GitHub's webhook shapes only when they are read (`deliveries()`), in arrival order.
@@ -122,6 +124,10 @@ class Knobs:
     supersede_rate: float = 0.03  # runs cancelled by the next push
     outages: int = 4
     late_rate: float = 0.03  # deliveries held back 10-60 minutes
+    # A breakage's fix lands this many minutes after the culprit's push: its failures take
+    # 15 min to 2.5 h to report, then someone finds the culprit and lands a revert or a fix.
+    fix_minutes: tuple[float, float] = (90.0, 360.0)
+    fix_commits: tuple[int, int] | None = None  # instead: this many commits after it
     push_gap_minutes: float = 4.0  # mean minutes between pushes
     stack: tuple[int, int] = (1, 4)  # commits per push, fewest and most
     last_commit_only: bool = False  # workflows run on the last commit of each push only
@@ -200,6 +206,7 @@ class Trunk:
         self.index = {sha: i for i, sha in enumerate(self.shas)}
         self.pushed_at: list[float] = [0.0] * knobs.commits
         self.pushes: list[list[int]] = []
+        self._schedule()
         self.breakages = self._breakages()
         self.outages = self._outages()
         self.events: list[Event] = []  # the planned history, in arrival order
@@ -247,10 +254,33 @@ class Trunk:
             else:
                 every = [j for s in k.workflows[workflow] for j in s.jobs() if "/ build" not in j]
                 jobs = set(self.rng.sample(every, min(3, len(every))))
-            fix = min(n, culprit + self.rng.randint(6, 40))
+            fix = self._fix(culprit)
             keys = frozenset(f"{workflow} / {normalized(j)}" for j in jobs)
             found.append(Breakage(kind, workflow, culprit, fix, frozenset(jobs), keys))
         return found
+
+    def _fix(self, culprit: int) -> int:
+        n, k = self.knobs.commits, self.knobs
+        if k.fix_commits is not None:
+            return min(n, culprit + self.rng.randint(*k.fix_commits))
+        when = self.pushed_at[culprit] + self.rng.uniform(*k.fix_minutes)
+        later = (i for i in range(culprit + 1, n) if self.pushed_at[i] >= when)
+        return next(later, n)
+
+    def _schedule(self) -> None:
+        """When each push lands and which commits it holds (its own random stream, so
+        that the rest of the plan does not move it)."""
+        rng = random.Random(f"{self.knobs.seed}/pushes")
+        now, index = 0.0, 0
+        low, high = self.knobs.stack
+        while index < self.knobs.commits:
+            size = min(rng.randint(low, high), self.knobs.commits - index)
+            now += rng.expovariate(1 / self.knobs.push_gap_minutes)
+            commits = list(range(index, index + size))
+            self.pushes.append(commits)
+            for i in commits:
+                self.pushed_at[i] = now
+            index += size
 
     def _outages(self) -> dict[int, tuple[str, bool]]:
         """commit → (runner type, whether its jobs fail before their first step)."""
@@ -283,22 +313,14 @@ class Trunk:
             bisect.insort(self._by_run.setdefault((data["run_id"], data["attempt"]), []), event)
 
     def _plan(self) -> None:
-        now, index = 0.0, 0
-        low, high = self.knobs.stack
-        while index < self.knobs.commits:
-            size = min(self.rng.randint(low, high), self.knobs.commits - index)
-            now += self.rng.expovariate(1 / self.knobs.push_gap_minutes)
-            commits = list(range(index, index + size))
-            self.pushes.append(commits)
-            for i in commits:
-                self.pushed_at[i] = now
+        for commits in self.pushes:
+            now = self.pushed_at[commits[0]]
             self._at(now, "push", commits=commits)
             for i in commits:
                 if self.knobs.last_commit_only and i != commits[-1]:
                     continue
                 for number, workflow in enumerate(sorted(self.knobs.workflows)):
                     self._run(i, number, workflow, now + 0.1)
-            index += size
         self.events.sort()
 
     def _run(self, index: int, number: int, workflow: str, start: float) -> None:
