@@ -22,9 +22,11 @@ from bot.tracker.model import (
     JobKey,
     JobResult,
     Push,
+    State,
     TrackerConfig,
 )
 from bot.tracker.order import BranchOrder
+from bot.tracker.reference import streak_and_blame
 from bot.tracker.results import Verdict
 from bot.tracker.timeline import KeyLine
 
@@ -890,6 +892,21 @@ def test_pending_commits_newer_than_the_failures_block_nothing() -> None:
     opened = r.feed(*(done(i, "a", "failure") for i in (1, 2, 3)))
     assert [d.kind for d in opened] == [DecisionKind.OPEN]
     assert opened[0].suspects == (sha(1),) and not opened[0].provisional
+
+
+def test_a_pending_commit_inside_the_breakage_does_not_move_its_blamelist() -> None:
+    """Failures split by a commit still running: the streak counts the newer ones, but the
+    blamelist ends at the first failure after the last pass, where the culprit is."""
+    r = Run(RepoTracker(REPO, config(threshold=3)))
+    r.feed(push(0, 6), done(0, "a", "success"), done(1, "a", "failure"), queued(2, "a"))
+    opened = r.feed(*(done(i, "a", "failure") for i in (3, 4, 5)))
+    assert [d.kind for d in opened] == [DecisionKind.OPEN]
+    assert opened[0].jobs[0].streak == 3
+    assert opened[0].jobs[0].first_failing_sha == sha(1)
+    assert opened[0].suspects == (sha(1),) and opened[0].pending == ()
+    states = [State.PASS, State.FAIL, State.PENDING, State.FAIL, State.FAIL, State.FAIL]
+    judged = streak_and_blame(states)
+    assert (judged.streak, judged.blamelist, judged.pending) == (3, (1,), ())
 
 
 def test_suspects_are_provisional_while_their_commits_run() -> None:

@@ -476,13 +476,15 @@ class GroupTrack:
             run = line.run_at(index) if line is not None else None
             if line is None or run is None:
                 continue
-            first = line.idx[run.first]
             pass_pos = line.last_pass_before(run.first)
             last_pass = None if pass_pos is None else line.idx[pass_pos]
             low = 0 if last_pass is None else last_pass + 1
+            # The first failure after that pass: a pending commit may have split the failures.
+            first_pos = line.first_failure_from(0 if pass_pos is None else pass_pos + 1)
+            first = line.idx[first_pos]
             failed = line.latest_failed(index)
             running = [
-                p for p in range(bisect_left(line.idx, low), run.first) if line.verdicts[p].pending
+                p for p in range(bisect_left(line.idx, low), first_pos) if line.verdicts[p].pending
             ]
             waiting = tuple(order[line.idx[p]] for p in running)
             rerunning = rerunning or any(line.verdicts[p].tries for p in running)

@@ -174,7 +174,9 @@ def key_states(
 def streak_and_blame(states: Sequence[State | str]) -> KeyJudgement:
     """Walk back from the newest commit with a result, skipping NONE and runner failures
     (and pending commits newer than the newest failure); count failures until a pass or a
-    pending commit. The blamelist: after the last pass up to the first failure counted."""
+    pending commit. The blamelist: after the last pass before the streak up to the first
+    failure after that pass (a pending commit may split the failures in two; the culprit is
+    still at or before the first of them)."""
     counted = [i for i, s in enumerate(states) if s is not State.NONE and s != INFRA]
     while counted and states[counted[-1]] is State.PENDING:
         counted.pop()
@@ -187,6 +189,7 @@ def streak_and_blame(states: Sequence[State | str]) -> KeyJudgement:
         return KeyJudgement(tuple(states), 0, (), (), True)
     passes = [i for i in counted if i < first and states[i] is State.PASS]
     low = passes[-1] + 1 if passes else 0
+    first = min(i for i in counted if low <= i <= first and states[i] is State.FAIL)
     blamelist = tuple(range(low, first + 1))
     pending = tuple(i for i in blamelist if states[i] is State.PENDING)
     return KeyJudgement(tuple(states), streak, blamelist, pending, bool(passes))

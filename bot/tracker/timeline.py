@@ -198,6 +198,10 @@ class KeyLine:
                 return p
         return None
 
+    def first_failure_from(self, pos: int) -> int:
+        """The position of the first failure at or after position `pos` (there is one)."""
+        return next(p for p in range(pos, len(self.idx)) if self.verdicts[p].failed)
+
     def latest_failed(self, index: int) -> Verdict | None:
         for p in range(self.position(index), -1, -1):
             if self.verdicts[p].failed:
