@@ -242,6 +242,22 @@ async def test_close_flaky_is_not_planned(
     assert "flaky" in comment and "inductor\\_torchbench" in comment
 
 
+async def test_a_recovered_alert_withdrawn_later_says_so_once(
+    sim: SimulatedGitHub, gh: GitHubClient, sink: GitHubSink
+) -> None:
+    await sink.act([opened()], gh, CONFIG, None)
+    await sink.act([closed()], gh, CONFIG, None)
+    flaky = closed(reason=CloseReason.FLAKY, recovered_by=None, flaky_reruns=(str(JOB),))
+    await sink.act([flaky], gh, CONFIG, None)
+    await sink.act([flaky], gh, CONFIG, None)  # a redelivery changes nothing
+
+    [issue] = alert_issues(sim)
+    # GitHub ignores a state_reason unless the state changes; no reopen-and-close for it.
+    assert (issue.state, issue.state_reason) == ("closed", "completed")
+    recovered, withdrawn = sim.comments(REPO, issue.number)
+    assert "Recovered" in recovered and "Withdrawn as flaky" in withdrawn
+
+
 async def test_a_new_breakage_files_a_new_issue_linking_the_previous(
     sim: SimulatedGitHub, gh: GitHubClient, sink: GitHubSink, store: Store, commits: Commits
 ) -> None:

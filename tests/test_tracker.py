@@ -354,6 +354,18 @@ def test_withdrawn_as_flaky_when_a_rerun_passes() -> None:
     assert r.tracker.open_alert("main", "ci") is None
 
 
+def test_a_recovered_alert_is_withdrawn_when_its_failures_pass_on_rerun_later() -> None:
+    r = run({"a": "PFFFFP"}, threshold=3)
+    assert r.kinds()[-1] == (DecisionKind.CLOSE, 1, CloseReason.RECOVERED)
+    assert r.feed(result(1, "a", "success", attempt=2)) == []  # three in a row remain: real
+    withdrawn = r.feed(result(2, "a", "success", attempt=2))  # two: there never was a streak
+    assert [(d.kind, d.reason) for d in withdrawn] == [(DecisionKind.CLOSE, CloseReason.FLAKY)]
+    assert withdrawn[0].alert == r.decisions[0].alert
+    assert r.tracker.alerts()[0].reason is CloseReason.FLAKY
+    assert r.tracker.alerts()[0].closed_at == sha(5)  # where it recovered, still
+    assert r.feed(result(3, "a", "success", attempt=2)) == []  # once
+
+
 def test_a_closed_alert_is_never_reopened() -> None:
     r = run({"a": "PFFFP"}, threshold=3)
     r.feed(result(4, "a", "failure", attempt=2))  # the recovery was a flake after all
@@ -903,7 +915,11 @@ def test_a_pending_commit_inside_the_breakage_does_not_move_its_blamelist() -> N
     assert [d.kind for d in opened] == [DecisionKind.OPEN]
     assert opened[0].jobs[0].streak == 3
     assert opened[0].jobs[0].first_failing_sha == sha(1)
-    assert opened[0].suspects == (sha(1),) and opened[0].pending == ()
+    # Until commit 2 reports, the failure on 1 may be a flake: the suspects wait for it.
+    assert opened[0].suspects == (sha(1),) and opened[0].pending == (sha(2),)
+    assert opened[0].provisional
+    settled = r.feed(done(2, "a", "success", minute=40))
+    assert settled[-1].suspects == (sha(3),) and not settled[-1].provisional
     states = [State.PASS, State.FAIL, State.PENDING, State.FAIL, State.FAIL, State.FAIL]
     judged = streak_and_blame(states)
     assert (judged.streak, judged.blamelist, judged.pending) == (3, (1,), ())

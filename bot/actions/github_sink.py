@@ -27,7 +27,7 @@ from bot.actions.policy import DEFAULT_APP_SLUG, AlertPolicy, policy_for
 from bot.store.base import Store
 from bot.store.record_view import Records
 from bot.store.records import CulpritRun, Revert
-from bot.tracker.model import CommitInfo, Decision, DecisionKind
+from bot.tracker.model import CloseReason, CommitInfo, Decision, DecisionKind
 
 log = logging.getLogger(__name__)
 
@@ -166,13 +166,23 @@ class GitHubSink:
     ) -> None:
         record = await self._find(decision, gh, policy, records)
         if record is not None:
+            # A second close: the alert had recovered, then reruns of its failures passed.
+            again = record.state == issues.CLOSED and decision.reason is CloseReason.FLAKY
             ctx = await self._context(
                 decision, gh, policy, records, suspects.Suspects(), [], 0.0, None
             )
             text = issues.close_comment(decision, ctx)
             await issues.comment_once(
-                gh, record.repo, record.number, text, "close", policy, alert=decision.alert
+                gh,
+                record.repo,
+                record.number,
+                text,
+                "withdrawn" if again else "close",
+                policy,
+                alert=decision.alert,
             )
+            # (GitHub keeps a closed issue's `state_reason` unless its state changes: the
+            # comment says it was withdrawn, without a reopen and close that would notify.)
             current = await issues.get(gh, record.repo, record.number)
             if current is not None and current.get("state") == issues.OPEN:
                 reason = issues.CLOSE_STATE_REASON[decision.reason] if decision.reason else None

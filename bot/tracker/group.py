@@ -488,6 +488,12 @@ class GroupTrack:
             ]
             waiting = tuple(order[line.idx[p]] for p in running)
             rerunning = rerunning or any(line.verdicts[p].tries for p in running)
+            if line.verdicts[first_pos].tries < 2:
+                # Failures split by commits still running: until they report (or the first
+                # failure fails again), that first failure may be a flake, and the culprit
+                # later. The suspects wait for them as for their own commits.
+                between = range(first_pos + 1, run.first)
+                pending.update(order[line.idx[p]] for p in between if line.verdicts[p].pending)
             jobs.append(
                 FailingJob(
                     key=key,

@@ -25,14 +25,17 @@ trunk-ordered history and of the alerts already emitted, never of arrival order:
    diffed against the emitted alerts: OPEN (then CLOSE if the episode already recovered),
    UPDATE when the jobs, their streaks, the suspects or the last green commit changed,
    CLOSE/RECOVERED, or CLOSE/FLAKY when reruns removed the episode from history. Closed
-   alerts are never reopened; a new episode is a new alert with the next `seq`.
+   alerts are never reopened; a new episode is a new alert with the next `seq`. The newest
+   closed alert that RECOVERED is withdrawn (CLOSE/FLAKY, its `closed_at` kept) when reruns
+   that report after its recovery leave none of its keys a streak before that commit.
 7. An OPEN describes the episode as of the commit where it opened and a CLOSE/RECOVERED as
    of the commit before it recovered, so the same history gives the same OPEN and CLOSE
    decisions; an UPDATE describes the newest commit. `at` is the commit whose results led
    to the decision, `delivery_id` the delivery of the latest attempt among them.
 8. The alert's jobs are the keys of its episode that have not recovered yet (with
    `recovery_passes: 1`, those whose streak is at or over the threshold). A job's
-   blamelist: the commits after its last pass up to its first failure; the suspects: the
+   blamelist: the commits after its last pass up to the first failure after that pass
+   (failures split by a pending commit are provisional until it reports); the suspects: the
    commits in every blamelist, or in any when none is in all. Without a known pass, the
    blamelist runs from the oldest known commit and `suspects_known` is False. `last_green`:
    the newest commit before the earliest first failure where each of the alert's jobs with
@@ -43,6 +46,7 @@ trunk-ordered history and of the alerts already emitted, never of arrival order:
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
@@ -496,7 +500,31 @@ class RepoTracker:
         for episode in episodes:
             seq += 1
             decisions += self._open(branch, group, seq, episode, track, state)
+        if last_closed is not None and self._vanished(last_closed, track):
+            decisions.append(self._withdraw(last_closed, track, last_closed.closed_at))
         return decisions
+
+    @staticmethod
+    def _vanished(alert: AlertState, track: GroupTrack) -> bool:
+        """Whether an alert that recovered stood on no streak at all: the reruns of its
+        failures passed after it closed (it is then withdrawn as flaky, as it would have
+        been had they passed sooner)."""
+        index = track.facts.order.index
+        closed = index.get(alert.closed_at or "")
+        firsts = [index[j.first_failing_sha] for j in alert.jobs if j.first_failing_sha in index]
+        if alert.reason is not CloseReason.RECOVERED or closed is None or not firsts:
+            return False
+        low = min(firsts)
+        for job in alert.jobs:
+            line = track.lines.get(job.key)
+            if line is None:
+                continue
+            span = line.verdicts[bisect_left(line.idx, low) : bisect_left(line.idx, closed)]
+            if any(v.pending for v in span):
+                return False  # (a rerun still running: it may fail again)
+            if any(low <= line.idx[run.reach] < closed for run in line.runs):
+                return False
+        return True
 
     def _open(
         self,
@@ -570,8 +598,11 @@ class RepoTracker:
         firsts = [index[j.first_failing_sha] for j in alert.jobs if j.first_failing_sha in index]
         return bool(firsts) and track.pending_from([j.key for j in alert.jobs], min(firsts))
 
-    def _withdraw(self, alert: AlertState, track: GroupTrack) -> Decision:
-        """The open alert's episode is gone from history: reruns turned failures into passes."""
+    def _withdraw(
+        self, alert: AlertState, track: GroupTrack, closed_at: str | None = None
+    ) -> Decision:
+        """The alert's episode is gone from history: reruns turned failures into passes.
+        `closed_at`: where it closed, when it had already recovered."""
         order = track.facts.order
         keys = [job.key for job in alert.jobs]
         low = min(
@@ -600,7 +631,7 @@ class RepoTracker:
             at, delivery = track.decisive([newest[1]], newest[0])
         else:
             at, delivery = track.decisive(keys, track.latest_index(keys))
-        head = order.head or alert.opened_at
+        head = closed_at or order.head or alert.opened_at
         closed = replace(alert, open=False, closed_at=head, reason=CloseReason.FLAKY)
         self._record(closed)
         return self._decision(
