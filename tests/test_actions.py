@@ -708,3 +708,23 @@ async def test_a_hold_kept_before_breakages_passes_to_the_breakage_without_a_gap
     await sink.act([closed()], gh, CONFIG, None)
     assert LABEL not in sim.labels_of(REPO, 12)
     assert await store.find_records(SuspectHold, repo=REPO, pr=12) == []
+
+
+@pytest.mark.usefixtures("second_culprit")
+async def test_unsuspect_and_suspect_with_breakages(
+    sim: SimulatedGitHub, gh: GitHubClient, sink: GitHubSink, store: Store
+) -> None:
+    await sink.act([with_breakages(opened(), A, B)], gh, CONFIG, None)
+    policy = policy_for(CONFIG, GROUP)
+    assert await suspects.unsuspect(gh, store, REPO, "a1", 14, policy)
+    await sink.act([both(streak=4)], gh, CONFIG, None)
+    assert labelled(sim) == {12}  # cleared: its breakage does not label it again
+
+    record = await alert_issue.load(store, "a1")
+    assert record is not None
+    assert await suspects.suspect(gh, store, record, 16, policy, set()) is not None
+    assert labelled(sim) == {12, 16}
+    await sink.act([only(B)], gh, CONFIG, None)  # A recovered: a person's suspect stays
+    assert labelled(sim) == {16}
+    await sink.act([closed()], gh, CONFIG, None)
+    assert labelled(sim) == set()
