@@ -161,6 +161,23 @@ class Engine:
         entry = self._loaded.get(repo)
         return entry.tracker if entry else None
 
+    def passed_since(
+        self, repo: str, branch: str, group: str, keys: Sequence[str], sha: str
+    ) -> bool:
+        """Whether each of the group's job `keys` (as `str(JobKey)`) passed on a commit of the
+        branch after `sha`: the jobs of a breakage that left its alert recovered, else a rerun
+        of a failure interrupted their streak. True when this is not known here."""
+        tracker = self.loaded(repo)
+        if tracker is None:
+            return True
+        order = {info.sha: i for i, info in enumerate(tracker.trunk(branch))}
+        if sha not in order:
+            return True
+        last_pass = {
+            str(job.key): job.last_passing_sha for job in tracker.group_status(branch, group).jobs
+        }
+        return all(order.get(last_pass.get(key) or "", -1) > order[sha] for key in keys)
+
     def loaded_at(self, repo: str, version: int) -> RepoTracker | None:
         """The loaded tracker if it reflects the store's `version` of the repository (for the
         status page, which otherwise rebuilds one from the store)."""

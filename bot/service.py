@@ -170,6 +170,7 @@ def github_sink(store: Store, engine: Engine) -> GitHubSink:
         on_closed_by_human=engine.closed_by_person,
         quiet=lambda repo, branch, group, now: suppressed(store, repo, branch, group, now),
         prober_for=GitHubProber,
+        passed_since=engine.passed_since,
     )
 
 

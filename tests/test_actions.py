@@ -21,8 +21,9 @@ from bot.github import GitHubClient
 from bot.simulated_github import SimulatedGitHub
 from bot.store import open_store
 from bot.store.base import Changes, Store
-from bot.store.records import AlertIssue
+from bot.store.records import AlertIssue, SuspectHold, SuspectPRs
 from bot.tracker.model import (
+    Breakage,
     CloseReason,
     CommitInfo,
     Decision,
@@ -568,3 +569,178 @@ async def test_a_failing_escalation_is_tried_again(
     assert await owners.check_escalations(store, client_for, 6000.0) == 1
     [comment] = sim.comments(REPO, issue.number)
     assert "within 1 h 30 min" in comment and "@erin" in comment
+
+
+# --- breakages: each with its own suspects, cap, labels and recovery ------------------------
+
+SECOND, WIDE1, WIDE2 = SHAS[6], SHAS[7], SHAS[8]  # breakage B's culprit (#14), a wide range
+LABEL = "ci: suspected breakage"
+
+
+@pytest.fixture
+def second_culprit(sim: SimulatedGitHub, commits: Commits) -> None:
+    """Three more merged PRs after the first breakage's: #14, #15 and #16."""
+    for sha, number in ((SECOND, 14), (WIDE1, 15), (WIDE2, 16)):
+        message = f"Change {number} (#{number})"
+        sim.add_commit(REPO, sha, message, author="carol", pr=number)
+        commits.add(sha, message, author="carol")
+
+
+def breakage(first: str, *suspects: str, job: JobKey = JOB) -> Breakage:
+    shas = suspects or (first,)
+    culprit = shas[0] if len(shas) == 1 else None
+    return Breakage(jobs=(job,), suspects=shas, first_failure=first, culprit=culprit)
+
+
+def with_breakages(decision: Decision, *breakages: Breakage) -> Decision:
+    """The decision as the tracker makes it: its jobs and suspects are its breakages'."""
+    jobs = tuple(FailingJob(b.jobs[0], 3, b.first_failure, None, "", b.suspects) for b in breakages)
+    suspects = tuple(sorted({s for b in breakages for s in b.suspects}, key=SHAS.index))
+    return replace(decision, jobs=jobs, suspects=suspects, breakages=breakages)
+
+
+A = breakage(CULPRIT)
+B = breakage(SECOND, job=OTHER_JOB)
+
+
+def both(b: Breakage = B, **changes: Any) -> Decision:
+    return with_breakages(updated(changed=("jobs", "suspects"), **changes), A, b)
+
+
+def only(b: Breakage) -> Decision:
+    return with_breakages(updated(changed=("jobs", "suspects")), b)
+
+
+def labelled(sim: SimulatedGitHub) -> set[int]:
+    return {n for n in (11, 12, 13, 14, 15, 16) if LABEL in sim.labels_of(REPO, n)}
+
+
+@pytest.mark.usefixtures("second_culprit")
+async def test_max_prs_applies_per_breakage(
+    sim: SimulatedGitHub, gh: GitHubClient, sink: GitHubSink
+) -> None:
+    config = replace(CONFIG, suspects=SuspectsConfig(max_prs=1))
+    await sink.act([with_breakages(opened(), A)], gh, config, None)
+    assert labelled(sim) == {12}
+
+    wide = breakage(SECOND, SECOND, WIDE1, WIDE2, job=OTHER_JOB)  # 3 PRs: more than 1
+    await sink.act([both(wide)], gh, config, None)
+    [issue] = alert_issues(sim)
+    assert "Breakage 1: 1 job since" in issue.body and "Breakage 2: 1 job since" in issue.body
+    assert "- Breakage 2: the range is too wide to name suspects: 3 commits" in issue.body
+    assert "at most 1 pull request is labelled per breakage" in issue.body
+    assert labelled(sim) == {12}  # the first breakage's culprit keeps its label
+    assert not sim.requests_to("DELETE", f"/repos/{REPO}/issues/12/labels/*")
+    assert sim.comments(REPO, 14) == []
+
+    await sink.act([both(breakage(SECOND, WIDE1, job=OTHER_JOB))], gh, config, None)
+    assert labelled(sim) == {12, 15}  # narrowed to one PR: labelled, by its own breakage
+    assert "too wide" not in issue.body
+
+
+@pytest.mark.usefixtures("second_culprit")
+async def test_a_breakage_joins_and_recovers_with_a_comment_each_and_its_own_labels(
+    sim: SimulatedGitHub, gh: GitHubClient, sink: GitHubSink, store: Store, commits: Commits
+) -> None:
+    await sink.act([with_breakages(opened(), A)], gh, CONFIG, None)
+    await sink.act([both()], gh, CONFIG, None)
+    await sink.act([both()], gh, CONFIG, None)  # a redelivery
+    [issue] = alert_issues(sim)
+    [joined] = sim.comments(REPO, issue.number)
+    assert joined.count("<!-- trunkwatch:breakage") == 1
+    assert "Breakage 2 joined: inductor / test \\(inductor\\_huggingface\\)" in joined
+    assert f"failing since [`{SECOND[:7]}`]" in joined and "[#14](" in joined
+    assert labelled(sim) == {12, 14}
+
+    restarted = GitHubSink(store, commits)  # what was shown is in the store
+    await restarted.act([both(streak=4)], gh, CONFIG, None)
+    await restarted.act([only(B)], gh, CONFIG, None)
+    await sink.act([only(B)], gh, CONFIG, None)
+    [recovered] = sim.comments(REPO, issue.number)[1:]
+    assert f"Breakage 1 (1 job since [`{CULPRIT[:7]}`]" in recovered
+    assert "recovered; breakage 2 is still failing." in recovered
+    assert labelled(sim) == {14}  # its culprit's label went; the other breakage's stays
+    assert issue.state == "open" and "Breakage 2" not in issue.body
+
+    await sink.act([closed()], gh, CONFIG, None)
+    assert labelled(sim) == set() and issue.state == "closed"
+
+
+@pytest.mark.usefixtures("second_culprit")
+async def test_a_breakage_whose_jobs_leave_without_passing_is_not_recovered(
+    sim: SimulatedGitHub, gh: GitHubClient, store: Store, commits: Commits
+) -> None:
+    passed: list[bool] = []  # what the tracker says of B's job since its first failure
+    sink = GitHubSink(store, commits, passed_since=lambda *where: passed[-1])
+    await sink.act([with_breakages(opened(), A, B)], gh, CONFIG, None)
+    [issue] = alert_issues(sim)
+    assert labelled(sim) == {12, 14}
+
+    passed.append(False)  # a rerun of its first failure is running: back once it ends
+    await sink.act([only(A)], gh, CONFIG, None)
+    await sink.act([both()], gh, CONFIG, None)
+    assert sim.comments(REPO, issue.number) == []
+    assert labelled(sim) == {12, 14}
+    assert not sim.requests_to("DELETE", f"/repos/{REPO}/issues/14/labels/*")
+
+    passed.append(True)
+    await sink.act([only(A)], gh, CONFIG, None)
+    [recovered] = sim.comments(REPO, issue.number)
+    assert "Breakage 2 (1 job since" in recovered and "breakage 1 is still failing" in recovered
+    assert labelled(sim) == {12}
+
+
+@pytest.mark.usefixtures("second_culprit")
+async def test_a_pr_keeps_its_label_until_the_last_alert_and_breakage_let_go(
+    sim: SimulatedGitHub, gh: GitHubClient, sink: GitHubSink, store: Store
+) -> None:
+    config = replace(CONFIG, groups=(*CONFIG.groups, GroupConfig(name="cuda")))
+    await sink.act([with_breakages(opened(), A, B)], gh, config, None)
+    await sink.act([with_breakages(opened("c1", group="cuda"), B)], gh, config, None)
+    holds = await store.find_records(SuspectHold, repo=REPO, pr=14)
+    assert {(h.alert, h.breakage) for h in holds} == {("a1", SECOND), ("c1", SECOND)}
+
+    await sink.act([only(A)], gh, config, None)  # B recovered in a1; c1 still suspects #14
+    assert labelled(sim) == {12, 14}
+    await sink.act([closed("c1", group="cuda")], gh, config, None)
+    assert labelled(sim) == {12}
+
+
+async def test_a_hold_kept_before_breakages_passes_to_the_breakage_without_a_gap(
+    sim: SimulatedGitHub, gh: GitHubClient, sink: GitHubSink, store: Store
+) -> None:
+    await sink.act([opened()], gh, CONFIG, None)  # no breakages: held by the alert as a whole
+    assert await store.find_records(SuspectHold, repo=REPO, pr=12) == [SuspectHold(REPO, 12, "a1")]
+
+    await sink.act([with_breakages(updated(streak=4), A)], gh, CONFIG, None)
+    assert await store.find_records(SuspectHold, repo=REPO, pr=12) == [
+        SuspectHold(REPO, 12, "a1", CULPRIT)
+    ]
+    assert not sim.requests_to("DELETE", f"/repos/{REPO}/issues/12/labels/*")
+    assert LABEL in sim.labels_of(REPO, 12)
+    record = await store.get_record(SuspectPRs, "a1")
+    assert record is not None and record.prs["12"]["labelled"]
+
+    await sink.act([closed()], gh, CONFIG, None)
+    assert LABEL not in sim.labels_of(REPO, 12)
+    assert await store.find_records(SuspectHold, repo=REPO, pr=12) == []
+
+
+@pytest.mark.usefixtures("second_culprit")
+async def test_unsuspect_and_suspect_with_breakages(
+    sim: SimulatedGitHub, gh: GitHubClient, sink: GitHubSink, store: Store
+) -> None:
+    await sink.act([with_breakages(opened(), A, B)], gh, CONFIG, None)
+    policy = policy_for(CONFIG, GROUP)
+    assert await suspects.unsuspect(gh, store, REPO, "a1", 14, policy)
+    await sink.act([both(streak=4)], gh, CONFIG, None)
+    assert labelled(sim) == {12}  # cleared: its breakage does not label it again
+
+    record = await alert_issue.load(store, "a1")
+    assert record is not None
+    assert await suspects.suspect(gh, store, record, 16, policy, set()) is not None
+    assert labelled(sim) == {12, 16}
+    await sink.act([only(B)], gh, CONFIG, None)  # A recovered: a person's suspect stays
+    assert labelled(sim) == {16}
+    await sink.act([closed()], gh, CONFIG, None)
+    assert labelled(sim) == set()

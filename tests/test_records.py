@@ -5,6 +5,7 @@ fire once with two replicas on one PostgreSQL database."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -57,6 +58,25 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 @pytest.fixture
 def postgres() -> Iterator[PostgresBackend]:
     yield from fresh_postgres()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    if request.param == "postgresql":
+        yield from fresh_postgres()
+    else:
+        yield SQLiteBackend(tmp_path)
+
+
+def execute(backend: Backend, sql: str) -> None:
+    """A statement from outside the store, committed (as an older trunkwatch wrote rows)."""
+    if isinstance(backend, SQLiteBackend):
+        with sqlite3.connect(backend.path) as conn:
+            conn.execute(sql)
+        conn.close()
+    else:
+        assert isinstance(backend, PostgresBackend)
+        backend._query(sql)
 
 
 EXAMPLES: list[Any] = [
@@ -187,6 +207,34 @@ async def test_old_key_value_state_is_carried_over_once(store: Store) -> None:
     assert await store.get_record(ConfigReport, REPO) == ConfigReport(REPO, "closed", "", 3)
     for namespace in ("alert_issue", "alert_escalation", "command_ack", "alert_latest"):
         assert await store.state_items(namespace) == []
+
+
+async def test_holds_and_issues_kept_before_breakages_are_migrated(backend: Backend) -> None:
+    old = await backend.open(schema_version=7)
+    await old.close()
+    execute(backend, f"INSERT INTO suspect_holds VALUES ('{REPO}', 12, 'a1')")
+    execute(
+        backend,
+        "INSERT INTO alert_issues VALUES ('a1', 'r', 'main', 'inductor', 5, 'u', 'open', '',"
+        " '[]', 1.0, '[\"j\"]', '[]', 'h', 0, NULL)",
+    )
+
+    store = await backend.open()
+    try:
+        # Held by the alert as a whole, as before; a breakage's hold is one more.
+        assert await store.find_records(SuspectHold, repo=REPO, pr=12) == [
+            SuspectHold(REPO, 12, "a1", "")
+        ]
+        await save(store, SuspectHold(REPO, 12, "a1", "c0ffee"))
+        holds = await store.find_records(SuspectHold, repo=REPO, pr=12)
+        assert [h.breakage for h in holds] == ["", "c0ffee"]
+        issue = await store.get_record(AlertIssue, "a1")
+        assert issue is not None and issue.jobs == ["j"] and issue.breakages is None
+        await save(store, replace(issue, breakages=[{"id": "c0ffee", "jobs": ["j"]}]))
+        again = await store.get_record(AlertIssue, "a1")
+        assert again is not None and again.breakages == [{"id": "c0ffee", "jobs": ["j"]}]
+    finally:
+        await store.close()
 
 
 async def test_due_escalations_are_claimed_once(store: Store) -> None:

@@ -121,7 +121,7 @@ class BodyContext:
     owners: Sequence[str]
     opened_at: float
     suspects: Sequence[SuspectRow] = ()
-    too_wide: bool = False
+    too_wide: Sequence[str] = ()  # breakages (first failures; "": the alert) too wide to label
     labelled: Sequence[int] = ()
     previous: dict[str, Any] | None = None
     runs: Sequence[CulpritRun] = ()  # reruns and bisect tags asked for
@@ -292,6 +292,39 @@ def _runs_lines(ctx: BodyContext) -> list[str]:
     return ["", *_folded(f"{len(ctx.runs)} runs asked for to find the culprit", lines, True)]
 
 
+def _unlabelled(decision: Decision, ctx: BodyContext) -> list[str]:
+    """Why suspects are not labelled: none known, or the range too wide; per breakage when
+    there are several (each labels its own PRs)."""
+    most = ctx.policy.max_suspects
+    if len(decision.breakages) <= 1:
+        if not decision.suspects_known:
+            return [
+                "No passing run of these jobs is known before the failures, so the culprit"
+                " cannot be narrowed down; no pull request is labelled."
+            ]
+        if ctx.too_wide:
+            return [
+                f"The range is too wide to name suspects: {len(decision.suspects)} commits, and"
+                f" at most {most} pull requests are labelled. None is."
+            ]
+        return []
+    lines = []
+    for number, breakage in enumerate(decision.breakages, 1):
+        if not breakage.suspects_known:
+            lines.append(
+                f"- Breakage {number}: no passing run of its jobs is known before the failures,"
+                " so its culprit cannot be narrowed down; none of its pull requests is labelled."
+            )
+        elif breakage.first_failure in ctx.too_wide:
+            lines.append(
+                f"- Breakage {number}: the range is too wide to name suspects:"
+                f" {len(breakage.suspects)} commits, and at most {most} pull"
+                f" request{'s' if most != 1 else ''} {'are' if most != 1 else 'is'} labelled"
+                " per breakage. None of its is."
+            )
+    return [*lines, ""] if lines else []
+
+
 def body(decision: Decision, ctx: BodyContext) -> str:
     """The alert issue's body: short enough for a phone, details folded."""
     policy = ctx.policy
@@ -316,16 +349,7 @@ def body(decision: Decision, ctx: BodyContext) -> str:
     lines += ["", "### Failing jobs", ""]
     lines += _folded(f"{jobs} failing jobs", _jobs_table(decision.jobs, ctx), jobs > JOBS_SHOWN)
     lines += ["", "### Suspects", ""]
-    if not decision.suspects_known:
-        lines.append(
-            "No passing run of these jobs is known before the failures, so the culprit cannot"
-            " be narrowed down; no pull request is labelled."
-        )
-    elif ctx.too_wide:
-        lines.append(
-            f"The range is too wide to name suspects: {len(decision.suspects)} commits, and at"
-            f" most {policy.max_suspects} pull requests are labelled. None is."
-        )
+    lines += _unlabelled(decision, ctx)
     if decision.pending:
         running = ", ".join(commit_link(sha, ctx) for sha in decision.pending[:SUSPECTS_SHOWN])
         more = len(decision.pending) - SUSPECTS_SHOWN
@@ -543,4 +567,119 @@ def update_comment(
             parts.append(f"Suspects changed: {len(suspects)} commits.")
     if not parts:
         parts.append(f"{len(jobs)} jobs failing, streak {decision.streak}.")
+    return " ".join(parts) + " The description above is current."
+
+
+# --- breakages that join or recover --------------------------------------------------------
+
+
+def breakage_summary(breakages: Sequence[Breakage]) -> list[dict[str, Any]]:
+    """What the alert's record keeps of the breakages the body shows, in its order."""
+    return [{"id": b.first_failure, "jobs": [str(key) for key in b.jobs]} for b in breakages]
+
+
+@dataclass(frozen=True, slots=True)
+class BreakageChanges:
+    """Breakages that joined the alert since the body last showed it, and those that left it.
+
+    A breakage is named by its first failure, which moves when an older failure of its jobs
+    comes to light or two breakages merge: it counts as new only when none of its jobs was
+    failing before, and as gone only when none of its jobs is failing now. A breakage that is
+    gone has `recovered`, or is `interrupted`: its jobs left the alert without passing (a
+    rerun of its first failure is running), and it is expected back."""
+
+    before: list[dict[str, Any]]  # `breakage_summary` as last shown
+    after: tuple[Breakage, ...]
+    joined: tuple[Breakage, ...] = ()
+    recovered: tuple[dict[str, Any], ...] = ()
+    interrupted: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def news(self) -> bool:
+        """Whether there is something to say in a comment."""
+        return bool(self.joined or self.recovered)
+
+    @property
+    def marker(self) -> str:
+        """Names the change, so that its comment is posted once."""
+        return " ".join(
+            [f"+{b.first_failure}" for b in self.joined] + [f"-{r['id']}" for r in self.recovered]
+        )
+
+    def summary(self) -> list[dict[str, Any]]:
+        """What the record keeps now: the breakages shown, and those expected back."""
+        return [*breakage_summary(self.after), *self.interrupted]
+
+
+def breakage_changes(
+    before: Sequence[dict[str, Any]] | None,
+    after: Sequence[Breakage],
+    recovered: Callable[[dict[str, Any]], bool],
+) -> BreakageChanges | None:
+    """How the breakages last shown became the decision's; None when what was shown is not
+    known. `recovered(summary)` tells a breakage that is gone recovered from one that is
+    interrupted."""
+    if not before or not after:
+        return None
+    shown = {str(b.get("id")) for b in before}
+    failed = {str(job) for b in before for job in b.get("jobs") or ()}
+    now = {b.first_failure for b in after}
+    failing = {str(job) for b in after for job in b.jobs}
+    joined = tuple(
+        b for b in after if b.first_failure not in shown and not {str(k) for k in b.jobs} & failed
+    )
+    gone = [
+        b for b in before if str(b.get("id")) not in now and not set(b.get("jobs") or ()) & failing
+    ]
+    over = tuple(b for b in gone if recovered(b))
+    waiting = tuple(b for b in gone if b not in over)
+    return BreakageChanges(list(before), tuple(after), joined, over, waiting)
+
+
+def _jobs_since(jobs: int, sha: str, ctx: BodyContext) -> str:
+    return f"{jobs} job{'s' if jobs != 1 else ''} since {commit_link(sha, ctx)}"
+
+
+def _and(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def breakage_comment(changes: BreakageChanges, ctx: BodyContext) -> str:
+    """The comment on a breakage that joined an open alert, or recovered while another is
+    still failing. Breakages are numbered as the body numbers them (before, for one that
+    recovered), and named by their first failure too, since the numbers shift."""
+    shown = {str(b.get("id")): number for number, b in enumerate(changes.before, 1)}
+    numbered = {b.first_failure: number for number, b in enumerate(changes.after, 1)}
+    parts: list[str] = []
+    for breakage in changes.joined:
+        jobs = ", ".join(md.escape(str(key), 120) for key in breakage.jobs)
+        others = len(changes.after) - 1
+        theirs = "the other breakage's" if others == 1 else f"those of the {others} others"
+        if breakage.culprit is not None:
+            named = f"{commit_link(breakage.culprit, ctx)}{_pr_of(breakage.culprit, ctx)}"
+        elif breakage.suspects:
+            named = f"{len(breakage.suspects)} commits"
+        else:
+            named = "not known yet"
+        parts.append(
+            f"Breakage {numbered[breakage.first_failure]} joined: {jobs} failing since"
+            f" {commit_link(breakage.first_failure, ctx)}. Its blamelist does not overlap"
+            f" {theirs}, so it has suspects of its own: {named}."
+        )
+    if changes.recovered:
+        gone = [
+            f"breakage {shown[str(b['id'])]} ({_jobs_since(len(b['jobs']), str(b['id']), ctx)})"
+            for b in changes.recovered
+        ]
+        left = [
+            f"breakage {shown[b.first_failure]}"
+            if b.first_failure in shown
+            else f"the breakage since {commit_link(b.first_failure, ctx)}"
+            for b in changes.after
+        ]
+        verb = "is" if len(left) == 1 else "are"
+        recovered = _and(gone)
+        parts.append(
+            f"{recovered[0].upper()}{recovered[1:]} recovered; {_and(left)} {verb} still failing."
+        )
     return " ".join(parts) + " The description above is current."

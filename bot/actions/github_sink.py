@@ -2,7 +2,8 @@
 
 OPEN files the alert issue (or finds the one already filed), assigns the owners, starts the
 escalation timer and labels the suspect PRs. UPDATE edits the body in place and comments
-only when jobs join or leave or the suspects change. CLOSE comments and closes.
+only when jobs join or leave or the suspects change, or a breakage joins or recovers (its
+labels then go, the other breakages' stay). CLOSE comments and closes.
 
 Every step may be repeated: the worker retries a delivery whose processing failed, and the
 engine re-derives decisions whose effects were not committed. The store says what was done;
@@ -35,6 +36,8 @@ CommitsFor = Callable[[str], CommitLookup]  # repository → (sha → CommitInfo
 ClosedByHuman = Callable[[Decision, int], Awaitable[None]]
 # (repo, branch, group, now) → why no new issue may be filed now ("muted until …"), or None
 Quiet = Callable[[str, str, str, float], Awaitable[str | None]]
+# (repo, branch, group, job keys, sha) → whether each of the jobs passed on a commit after sha
+PassedSince = Callable[[str, str, str, Sequence[str], str], bool]
 
 
 def _no_commits(repo: str) -> CommitLookup:
@@ -63,6 +66,7 @@ class GitHubSink:
         quiet: Quiet | None = None,
         clock: Callable[[], float] = time.time,
         prober_for: Callable[[Any], culprit.Prober] | None = None,
+        passed_since: PassedSince | None = None,
     ) -> None:
         self.store = store
         self.commits_for = commits_for or _no_commits
@@ -71,6 +75,7 @@ class GitHubSink:
         self.quiet = quiet
         self.clock = clock
         self.prober_for = prober_for  # gh → where culprit runs are asked for; None: never
+        self.passed_since = passed_since  # tells a breakage that recovered (see `_recovered`)
         self._labels_known: set[tuple[str, str]] = set()
         self._repo_urls: dict[str, str] = {}
 
@@ -145,6 +150,7 @@ class GitHubSink:
             suspects=list(decision.suspects),
             body_hash=issues.body_hash(title, body),
             previous=previous,
+            breakages=issues.breakage_summary(decision.breakages),
         )
         await issues.save(records, record)
         log.info("alert issue filed", extra={"repo": record.repo, "issue": record.number})
@@ -221,14 +227,65 @@ class GitHubSink:
                 await self._closed_by_human(decision, gh, policy, record, records)
                 return
             record.body_hash = digest
+        breakages = await self._announce(decision, gh, policy, record, ctx, first, known_before)
+        await issues.save(records, record)
+        if first:
+            await self._first_steps(gh, policy, record, records)
+        # A recovered breakage's labels go now, even while the others' suspects are provisional.
+        if breakages is not None and breakages.recovered:
+            gone = [str(b["id"]) for b in breakages.recovered]
+            await suspects.release(gh, records, record.repo, record.alert, gone, policy)
+        if not decision.provisional:  # else labelled once the suspects' runs finish
+            # An interrupted breakage keeps its labels: it is expected back as it was.
+            keep = [str(b["id"]) for b in breakages.interrupted] if breakages else []
+            await suspects.apply(gh, records, record, found, policy, self._labels_known, keep)
+
+    async def _announce(
+        self,
+        decision: Decision,
+        gh: Any,
+        policy: AlertPolicy,
+        record: AlertIssue,
+        ctx: BodyContext,
+        first: bool,
+        known_before: bool,
+    ) -> issues.BreakageChanges | None:
+        """Comment on what changed since the body last showed it (a breakage that joined or
+        recovered, else jobs that joined or left and new suspects), once; note in the record
+        what it shows now. Returns how the breakages changed, when that is known."""
+        breakages = None
+        if not first:
+            breakages = issues.breakage_changes(
+                record.breakages, decision.breakages, lambda b: self._recovered(decision, b)
+            )
         new_jobs = [str(job.key) for job in decision.jobs]
         # Provisional suspects (results still coming) are not announced: the comment says
         # what they became once the results are in.
         shown = record.suspects if decision.provisional else list(decision.suspects)
+        # An interrupted breakage is expected back as it was: its jobs are not said to leave
+        # (nor to join again), and the suspects are compared with those shown before it left.
+        away = [job for b in breakages.interrupted for job in b["jobs"]] if breakages else []
+        if away:
+            new_jobs += [job for job in away if job not in new_jobs]
+            shown = record.suspects
         changed = {"jobs", "suspects"} & set(decision.changed)
-        before = (record.jobs, record.suspects)
-        if changed and known_before and not first and before != (new_jobs, shown):
-            text = issues.update_comment(decision, record.jobs, record.suspects, ctx, shown)
+        before = (set(record.jobs), record.suspects)
+        if breakages is not None and breakages.news:
+            text = issues.breakage_comment(breakages, ctx)
+            change = breakages.marker
+            await issues.comment_once(
+                gh,
+                record.repo,
+                record.number,
+                text,
+                "breakage",
+                policy,
+                alert=record.alert,
+                change=change,
+            )
+        elif changed and known_before and not first and before != (set(new_jobs), shown):
+            previous = [job for job in record.jobs if job not in away]
+            text = issues.update_comment(decision, previous, record.suspects, ctx, shown)
             revision = _revision(record, new_jobs, shown)
             await issues.comment_once(
                 gh,
@@ -242,11 +299,20 @@ class GitHubSink:
             )
             record.updates += 1
         record.jobs, record.suspects = new_jobs, shown
-        await issues.save(records, record)
-        if first:
-            await self._first_steps(gh, policy, record, records)
-        if not decision.provisional:  # else labelled once the suspects' runs finish
-            await suspects.apply(gh, records, record, found, policy, self._labels_known)
+        if breakages is not None:
+            record.breakages = breakages.summary()
+        else:
+            record.breakages = issues.breakage_summary(decision.breakages)
+        return breakages
+
+    def _recovered(self, decision: Decision, breakage: dict[str, Any]) -> bool:
+        """Whether a breakage whose jobs left the alert recovered: they passed since its first
+        failure (else a rerun interrupted them). Without a way to ask, the decision says so."""
+        if self.passed_since is None:
+            return True
+        keys = [str(key) for key in breakage.get("jobs") or ()]
+        where = (decision.repo, decision.branch, decision.group)
+        return self.passed_since(*where, keys, str(breakage.get("id")))
 
     async def _first_steps(
         self, gh: Any, policy: AlertPolicy, record: AlertIssue, records: Records

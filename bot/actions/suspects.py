@@ -3,18 +3,21 @@
 A commit's pull request comes from the commit → pulls API, else from its message: the
 `(#123)` suffix of a squash merge's subject, or a `Pull Request resolved: …/pull/123` line
 (ghstack). The author to notify is always the PR's `user.login` from the API, never text
-of the commit. At most `max_suspects` PRs are labelled; past that none are.
+of the commit. At most `max_suspects` PRs are labelled per breakage; past that none of that
+breakage's are.
 
 What was done is kept in the store per alert, and every step checks GitHub before acting
 again (labels are a set, comments carry a marker), so repeating an alert's actions is
-harmless. A PR suspected by two alerts keeps its label until both are done with it.
+harmless. Each breakage of an alert holds the label on its own PRs (`SuspectHold`); a PR
+keeps its label until the last (alert, breakage) that suspects it lets go.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import gidgethub
@@ -36,6 +39,7 @@ COMMIT_PR = "commit_pr"  # "repo@sha" → {"number": 123 or 0, "author": login, 
 SUSPECTS = "alert_suspects"
 PR_ALERTS = "suspect_pr_alerts"
 MAX_COMMITS_RESOLVED = 50  # a longer range is too wide whatever its PRs
+WHOLE = ""  # a hold of the alert as a whole, not of one of its breakages
 
 PULL_PATH = "/repos/{owner}/{repo}/pulls/{number}"
 COMMIT_PATH = "/repos/{owner}/{repo}/commits/{sha}"
@@ -52,15 +56,19 @@ class SuspectPR:
     author: str  # user.login from the pulls API
     url: str
     shas: tuple[str, ...] = ()
+    breakages: tuple[str, ...] = ()  # the breakages (first failures) that suspect it
 
 
 @dataclass(frozen=True, slots=True)
 class Suspects:
-    """The alert's suspect commits with their PRs, and the PRs to label."""
+    """The alert's suspect commits with their PRs, and the PRs to label.
+
+    `too_wide` names the breakages (their first failures; "" for an alert without breakages)
+    whose range is too wide to name suspects: they label none of their own."""
 
     rows: tuple[SuspectRow, ...] = ()
     prs: tuple[SuspectPR, ...] = ()
-    too_wide: bool = False
+    too_wide: tuple[str, ...] = ()
 
 
 def pr_number_from_message(message: str, repo: str) -> int | None:
@@ -127,22 +135,64 @@ async def pr_for_commit(
 async def resolve(
     gh: Any, store: Store | Records, decision: Decision, policy: AlertPolicy, commits: CommitLookup
 ) -> Suspects:
-    """The suspect commits' PRs. Unknown suspects (no passing commit) and ranges that span
-    more than `max_suspects` PRs name none to label."""
-    shas = decision.suspects
-    if not decision.suspects_known or not shas:
-        return Suspects(rows=tuple(SuspectRow(sha) for sha in shas))
-    if len(shas) > MAX_COMMITS_RESOLVED:
-        return Suspects(rows=tuple(SuspectRow(sha) for sha in shas), too_wide=True)
+    """The suspect commits' PRs, breakage by breakage: each breakage's suspects name its own
+    PRs, `max_suspects` at most. A breakage with unknown suspects (no passing commit), or a
+    range of more than `max_suspects` PRs, names none; the other breakages still do. A
+    decision without breakages counts as one breakage, the alert as a whole ("")."""
+    parts = [(b.first_failure, b.suspects, b.suspects_known) for b in decision.breakages]
+    if not parts:
+        parts = [(WHOLE, decision.suspects, decision.suspects_known)]
     records = records_of(store)
-    cleared = set((await _load(records, decision.alert)).cleared)
+    rows: dict[str, SuspectRow] = {}
+    prs: dict[int, SuspectPR] = {}
+    too_wide: list[str] = []
+    cleared: set[int] | None = None
+    for breakage, shas, known in parts:
+        if not known or not shas:
+            for sha in shas:
+                rows.setdefault(sha, SuspectRow(sha))
+            continue
+        if cleared is None:
+            cleared = set((await _load(records, decision.alert)).cleared)
+        found, named, wide = await _range(gh, records, decision.repo, shas, policy, commits)
+        rows.update((row.sha, row) for row in found)
+        if wide:
+            too_wide.append(breakage)
+            continue
+        for pr in named:
+            if pr.number in cleared:
+                continue
+            earlier = prs.get(pr.number)
+            if earlier is not None:
+                shas_of_pr = (*earlier.shas, *pr.shas)
+                pr = replace(pr, shas=shas_of_pr, breakages=(*earlier.breakages, breakage))
+            else:
+                pr = replace(pr, breakages=(breakage,))
+            prs[pr.number] = pr
+    order = {sha: i for i, sha in enumerate(decision.suspects)}
+    shown = sorted(rows.values(), key=lambda row: order.get(row.sha, len(order)))
+    return Suspects(tuple(shown), tuple(prs.values()), tuple(too_wide))
+
+
+async def _range(
+    gh: Any,
+    records: Records,
+    repo: str,
+    shas: Sequence[str],
+    policy: AlertPolicy,
+    commits: CommitLookup,
+) -> tuple[list[SuspectRow], list[SuspectPR], bool]:
+    """One breakage's suspect commits with their PRs, the PRs, and whether the range is too
+    wide to name any (no PR is looked up past the one too many)."""
+    if len(shas) > MAX_COMMITS_RESOLVED:
+        return [SuspectRow(sha) for sha in shas], [], True
     rows: list[SuspectRow] = []
     prs: dict[int, SuspectPR] = {}
     too_wide = False
     for sha in shas:
         found = None
         if not too_wide:
-            found = await pr_for_commit(gh, records.store, decision.repo, sha, commits)
+            found = await pr_for_commit(gh, records.store, repo, sha, commits)
         if found is None:
             rows.append(SuspectRow(sha))
             continue
@@ -151,9 +201,7 @@ async def resolve(
         shas_of_pr = (*earlier.shas, sha) if earlier else (sha,)
         prs[found.number] = SuspectPR(found.number, found.author, found.url, shas_of_pr)
         too_wide = len(prs) > policy.max_suspects
-    if too_wide:
-        return Suspects(rows=tuple(rows), too_wide=True)
-    return Suspects(tuple(rows), tuple(pr for n, pr in prs.items() if n not in cleared))
+    return rows, [] if too_wide else list(prs.values()), too_wide
 
 
 async def _load(records: Records, alert: str) -> SuspectPRs:
@@ -172,23 +220,69 @@ def suspect_comment(pr: SuspectPR, issue: AlertIssue, policy: AlertPolicy) -> st
     )
 
 
-async def _label(gh: Any, records: Records, repo: str, number: int, alert: str, label: str) -> None:
-    await gh.post(ISSUE_LABELS_PATH, repo_vars(repo, number=number), data={"labels": [label]})
-    await records.put(SuspectHold(repo, number, alert))
+Hold = tuple[int, str]  # (PR, breakage) of one alert
 
 
-async def _unlabel(
-    gh: Any, records: Records, repo: str, number: int, alert: str, label: str
+async def _held(records: Records, repo: str, alert: str, done: SuspectPRs) -> set[Hold]:
+    """The holds of this alert. A PR it labelled with no hold recorded (an older store) is
+    held by the alert as a whole."""
+    held = {(h.pr, h.breakage) for h in await records.find(SuspectHold, repo=repo, alert=alert)}
+    holding = {pr for pr, _ in held}
+    held |= {
+        (int(key), WHOLE)
+        for key, entry in done.prs.items()
+        if entry.get("labelled") and int(key) not in holding
+    }
+    return held
+
+
+async def _release(
+    gh: Any, records: Records, repo: str, hold: Hold, alert: str, label: str
 ) -> None:
-    """Drop this alert's hold on the PR's label; remove the label when nobody holds it."""
-    others = [h for h in await records.find(SuspectHold, repo=repo, pr=number) if h.alert != alert]
+    """Drop one (alert, breakage) hold on the PR's label; remove the label when nobody
+    holds it any more."""
+    number, breakage = hold
+    others = [
+        h
+        for h in await records.find(SuspectHold, repo=repo, pr=number)
+        if (h.alert, h.breakage) != (alert, breakage)
+    ]
     if not others:
         try:
             await gh.delete(ISSUE_LABEL_PATH, repo_vars(repo, number=number, name=label))
         except gidgethub.BadRequest as exc:
             if exc.status_code != 404:  # already removed, by hand or by a previous attempt
                 raise
-    await records.remove(SuspectHold, repo, number, alert)
+    await records.remove(SuspectHold, repo, number, alert, breakage)
+
+
+async def _hold(
+    gh: Any,
+    records: Records,
+    issue: AlertIssue,
+    done: SuspectPRs,
+    pr: SuspectPR,
+    new: set[Hold],
+    policy: AlertPolicy,
+) -> None:
+    """Label the PR for this alert (once), record its `new` holds, tell its author (once)."""
+    entry = done.prs.setdefault(str(pr.number), {"author": pr.author, "url": pr.url})
+    changed = bool(new)
+    if not entry.get("labelled"):
+        data = {"labels": [policy.suspect_label]}
+        await gh.post(ISSUE_LABELS_PATH, repo_vars(issue.repo, number=pr.number), data=data)
+        entry["labelled"] = changed = True
+    for number, breakage in sorted(new):
+        await records.put(SuspectHold(issue.repo, number, issue.alert, breakage))
+    if changed:
+        await records.put(done)
+    if policy.suspect_comment and not entry.get("commented"):
+        text = suspect_comment(pr, issue, policy)
+        await issues.comment_once(
+            gh, issue.repo, pr.number, text, "suspect", policy, alert=issue.alert
+        )
+        entry["commented"] = True
+        await records.put(done)
 
 
 async def apply(
@@ -198,36 +292,68 @@ async def apply(
     suspects: Suspects,
     policy: AlertPolicy,
     labels_known: set[tuple[str, str]],
+    keep: Iterable[str] = (),
 ) -> list[int]:
-    """Label and tell the suspect PRs; release PRs that are suspects no more. Returns the
-    PRs that carry the label for this alert."""
+    """Label and tell the suspect PRs; release the holds of breakages that suspect a PR no
+    more (a breakage recovered, its range narrowed or grew too wide), but those of the
+    breakages to `keep`. Returns the PRs that carry the label for this alert."""
     records = records_of(store)
     done = await _load(records, issue.alert)
     wanted = {pr.number: pr for pr in suspects.prs}
+    holds = {(pr.number, b) for pr in suspects.prs for b in pr.breakages or (WHOLE,)}
     for key, entry in done.prs.items():
         if entry.get("manual") and int(key) not in done.cleared:
             wanted.setdefault(int(key), SuspectPR(int(key), entry["author"], entry["url"]))
-    for key, entry in done.prs.items():
-        if entry.get("labelled") and int(key) not in wanted:
-            await _unlabel(gh, records, issue.repo, int(key), issue.alert, policy.suspect_label)
-            entry["labelled"] = False
-            await records.put(done)
+            holds.add((int(key), WHOLE))
+    held = await _held(records, issue.repo, issue.alert, done)
     if wanted:
         await issues.ensure_label(gh, issue.repo, policy.suspect_label, labels_known)
+    # New holds first: a PR that passes from one hold to another keeps its label throughout.
     for number, pr in wanted.items():
-        entry = done.prs.setdefault(str(number), {"author": pr.author, "url": pr.url})
-        if not entry.get("labelled"):
-            await _label(gh, records, issue.repo, number, issue.alert, policy.suspect_label)
-            entry["labelled"] = True
-            await records.put(done)
-        if policy.suspect_comment and not entry.get("commented"):
-            text = suspect_comment(pr, issue, policy)
-            await issues.comment_once(
-                gh, issue.repo, number, text, "suspect", policy, alert=issue.alert
-            )
-            entry["commented"] = True
-            await records.put(done)
+        new = {h for h in holds - held if h[0] == number}
+        await _hold(gh, records, issue, done, pr, new, policy)
+    kept = set(keep)
+    stale = {hold for hold in held - holds if hold[1] not in kept}
+    await _let_go(gh, records, issue.repo, issue.alert, stale, done, policy)
     return sorted(int(k) for k, entry in done.prs.items() if entry.get("labelled"))
+
+
+async def _let_go(
+    gh: Any,
+    records: Records,
+    repo: str,
+    alert: str,
+    holds: set[Hold],
+    done: SuspectPRs,
+    policy: AlertPolicy,
+) -> None:
+    """Release these holds of the alert; a PR it no longer holds is labelled for it no more."""
+    if not holds:
+        return
+    for hold in sorted(holds):
+        await _release(gh, records, repo, hold, alert, policy.suspect_label)
+    still = {h.pr for h in await records.find(SuspectHold, repo=repo, alert=alert)}
+    for key, entry in done.prs.items():
+        if entry.get("labelled") and int(key) not in still:
+            entry["labelled"] = False
+    await records.put(done)
+
+
+async def release(
+    gh: Any,
+    store: Store | Records,
+    repo: str,
+    alert: str,
+    breakages: Iterable[str],
+    policy: AlertPolicy,
+) -> None:
+    """These breakages of the alert recovered: release their holds (the PRs that another
+    breakage or alert still suspects keep their label)."""
+    records = records_of(store)
+    done = await _load(records, alert)
+    gone = set(breakages) - {WHOLE}
+    held = await _held(records, repo, alert, done)
+    await _let_go(gh, records, repo, alert, {h for h in held if h[1] in gone}, done, policy)
 
 
 async def release_all(
@@ -236,26 +362,21 @@ async def release_all(
     """The alert is over: remove its suspect labels."""
     records = records_of(store)
     done = await _load(records, alert)
-    for key, entry in done.prs.items():
-        if entry.get("labelled"):
-            await _unlabel(gh, records, repo, int(key), alert, policy.suspect_label)
-            entry["labelled"] = False
-            await records.put(done)
+    await _let_go(gh, records, repo, alert, await _held(records, repo, alert, done), done, policy)
 
 
 async def unsuspect(
     gh: Any, store: Store | Records, repo: str, alert: str, number: int, policy: AlertPolicy
 ) -> bool:
-    """`/trunkwatch unsuspect #N`: clear the PR for this alert and remove its label.
-    Returns False when the PR was not a suspect of the alert."""
+    """`/trunkwatch unsuspect #N`: clear the PR for this alert (all its breakages) and remove
+    its label. Returns False when the PR was not a suspect of the alert."""
     records = records_of(store)
     done = await _load(records, alert)
     entry = done.prs.get(str(number))
     if number not in done.cleared:
         done.cleared.append(number)
-    if entry is not None and entry.get("labelled"):
-        await _unlabel(gh, records, repo, number, alert, policy.suspect_label)
-        entry["labelled"] = False
+    held = {h for h in await _held(records, repo, alert, done) if h[0] == number}
+    await _let_go(gh, records, repo, alert, held, done, policy)
     await records.put(done)
     return entry is not None
 
@@ -268,8 +389,8 @@ async def suspect(
     policy: AlertPolicy,
     labels_known: set[tuple[str, str]],
 ) -> SuspectPR | None:
-    """`/trunkwatch suspect #N`: a person names a suspect; label and tell it like the others.
-    None when #N is not a pull request of the repository."""
+    """`/trunkwatch suspect #N`: a person names a suspect; label and tell it like the others,
+    held by the alert as a whole. None when #N is not a pull request of the repository."""
     pull = await _get_pull(gh, issue.repo, number)
     if pull is None:
         return None
@@ -282,10 +403,6 @@ async def suspect(
     entry = done.prs.setdefault(str(number), {})
     entry.update(author=pr.author, url=pr.url, manual=True)
     await records.put(done)
-    still = tuple(
-        SuspectPR(int(key), str(e.get("author", "")), str(e.get("url", "")))
-        for key, e in done.prs.items()
-        if e.get("labelled")
-    )
-    await apply(gh, records, issue, Suspects(prs=still), policy, labels_known)
+    await issues.ensure_label(gh, issue.repo, policy.suspect_label, labels_known)
+    await _hold(gh, records, issue, done, pr, {(number, WHOLE)}, policy)
     return pr

@@ -335,6 +335,31 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        8,
+        "breakages: suspect label holds per (alert, breakage), the breakages an issue showed",
+        (
+            # NULL: not known (the issue was filed before this version).
+            "ALTER TABLE alert_issues ADD COLUMN breakages TEXT",  # JSON list
+            # A primary key cannot be altered in SQLite: the table is copied. A hold kept
+            # before this version is one of the alert as a whole (breakage '').
+            """
+            CREATE TABLE suspect_holds_by_breakage (
+                repo     TEXT NOT NULL,
+                pr       BIGINT NOT NULL,
+                alert    TEXT NOT NULL,
+                breakage TEXT NOT NULL,
+                PRIMARY KEY (repo, pr, alert, breakage)
+            )
+            """,
+            """
+            INSERT INTO suspect_holds_by_breakage (repo, pr, alert, breakage)
+            SELECT repo, pr, alert, '' FROM suspect_holds
+            """,
+            "DROP TABLE suspect_holds",
+            "ALTER TABLE suspect_holds_by_breakage RENAME TO suspect_holds",
+        ),
+    ),
 )
 
 

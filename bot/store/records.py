@@ -55,6 +55,9 @@ class AlertIssue:
     body_hash: str = ""  # "" until this process rendered it: the previous body is unknown
     updates: int = 0  # change comments posted
     previous: dict[str, Any] | None = None  # {"number", "url"} of the group's last issue
+    # The breakages the body last showed, in its order: [{"id": first failure, "jobs": [key]}];
+    # None while not known (filed before breakages were kept, or found again by its marker).
+    breakages: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -93,14 +96,17 @@ class SuspectPRs:
 
 @dataclass
 class SuspectHold:
-    """An alert holds the suspect label on a PR; the label goes when no alert holds it."""
+    """A breakage of an alert holds the suspect label on a PR; the label goes when no
+    (alert, breakage) holds it. `breakage` is its first failure (the sha); "" is the alert
+    as a whole (a PR a person named, or a hold kept before breakages were)."""
 
     TABLE: ClassVar[str] = "suspect_holds"
-    KEY: ClassVar[tuple[str, ...]] = ("repo", "pr", "alert")
+    KEY: ClassVar[tuple[str, ...]] = ("repo", "pr", "alert", "breakage")
 
     repo: str
     pr: int
     alert: str
+    breakage: str = ""
 
 
 @dataclass
