@@ -51,6 +51,7 @@ class Alert:
     final_labelled: tuple[int, ...] | None = None  # the suspects when last labelled
     confirmed: dict[int, float] = field(default_factory=dict)  # culprit → minute confirmed
     id: str = ""
+    recovered_at: int | None = None  # the commit it recovered at, when it did
 
 
 @dataclass
@@ -174,6 +175,8 @@ def alerts_of(trunk: Trunk, taken: list[tuple[float, int, Decision]], max_prs: i
         alert.keys |= {str(j.key) for j in decision.jobs}
         if decision.kind is DecisionKind.CLOSE:
             alert.reason = decision.reason
+            if decision.recovered_by in index and alert.recovered_at is None:
+                alert.recovered_at = index[decision.recovered_by or ""]
             continue
         for breakage in decision.breakages:
             if breakage.status is CulpritStatus.CONFIRMED and breakage.culprit in index:
@@ -277,7 +280,9 @@ def score(trunk: Trunk, alerts: list[Alert], max_prs: int) -> Score:
 
 
 def alerts_for(b: Breakage, alerts: list[Alert]) -> list[Alert]:
-    """The alerts that a breakage accounts for."""
+    """The alerts that a breakage accounts for (not one that recovered, in trunk order,
+    before its culprit: that one was over before it began, even if the breakage's jobs
+    joined it until that recovery was known)."""
     return [
         a
         for a in alerts
@@ -285,6 +290,7 @@ def alerts_for(b: Breakage, alerts: list[Alert]) -> list[Alert]:
         and a.keys & b.keys
         and a.opened_head >= b.culprit  # (its first failure may be a flake just before)
         and min(a.first_failures, default=b.fix) < b.fix
+        and (a.recovered_at is None or a.recovered_at > b.culprit)
     ]
 
 
