@@ -13,16 +13,19 @@ latest attempt of each job counting, an alert for each stretch where some job fa
 `threshold` commits in a row (commits without its result skipped), its suspects the
 commits after the job's last pass up to its first failure.
 
-    python bench/quality.py [--commits 1000] [--seeds 1 2 3] [--modes jobs runs blind stacks]
-                            [--culprit] [--per-breakage] [--max-runs 6] [--stack 2 4]
-                            [--fix-commits 6 40]
+    python bench/quality.py [--commits 1000] [--seeds 1 2 3]
+                            [--modes jobs runs blind stacks overlap] [--culprit]
+                            [--per-breakage] [--max-runs 6] [--stack 2 4] [--fix-commits 6 40]
 
 Modes: `jobs`, the repository sends `workflow_job` events; `runs`, it does not (jobs listed
 from the simulated GitHub); `blind`, `workflow_job` events but no announcements (no
 `requested`, `queued`, `in_progress`): the App as it was before it tracked pending results,
 on the same histories; `stacks`, `workflow_job` events on other histories, where pushes
 land 2-4 commits (`--stack`) and the workflows run on the last commit of each push only, so
-that most culprits never ran until the App runs them (a bisect tag).
+that most culprits never ran until the App runs them (a bisect tag); `overlap`, `workflow_job`
+events on histories where each breakage lasting over 20 commits has a second one in its
+group, from a later culprit while it is still red, in other jobs (the culprit table is then
+per breakage: the suspects of the alert's breakage that holds its jobs).
 
 Columns: alerts; false alarms (matching no real breakage) and, apart, those withdrawn
 because every failure passed on a rerun; duplicates (more than one alert for a breakage);
@@ -73,6 +76,7 @@ MODES = {
     "runs": "`workflow_run` only (jobs listed)",
     "blind": "`workflow_job` events, pending results not tracked",
     "stacks": "`workflow_job` events, runs on the last commit of each push",
+    "overlap": "`workflow_job` events, two breakages at once in a group",
 }
 
 HEADER = (
@@ -120,6 +124,7 @@ async def main(argv: list[str] | None = None) -> int:
             )
             if args.fix_commits:
                 knobs.fix_commits = (args.fix_commits[0], args.fix_commits[1])
+            knobs.overlap = mode == "overlap"
             if mode == "stacks":
                 knobs.last_commit_only, knobs.stack = True, (args.stack[0], args.stack[1])
             trunk = Trunk(knobs)

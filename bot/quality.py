@@ -52,6 +52,8 @@ class Alert:
     confirmed: dict[int, float] = field(default_factory=dict)  # culprit → minute confirmed
     id: str = ""
     recovered_at: int | None = None  # the commit it recovered at, when it did
+    # Each time one of its breakages was labelled: (that breakage's job keys, its suspects).
+    labelled: list[tuple[frozenset[str], tuple[int, ...]]] = field(default_factory=list)
 
 
 @dataclass
@@ -181,6 +183,17 @@ def alerts_of(trunk: Trunk, taken: list[tuple[float, int, Decision]], max_prs: i
         for breakage in decision.breakages:
             if breakage.status is CulpritStatus.CONFIRMED and breakage.culprit in index:
                 alert.confirmed.setdefault(index[breakage.culprit], minute)
+        if not decision.provisional:  # (each breakage labels its own, within max_prs)
+            parts = [(frozenset(map(str, b.jobs)), b.suspects, b.suspects_known)
+                     for b in decision.breakages]  # fmt: skip
+            if not parts:  # (decisions that name no breakages: the alert's as one)
+                keys = frozenset(str(j.key) for j in decision.jobs)
+                parts = [(keys, decision.suspects, decision.suspects_known)]
+            alert.labelled += [
+                (keys, tuple(index[s] for s in suspects))
+                for keys, suspects, known in parts
+                if known and 0 < len(suspects) <= max_prs
+            ]
         labelled = decision.suspects_known and not decision.provisional
         if labelled and 0 < len(decision.suspects) <= max_prs:
             alert.final_labelled = tuple(index[s] for s in decision.suspects)
@@ -265,7 +278,7 @@ def score(trunk: Trunk, alerts: list[Alert], max_prs: int) -> Score:
         first = min(mine, key=lambda a: (a.opened_head, a.opened_minute))
         result.commits_to_alert.append(first.opened_head - b.culprit)
         result.minutes_to_alert.append(first.opened_minute - trunk.pushed_at[b.culprit])
-        labelled = next((a.first_labelled for a in mine if a.first_labelled), None)
+        labelled = labelled_for(b, sorted(mine, key=lambda a: (a.opened_head, a.opened_minute)))[1]
         result.labelled += bool(labelled)
         if labelled and b.culprit in labelled:
             result.culprit_in_first += 1
@@ -277,6 +290,22 @@ def score(trunk: Trunk, alerts: list[Alert], max_prs: int) -> Score:
             else:
                 result.false_alarms += 1
     return result
+
+
+def labelled_for(
+    b: Breakage, mine: list[Alert]
+) -> tuple[Alert | None, tuple[int, ...] | None, tuple[int, ...] | None]:
+    """The alert that labelled the breakage's suspects, and them when first and when last
+    labelled: those of the alert's breakage that holds its jobs (the union of the alert's
+    suspects for alerts that name no breakages, as the plain rule's)."""
+    entries = [(a, suspects) for a in mine for keys, suspects in a.labelled if keys & b.keys]
+    if entries:
+        chosen = entries[0][0]
+        return chosen, entries[0][1], [s for a, s in entries if a is chosen][-1]
+    plain = next((a for a in mine if a.first_labelled and not a.id), None)  # the plain rule's
+    if plain is None:
+        return None, None, None
+    return plain, plain.first_labelled, plain.final_labelled
 
 
 def alerts_for(b: Breakage, alerts: list[Alert]) -> list[Alert]:
@@ -471,9 +500,8 @@ def breakage_reports(
         if not mine:
             report.why = "no alert"
             continue
-        alert = next((a for a in mine if a.first_labelled), mine[0])
-        report.alert = alert.id
-        report.first_labelled, report.final_labelled = alert.first_labelled, alert.final_labelled
+        alert, report.first_labelled, report.final_labelled = labelled_for(b, mine)
+        report.alert = (alert or mine[0]).id
         asked = [r for a in mine for r in requests.get(a.id, ()) if r.ok]
         report.reruns = sum(r.kind in RERUNS for r in asked)
         report.tags = sum(r.kind == "tag" for r in asked)

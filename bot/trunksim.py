@@ -128,6 +128,7 @@ class Knobs:
     # 15 min to 2.5 h to report, then someone finds the culprit and lands a revert or a fix.
     fix_minutes: tuple[float, float] = (90.0, 360.0)
     fix_commits: tuple[int, int] | None = None  # instead: this many commits after it
+    overlap: bool = False  # each breakage has a second one in its group while it is red
     push_gap_minutes: float = 4.0  # mean minutes between pushes
     stack: tuple[int, int] = (1, 4)  # commits per push, fewest and most
     last_commit_only: bool = False  # workflows run on the last commit of each push only
@@ -257,7 +258,25 @@ class Trunk:
             fix = self._fix(culprit)
             keys = frozenset(f"{workflow} / {normalized(j)}" for j in jobs)
             found.append(Breakage(kind, workflow, culprit, fix, frozenset(jobs), keys))
+            if k.overlap and fix - culprit > 20:
+                found.append(self._second(found[-1], suite))
         return found
+
+    def _second(self, first: Breakage, suite: Suite) -> Breakage:
+        """Another breakage of the same group from a later culprit while `first` is red:
+        a test suite of another build (or another suite of the same), disjoint jobs."""
+        culprit = self.rng.randint(first.culprit + 10, first.fix - 10)
+        others = [s for s in self.knobs.workflows[first.workflow] if s is not suite and s.tests]
+        pick = self.rng.choice(others) if others else suite
+        config, shards = self.rng.choice(pick.tests)
+        jobs = {
+            f"{pick.build} / test ({config}, {n}, {shards}, {pick.runner})"
+            for n in range(1, shards + 1)
+        } - first.jobs
+        if first.kind == "build":  # its tests are skipped while its build fails
+            jobs = {j for j in jobs if not j.startswith(f"{suite.build} /")}
+        keys = frozenset(f"{first.workflow} / {normalized(j)}" for j in jobs)
+        return Breakage("suite", first.workflow, culprit, self._fix(culprit), frozenset(jobs), keys)
 
     def _fix(self, culprit: int) -> int:
         n, k = self.knobs.commits, self.knobs

@@ -188,8 +188,9 @@ async def test_per_breakage_report_on_hand_built_decisions() -> None:
     now = 0.0
     prober = TrunkProber(trunk, lambda: now)
     wanted = (Probe(BISECT, trunk.shas[c - 1], b.workflow), Probe(RERUN, sha, b.workflow))
-    confirming = Breakage((), tuple(trunk.shas[c - 2 : c + 2]), trunk.shas[c + 1], wanted=wanted)
-    confirmed = Breakage((), (sha,), sha, status=CulpritStatus.CONFIRMED, culprit=sha)
+    keys = (JobKey(b.workflow, normalized(sorted(b.jobs)[0])),)
+    confirming = Breakage(keys, tuple(trunk.shas[c - 2 : c + 2]), trunk.shas[c + 1], wanted=wanted)
+    confirmed = Breakage(keys, (sha,), sha, status=CulpritStatus.CONFIRMED, culprit=sha)
     first = c + 1
     suspects = range(c - 2, c + 2)
     opened = decision(
