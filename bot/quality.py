@@ -54,6 +54,8 @@ class Alert:
     recovered_at: int | None = None  # the commit it recovered at, when it did
     # Each time one of its breakages was labelled: (that breakage's job keys, its suspects).
     labelled: list[tuple[frozenset[str], tuple[int, ...]]] = field(default_factory=list)
+    # Each (job key, its first failure) it showed, with the newest commit pushed then.
+    seen: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
 @dataclass
@@ -175,6 +177,8 @@ def alerts_of(trunk: Trunk, taken: list[tuple[float, int, Decision]], max_prs: i
         if alert is None:
             continue
         alert.keys |= {str(j.key) for j in decision.jobs}
+        for j in decision.jobs:
+            alert.seen.setdefault((str(j.key), index[j.first_failing_sha]), head)
         if decision.kind is DecisionKind.CLOSE:
             alert.reason = decision.reason
             if decision.recovered_by in index and alert.recovered_at is None:
@@ -316,10 +320,19 @@ def alerts_for(b: Breakage, alerts: list[Alert]) -> list[Alert]:
         a
         for a in alerts
         if a.group == b.workflow
-        and a.keys & b.keys
-        and a.opened_head >= b.culprit  # (its first failure may be a flake just before)
-        and min(a.first_failures, default=b.fix) < b.fix
         and (a.recovered_at is None or a.recovered_at > b.culprit)
+        and (
+            any(  # one of its jobs, failing since before the fix, shown after the culprit
+                key in b.keys and first < b.fix and head >= b.culprit
+                for (key, first), head in a.seen.items()
+            )
+            or (  # (the plain rule's alerts show no jobs one by one)
+                not a.seen
+                and a.keys & b.keys
+                and a.opened_head >= b.culprit  # (its first failure may be a flake before it)
+                and min(a.first_failures, default=b.fix) < b.fix
+            )
+        )
     ]
 
 
@@ -554,17 +567,21 @@ def culprit_score(trunk: Trunk, alerts: list[Alert], reports: list[BreakageRepor
             result.confirmed += 1
             result.minutes_to_confirm.append(report.minutes_to_confirm)
     final = final_conclusions(trunk)
-    owners = {id(a): b for b in trunk.breakages for a in alerts_for(b, alerts)}
+    owners: dict[int, list[Breakage]] = {}
+    for b in trunk.breakages:
+        for a in alerts_for(b, alerts):
+            owners.setdefault(id(a), []).append(b)
     for a in alerts:
         owner = owners.get(id(a))
-        result.wrong_confirmed += sum(owner is None or c != owner.culprit for c in a.confirmed)
+        theirs = {b.culprit for b in owner or ()}
+        result.wrong_confirmed += sum(c not in theirs for c in a.confirmed)
         if owner is None and (a.reason is CloseReason.FLAKY or passed_on_rerun(trunk, a, final)):
             result.withdrawn_flaky += a.reason is CloseReason.FLAKY
             result.left_standing += a.reason is not CloseReason.FLAKY
-    culprits = {trunk.shas[b.culprit] for b in trunk.breakages}
+    real = {trunk.shas[b.culprit] for b in trunk.breakages}
     reverts = [r for r in trunk.requests if r.kind == "revert" and r.ok]
     result.reverts = len(reverts)
-    result.wrong_reverts = sum(r.sha not in culprits for r in reverts)
+    result.wrong_reverts = sum(r.sha not in real for r in reverts)
     return result
 
 
