@@ -490,6 +490,25 @@ def test_a_green_rerun_of_the_run_passes_jobs_of_an_older_attempt() -> None:
     assert flakes == {key(""): 0, key("a"): 1}
 
 
+def test_a_rerun_of_the_failed_jobs_leaves_the_passed_ones_passed() -> None:
+    """GitHub's "re-run failed jobs" starts attempt 2 of the run and queues the failed jobs
+    only: the job that passed keeps its pass (it is not running again), the failed one is
+    pending until its rerun reports."""
+    r = Run(RepoTracker(REPO, config(threshold=1)))
+    r.feed(push(0, 1), result(1, "build", "success", run=9, job_id=1))
+    r.feed(result(1, "test", "failure", run=9, job_id=2))
+    r.feed(replace(result(1, "", None, run=9, attempt=2), status="requested"))  # attempt 2
+    assert cells(r) == {"build": GridCell.PENDING, "test": GridCell.PENDING}  # none named yet
+    r.feed(replace(result(1, "test", None, run=9, attempt=2, job_id=3), status="queued"))
+    assert cells(r) == {"build": GridCell.PASS, "test": GridCell.PENDING}
+
+
+def cells(r: Run) -> dict[str, GridCell]:
+    """Each key's cell on the newest commit."""
+    grid = r.tracker.grid("main", "ci")
+    return {key.job: cell for key, cell in zip(grid.keys, grid.rows[0].cells, strict=True)}
+
+
 def test_workflow_level_key_only_when_the_rule_matches_an_empty_job() -> None:
     r = run({"": "PFFF"}, threshold=3, jobs=("test*",))
     assert r.decisions == []

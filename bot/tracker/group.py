@@ -241,6 +241,8 @@ class GroupTrack:
                 if self._learn_shard(key, result.job):
                     self._refresh(key)
                 affected.add(key)
+            if result.run_attempt > 1:  # a rerun naming its jobs: the others are not rerun
+                affected.update(self.workflow_keys.get(workflow, ()))
         else:
             affected.update(self.workflow_keys.get(workflow, ()))
         run_key = self.key_of(workflow, "")

@@ -48,11 +48,15 @@ def _alive(results: list[JobResult], expired: float) -> list[JobResult]:
     return [r for r in results if not (r.pending and (fact_time(r) or 0.0) < expired)]
 
 
-def _name_state(attempts: list[JobResult], run: JobResult | None) -> tuple[State | str, str]:
-    """One job name's state on a commit, and its runner type."""
+def _name_state(
+    attempts: list[JobResult], run: JobResult | None, own_jobs: bool = False
+) -> tuple[State | str, str]:
+    """One job name's state on a commit, and its runner type. `own_jobs`: the run's newest
+    attempt has named jobs of its own (it reruns those; a job that passed is left alone)."""
     latest = max(attempts, key=_attempt)
     if run is not None and (run.run_id, run.run_attempt) > (latest.run_id, latest.run_attempt):
-        if run.pending:
+        passed = not latest.pending and outcome_of(latest.conclusion) is Outcome.PASS
+        if run.pending and not (own_jobs and passed):
             return State.PENDING, ""
         if outcome_of(run.conclusion) is Outcome.PASS:
             return State.PASS, ""
@@ -100,7 +104,13 @@ def _cell(
             return State.PENDING, set()
         return (State.PASS if green else State.NONE), set()
     names = sorted({r.job for r in mine})
-    states = {n: _name_state([r for r in mine if r.job == n], run) for n in names}
+    own_jobs = run is not None and any(
+        r.job
+        and r.workflow == key.workflow
+        and (r.run_id, r.run_attempt) == (run.run_id, run.run_attempt)
+        for r in every
+    )
+    states = {n: _name_state([r for r in mine if r.job == n], run, own_jobs) for n in names}
     failing = {runner for state, runner in states.values() if state is State.FAIL}
     if failing:
         return State.FAIL, failing

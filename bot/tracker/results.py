@@ -6,7 +6,9 @@ the same attempt whatever order they arrive in; a pending attempt older than the
 timeout is ignored (as if never announced).
 
 A job name's state: a newer run attempt than its own decides when there is one (green:
-PASS; still running: PENDING, a rerun was requested), else its own latest attempt (pending:
+PASS; still running: PENDING, a rerun was requested, but not for a job that passed when
+that attempt has announced jobs of its own: GitHub's "re-run failed jobs" leaves the passed
+ones alone), else its own latest attempt (pending:
 PENDING; `success`: PASS; `failure`/`timed_out`: FAIL, or INFRA when it failed before its
 first step ran; anything else: NONE).
 
@@ -117,11 +119,14 @@ class CommitResults:
 
     jobs: dict[str, dict[str, dict[Identity, JobResult]]] = field(default_factory=dict)
     runs: dict[str, dict[Identity, JobResult]] = field(default_factory=dict)
+    # workflow → the (run_id, run_attempt) that announced or reported jobs of their own
+    job_attempts: dict[str, set[tuple[int, int]]] = field(default_factory=dict)
     _outages: frozenset[str] | None = None
 
     def add(self, result: JobResult) -> bool:
         """Keep the result; False when it repeats (or announces) one already kept."""
         if result.job:
+            self.job_attempts.setdefault(result.workflow, set()).add(identity(result)[:2])
             attempts = self.jobs.setdefault(result.workflow, {}).setdefault(result.job, {})
         else:
             attempts = self.runs.setdefault(result.workflow, {})
@@ -169,6 +174,8 @@ class CommitResults:
         passed: list[str] = []
         flakes = 0
         heard = False  # of any name, but through announcements that timed out
+        # A newer attempt that names its own jobs reruns those (and passed ones are left).
+        own_jobs = run is not None and identity(run)[:2] in self.job_attempts.get(workflow, ())
         for name in names:
             attempts = by_name[name]
             latest = self._latest(attempts, expired)
@@ -176,7 +183,12 @@ class CommitResults:
                 continue
             heard = True
             if run is not None and identity(latest)[:2] < identity(run)[:2]:
-                if run.pending:
+                kept = (
+                    own_jobs
+                    and not latest.pending
+                    and outcome_of(latest.conclusion) is Outcome.PASS
+                )
+                if run.pending and not kept:
                     pending.append(run)
                     continue
                 if green:
