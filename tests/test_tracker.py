@@ -366,6 +366,19 @@ def test_a_recovered_alert_is_withdrawn_when_its_failures_pass_on_rerun_later() 
     assert r.feed(result(3, "a", "success", attempt=2)) == []  # once
 
 
+def test_a_recovery_that_turns_pending_and_passes_again_files_nothing_new() -> None:
+    """The pass that recovered an alert goes pending (its run is rerun for another job's
+    sake): the streak does not go on from there unless the key fails again."""
+    r = run({"a": "PFFFP"}, threshold=3)
+    assert r.kinds()[-1] == (CLOSE, 1, CloseReason.RECOVERED)
+    rerun = replace(result(4, "", None, attempt=2), status="requested")
+    assert r.feed(rerun) == []  # pending on commit 4: waited for, nothing filed
+    assert r.feed(result(4, "", "success", attempt=2)) == []
+    r.feed(replace(result(4, "", None, attempt=3), status="requested"))
+    (opened,) = r.feed(result(4, "a", "failure", attempt=3))  # the streak goes on: a new alert
+    assert opened.kind is OPEN and opened.alert.endswith(":2")
+
+
 def test_a_closed_alert_is_never_reopened() -> None:
     r = run({"a": "PFFFP"}, threshold=3)
     r.feed(result(4, "a", "failure", attempt=2))  # the recovery was a flake after all

@@ -119,6 +119,7 @@ class GroupTrack:
         self._event_indices: list[int] = []
         self._snapshots: list[WalkState] = []
         self._walk_for: tuple[int, frozenset[JobKey]] | None = None
+        self._covered: frozenset[JobKey] = frozenset()
         self._final: WalkState | None = None
         self._dirty_from: int | None = 0
         self.changed = True  # something an alert could show changed since the last decision
@@ -299,6 +300,9 @@ class GroupTrack:
             return
         self.changed = True
         self._dirty(index)
+        if key in self._covered and self._walk_for is not None:
+            # (whether its streak goes on from the walk's start depends on later verdicts)
+            self._dirty(min(index, self._walk_for[0] - 1))
         new = list(line.events(index))
         if old != new:
             for event in old:
@@ -382,10 +386,15 @@ class GroupTrack:
 
     # -- the walk ---------------------------------------------------------------------------
 
-    def walk(self, start: int, suppressed: frozenset[JobKey]) -> WalkState:
-        """The episodes from commit `start` on (`suppressed`: keys of a resolved alert)."""
-        if self._walk_for != (start, suppressed):
-            self._walk_for = (start, suppressed)
+    def walk(
+        self, start: int, suppressed: frozenset[JobKey], covered: frozenset[JobKey] = frozenset()
+    ) -> WalkState:
+        """The episodes from commit `start` on (`suppressed`: keys of a resolved alert;
+        `covered`: keys of the alert that recovered at `start`, which go on from it only if
+        their streak does: a pass there that turned pending, then a pass, is no new
+        breakage)."""
+        if self._walk_for != (start, suppressed) or self._covered != covered:
+            self._walk_for, self._covered = (start, suppressed), covered
             self._snapshots.clear()
             self._final = None
         dirty = self._dirty_from
@@ -408,7 +417,11 @@ class GroupTrack:
     def _initial(self, start: int) -> WalkState:
         threshold = self.rule.threshold
         on = {
-            k for k, line in self.lines.items() if start and line.streak_at(start - 1) >= threshold
+            k
+            for k, line in self.lines.items()
+            if start
+            and line.streak_at(start - 1) >= threshold
+            and (k not in self._covered or line.goes_on_from(start))
         }
         suppressed = set(self._walk_for[1]) if self._walk_for else set()
         return WalkState(start, on, suppressed)

@@ -198,6 +198,20 @@ class KeyLine:
                 return p
         return None
 
+    def goes_on_from(self, index: int) -> bool:
+        """Whether the streak before commit `index` goes on from it: the key fails there or
+        later before it next passes, or nothing is known after it (not even a pending
+        result, which is waited for)."""
+        waiting = False
+        for p in range(bisect_left(self.idx, index), len(self.idx)):
+            verdict = self.verdicts[p]
+            if verdict.failed:
+                return True
+            if verdict.passed:
+                return False
+            waiting = waiting or verdict.pending
+        return not waiting
+
     def first_failure_from(self, pos: int) -> int:
         """The position of the first failure at or after position `pos` (there is one)."""
         return next(p for p in range(pos, len(self.idx)) if self.verdicts[p].failed)

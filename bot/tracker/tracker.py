@@ -479,12 +479,14 @@ class RepoTracker:
         last_closed = next(
             (self._alerts[i] for i in reversed(ids) if not self._alerts[i].open), None
         )
-        start, suppressed = 0, frozenset[JobKey]()
+        start, suppressed, covered = 0, frozenset[JobKey](), frozenset[JobKey]()
         if last_closed is not None:
             start = order.index.get(last_closed.closed_at or "", 0)
             if last_closed.reason is CloseReason.RESOLVED_BY_USER:
                 suppressed = frozenset(job.key for job in last_closed.jobs)
-        state = track.walk(start, suppressed)
+            else:
+                covered = frozenset(job.key for job in last_closed.jobs)
+        state = track.walk(start, suppressed, covered)
         episodes = state.all_episodes()
         decisions: list[Decision] = []
         if current is not None:
