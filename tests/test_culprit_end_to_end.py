@@ -7,7 +7,9 @@ suspect label (issue 10).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from bot.demo import default_config_text
 from bot.history import INDUCTOR_JOBS, Scenario
 from bot.simulated_github import SimulatedGitHub
 from tests.test_end_to_end import SECRET, SUSPECT_LABEL, App, Trunk, running_app
@@ -112,3 +114,59 @@ async def test_a_streak_of_flakes_is_withdrawn_by_the_confirmation_rerun(
         [issue] = trunk.alert_issues()
         assert (issue.state, issue.state_reason) == ("closed", "not_planned")
         assert len(sim.requests_to("POST", f"/repos/{repo}/actions/jobs/*/rerun")) >= 1
+
+
+def flaky_trunk(sim: SimulatedGitHub, failures: set[int]) -> tuple[Trunk, list[dict[str, Any]]]:
+    """Commits 3, 4 and 5 fail a job on their first attempt; `failures`: where its reruns
+    fail too (the truth). The config waits for the confirmation before filing."""
+    trunk = Trunk(sim, Scenario(failures={("inductor", JOB): {3, 4, 5}}, commits=8))
+    deliveries = [d for i in range(6) for d in trunk.history.commit_deliveries(i)]
+    for i in range(6):  # the runs, as GitHub keeps them (a job is rerun by its id)
+        jobs = [
+            d["payload"]["workflow_job"]
+            for d in trunk.history.commit_deliveries(i)
+            if d["event"] == "workflow_job"
+            and d["payload"]["workflow_job"]["workflow_name"] == "inductor"
+        ]
+        sim.add_run(
+            trunk.repo,
+            trunk.history.run_id(i, "inductor"),
+            jobs,
+            head_sha=trunk.history.commit_sha(i),
+            workflow="inductor",
+        )
+    trunk.scenario.failures[("inductor", JOB)] = failures
+    with_ci(sim, trunk)
+    config = default_config_text() + "culprit:\n  confirm_before_filing: true\n"
+    sim.set_file(trunk.repo, ".github/trunkwatch.yml", config)
+    return trunk, deliveries
+
+
+async def test_confirm_before_filing_files_nothing_for_a_streak_of_flakes(
+    sim: SimulatedGitHub, app_key: str, tmp_path: Path
+) -> None:
+    trunk, deliveries = flaky_trunk(sim, set())
+    async with running_app(sim, app_key, tmp_path) as app:
+        sim.hooks.configure(f"{app.url}/webhook", SECRET)
+        await app.send(deliveries)
+        await settle(sim, app)
+        reruns = sim.requests_to("POST", f"/repos/{trunk.repo}/actions/jobs/*/rerun")
+        assert len(reruns) == 1  # the first failure, rerun before anything was filed
+        assert trunk.alert_issues() == []  # it passed: nothing was ever broken
+        assert sim.requests_to("POST", f"/repos/{trunk.repo}/issues/*/labels") == []
+
+
+async def test_confirm_before_filing_files_once_the_rerun_fails_again(
+    sim: SimulatedGitHub, app_key: str, tmp_path: Path
+) -> None:
+    trunk, deliveries = flaky_trunk(sim, {3, 4, 5})
+    async with running_app(sim, app_key, tmp_path) as app:
+        sim.hooks.configure(f"{app.url}/webhook", SECRET)
+        await app.send(deliveries)
+        await settle(sim, app)
+        [issue] = trunk.alert_issues()
+        assert issue.state == "open"
+        posts = [r.path for r in sim.requests_to("POST", "*")]
+        reruns = [i for i, path in enumerate(posts) if path.endswith("/rerun")]
+        filed = posts.index(f"/repos/{trunk.repo}/issues")
+        assert len(reruns) == 1 and reruns[0] < filed  # filed once the rerun failed again

@@ -24,10 +24,19 @@ import gidgethub
 from bot.github import ci
 from bot.store.record_view import Records
 from bot.store.records import CulpritRun
-from bot.tracker.model import BISECT, RERUN, Decision, DecisionKind, Probe, bisect_tag
+from bot.tracker.model import (
+    BISECT,
+    RERUN,
+    CulpritStatus,
+    Decision,
+    DecisionKind,
+    Probe,
+    bisect_tag,
+)
 
 log = logging.getLogger(__name__)
 
+FAILED = ("failure", "timed_out")
 STALL_SECONDS = 15 * 60.0  # a requested run whose results never showed up stops blocking
 
 
@@ -88,6 +97,33 @@ async def request_probes(
             continue
         made += await _for_alert(decision, prober, records, settings, now)
     return made
+
+
+async def confirmation_outstanding(
+    decision: Decision, records: Records, settings: ProbeSettings, now: float
+) -> bool:
+    """Whether a confirmation rerun of the alert is still to come: wanted and within the
+    budget, or asked for and not reported yet (its commit still pending). What
+    `culprit.confirm_before_filing` waits for before an alert is filed."""
+    if not settings.confirm:
+        return False
+    runs = await records.find(CulpritRun, alert=decision.alert)
+    used = sum(1 for run in runs if run.outcome == "requested")
+    for breakage in decision.breakages:
+        if breakage.status is CulpritStatus.CONFIRMED:
+            continue
+        first = next((e for e in breakage.evidence if e.sha == breakage.first_failure), None)
+        if first is None or sum(c in FAILED for c in first.conclusions) != 1:
+            continue  # failed twice there (or not known to have failed): nothing to confirm
+        mine = [r for r in runs if r.kind == RERUN and r.sha == breakage.first_failure]
+        if not mine and used < settings.max_runs:
+            return True  # it will be asked for (now, or once the bisection is done)
+        if any(r.outcome == "requested" and now - r.at < STALL_SECONDS for r in mine):
+            return True
+    return any(
+        run.kind == RERUN and run.outcome == "requested" and run.sha in decision.pending
+        for run in runs
+    )
 
 
 async def _for_alert(

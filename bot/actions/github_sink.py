@@ -106,7 +106,8 @@ class GitHubSink:
         if self.prober_for is None or not any(b.wanted for b in decision.breakages):
             return
         record = await issues.load(records, decision.alert)
-        if record is None or record.state != issues.OPEN:
+        waiting = record is None and await self._unconfirmed(decision, policy, records)
+        if not waiting and (record is None or record.state != issues.OPEN):
             return
         prober = self.prober_for(gh)
         await culprit.request_probes([decision], prober, records, policy.probes, self.clock())
@@ -126,6 +127,9 @@ class GitHubSink:
             if reason:  # a later UPDATE files it, once the mute or snooze is over
                 log.info("alert not filed", extra={"alert": decision.alert, "reason": reason})
                 return
+        if await self._unconfirmed(decision, policy, records):  # a later UPDATE files it
+            log.info("alert not filed", extra={"alert": decision.alert, "reason": "confirming"})
+            return
         key = md.AlertKey(decision.repo, decision.branch, decision.group)
         found = await suspects.resolve(gh, records, decision, policy, self._commits(decision))
         previous = await self._previous(gh, key, policy, records)
@@ -201,6 +205,19 @@ class GitHubSink:
         await owners.cancel(records, decision.alert)
         if record is not None:
             await issues.save(records, record)
+
+    async def _unconfirmed(self, decision: Decision, policy: AlertPolicy, records: Records) -> bool:
+        """`culprit.confirm_before_filing`: the alert waits for its confirmation rerun (if it
+        passes, the alert is withdrawn before it was ever filed)."""
+        if not policy.confirm_before_filing or self.prober_for is None:
+            return False
+        if self.quiet is not None and await self.quiet(
+            decision.repo, decision.branch, decision.group, self.clock()
+        ):
+            return False  # (a muted group spends no runs)
+        return await culprit.confirmation_outstanding(
+            decision, records, policy.probes, self.clock()
+        )
 
     # --- steps -------------------------------------------------------------------------
 

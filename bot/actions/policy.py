@@ -33,6 +33,7 @@ class AlertPolicy:
     commands_prefix: str = "/trunkwatch"
     app_slug: str = DEFAULT_APP_SLUG
     probes: ProbeSettings = field(default_factory=ProbeSettings)
+    confirm_before_filing: bool = False  # an alert is filed once its confirmation rerun is in
     revert: str = "off"  # off | suggest | auto
     max_reverts_per_day: int = 2
     no_revert_label: str = "trunkwatch: no revert"
@@ -94,6 +95,7 @@ def policy_for(config: Any, group: str, *, app_slug: str = DEFAULT_APP_SLUG) -> 
             confirm=config.culprit.confirm == "rerun",
             tag_pattern=config.culprit.bisect_tag,
         ),
+        confirm_before_filing=config.culprit.confirm_before_filing,
         revert=config.culprit.revert,
         max_reverts_per_day=config.culprit.max_reverts_per_day,
         no_revert_label=config.culprit.no_revert_label,
