@@ -105,8 +105,15 @@ async def main(argv: list[str] | None = None) -> int:
         metavar=("FEWEST", "MOST"),
         help="fixes land this many commits after their culprit (default: 1.5-6 h after it)",
     )
+    parser.add_argument(
+        "--confirm-before-filing",
+        action="store_true",
+        help="culprit.confirm_before_filing: true (alerts filed once their rerun failed again)",
+    )
     args = parser.parse_args(argv)
     text = CONFIG + (f"suspects: {{wait: {args.wait}}}\n" if args.wait else "")
+    if args.confirm_before_filing:
+        text += "culprit: {confirm_before_filing: true}\n"
     config = load_text(text, "bench")
     threshold, max_prs = config.groups[0].threshold, config.suspects.max_prs
     rows: list[str] = []
@@ -128,9 +135,10 @@ async def main(argv: list[str] | None = None) -> int:
             if mode == "stacks":
                 knobs.last_commit_only, knobs.stack = True, (args.stack[0], args.stack[1])
             trunk = Trunk(knobs)
-            taken = await run_app(trunk, config)
+            filed: dict[str, int] | None = {} if args.confirm_before_filing else None
+            taken = await run_app(trunk, config, filed=filed)
             deliveries += sum(1 for _ in trunk.deliveries())
-            alerts = alerts_of(trunk, taken, max_prs)
+            alerts = alerts_of(trunk, taken, max_prs, filed)
             total.add(score(trunk, alerts, max_prs))
             reports = breakage_reports(trunk, alerts, taken, args.max_runs)
             culprit.add(culprit_score(trunk, alerts, reports))
@@ -138,7 +146,7 @@ async def main(argv: list[str] | None = None) -> int:
             if mode == args.modes[0]:
                 plain.add(score(trunk, hindsight(trunk, threshold), max_prs))
         seconds = time.perf_counter() - started
-        what = MODES[mode]
+        what = MODES[mode] + (", confirmed before filing" if args.confirm_before_filing else "")
         rows.append(row(f"trunkwatch, {what}", total, True))
         culprit_rows.append(culprit_row(f"trunkwatch, {what}", culprit))
         print(f"# {mode}: {deliveries:,} deliveries in {seconds:.0f} s", file=sys.stderr)

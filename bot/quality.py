@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from bot.actions.culprit import Prober, request_probes
+from bot.actions.culprit import Prober, confirmation_outstanding, request_probes
 from bot.actions.policy import policy_for
 from bot.config.model import RepoConfig
 from bot.engine import RepoConfigLike, Unit
@@ -89,27 +89,39 @@ class Recorder:
         self.taken: list[tuple[float, int, Decision]] = []
         self.prober = prober
         self.store: Store | None = None  # where the requests are recorded (the replayer's)
+        # `culprit.confirm_before_filing`: alert → where in `taken` the App would file it
+        self.filed: dict[str, int] = {}
 
     async def act(
         self, decisions: Sequence[Decision], gh: Any, config: RepoConfigLike, unit: Unit
     ) -> None:
-        self.taken += [(self.minute, self.head, d) for d in decisions]
         if self.prober is None or self.store is None:
+            self.taken += [(self.minute, self.head, d) for d in decisions]
             return
         now = (EPOCH + timedelta(minutes=self.minute)).timestamp()
         records = Records(self.store, unit.changes)
         for decision in decisions:
-            settings = policy_for(config, decision.group).probes
-            await request_probes([decision], self.prober, records, settings, now)
+            self.taken.append((self.minute, self.head, decision))
+            policy = policy_for(config, decision.group)
+            if decision.alert not in self.filed and decision.kind is not DecisionKind.CLOSE:
+                waits = policy.confirm_before_filing and await confirmation_outstanding(
+                    decision, records, policy.probes, now
+                )
+                if not waits:  # (as the App's sink decides it, before it asks for runs)
+                    self.filed[decision.alert] = len(self.taken) - 1
+            await request_probes([decision], self.prober, records, policy.probes, now)
 
 
 async def run_app(
-    trunk: Trunk, config: RepoConfig, probe: bool = True
+    trunk: Trunk, config: RepoConfig, probe: bool = True, filed: dict[str, int] | None = None
 ) -> list[tuple[float, int, Decision]]:
     """Feed the trunk's deliveries through the App; its decisions with their moments.
     `probe`: the App asks for the runs that confirm culprits (reruns, bisect tags), and
-    the trunk runs them."""
+    the trunk runs them. `filed` gets, per alert, the position of the decision on which the
+    App files its issue (with `culprit.confirm_before_filing`, not always its OPEN)."""
     recorder = Recorder()
+    if filed is not None:
+        recorder.filed = filed
     recorder.prober = TrunkProber(trunk, lambda: recorder.minute) if probe else None
     index = {sha: i for i, sha in enumerate(trunk.shas)}
     if trunk.knobs.workflow_jobs:
@@ -160,12 +172,21 @@ async def _feed(
         raise RuntimeError(f"{len(replayer.dead)} deliveries failed: {replayer.dead[0][1]}")
 
 
-def alerts_of(trunk: Trunk, taken: list[tuple[float, int, Decision]], max_prs: int) -> list[Alert]:
+def alerts_of(
+    trunk: Trunk,
+    taken: list[tuple[float, int, Decision]],
+    max_prs: int,
+    filed: dict[str, int] | None = None,
+) -> list[Alert]:
+    """The alerts as filed: at their OPEN, or (`filed`, with `confirm_before_filing`) at the
+    decision where the App files them; never-filed ones are left out."""
     index = {sha: i for i, sha in enumerate(trunk.shas)}
     alerts: dict[str, Alert] = {}
-    for minute, head, decision in taken:
+    for position, (minute, head, decision) in enumerate(taken):
+        if filed is not None and filed.get(decision.alert, len(taken)) > position:
+            continue  # not filed (yet)
         alert = alerts.get(decision.alert)
-        if decision.kind is DecisionKind.OPEN:
+        if alert is None and decision.kind is not DecisionKind.CLOSE:
             alert = alerts[decision.alert] = Alert(
                 decision.group,
                 minute,
