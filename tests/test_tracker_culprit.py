@@ -90,6 +90,15 @@ def test_many_untested_commits_are_halved_one_run_at_a_time() -> None:
     assert [(p.kind, p.sha) for p in breakage.wanted] == [(BISECT, sha(5))]
 
 
+def test_confirm_first_wants_the_rerun_beside_the_bisection() -> None:
+    """With `culprit.confirm_before_filing` the alert waits for the rerun: it goes at once."""
+    r = tracker(confirm_first=True)
+    r.feed(push(0, 0), result(0, "a", "success"), push(1, 9), result(9, "a", "failure"))
+    r.feed(push(10, 11), result(10, "a", "failure"), result(11, "a", "failure"))
+    (breakage,) = latest(r).breakages
+    assert [(p.kind, p.sha) for p in breakage.wanted] == [(BISECT, sha(5)), (RERUN, sha(9))]
+
+
 def test_a_streak_of_flakes_is_withdrawn_when_the_confirmation_rerun_passes() -> None:
     r = tracker()
     r.feed(push(0, 3), result(0, "a", "success"))

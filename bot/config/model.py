@@ -119,5 +119,6 @@ class RepoConfig:
             pending_timeout=self.alerts.pending_timeout.total_seconds(),
             suspects_wait=self.suspects.wait.total_seconds(),
             confirm=self.culprit.confirm == "rerun",
+            confirm_first=self.culprit.confirm_before_filing,
             bisect_tag=self.culprit.bisect_tag or "",
         )

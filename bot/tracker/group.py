@@ -475,11 +475,17 @@ class GroupTrack:
     # -- what alerts show -------------------------------------------------------------------
 
     def content(
-        self, keys: Iterable[JobKey], index: int, confirm: bool = False, bisect: bool = False
+        self,
+        keys: Iterable[JobKey],
+        index: int,
+        confirm: bool = False,
+        bisect: bool = False,
+        confirm_first: bool = False,
     ) -> Content:
         """The alert's jobs, breakages, suspects and last green commit as of commit `index`.
 
-        `confirm`, `bisect`: which runs each breakage may want (see `breakage`).
+        `confirm`, `bisect`, `confirm_first`: which runs each breakage may want, and whether
+        the rerun goes first (see `breakage`).
         """
         order = self.facts.order.order
         jobs: list[FailingJob] = []
@@ -526,7 +532,11 @@ class GroupTrack:
         known = {job.key: job.last_passing_sha is not None for job in jobs}
         breakages = tuple(
             self.breakage(
-                {k: ranges[k] for k in part}, all(known[k] for k in part), confirm, bisect
+                {k: ranges[k] for k in part},
+                all(known[k] for k in part),
+                confirm,
+                bisect,
+                confirm_first,
             )
             for part in overlapping(ranges)
         )
@@ -546,7 +556,12 @@ class GroupTrack:
     # -- culprits ---------------------------------------------------------------------------
 
     def breakage(
-        self, ranges: dict[JobKey, tuple[int, int]], known: bool, confirm: bool, bisect: bool
+        self,
+        ranges: dict[JobKey, tuple[int, int]],
+        known: bool,
+        confirm: bool,
+        bisect: bool,
+        confirm_first: bool = False,
     ) -> Breakage:
         """One breakage: its suspects, how sure the culprit is, and the runs that would tell.
 
@@ -554,8 +569,9 @@ class GroupTrack:
         job that failed first (`probe key`) is the one the runs are about: BISECT the
         suspects where it never ran (all of them when they are few, else the middle one
         once none is still running); then RERUN it at its first failure when that failed
-        only once. CONFIRMED: a single suspect, where a job of the breakage failed on two attempts,
-        and a job of it passed on the parent.
+        only once (at once with `confirm_first`: the alert waits for it). CONFIRMED: a
+        single suspect, where a job of the breakage failed on two attempts, and a job of it
+        passed on the parent.
         """
         order = self.facts.order.order
         low = max(r[0] for r in ranges.values())
@@ -590,6 +606,8 @@ class GroupTrack:
                 picks = [] if running else [untested[len(untested) // 2]]
             wanted += [Probe(BISECT, order[i], key.workflow) for i in picks]
         settled = not running and not rerun_pending and not (bisect and untested)
+        if confirm_first:  # (the alert is filed once it reports: it does not wait its turn)
+            settled = not rerun_pending
         if settled and confirm and tries == 1 and verdict is not None and verdict.failed:
             result = verdict.decisive
             wanted.append(Probe(RERUN, sha, key.workflow, result.job, result.job_id, result.run_id))

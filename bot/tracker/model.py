@@ -142,6 +142,7 @@ class TrackerConfig:
     pending_timeout: float = 6 * 3600.0  # seconds a result may stay pending before it is NONE
     suspects_wait: float = 30 * 60.0  # seconds suspects may stay provisional after opening
     confirm: bool = True  # want a rerun of the failing job at its first failure
+    confirm_first: bool = False  # want it at once, not after the bisection (the alert waits)
     # The tag whose runs test a commit of a blamelist where a job never ran ("{sha}" is the
     # commit); their results count for that commit on its branch. "": no bisection.
     bisect_tag: str = "trunkwatch/bisect/{sha}"

@@ -646,7 +646,10 @@ class RepoTracker:
         )
 
     def _content(self, track: GroupTrack, keys: Iterable[JobKey], index: int) -> Content:
-        return track.content(keys, index, self.config.confirm, bool(self.config.bisect_tag))
+        config = self.config
+        return track.content(
+            keys, index, config.confirm, bool(config.bisect_tag), config.confirm_first
+        )
 
     def _with_content(self, alert: AlertState, content: Content) -> AlertState:
         waiting = self.clock < alert.opened_time + self.config.suspects_wait
