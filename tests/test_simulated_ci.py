@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,13 @@ import pytest
 from aiohttp import web
 from gidgethub import sansio
 
+from bot.actions.culprit import (
+    MAX_REFUSALS,
+    RETRY_REFUSED_SECONDS,
+    GitHubProber,
+    ProbeSettings,
+    request_probes,
+)
 from bot.devserver import free_port
 from bot.events import parse_workflow_job, parse_workflow_run
 from bot.github import GitHubApp, GitHubClient, list_run_jobs
@@ -36,6 +44,8 @@ from bot.handlers import EVENTS
 from bot.server import make_app
 from bot.simulated_github import SimulatedGitHub
 from bot.store import open_store
+from bot.store.record_view import Records
+from bot.tracker.model import RERUN, Breakage, Decision, DecisionKind, JobKey, Probe
 from tests.conftest import APP_ID, FAST_RETRIES, INSTALLATION_ID
 from tests.fixtures import load_payload
 
@@ -447,4 +457,38 @@ async def test_the_apps_webhook_takes_every_delivery(
         }
     finally:
         await runner.cleanup()
+        await store.close()
+
+
+async def test_a_confirmation_rerun_refused_while_its_run_runs_is_asked_again_later(
+    sim: SimulatedGitHub, gh: GitHubClient, tmp_path: Path
+) -> None:
+    """GitHub reruns only finished runs: a refusal is kept (it costs no budget) and the rerun
+    is asked again `RETRY_REFUSED_SECONDS` later, at most `MAX_REFUSALS` times."""
+    seed(sim)
+    sim.add_run(REPO, 503, [{"name": "test", "conclusion": "failure"}], head_sha=SHAS[1])
+    sim.repo(REPO).runs[503].conclusions[1] = None  # another job of it still runs
+    test_id = await job_id(gh, 503, "test")
+    probe = Probe(RERUN, SHAS[1], "trunk", "test", test_id, 503)
+    breakage = Breakage((JobKey("trunk", "test"),), (SHAS[1],), SHAS[1], wanted=(probe,))
+    decision = Decision(
+        DecisionKind.UPDATE, "a1", REPO, "main", "ci", (), 3, (SHAS[1],), breakages=(breakage,)
+    )
+    store = open_store(f"sqlite:///{tmp_path / 'probes.db'}")
+    await store.open()
+    try:
+        records, settings, prober = Records(store), ProbeSettings(), GitHubProber(gh)
+        (refused,) = await request_probes([decision], prober, records, settings, 1000.0)
+        assert (refused.outcome, refused.refusals) == ("refused", 1)
+        assert await request_probes([decision], prober, records, settings, 1300.0) == []
+        sim.repo(REPO).runs[503].conclusions[1] = "failure"  # the run is over
+        later = 1000.0 + RETRY_REFUSED_SECONDS
+        (asked,) = await request_probes([decision], prober, records, settings, later)
+        assert asked.outcome == "requested"
+        reruns = [r for r in sim.requests if r.method == "POST" and r.path.endswith("/rerun")]
+        assert len(reruns) == 2
+        stuck = replace(asked, outcome="refused", refusals=MAX_REFUSALS)
+        await records.put(stuck)
+        assert await request_probes([decision], prober, records, settings, later * 2) == []
+    finally:
         await store.close()

@@ -37,7 +37,11 @@ from bot.tracker.model import (
 log = logging.getLogger(__name__)
 
 FAILED = ("failure", "timed_out")
-STALL_SECONDS = 15 * 60.0  # a requested run whose results never showed up stops blocking
+STALL_SECONDS = 15 * 60.0
+# A refused rerun (its workflow run still running) is asked again this long after, this
+# many times at most: a run takes up to hours, and GitHub reruns only finished runs.
+RETRY_REFUSED_SECONDS = 10 * 60.0
+MAX_REFUSALS = 12  # a requested run whose results never showed up stops blocking
 
 
 class Prober(Protocol):
@@ -107,6 +111,8 @@ async def confirmation_outstanding(
     `culprit.confirm_before_filing` waits for before an alert is filed."""
     if not settings.confirm:
         return False
+    if not decision.jobs:
+        return True  # a rerun interrupts its streak: what it says is still to come
     runs = await records.find(CulpritRun, alert=decision.alert)
     used = sum(1 for run in runs if run.outcome == "requested")
     for breakage in decision.breakages:
@@ -120,6 +126,8 @@ async def confirmation_outstanding(
             return True  # it will be asked for (now, or once the bisection is done)
         if any(r.outcome == "requested" and now - r.at < STALL_SECONDS for r in mine):
             return True
+        if any(r.outcome != "requested" and r.refusals < MAX_REFUSALS for r in mine):
+            return True  # refused while its run still ran: asked again later
     return any(
         run.kind == RERUN and run.outcome == "requested" and run.sha in decision.pending
         for run in runs
@@ -134,7 +142,9 @@ async def _for_alert(
     made: list[CulpritRun] = []
     for breakage in decision.breakages:
         while (probe := _next(breakage.wanted, asked, settings, used, now)) is not None:
-            run = await _request(decision, probe, prober, records, settings, now)
+            before = asked.get(probe.id)
+            refusals = before.refusals if before is not None else 0
+            run = await _request(decision, probe, prober, records, settings, now, refusals)
             asked[run.probe] = run
             made.append(run)
             used += run.outcome == "requested"
@@ -161,11 +171,22 @@ def _next(
         if run is not None:
             if probe.kind == RERUN and run.outcome == "requested" and now - run.at < STALL_SECONDS:
                 return None  # its result is on its way
-            continue
+            if not _retry(probe, run, now):
+                continue
         if probe.kind == BISECT and settings.confirm and left < 2:
             continue  # keep the last run for the confirmation
         return probe
     return None
+
+
+def _retry(probe: Probe, run: CulpritRun, now: float) -> bool:
+    """Whether a refused rerun is asked again now."""
+    return (
+        probe.kind == RERUN
+        and run.outcome != "requested"
+        and run.refusals < MAX_REFUSALS
+        and now - run.at >= RETRY_REFUSED_SECONDS
+    )
 
 
 async def _request(
@@ -175,6 +196,7 @@ async def _request(
     records: Records,
     settings: ProbeSettings,
     now: float,
+    refusals: int = 0,
 ) -> CulpritRun:
     tag = settings.tag_for(probe.sha) if probe.kind == BISECT else None
     run = CulpritRun(
@@ -189,6 +211,7 @@ async def _request(
         run_id=probe.run_id,
         tag=tag or "",
         at=now,
+        refusals=refusals,
     )
     claim = Records(records.store)  # committed before the request: it is made once
     await claim.put(run)
@@ -206,7 +229,7 @@ async def _request(
         await claim.remove(CulpritRun, run.alert, run.probe)
         raise
     if not ok:
-        run.outcome = why
+        run.outcome, run.refusals = why, refusals + 1
         await claim.put(run)
     log.info(
         "culprit run requested" if ok else "culprit run refused",

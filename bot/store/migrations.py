@@ -360,6 +360,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE suspect_holds_by_breakage RENAME TO suspect_holds",
         ),
     ),
+    Migration(
+        9,
+        "culprit runs: how often GitHub refused one (a rerun while its run still runs)",
+        ("ALTER TABLE culprit_runs ADD COLUMN refusals BIGINT NOT NULL DEFAULT 0",),
+    ),
 )
 
 

@@ -169,7 +169,9 @@ class CulpritRun:
     """A run trunkwatch asked for to find an alert's culprit: a rerun or a bisect tag.
 
     `outcome`: "requested", or why not ("refused: …"). Written before the request is made, in
-    its own transaction, so that it is made once across retries, crashes and replicas."""
+    its own transaction, so that it is made once across retries, crashes and replicas.
+    `refusals`: how many times GitHub refused it (a rerun is refused while its workflow run
+    is still running; it is asked again later, a bounded number of times)."""
 
     TABLE: ClassVar[str] = "culprit_runs"
     KEY: ClassVar[tuple[str, ...]] = ("alert", "probe")
@@ -186,6 +188,7 @@ class CulpritRun:
     tag: str = ""  # BISECT: the tag pushed (deleted once its run completes)
     at: float = 0.0
     outcome: str = "requested"
+    refusals: int = 0
 
 
 @dataclass

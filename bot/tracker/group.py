@@ -607,7 +607,8 @@ class GroupTrack:
             wanted += [Probe(BISECT, order[i], key.workflow) for i in picks]
         settled = not running and not rerun_pending and not (bisect and untested)
         if confirm_first:  # (the alert is filed once it reports: it does not wait its turn)
-            settled = not rerun_pending
+            rerunning = any(v.tries for i in running if (v := line.verdict_at(i)) is not None)
+            settled = not rerun_pending and not rerunning
         if settled and confirm and tries == 1 and verdict is not None and verdict.failed:
             result = verdict.decisive
             wanted.append(Probe(RERUN, sha, key.workflow, result.job, result.job_id, result.run_id))
