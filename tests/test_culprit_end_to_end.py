@@ -87,25 +87,7 @@ async def test_bisection_and_a_rerun_confirm_a_culprit_that_never_ran(
 async def test_a_streak_of_flakes_is_withdrawn_by_the_confirmation_rerun(
     sim: SimulatedGitHub, app_key: str, tmp_path: Path
 ) -> None:
-    flaky = Scenario(failures={("inductor", JOB): {3, 4, 5}}, commits=8)
-    trunk = Trunk(sim, flaky)
-    deliveries = [d for i in range(6) for d in trunk.history.commit_deliveries(i)]
-    for i in range(6):  # the runs, as GitHub keeps them (a job is rerun by its id)
-        jobs = [
-            d["payload"]["workflow_job"]
-            for d in trunk.history.commit_deliveries(i)
-            if d["event"] == "workflow_job"
-            and d["payload"]["workflow_job"]["workflow_name"] == "inductor"
-        ]
-        sim.add_run(
-            trunk.repo,
-            trunk.history.run_id(i, "inductor"),
-            jobs,
-            head_sha=trunk.history.commit_sha(i),
-            workflow="inductor",
-        )
-    trunk.scenario.failures[("inductor", JOB)] = set()  # first attempts only: not broken
-    with_ci(sim, trunk)
+    trunk, deliveries = flaky_trunk(sim, set(), wait=False)  # first attempts only: not broken
     repo = trunk.repo
     async with running_app(sim, app_key, tmp_path) as app:
         sim.hooks.configure(f"{app.url}/webhook", SECRET)
@@ -116,9 +98,11 @@ async def test_a_streak_of_flakes_is_withdrawn_by_the_confirmation_rerun(
         assert len(sim.requests_to("POST", f"/repos/{repo}/actions/jobs/*/rerun")) >= 1
 
 
-def flaky_trunk(sim: SimulatedGitHub, failures: set[int]) -> tuple[Trunk, list[dict[str, Any]]]:
+def flaky_trunk(
+    sim: SimulatedGitHub, failures: set[int], wait: bool = True
+) -> tuple[Trunk, list[dict[str, Any]]]:
     """Commits 3, 4 and 5 fail a job on their first attempt; `failures`: where its reruns
-    fail too (the truth). The config waits for the confirmation before filing."""
+    fail too (the truth). `wait`: the config waits for the confirmation before filing."""
     trunk = Trunk(sim, Scenario(failures={("inductor", JOB): {3, 4, 5}}, commits=8))
     deliveries = [d for i in range(6) for d in trunk.history.commit_deliveries(i)]
     for i in range(6):  # the runs, as GitHub keeps them (a job is rerun by its id)
@@ -137,8 +121,9 @@ def flaky_trunk(sim: SimulatedGitHub, failures: set[int]) -> tuple[Trunk, list[d
         )
     trunk.scenario.failures[("inductor", JOB)] = failures
     with_ci(sim, trunk)
-    config = default_config_text() + "culprit:\n  confirm_before_filing: true\n"
-    sim.set_file(trunk.repo, ".github/trunkwatch.yml", config)
+    if wait:
+        config = default_config_text() + "culprit:\n  confirm_before_filing: true\n"
+        sim.set_file(trunk.repo, ".github/trunkwatch.yml", config)
     return trunk, deliveries
 
 
