@@ -90,6 +90,23 @@ def test_many_untested_commits_are_halved_one_run_at_a_time() -> None:
     assert [(p.kind, p.sha) for p in breakage.wanted] == [(BISECT, sha(5))]
 
 
+def test_no_bisection_past_a_failure_whose_rerun_is_running() -> None:
+    """Commit 2's failure is being rerun (someone asked): it is pending, so the first
+    failure seems to be 4, but 2 most likely fails again: nothing is bisected meanwhile."""
+    r = tracker(bisect_tag=TAG)
+    r.feed(push(0, 6), result(0, "a", "success"), result(2, "a", "failure", job_id=12))
+    r.feed(*(result(i, "a", "failure", job_id=10 + i) for i in (4, 5, 6)))
+    (breakage,) = latest(r).breakages
+    assert [(p.kind, p.sha) for p in breakage.wanted] == [(BISECT, sha(1))]
+    r.feed(replace(result(2, "a", None, attempt=2, job_id=22), status="queued"))
+    (breakage,) = latest(r).breakages
+    assert breakage.first_failure == sha(4) and breakage.wanted == ()
+    r.feed(result(2, "a", "failure", attempt=2, job_id=22))  # it failed again
+    (breakage,) = latest(r).breakages
+    assert breakage.first_failure == sha(2)
+    assert [(p.kind, p.sha) for p in breakage.wanted] == [(BISECT, sha(1))]
+
+
 def test_confirm_first_wants_the_rerun_beside_the_bisection() -> None:
     """With `culprit.confirm_before_filing` the alert waits for the rerun: it goes at once."""
     r = tracker(confirm_first=True)

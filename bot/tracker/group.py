@@ -596,8 +596,11 @@ class GroupTrack:
                     parent_passed = True
                     evidence.append(self._evidence(first - 1, other))
                     break
+        # A failure below that is being rerun most likely fails again and is the first
+        # failure once more: bisecting the commits after it meanwhile would be wasted.
+        refailing = any(line.verdicts[line.position(i)].tries for i in running)
         wanted: list[Probe] = []
-        if bisect and untested:
+        if bisect and untested and not refailing:
             # A few untested commits are run at once (a run takes hours; a breakage is often
             # over sooner); more are halved, one run at a time, once nothing else runs.
             if len(untested) <= PARALLEL_BISECT:
