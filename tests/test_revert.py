@@ -6,65 +6,31 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from gidgethub import routing
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.actions import revert as reverts
 from bot.actions.alert_issue import load
-from bot.actions.github_sink import GitHubSink
 from bot.actions.policy import AlertPolicy, policy_for
-from bot.commands import permissions
 from bot.config import load_text
-from bot.engine import Engine
-from bot.github import GitHubApp, GitHubClient
-from bot.handlers import issue_comment
 from bot.metrics import Metrics
 from bot.ops import add_ops_routes
-from bot.simulated_github import SimulatedGitHub
 from bot.simulated_github.state import Issue
-from bot.store import open_store
 from bot.store.record_view import Records
 from bot.store.records import CulpritRun, Revert
 from bot.tracker.model import CommitInfo, CulpritStatus, Decision, DecisionKind, Push
-from bot.worker import Worker
-from tests.test_commands import JOB, READER, REPO, SHAS, WRITER, Configs, Env
+from tests import test_commands
+from tests.test_commands import JOB, READER, REPO, SHAS, Env
 
-
-@pytest.fixture(autouse=True)
-def fresh_permissions() -> Iterator[None]:
-    permissions.forget()
-    yield
-    permissions.forget()
-
-
-@pytest.fixture
-async def env(
-    sim: SimulatedGitHub, gh: GitHubClient, github_app: GitHubApp, tmp_path: Path
-) -> AsyncIterator[Env]:
-    """As in test_commands: a real engine, SQLite store, sink and worker on the sim."""
-    sim.add_repo(REPO)
-    sim.set_permission(REPO, WRITER, "write")
-    sim.set_permission(REPO, READER, "read")
-    store = open_store(f"sqlite:///{tmp_path}/t.db")
-    await store.open()
-    configs = Configs()
-    engine = Engine(store, configs)
-    sink = GitHubSink(store)
-    router = routing.Router(issue_comment.router)
-    worker = Worker(store, engine, router, sink, configs, github_app, max_attempts=1)
-    try:
-        yield Env(sim, gh, store, engine, sink, worker, configs)
-    finally:
-        await store.close()
-
+# The same App, store and trunk as the other commands' tests (pytest fixtures).
+env = test_commands.env
+fresh_permissions = test_commands.fresh_permissions
 
 ClientMaker = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
 CULPRIT_PR = 101
