@@ -31,7 +31,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.devserver import ServeProcess, free_port
+from bot.devserver import ServeProcess, free_port, serve_env
 from bot.history import Generator, default_scenario
 from bot.server import signature_for
 from bot.simulated_github import SimulatedGitHub
@@ -273,17 +273,8 @@ async def main_async(args: argparse.Namespace) -> None:
         key_path = tmp / "app.pem"
         key_path.write_text(key)
         db = tmp / "bench.db"
-        serve = ServeProcess(
-            {
-                "GITHUB_APP_ID": "1",
-                "GITHUB_PRIVATE_KEY_PATH": str(key_path),
-                "GITHUB_WEBHOOK_SECRET": SECRET,
-                "GITHUB_API_URL": sim.base_url,
-                "TRUNKWATCH_DATABASE_URL": f"sqlite:///{db}",
-                "LOG_LEVEL": "warning",
-            },
-            tmp / "serve.log",
-        )
+        env = serve_env(1, key_path, SECRET, sim.base_url, db, "warning")
+        serve = ServeProcess(env, tmp / "serve.log")
         port = free_port()
         bare = subprocess.Popen([sys.executable, "-c", BARE_APP, str(port)])  # noqa: ASYNC220
         try:

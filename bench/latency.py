@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.config.files import load_text
 from bot.demo import default_config_text, post
-from bot.devserver import ServeProcess, free_port
+from bot.devserver import ServeProcess, free_port, serve_env
 from bot.github import GitHubApp
 from bot.history import Generator, default_scenario
 from bot.quality import Recorder
@@ -101,17 +101,8 @@ async def app_round(key: str, deliveries: list[dict[str, Any]], at: int, tmp: Pa
     key_path = tmp / "app.pem"
     key_path.write_text(key)
     db = tmp / f"latency-{time.monotonic_ns()}.db"
-    serve = ServeProcess(
-        {
-            "GITHUB_APP_ID": str(APP_ID),
-            "GITHUB_PRIVATE_KEY_PATH": str(key_path),
-            "GITHUB_WEBHOOK_SECRET": SECRET,
-            "GITHUB_API_URL": sim.base_url,
-            "TRUNKWATCH_DATABASE_URL": f"sqlite:///{db}",
-            "LOG_LEVEL": "warning",
-        },
-        tmp / "serve.log",
-    )
+    env = serve_env(APP_ID, key_path, SECRET, sim.base_url, db, "warning")
+    serve = ServeProcess(env, tmp / "serve.log")
     try:
         await serve.start()
         async with aiohttp.ClientSession() as session:

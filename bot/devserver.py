@@ -30,6 +30,20 @@ def free_port() -> int:
         return port
 
 
+def serve_env(
+    app_id: int, key_path: Path, secret: str, api_url: str, database: Path, log_level: str
+) -> dict[str, str]:
+    """The environment of a `trunkwatch serve` against a (simulated) GitHub, on SQLite."""
+    return {
+        "GITHUB_APP_ID": str(app_id),
+        "GITHUB_PRIVATE_KEY_PATH": str(key_path),
+        "GITHUB_WEBHOOK_SECRET": secret,
+        "GITHUB_API_URL": api_url,
+        "TRUNKWATCH_DATABASE_URL": f"sqlite:///{database}",
+        "LOG_LEVEL": log_level,
+    }
+
+
 class ServeProcess:
     def __init__(self, env: Mapping[str, str], log_path: Path, cwd: Path | None = None) -> None:
         self.port = int(env.get("PORT") or free_port())

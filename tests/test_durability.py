@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.devserver import ServeProcess, post_delivery
+from bot.devserver import ServeProcess, post_delivery, serve_env
 from bot.history import Generator, default_scenario
 from bot.simulated_github import SimulatedGitHub
 from tests.conftest import APP_ID, INSTALLATION_ID
@@ -75,14 +75,7 @@ async def test_sigkill_mid_stream_loses_no_acknowledged_delivery(
     key_path.write_text(app_key)
     db = tmp_path / "trunkwatch.db"
     log = tmp_path / "serve.log"
-    env = {
-        "GITHUB_APP_ID": str(APP_ID),
-        "GITHUB_PRIVATE_KEY_PATH": str(key_path),
-        "GITHUB_WEBHOOK_SECRET": SECRET,
-        "GITHUB_API_URL": sim.base_url,
-        "TRUNKWATCH_DATABASE_URL": f"sqlite:///{db}",
-        "LOG_LEVEL": "info",
-    }
+    env = serve_env(APP_ID, key_path, SECRET, sim.base_url, db, "info")
     serve = ServeProcess(env, log, cwd=tmp_path)
     await serve.start()
     acknowledged: set[str] = set()
