@@ -119,7 +119,8 @@ class GroupTrack:
         self._event_indices: list[int] = []
         self._snapshots: list[WalkState] = []
         self._walk_for: tuple[int, frozenset[JobKey]] | None = None
-        self._covered: frozenset[JobKey] = frozenset()
+        self._covered: frozenset[JobKey] = frozenset()  # keys of the alert the walk starts after
+        self._goes_on: frozenset[JobKey] = frozenset()  # those of them whose streak goes on
         self._final: WalkState | None = None
         self._dirty_from: int | None = 0
         self.changed = True  # something an alert could show changed since the last decision
@@ -300,9 +301,6 @@ class GroupTrack:
             return
         self.changed = True
         self._dirty(index)
-        if key in self._covered and self._walk_for is not None:
-            # (whether its streak goes on from the walk's start depends on later verdicts)
-            self._dirty(min(index, self._walk_for[0] - 1))
         new = list(line.events(index))
         if old != new:
             for event in old:
@@ -393,8 +391,18 @@ class GroupTrack:
         `covered`: keys of the alert that recovered at `start`, which go on from it only if
         their streak does: a pass there that turned pending, then a pass, is no new
         breakage)."""
-        if self._walk_for != (start, suppressed) or self._covered != covered:
-            self._walk_for, self._covered = (start, suppressed), covered
+        # (which of them go on depends on their verdicts from `start`: checked each time)
+        goes_on = frozenset(
+            k
+            for k in covered
+            if (line := self.lines.get(k)) is not None and line.goes_on_from(start)
+        )
+        if (self._walk_for, self._covered, self._goes_on) != (
+            (start, suppressed),
+            covered,
+            goes_on,
+        ):
+            self._walk_for, self._covered, self._goes_on = (start, suppressed), covered, goes_on
             self._snapshots.clear()
             self._final = None
         dirty = self._dirty_from
@@ -421,7 +429,7 @@ class GroupTrack:
             for k, line in self.lines.items()
             if start
             and line.streak_at(start - 1) >= threshold
-            and (k not in self._covered or line.goes_on_from(start))
+            and (k not in self._covered or k in self._goes_on)
         }
         suppressed = set(self._walk_for[1]) if self._walk_for else set()
         return WalkState(start, on, suppressed)

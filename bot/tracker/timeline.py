@@ -198,19 +198,21 @@ class KeyLine:
                 return p
         return None
 
+    def decided_from(self, index: int) -> int | None:
+        """The first commit at or after `index` where the key failed or passed."""
+        for p in range(bisect_left(self.idx, index), len(self.idx)):
+            if self.verdicts[p].failed or self.verdicts[p].passed:
+                return self.idx[p]
+        return None
+
     def goes_on_from(self, index: int) -> bool:
         """Whether the streak before commit `index` goes on from it: the key fails there or
         later before it next passes, or nothing is known after it (not even a pending
         result, which is waited for)."""
-        waiting = False
-        for p in range(bisect_left(self.idx, index), len(self.idx)):
-            verdict = self.verdicts[p]
-            if verdict.failed:
-                return True
-            if verdict.passed:
-                return False
-            waiting = waiting or verdict.pending
-        return not waiting
+        decided = self.decided_from(index)
+        if decided is not None:
+            return self.verdicts[self.position(decided)].failed
+        return not any(v.pending for v in self.verdicts[bisect_left(self.idx, index) :])
 
     def first_failure_from(self, pos: int) -> int:
         """The position of the first failure at or after position `pos` (there is one)."""

@@ -502,8 +502,12 @@ class RepoTracker:
         for episode in episodes:
             seq += 1
             decisions += self._open(branch, group, seq, episode, track, state)
-        if last_closed is not None and self._vanished(last_closed, track):
-            decisions.append(self._withdraw(last_closed, track, last_closed.closed_at))
+        # The newest closed alert, this one included if it just recovered (so that a restart,
+        # which sees it closed, decides as the live run did).
+        now = self._by_group.get((branch, group), [])
+        newest = next((self._alerts[i] for i in reversed(now) if not self._alerts[i].open), None)
+        if newest is not None and self._vanished(newest, track):
+            decisions.append(self._withdraw(newest, track, newest.closed_at))
         return decisions
 
     @staticmethod
@@ -524,8 +528,10 @@ class RepoTracker:
             span = line.verdicts[bisect_left(line.idx, low) : bisect_left(line.idx, closed)]
             if any(v.pending for v in span):
                 return False  # (a rerun still running: it may fail again)
-            if any(low <= line.idx[run.reach] < closed for run in line.runs):
-                return False
+            for run in line.runs:  # a streak that was on while the alert was (it may start
+                # earlier than the alert's first failure, once older results came in)
+                if line.idx[run.reach] < closed and (run.end is None or line.idx[run.end] > low):
+                    return False
         return True
 
     def _open(
