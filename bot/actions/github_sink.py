@@ -106,8 +106,12 @@ class GitHubSink:
         if self.prober_for is None or not any(b.wanted for b in decision.breakages):
             return
         record = await issues.load(records, decision.alert)
-        waiting = record is None and await self._unconfirmed(decision, policy, records)
-        if not waiting and (record is None or record.state != issues.OPEN):
+        if record is None:  # not filed: muted, or waiting for these runs (confirm_before_filing)
+            if await self._quiet(decision) or not await self._unconfirmed(
+                decision, policy, records
+            ):
+                return
+        elif record.state != issues.OPEN:
             return
         prober = self.prober_for(gh)
         await culprit.request_probes([decision], prober, records, policy.probes, self.clock())
@@ -122,11 +126,10 @@ class GitHubSink:
             if record.state == issues.OPEN:  # filed before a crash: finish what was left
                 await self._refresh(decision, gh, policy, record, True, records)
             return
-        if self.quiet is not None:
-            reason = await self.quiet(decision.repo, decision.branch, decision.group, self.clock())
-            if reason:  # a later UPDATE files it, once the mute or snooze is over
-                log.info("alert not filed", extra={"alert": decision.alert, "reason": reason})
-                return
+        reason = await self._quiet(decision)
+        if reason:  # a later UPDATE files it, once the mute or snooze is over
+            log.info("alert not filed", extra={"alert": decision.alert, "reason": reason})
+            return
         if await self._unconfirmed(decision, policy, records):  # a later UPDATE files it
             log.info("alert not filed", extra={"alert": decision.alert, "reason": "confirming"})
             return
@@ -206,15 +209,17 @@ class GitHubSink:
         if record is not None:
             await issues.save(records, record)
 
+    async def _quiet(self, decision: Decision) -> str | None:
+        """Why the group files no issue now (a mute or a snooze); None or "" when it does."""
+        if self.quiet is None:
+            return None
+        return await self.quiet(decision.repo, decision.branch, decision.group, self.clock())
+
     async def _unconfirmed(self, decision: Decision, policy: AlertPolicy, records: Records) -> bool:
         """`culprit.confirm_before_filing`: the alert waits for its confirmation rerun (if it
         passes, the alert is withdrawn before it was ever filed)."""
         if not policy.confirm_before_filing or self.prober_for is None:
             return False
-        if self.quiet is not None and await self.quiet(
-            decision.repo, decision.branch, decision.group, self.clock()
-        ):
-            return False  # (a muted group spends no runs)
         return await culprit.confirmation_outstanding(
             decision, records, policy.probes, self.clock()
         )
