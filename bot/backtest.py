@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import gidgethub
+from gidgethub.abc import GitHubAPI
 
 from bot.actions.dryrun import DryRunSink
 from bot.engine import RepoConfigLike
@@ -146,7 +147,7 @@ class Backtest:
 
     def __init__(
         self,
-        gh: Any,
+        gh: GitHubAPI,
         stats: CallStats,
         repo: str,
         config: RepoConfigLike,
@@ -315,7 +316,7 @@ class Backtest:
     ) -> AsyncIterator[dict[str, Any]]:
         """Runs created in [start, end], in windows of at most RUNS_CAP runs."""
         url = "/repos/{owner}/{repo}/actions/runs{?branch,created,per_page}"
-        url_vars = {
+        url_vars: dict[str, str | int] = {
             "owner": owner,
             "repo": name,
             "branch": branch,

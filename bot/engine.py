@@ -12,7 +12,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
+
+from gidgethub.abc import GitHubAPI
 
 from bot.store.base import Changes, Store, StoredCommit
 from bot.tracker import RepoTracker
@@ -32,7 +34,9 @@ class RepoConfigLike(Protocol):
 class ConfigSource(Protocol):
     """Where a repository's configuration comes from (GitHub, or a fixed file for replay)."""
 
-    async def for_repo(self, gh: Any, repo: str, default_branch: str) -> RepoConfigLike | None:
+    async def for_repo(
+        self, gh: GitHubAPI | None, repo: str, default_branch: str
+    ) -> RepoConfigLike | None:
         """The repository's configuration, or None when it has none (nothing is watched)."""
 
     def invalidate(self, repo: str) -> None:
@@ -43,7 +47,11 @@ class DecisionSink(Protocol):
     """Acts on the tracker's decisions: on GitHub, or printed by a dry run."""
 
     async def act(
-        self, decisions: Sequence[Decision], gh: Any, config: RepoConfigLike, unit: Unit
+        self,
+        decisions: Sequence[Decision],
+        gh: GitHubAPI | None,
+        config: RepoConfigLike,
+        unit: Unit,
     ) -> None: ...
 
 
@@ -93,7 +101,7 @@ class Engine:
         return repo in self._job_event_repos
 
     async def tracker(
-        self, gh: Any, repo: str, default_branch: str, unit: Unit
+        self, gh: GitHubAPI | None, repo: str, default_branch: str, unit: Unit
     ) -> RepoTracker | None:
         """The repository's tracker, up to date with its configuration; None when unwatched."""
         config = await self._configs.for_repo(gh, repo, default_branch)
@@ -184,7 +192,7 @@ class Engine:
         entry = self._loaded.get(repo)
         return entry.tracker if entry is not None and entry.version == version else None
 
-    async def push(self, gh: Any, push: Push, default_branch: str, unit: Unit) -> None:
+    async def push(self, gh: GitHubAPI | None, push: Push, default_branch: str, unit: Unit) -> None:
         tracker = await self.tracker(gh, push.repo, default_branch, unit)
         if tracker is None or push.branch not in tracker.config.branches:
             return
@@ -195,7 +203,12 @@ class Engine:
         self._collect(unit, push.repo, tracker, tracker.apply(push))
 
     async def results(
-        self, gh: Any, repo: str, default_branch: str, results: Iterable[JobResult], unit: Unit
+        self,
+        gh: GitHubAPI | None,
+        repo: str,
+        default_branch: str,
+        results: Iterable[JobResult],
+        unit: Unit,
     ) -> None:
         tracker = await self.tracker(gh, repo, default_branch, unit)
         if tracker is None:
@@ -207,7 +220,9 @@ class Engine:
             unit.changes.results.append(result)
             self._collect(unit, repo, tracker, tracker.apply(result))
 
-    async def tick(self, gh: Any, repo: str, default_branch: str, now: float, unit: Unit) -> None:
+    async def tick(
+        self, gh: GitHubAPI | None, repo: str, default_branch: str, now: float, unit: Unit
+    ) -> None:
         """Time passed: pending results may have timed out, provisional suspects waited."""
         tracker = await self.tracker(gh, repo, default_branch, unit)
         if tracker is not None:
@@ -236,7 +251,13 @@ class Engine:
         return [(repo, branch, when) for repo, branch, when in due if when is not None]
 
     async def resolve(
-        self, gh: Any, repo: str, default_branch: str, branch: str, group: str, unit: Unit
+        self,
+        gh: GitHubAPI | None,
+        repo: str,
+        default_branch: str,
+        branch: str,
+        group: str,
+        unit: Unit,
     ) -> list[Decision]:
         """A person resolved the group's open alert."""
         tracker = await self.tracker(gh, repo, default_branch, unit)

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from gidgethub.abc import GitHubAPI
+
 from bot.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -77,7 +79,7 @@ class DeliveryRecovery:
     def __init__(
         self,
         store: Store,
-        app_client: Callable[[], Any],
+        app_client: Callable[[], GitHubAPI],
         holder: str,
         *,
         clock: Callable[[], float] = time.time,
@@ -125,7 +127,7 @@ class DeliveryRecovery:
             await self._store.save_hook_cursor(max(mark, handled_up_to), now)
         return requested
 
-    async def _attempts_since(self, gh: Any, mark: int) -> tuple[list[HookAttempt], bool]:
+    async def _attempts_since(self, gh: GitHubAPI, mark: int) -> tuple[list[HookAttempt], bool]:
         """The attempts newer than `mark`, and whether the listing reached back to it."""
         found: list[HookAttempt] = []
         limit = self._max_pages * PER_PAGE
@@ -140,7 +142,9 @@ class DeliveryRecovery:
             found.append(attempt)
         return found, True
 
-    async def _redeliver(self, gh: Any, attempts: list[HookAttempt], now: float) -> tuple[int, int]:
+    async def _redeliver(
+        self, gh: GitHubAPI, attempts: list[HookAttempt], now: float
+    ) -> tuple[int, int]:
         """Ask for the events that need it, oldest first. Returns (accepted, the id below
         which every attempt was dealt with)."""
         by_guid: dict[str, list[HookAttempt]] = {}
@@ -170,7 +174,7 @@ class DeliveryRecovery:
             requested += 1
         return requested, newest
 
-    async def _ask(self, gh: Any, attempt: HookAttempt) -> bool:
+    async def _ask(self, gh: GitHubAPI, attempt: HookAttempt) -> bool:
         context = {"delivery_id": attempt.guid, "event": attempt.event, "hook_attempt": attempt.id}
         try:
             await gh.post(f"/app/hook/deliveries/{attempt.id}/attempts", data={})

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from gidgethub import sansio
+from gidgethub.abc import GitHubAPI
 
 from bot.actions.dryrun import DryRunSink
 from bot.engine import DecisionSink, Engine, RepoConfigLike, Unit
@@ -87,7 +88,9 @@ class FixedConfig:
     def __init__(self, config: RepoConfigLike) -> None:
         self._config = config
 
-    async def for_repo(self, gh: Any, repo: str, default_branch: str) -> RepoConfigLike | None:
+    async def for_repo(
+        self, gh: GitHubAPI | None, repo: str, default_branch: str
+    ) -> RepoConfigLike | None:
         return self._config
 
     def invalidate(self, repo: str) -> None:
@@ -99,7 +102,9 @@ class Replayer:
     disk. Each delivery goes through the same router, engine and sink as in the worker; its
     facts go to an in-memory store that retention keeps bounded."""
 
-    def __init__(self, config: RepoConfigLike, sink: DecisionSink, gh: Any = None) -> None:
+    def __init__(
+        self, config: RepoConfigLike, sink: DecisionSink, gh: GitHubAPI | None = None
+    ) -> None:
         """`gh`: a GitHub client for what the handlers read from the API (the jobs of a
         run, when the history has no `workflow_job` deliveries); None reads nothing."""
         self.sink = sink

@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 from cachetools import TTLCache
+from gidgethub.abc import GitHubAPI
 
 from bot import installations
 from bot.actions import owners
@@ -55,7 +56,9 @@ class GitHubConfigSource:
         self._loader = loader
         self._store = store
 
-    async def for_repo(self, gh: Any, repo: str, default_branch: str) -> RepoConfigLike | None:
+    async def for_repo(
+        self, gh: GitHubAPI | None, repo: str, default_branch: str
+    ) -> RepoConfigLike | None:
         if gh is None:
             return None
         result = await self._loader.get(gh, repo, default_branch)

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import aiohttp
 import gidgethub
 from gidgethub import routing, sansio
+from gidgethub.abc import GitHubAPI
 
 from bot.engine import ConfigSource, DecisionSink, Engine, Unit
 from bot.events import PayloadError
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 
 
 class ClientFactory(Protocol):
-    async def installation_client(self, installation_id: int) -> Any: ...
+    async def installation_client(self, installation_id: int) -> GitHubAPI: ...
 
 
 class Worker:
@@ -217,7 +218,7 @@ class Worker:
                 },
             )
 
-    async def act(self, unit: Unit, gh: Any) -> None:
+    async def act(self, unit: Unit, gh: GitHubAPI | None) -> None:
         """Act on the unit's decisions, and on those that acting leads to (an alert issue
         found closed by a person resolves the alert, which decides again)."""
         acted = 0
@@ -242,7 +243,7 @@ class Worker:
 
         self._periodic.append((loop, name))
 
-    async def _client(self, delivery: Delivery) -> Any:
+    async def _client(self, delivery: Delivery) -> GitHubAPI | None:
         if (
             self.github is None
             or delivery.installation_id is None

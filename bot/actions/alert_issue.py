@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import gidgethub
+from gidgethub.abc import GitHubAPI
 
 from bot.actions import markdown as md
 from bot.actions.policy import BOT_LABEL, AlertPolicy
@@ -386,7 +387,7 @@ def body_hash(title_text: str, body_text: str) -> str:
 # --- talking to GitHub ---------------------------------------------------------------------
 
 
-async def ensure_label(gh: Any, repo: str, name: str, known: set[tuple[str, str]]) -> None:
+async def ensure_label(gh: GitHubAPI, repo: str, name: str, known: set[tuple[str, str]]) -> None:
     """Create the label with a colour unless the repository has it. `known` remembers the
     labels seen to exist, so each costs one call per process."""
     if (repo, name.lower()) in known:
@@ -415,7 +416,7 @@ def _by_bot(item: dict[str, Any], policy: AlertPolicy) -> bool:
 
 
 async def find_issue(
-    gh: Any, key: md.AlertKey, policy: AlertPolicy, *, search: bool = True
+    gh: GitHubAPI, key: md.AlertKey, policy: AlertPolicy, *, search: bool = True
 ) -> dict[str, Any] | None:
     """The open alert issue of (repo, branch, group) on GitHub, by its marker."""
     listing = gh.getiter(
@@ -451,7 +452,9 @@ def _matches(item: dict[str, Any], key: md.AlertKey, policy: AlertPolicy) -> boo
     )
 
 
-async def find_previous(gh: Any, key: md.AlertKey, policy: AlertPolicy) -> dict[str, Any] | None:
+async def find_previous(
+    gh: GitHubAPI, key: md.AlertKey, policy: AlertPolicy
+) -> dict[str, Any] | None:
     """The group's most recent closed alert issue among the newest closed ones."""
     page = await gh.getitem(
         ISSUES_PATH + "{?state,labels,sort,direction,per_page}",
@@ -472,14 +475,14 @@ async def find_previous(gh: Any, key: md.AlertKey, policy: AlertPolicy) -> dict[
 
 
 async def create(
-    gh: Any, repo: str, title_text: str, body_text: str, labels: Sequence[str]
+    gh: GitHubAPI, repo: str, title_text: str, body_text: str, labels: Sequence[str]
 ) -> dict[str, Any]:
     data = {"title": title_text, "body": body_text, "labels": list(labels)}
     created: dict[str, Any] = await gh.post(ISSUES_PATH, repo_vars(repo), data=data)
     return created
 
 
-async def edit(gh: Any, repo: str, number: int, **fields: Any) -> dict[str, Any] | None:
+async def edit(gh: GitHubAPI, repo: str, number: int, **fields: Any) -> dict[str, Any] | None:
     """PATCH the issue; None when it no longer exists (deleted or transferred)."""
     try:
         edited: dict[str, Any] = await gh.patch(
@@ -492,7 +495,7 @@ async def edit(gh: Any, repo: str, number: int, **fields: Any) -> dict[str, Any]
     return edited
 
 
-async def get(gh: Any, repo: str, number: int) -> dict[str, Any] | None:
+async def get(gh: GitHubAPI, repo: str, number: int) -> dict[str, Any] | None:
     try:
         issue: dict[str, Any] = await gh.getitem(ISSUE_PATH, repo_vars(repo, number=number))
     except gidgethub.BadRequest as exc:
@@ -503,7 +506,7 @@ async def get(gh: Any, repo: str, number: int) -> dict[str, Any] | None:
 
 
 async def comment_once(
-    gh: Any, repo: str, number: int, text: str, kind: str, policy: AlertPolicy, **fields: str
+    gh: GitHubAPI, repo: str, number: int, text: str, kind: str, policy: AlertPolicy, **fields: str
 ) -> bool:
     """Post `text` under a marker unless a comment of the bot already carries that marker.
     Returns whether a comment was posted."""

@@ -16,6 +16,8 @@ import hashlib
 import logging
 from typing import Any
 
+from gidgethub.abc import GitHubAPI
+
 from bot.actions import alert_issue as issues
 from bot.actions import markdown as md
 from bot.config import CONFIG_PATH, ConfigError, ConfigResult, LoadedConfig
@@ -108,7 +110,7 @@ def report_body(repo: str, result: ConfigResult) -> str:
     )
 
 
-async def _find_open(gh: Any, repo: str) -> dict[str, Any] | None:
+async def _find_open(gh: GitHubAPI, repo: str) -> dict[str, Any] | None:
     """The open report issue on GitHub, by its label and marker (only the App's own)."""
     listing = gh.getiter(
         issues.ISSUES_PATH + "{?state,labels,per_page}",
@@ -123,7 +125,9 @@ async def _find_open(gh: Any, repo: str) -> dict[str, Any] | None:
     return None
 
 
-async def _report(gh: Any, repo: str, result: ConfigResult, record: ConfigReport | None) -> int:
+async def _report(
+    gh: GitHubAPI, repo: str, result: ConfigResult, record: ConfigReport | None
+) -> int:
     """File or edit the report; returns its issue number."""
     body, title = report_body(repo, result), title_for(result)
     number = record.number if record is not None and record.state == OPEN else 0
@@ -147,14 +151,16 @@ def fixed_comment(result: ConfigResult) -> str:
     return f"✅ `{CONFIG_PATH}` is gone, and with it the errors; trunkwatch watches nothing here."
 
 
-async def _close(gh: Any, repo: str, number: int, text: str) -> None:
+async def _close(gh: GitHubAPI, repo: str, number: int, text: str) -> None:
     url_vars = issues.repo_vars(repo, number=number)
     await gh.post(issues.COMMENTS_PATH, url_vars, data={"body": text})
     await issues.edit(gh, repo, number, state="closed", state_reason="completed")
     log.info("config error report closed", extra={"repo": repo, "issue": number})
 
 
-async def report_config(gh: Any, store: Store | Records, repo: str, result: ConfigResult) -> None:
+async def report_config(
+    gh: GitHubAPI, store: Store | Records, repo: str, result: ConfigResult
+) -> None:
     """Bring the repository's config-error issue in line with a fresh read of its
     configuration: open or edit it while the read has errors or warnings, close it once it
     has none."""

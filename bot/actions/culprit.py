@@ -17,9 +17,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import gidgethub
+from gidgethub.abc import GitHubAPI
 
 from bot.github import ci
 from bot.store.record_view import Records
@@ -59,7 +60,7 @@ class Prober(Protocol):
 class GitHubProber:
     """Runs asked for on GitHub, through an installation's client."""
 
-    def __init__(self, gh: Any) -> None:
+    def __init__(self, gh: GitHubAPI) -> None:
         self.gh = gh
 
     async def rerun_job(self, repo: str, job_id: int) -> bool:

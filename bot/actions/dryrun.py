@@ -6,6 +6,8 @@ import json
 from collections.abc import Sequence
 from typing import IO, Any
 
+from gidgethub.abc import GitHubAPI
+
 from bot.engine import RepoConfigLike, Unit
 from bot.tracker.model import Decision, DecisionKind
 
@@ -81,7 +83,11 @@ class DryRunSink:
         self.records: list[dict[str, Any]] = []
 
     async def act(
-        self, decisions: Sequence[Decision], gh: Any, config: RepoConfigLike, unit: Unit
+        self,
+        decisions: Sequence[Decision],
+        gh: GitHubAPI | None,
+        config: RepoConfigLike,
+        unit: Unit,
     ) -> None:
         for decision in decisions:
             record = action_record(decision, unit.delivery_id)

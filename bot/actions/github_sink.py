@@ -20,11 +20,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from gidgethub.abc import GitHubAPI
+
 from bot.actions import alert_issue as issues
 from bot.actions import culprit, owners, revert, suspects
 from bot.actions import markdown as md
 from bot.actions.alert_issue import AlertIssue, BodyContext, CommitLookup
 from bot.actions.policy import DEFAULT_APP_SLUG, AlertPolicy, policy_for
+from bot.engine import RepoConfigLike, Unit
 from bot.store.base import Store
 from bot.store.record_view import Records
 from bot.store.records import CulpritRun, Revert
@@ -65,7 +68,7 @@ class GitHubSink:
         on_closed_by_human: ClosedByHuman | None = None,
         quiet: Quiet | None = None,
         clock: Callable[[], float] = time.time,
-        prober_for: Callable[[Any], culprit.Prober] | None = None,
+        prober_for: Callable[[GitHubAPI], culprit.Prober] | None = None,
         passed_since: PassedSince | None = None,
     ) -> None:
         self.store = store
@@ -79,12 +82,19 @@ class GitHubSink:
         self._labels_known: set[tuple[str, str]] = set()
         self._repo_urls: dict[str, str] = {}
 
-    async def act(self, decisions: Sequence[Decision], gh: Any, config: Any, unit: Any) -> None:
+    async def act(
+        self,
+        decisions: Sequence[Decision],
+        gh: GitHubAPI | None,
+        config: RepoConfigLike,
+        unit: Unit | None,
+    ) -> None:
         if gh is None:
             log.warning("no GitHub client for decisions", extra={"decisions": len(decisions)})
             return
-        # What this does is recorded with the delivery (its `unit`), in one transaction.
-        records = Records(self.store, getattr(unit, "changes", None))
+        # What this does is recorded with the delivery (its `unit`), in one transaction;
+        # without one, straight in the store.
+        records = Records(self.store, unit.changes if unit is not None else None)
         for decision in decisions:
             policy = policy_for(config, decision.group, app_slug=self.app_slug)
             if decision.kind is DecisionKind.OPEN:
@@ -99,7 +109,7 @@ class GitHubSink:
                 await revert.auto(decision, gh, policy, records, self.clock(), self._labels_known)
 
     async def _probe(
-        self, decision: Decision, gh: Any, policy: AlertPolicy, records: Records
+        self, decision: Decision, gh: GitHubAPI, policy: AlertPolicy, records: Records
     ) -> None:
         """Ask for the runs that find the culprit, once its alert has an issue (a muted
         group's alert, never filed, spends none)."""
@@ -119,7 +129,7 @@ class GitHubSink:
     # --- the three decisions -------------------------------------------------------------
 
     async def open(
-        self, decision: Decision, gh: Any, policy: AlertPolicy, records: Records
+        self, decision: Decision, gh: GitHubAPI, policy: AlertPolicy, records: Records
     ) -> None:
         record = await self._find(decision, gh, policy, records)
         if record is not None:
@@ -166,7 +176,7 @@ class GitHubSink:
             await suspects.apply(gh, records, record, found, policy, self._labels_known)
 
     async def update(
-        self, decision: Decision, gh: Any, policy: AlertPolicy, records: Records
+        self, decision: Decision, gh: GitHubAPI, policy: AlertPolicy, records: Records
     ) -> None:
         record = await self._find(decision, gh, policy, records)
         if record is None:  # never filed (its OPEN failed before the issue existed)
@@ -175,7 +185,7 @@ class GitHubSink:
             await self._refresh(decision, gh, policy, record, False, records)
 
     async def close(
-        self, decision: Decision, gh: Any, policy: AlertPolicy, records: Records
+        self, decision: Decision, gh: GitHubAPI, policy: AlertPolicy, records: Records
     ) -> None:
         record = await self._find(decision, gh, policy, records)
         if record is not None:
@@ -229,7 +239,7 @@ class GitHubSink:
     async def _refresh(
         self,
         decision: Decision,
-        gh: Any,
+        gh: GitHubAPI,
         policy: AlertPolicy,
         record: AlertIssue,
         first: bool,
@@ -265,7 +275,7 @@ class GitHubSink:
     async def _announce(
         self,
         decision: Decision,
-        gh: Any,
+        gh: GitHubAPI,
         policy: AlertPolicy,
         record: AlertIssue,
         ctx: BodyContext,
@@ -337,7 +347,7 @@ class GitHubSink:
         return self.passed_since(*where, keys, str(breakage.get("id")))
 
     async def _first_steps(
-        self, gh: Any, policy: AlertPolicy, record: AlertIssue, records: Records
+        self, gh: GitHubAPI, policy: AlertPolicy, record: AlertIssue, records: Records
     ) -> None:
         await owners.assign(gh, record.repo, record.number, record.owners)
         installation = getattr(gh, "installation_id", None)
@@ -346,7 +356,7 @@ class GitHubSink:
     async def _closed_by_human(
         self,
         decision: Decision,
-        gh: Any,
+        gh: GitHubAPI,
         policy: AlertPolicy,
         record: AlertIssue,
         records: Records,
@@ -362,7 +372,7 @@ class GitHubSink:
     # --- finding things again ------------------------------------------------------------
 
     async def _find(
-        self, decision: Decision, gh: Any, policy: AlertPolicy, records: Records
+        self, decision: Decision, gh: GitHubAPI, policy: AlertPolicy, records: Records
     ) -> AlertIssue | None:
         """The alert's issue: from the store, else found open on GitHub by its marker."""
         record = await issues.load(records, decision.alert)
@@ -378,7 +388,7 @@ class GitHubSink:
         return record
 
     async def _previous(
-        self, gh: Any, key: md.AlertKey, policy: AlertPolicy, records: Records
+        self, gh: GitHubAPI, key: md.AlertKey, policy: AlertPolicy, records: Records
     ) -> dict[str, Any] | None:
         latest = await issues.latest(records, key)
         if latest is not None:
@@ -391,7 +401,7 @@ class GitHubSink:
     async def _context(
         self,
         decision: Decision,
-        gh: Any,
+        gh: GitHubAPI,
         policy: AlertPolicy,
         records: Records,
         found: suspects.Suspects,
@@ -413,7 +423,7 @@ class GitHubSink:
             reverts=await records.find(Revert, alert=decision.alert),
         )
 
-    async def _repo_url(self, gh: Any, decision: Decision) -> str:
+    async def _repo_url(self, gh: GitHubAPI, decision: Decision) -> str:
         """The repository's web address (GitHub Enterprise has its own host)."""
         repo = decision.repo
         if repo not in self._repo_urls:

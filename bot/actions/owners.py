@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import gidgethub
+from gidgethub.abc import GitHubAPI
 
 from bot.actions import alert_issue as issues
 from bot.actions import markdown as md
@@ -41,7 +42,7 @@ def owner_line(owners: Sequence[str]) -> str:
     return ", ".join(md.mention(owner) for owner in owners)
 
 
-async def assign(gh: Any, repo: str, number: int, owners: Sequence[str]) -> None:
+async def assign(gh: GitHubAPI, repo: str, number: int, owners: Sequence[str]) -> None:
     """Assign the users among `owners` (adding assignees is idempotent on GitHub)."""
     users = [owner.removeprefix("@") for owner in owners if not is_team(owner)]
     if users:
@@ -124,7 +125,7 @@ def escalation_comment(owners: Sequence[str], after: float, prefix: str) -> str:
     )
 
 
-async def _escalate(record: Escalation, gh: Any) -> bool:
+async def _escalate(record: Escalation, gh: GitHubAPI) -> bool:
     """Post the escalation; False when the issue is already closed (nothing to escalate)."""
     found = await issues.get(gh, record.repo, record.number)
     if found is None or found.get("state") != issues.OPEN:

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 import gidgethub
+from gidgethub.abc import GitHubAPI
 
 from bot.actions import alert_issue as issues
 from bot.actions import markdown as md
@@ -86,13 +87,13 @@ def _labels(pull: dict[str, Any]) -> set[str]:
     }
 
 
-async def culprit_pull(gh: Any, store: Store, repo: str, sha: str) -> dict[str, Any] | None:
+async def culprit_pull(gh: GitHubAPI, store: Store, repo: str, sha: str) -> dict[str, Any] | None:
     """The merged pull request that brought `sha` in, as the pulls API describes it."""
     found = await suspects.pr_for_commit(gh, store, repo, sha, _no_commits)
     return await ci.pull_request(gh, repo, found.number) if found is not None else None
 
 
-async def find_revert_pr(gh: Any, repo: str, pull: dict[str, Any]) -> dict[str, Any] | None:
+async def find_revert_pr(gh: GitHubAPI, repo: str, pull: dict[str, Any]) -> dict[str, Any] | None:
     """An open or merged pull request that reverts `pull`, by GitHub's title for it (None
     too when search is refused: the `Revert` records are what counts)."""
     title = revert_title(pull)
@@ -136,7 +137,7 @@ def reverted_comment(pull: dict[str, Any], record: Revert, issue: AlertIssue) ->
 
 
 async def open_revert(
-    gh: Any,
+    gh: GitHubAPI,
     store: Store,
     issue: AlertIssue,
     pull: dict[str, Any],
@@ -177,7 +178,7 @@ async def open_revert(
 
 
 async def _claim(
-    gh: Any,
+    gh: GitHubAPI,
     store: Store,
     issue: AlertIssue,
     pull: dict[str, Any],
@@ -213,7 +214,7 @@ async def _claim(
 
 
 async def _link(
-    gh: Any,
+    gh: GitHubAPI,
     issue: AlertIssue,
     pull: dict[str, Any],
     record: Revert,
@@ -235,7 +236,7 @@ async def _link(
 
 async def auto(
     decision: Decision,
-    gh: Any,
+    gh: GitHubAPI,
     policy: AlertPolicy,
     records: Records,
     now: float,
@@ -303,7 +304,7 @@ def opened_comment(record: Revert, pull: dict[str, Any]) -> str:
 async def _auto_one(
     decision: Decision,
     breakage: Breakage,
-    gh: Any,
+    gh: GitHubAPI,
     policy: AlertPolicy,
     store: Store,
     issue: AlertIssue,
@@ -356,7 +357,7 @@ def reverts_today(reverts: Sequence[Revert], now: float) -> int:
 
 
 async def refusal(
-    gh: Any,
+    gh: GitHubAPI,
     repo: str,
     branch: str,
     sha: str,

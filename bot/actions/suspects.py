@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import gidgethub
+from gidgethub.abc import GitHubAPI
 
 from bot.actions import alert_issue as issues
 from bot.actions import markdown as md
@@ -84,7 +85,7 @@ def pr_number_from_message(message: str, repo: str) -> int | None:
     return None
 
 
-async def _get_pull(gh: Any, repo: str, number: int) -> dict[str, Any] | None:
+async def _get_pull(gh: GitHubAPI, repo: str, number: int) -> dict[str, Any] | None:
     try:
         pull: dict[str, Any] = await gh.getitem(PULL_PATH, repo_vars(repo, number=number))
     except gidgethub.BadRequest as exc:
@@ -94,7 +95,7 @@ async def _get_pull(gh: Any, repo: str, number: int) -> dict[str, Any] | None:
     return pull
 
 
-async def _message(gh: Any, repo: str, sha: str, commits: CommitLookup) -> str:
+async def _message(gh: GitHubAPI, repo: str, sha: str, commits: CommitLookup) -> str:
     info = commits(sha)
     if info is not None and info.message:
         return info.message
@@ -108,7 +109,7 @@ async def _message(gh: Any, repo: str, sha: str, commits: CommitLookup) -> str:
 
 
 async def pr_for_commit(
-    gh: Any, store: Store, repo: str, sha: str, commits: CommitLookup
+    gh: GitHubAPI, store: Store, repo: str, sha: str, commits: CommitLookup
 ) -> SuspectPR | None:
     """The merged PR that brought `sha` in, remembered in the store once found."""
     cache_key = f"{repo}@{sha}"
@@ -133,7 +134,11 @@ async def pr_for_commit(
 
 
 async def resolve(
-    gh: Any, store: Store | Records, decision: Decision, policy: AlertPolicy, commits: CommitLookup
+    gh: GitHubAPI,
+    store: Store | Records,
+    decision: Decision,
+    policy: AlertPolicy,
+    commits: CommitLookup,
 ) -> Suspects:
     """The suspect commits' PRs, breakage by breakage: each breakage's suspects name its own
     PRs, `max_suspects` at most. A breakage with unknown suspects (no passing commit), or a
@@ -175,7 +180,7 @@ async def resolve(
 
 
 async def _range(
-    gh: Any,
+    gh: GitHubAPI,
     records: Records,
     repo: str,
     shas: Sequence[str],
@@ -237,7 +242,7 @@ async def _held(records: Records, repo: str, alert: str, done: SuspectPRs) -> se
 
 
 async def _release(
-    gh: Any, records: Records, repo: str, hold: Hold, alert: str, label: str
+    gh: GitHubAPI, records: Records, repo: str, hold: Hold, alert: str, label: str
 ) -> None:
     """Drop one (alert, breakage) hold on the PR's label; remove the label when nobody
     holds it any more."""
@@ -257,7 +262,7 @@ async def _release(
 
 
 async def _hold(
-    gh: Any,
+    gh: GitHubAPI,
     records: Records,
     issue: AlertIssue,
     done: SuspectPRs,
@@ -286,7 +291,7 @@ async def _hold(
 
 
 async def apply(
-    gh: Any,
+    gh: GitHubAPI,
     store: Store | Records,
     issue: AlertIssue,
     suspects: Suspects,
@@ -319,7 +324,7 @@ async def apply(
 
 
 async def _let_go(
-    gh: Any,
+    gh: GitHubAPI,
     records: Records,
     repo: str,
     alert: str,
@@ -340,7 +345,7 @@ async def _let_go(
 
 
 async def release(
-    gh: Any,
+    gh: GitHubAPI,
     store: Store | Records,
     repo: str,
     alert: str,
@@ -357,7 +362,7 @@ async def release(
 
 
 async def release_all(
-    gh: Any, store: Store | Records, repo: str, alert: str, policy: AlertPolicy
+    gh: GitHubAPI, store: Store | Records, repo: str, alert: str, policy: AlertPolicy
 ) -> None:
     """The alert is over: remove its suspect labels."""
     records = records_of(store)
@@ -366,7 +371,7 @@ async def release_all(
 
 
 async def unsuspect(
-    gh: Any, store: Store | Records, repo: str, alert: str, number: int, policy: AlertPolicy
+    gh: GitHubAPI, store: Store | Records, repo: str, alert: str, number: int, policy: AlertPolicy
 ) -> bool:
     """`/trunkwatch unsuspect #N`: clear the PR for this alert (all its breakages) and remove
     its label. Returns False when the PR was not a suspect of the alert."""
@@ -382,7 +387,7 @@ async def unsuspect(
 
 
 async def suspect(
-    gh: Any,
+    gh: GitHubAPI,
     store: Store | Records,
     issue: AlertIssue,
     number: int,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+
+from gidgethub.abc import GitHubAPI
 
 from bot.actions import alert_issue as issues
 from bot.actions import markdown as md
@@ -39,7 +40,7 @@ class IssueRef:
 
 @dataclass
 class CommandContext:
-    gh: Any
+    gh: GitHubAPI
     store: Store
     engine: Engine
     unit: Unit

@@ -10,6 +10,7 @@ from typing import Any
 
 import gidgethub
 from cachetools import TTLCache
+from gidgethub.abc import GitHubAPI
 
 PERMISSION_PATH = "/repos/{owner}/{repo}/collaborators/{username}/permission"
 WRITE_ROLES = frozenset({"admin", "maintain", "write"})
@@ -29,7 +30,7 @@ def grants_write(answer: dict[str, Any]) -> bool:
     return str(answer.get("permission") or "").lower() in WRITE_PERMISSIONS
 
 
-async def can_write(gh: Any, repo: str, login: str) -> bool:
+async def can_write(gh: GitHubAPI, repo: str, login: str) -> bool:
     """Whether `login` has write, maintain or admin on `repo` ("owner/name")."""
     key = (repo.lower(), login.lower())
     cached = _cache.get(key)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+from gidgethub.abc import GitHubAPI
 
 from bot.config.errors import ConfigError
 from bot.config.extends import FileRef, ReadFailed, extends_target, resolve
@@ -47,7 +48,9 @@ def cannot_work(config: RepoConfig, source: str) -> list[str]:
     return found
 
 
-async def check_path(path: Path, *, repo: str | None = None, gh: Any | None = None) -> CheckReport:
+async def check_path(
+    path: Path, *, repo: str | None = None, gh: GitHubAPI | None = None
+) -> CheckReport:
     """Check `path`; `repo` ("owner/name") is where the file lives, for a bare `_extends:
     repo`; `gh` reads the bases (None: they are not read)."""
     checked = check_file(path)
@@ -68,6 +71,7 @@ async def check_path(path: Path, *, repo: str | None = None, gh: Any | None = No
         return report
     why_not = _cannot_follow(base, repo, gh)
     if why_not is None:
+        assert gh is not None  # else `_cannot_follow` says why not
         top = FileRef(repo or base.repo, str(path))
         try:
             # Errors name a base by repository and path; this file by its path.
@@ -92,7 +96,7 @@ async def check_path(path: Path, *, repo: str | None = None, gh: Any | None = No
     return report
 
 
-def _cannot_follow(base: FileRef, repo: str | None, gh: Any | None) -> str | None:
+def _cannot_follow(base: FileRef, repo: str | None, gh: GitHubAPI | None) -> str | None:
     if gh is None:
         return "no GitHub to read it from"
     if not base.owner:

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 import aiohttp
@@ -31,6 +31,13 @@ from bot.config.tree import MAX_BYTES
 log = logging.getLogger(__name__)
 
 ORG_CONFIG_REPO = ".github"  # the organisation-wide fallback lives in owner/.github
+
+
+class FileReader(Protocol):
+    """What the loader asks of `gh`: a GET of the contents API (a `GitHubAPI` answers it;
+    the backtest answers from its disk cache)."""
+
+    async def getitem(self, url: str) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +108,7 @@ class ConfigLoader:
         self._last_valid: LRUCache[str, LoadedConfig] = LRUCache(maxsize)
         self._reported: LRUCache[str, tuple[ConfigError, ...]] = LRUCache(maxsize)
 
-    async def get(self, gh: Any, repo: str, default_branch: str) -> ConfigResult:
+    async def get(self, gh: FileReader, repo: str, default_branch: str) -> ConfigResult:
         """The configuration in force for `repo` ("owner/name")."""
         key = repo.lower()
         cached = self._cache.get(key)
@@ -118,7 +125,7 @@ class ConfigLoader:
         self._cache[key] = _Cached(result, files)
         return result
 
-    async def for_repo(self, gh: Any, repo: str, default_branch: str) -> RepoConfig | None:
+    async def for_repo(self, gh: FileReader, repo: str, default_branch: str) -> RepoConfig | None:
         """The engine's view: the configuration in force, or None when nothing is watched."""
         return (await self.get(gh, repo, default_branch)).config
 
@@ -130,7 +137,7 @@ class ConfigLoader:
             self._cache.pop(key, None)
 
     async def _read(
-        self, gh: Any, repo: str, default_branch: str
+        self, gh: FileReader, repo: str, default_branch: str
     ) -> tuple[ConfigResult, frozenset[str]]:
         key = repo.lower()
         owner, _, name = repo.partition("/")
@@ -196,7 +203,7 @@ class ConfigLoader:
         return replace(result, report_errors=report)
 
 
-async def fetch_file(gh: Any, ref: FileRef) -> str | bytes | None:
+async def fetch_file(gh: FileReader, ref: FileRef) -> str | bytes | None:
     """A file's bytes through the contents API; None on 404.
 
     Raises FileUnusable when GitHub answers but the file cannot be used (not a file, too

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gidgethub import routing, sansio
+from gidgethub.abc import GitHubAPI
 
 from bot.events import parse_installation
 from bot.store.base import Installation, Store
@@ -13,7 +14,9 @@ router = routing.Router()
 
 
 @router.register("installation")
-async def on_installation(event: sansio.Event, gh: Any, *, store: Store, **_: Any) -> None:
+async def on_installation(
+    event: sansio.Event, gh: GitHubAPI | None, *, store: Store, **_: Any
+) -> None:
     change = parse_installation(event.data)
     if change.action == "deleted":
         await store.delete_installation(change.installation_id)
@@ -36,7 +39,9 @@ async def on_installation(event: sansio.Event, gh: Any, *, store: Store, **_: An
 
 
 @router.register("installation_repositories")
-async def on_repositories(event: sansio.Event, gh: Any, *, store: Store, **_: Any) -> None:
+async def on_repositories(
+    event: sansio.Event, gh: GitHubAPI | None, *, store: Store, **_: Any
+) -> None:
     change = parse_installation(event.data)
     known = {i.installation_id: i for i in await store.installations()}
     previous = known.get(change.installation_id)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gidgethub import routing, sansio
+from gidgethub.abc import GitHubAPI
 
 from bot.actions.policy import DEFAULT_APP_SLUG
 from bot.commands.context import CommandContext, IssueRef
@@ -82,7 +83,7 @@ def might_be_command(body: str) -> bool:
 @router.register("issue_comment", action="created")
 async def on_comment_created(
     event: sansio.Event,
-    gh: Any,
+    gh: GitHubAPI | None,
     *,
     engine: Engine,
     store: Store,

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gidgethub import routing, sansio
+from gidgethub.abc import GitHubAPI
 
 from bot.actions import alert_issue as issues
 from bot.actions import owners, suspects
@@ -69,7 +70,7 @@ def parse_issue_change(payload: Mapping[str, Any]) -> IssueChange:
 @router.register("issues", action="reopened")
 async def on_issue_changed(
     event: sansio.Event,
-    gh: Any,
+    gh: GitHubAPI | None,
     *,
     engine: Engine,
     store: Store,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gidgethub import routing, sansio
+from gidgethub.abc import GitHubAPI
 
 from bot.engine import Engine, Unit
 from bot.events import parse_push
@@ -15,7 +16,9 @@ router = routing.Router()
 
 
 @router.register("push")
-async def on_push(event: sansio.Event, gh: Any, *, engine: Engine, unit: Unit, **_: Any) -> None:
+async def on_push(
+    event: sansio.Event, gh: GitHubAPI | None, *, engine: Engine, unit: Unit, **_: Any
+) -> None:
     parsed = parse_push(event.data, event.delivery_id or "")
     if parsed is None or parsed.deleted:
         return

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from gidgethub import routing, sansio
+from gidgethub.abc import GitHubAPI
 
 from bot.engine import Engine, Unit
 from bot.events import PayloadError, repo_of
@@ -21,7 +22,9 @@ TIMER_EVENT = "trunkwatch_timer"
 
 
 @router.register(TIMER_EVENT)
-async def on_timer(event: sansio.Event, gh: Any, *, engine: Engine, unit: Unit, **_: Any) -> None:
+async def on_timer(
+    event: sansio.Event, gh: GitHubAPI | None, *, engine: Engine, unit: Unit, **_: Any
+) -> None:
     repo = repo_of(event.data)
     now = event.data.get("now")
     if not isinstance(now, int | float) or isinstance(now, bool):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from gidgethub import routing, sansio
+from gidgethub.abc import GitHubAPI
 
 from bot.engine import Engine, Unit
 from bot.events import WorkflowRun, job_result_from_api, parse_workflow_run
@@ -22,7 +23,7 @@ router = routing.Router()
 
 
 async def _watched_run(
-    event: sansio.Event, gh: Any, engine: Engine, unit: Unit
+    event: sansio.Event, gh: GitHubAPI | None, engine: Engine, unit: Unit
 ) -> tuple[WorkflowRun, RepoTracker] | None:
     """The run and its repository's tracker, when the run tests a watched workflow on a
     watched branch."""
@@ -38,7 +39,7 @@ async def _watched_run(
 @router.register("workflow_run", action="requested")
 @router.register("workflow_run", action="in_progress")
 async def on_run_started(
-    event: sansio.Event, gh: Any, *, engine: Engine, unit: Unit, **_: Any
+    event: sansio.Event, gh: GitHubAPI | None, *, engine: Engine, unit: Unit, **_: Any
 ) -> None:
     """A run (or a rerun) of a workflow started on a commit: its jobs there are pending."""
     watched = await _watched_run(event, gh, engine, unit)
@@ -50,7 +51,7 @@ async def on_run_started(
 
 @router.register("workflow_run", action="completed")
 async def on_run_completed(
-    event: sansio.Event, gh: Any, *, engine: Engine, unit: Unit, **_: Any
+    event: sansio.Event, gh: GitHubAPI | None, *, engine: Engine, unit: Unit, **_: Any
 ) -> None:
     watched = await _watched_run(event, gh, engine, unit)
     if watched is None:
@@ -68,7 +69,7 @@ async def on_run_completed(
         # no streak waits for its push instead: it costs no call.)
         await _backfill(gh, engine, run, tracker.head(run.branch), default_branch, unit)
     results: list[JobResult] = []
-    if list_jobs:
+    if gh is not None and list_jobs:
         jobs = await list_run_jobs(gh, repo, run.run_id, run.run_attempt)
         results.extend(
             job_result_from_api(job, repo, run.branch, run.workflow, delivery_id)
@@ -94,7 +95,12 @@ async def _jobs_needed(engine: Engine, run: WorkflowRun, branch: str, in_streak:
 
 
 async def _backfill(
-    gh: Any, engine: Engine, run: WorkflowRun, head: str | None, default_branch: str, unit: Unit
+    gh: GitHubAPI,
+    engine: Engine,
+    run: WorkflowRun,
+    head: str | None,
+    default_branch: str,
+    unit: Unit,
 ) -> None:
     """A result for a commit we never saw pushed: learn the commits since our head."""
     if head is None:
