@@ -24,7 +24,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 
@@ -62,6 +62,9 @@ from bot.store.sqlite_rows import (
 )
 from bot.tracker.model import AlertState, JobResult
 
+if TYPE_CHECKING:
+    from bot.store.postgres_rows import Connection
+
 CONNECT_TIMEOUT_SECONDS = 10.0
 R = TypeVar("R")
 
@@ -87,7 +90,7 @@ class PostgresStore:
         self.dsn = dsn
         self._migrate_to = migrate_to
         self._sizes = (min_connections, max_connections)
-        self._pool: Any = None  # asyncpg.Pool
+        self._pool: asyncpg.Pool[asyncpg.Record] | None = None
         self._inbox = GroupCommit(self._insert_deliveries)
         self._counts_versions = True
 
@@ -192,6 +195,7 @@ class PostgresStore:
         row = await self._fetchrow(
             f"SELECT COUNT(*), MIN(received_at) FROM deliveries WHERE status IN {OPEN_STATUSES}"
         )
+        assert row is not None  # an aggregate always answers one row
         count, oldest = int(row[0]), row[1]
         return count, (0.0 if oldest is None else max(0.0, now - oldest))
 
@@ -407,13 +411,13 @@ class PostgresStore:
         )
 
     # --- connections and errors --------------------------------------------------------
-    def _pool_or_raise(self) -> Any:
+    def _pool_or_raise(self) -> asyncpg.Pool[asyncpg.Record]:
         if self._pool is None:
             raise StoreError(f"{self!r} is not open")
         return self._pool
 
     @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Any]:
+    async def _connection(self) -> AsyncIterator[Connection]:
         """A pooled connection; database errors inside come out as StoreError."""
         pool = self._pool_or_raise()
         try:
@@ -426,11 +430,11 @@ class PostgresStore:
         async with self._connection() as conn:
             return str(await conn.execute(query, *params))
 
-    async def _fetch(self, query: str, *params: Any) -> list[Any]:
+    async def _fetch(self, query: str, *params: Any) -> list[asyncpg.Record]:
         async with self._connection() as conn:
             return list(await conn.fetch(query, *params))
 
-    async def _fetchrow(self, query: str, *params: Any) -> Any:
+    async def _fetchrow(self, query: str, *params: Any) -> asyncpg.Record | None:
         async with self._connection() as conn:
             return await conn.fetchrow(query, *params)
 
@@ -464,6 +468,6 @@ class PostgresStore:
             return [await insert_delivery(conn, delivery) for delivery in deliveries]
 
 
-async def _write_records(conn: Any, changes: Changes) -> None:
+async def _write_records(conn: Connection, changes: Changes) -> None:
     for statement, params in record_rows.statements(changes.records, record_rows.POSTGRES):
         await conn.execute(statement, *params)

@@ -12,12 +12,20 @@ import dataclasses
 import re
 import time
 import urllib.parse
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
+
+import asyncpg
 
 from bot.store import codec
 from bot.store.base import Changes, Delivery, DeliveryStatus, Installation, StoreError
 from bot.store.migrations import MIGRATIONS, OPEN_STATUSES, Migration
 from bot.store.sqlite_rows import DELIVERY_COLUMNS, delivery_from_row
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    # A connection the pool lends (a proxy of one) or one opened alone: the same calls.
+    Connection: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
 
 # Advisory lock keys are (class, key) pairs; the class keeps ours apart from each other's.
 MIGRATION_LOCK = (0x7477, 1)  # "tw": applying migrations
@@ -151,13 +159,13 @@ def postgres_sql(statement: str) -> str:
     return re.sub(r"\bBLOB\b", "BYTEA", statement)
 
 
-async def lock(conn: Any, key: tuple[int, int]) -> None:
+async def lock(conn: Connection, key: tuple[int, int]) -> None:
     """Wait for a transaction-level advisory lock (released at commit or rollback)."""
     await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", *key)
 
 
 async def migrate(
-    conn: Any, target: int | None = None, migrations: tuple[Migration, ...] = MIGRATIONS
+    conn: Connection, target: int | None = None, migrations: tuple[Migration, ...] = MIGRATIONS
 ) -> list[int]:
     """Bring the database up to `target` (the newest by default). Returns the versions applied.
 
@@ -195,11 +203,11 @@ async def migrate(
     return applied
 
 
-async def current_version(conn: Any) -> int:
+async def current_version(conn: Connection) -> int:
     return int(await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version"))
 
 
-async def insert_delivery(conn: Any, delivery: Delivery) -> bool:
+async def insert_delivery(conn: Connection, delivery: Delivery) -> bool:
     """Insert one delivery (the caller holds INBOX_LOCK); False if its id is known."""
     inserted = await conn.fetchval(
         _INSERT_DELIVERY,
@@ -216,13 +224,13 @@ async def insert_delivery(conn: Any, delivery: Delivery) -> bool:
     return inserted is not None
 
 
-async def bump_versions(conn: Any, repos: list[str]) -> None:
+async def bump_versions(conn: Connection, repos: list[str]) -> None:
     """Count a write of each repository; `repos` sorted, so concurrent writers never deadlock."""
     for repo in repos:
         await conn.execute(_BUMP_VERSION, repo)
 
 
-async def write_changes(conn: Any, changes: Changes, *, count_versions: bool = True) -> None:
+async def write_changes(conn: Connection, changes: Changes, *, count_versions: bool = True) -> None:
     if count_versions:
         await bump_versions(conn, changes.repos())
     for stored in changes.commits:
@@ -265,7 +273,7 @@ async def write_changes(conn: Any, changes: Changes, *, count_versions: bool = T
         await conn.execute(_UPSERT_ALERT, *row, reason, codec.dumps(data))
 
 
-async def claim(conn: Any, worker: str, now: float, lease_until: float) -> Delivery | None:
+async def claim(conn: Connection, worker: str, now: float, lease_until: float) -> Delivery | None:
     """The claim that `PostgresStore.claim_next` describes, on one connection."""
     candidates = await conn.fetch(CLAIM_CANDIDATES, now, CLAIM_CANDIDATES_PER_TRY)
     for candidate in candidates:
@@ -289,7 +297,9 @@ async def claim(conn: Any, worker: str, now: float, lease_until: float) -> Deliv
     return None
 
 
-async def fail_delivery(conn: Any, delivery_id: str, error: str, retry_at: float | None) -> None:
+async def fail_delivery(
+    conn: Connection, delivery_id: str, error: str, retry_at: float | None
+) -> None:
     status = DeliveryStatus.DEAD if retry_at is None else DeliveryStatus.PENDING
     found = await conn.fetchval(
         "SELECT status FROM deliveries WHERE delivery_id = $1 FOR UPDATE", delivery_id
@@ -311,7 +321,7 @@ async def fail_delivery(conn: Any, delivery_id: str, error: str, retry_at: float
 
 
 async def prune_branch(
-    conn: Any, repo: str, branch: str, keep: frozenset[str], *, count_versions: bool
+    conn: Connection, repo: str, branch: str, keep: frozenset[str], *, count_versions: bool
 ) -> int:
     shas = await conn.fetch("SELECT sha FROM commits WHERE repo = $1 AND branch = $2", repo, branch)
     doomed = [row["sha"] for row in shas if row["sha"] not in keep]
@@ -334,7 +344,7 @@ async def prune_branch(
     return row_count(status)
 
 
-async def save_installation(conn: Any, installation: Installation) -> None:
+async def save_installation(conn: Connection, installation: Installation) -> None:
     await conn.execute(
         "INSERT INTO installations (installation_id, account, suspended)"
         " VALUES ($1, $2, $3) ON CONFLICT (installation_id) DO UPDATE SET"
@@ -355,7 +365,7 @@ async def save_installation(conn: Any, installation: Installation) -> None:
     )
 
 
-async def load_installations(conn: Any) -> list[Installation]:
+async def load_installations(conn: Connection) -> list[Installation]:
     repos: dict[int, list[str]] = {}
     for row in await conn.fetch(
         "SELECT installation_id, repo FROM installation_repos ORDER BY installation_id, position"

@@ -14,6 +14,7 @@ from typing import Any
 
 from bot.store import codec
 from bot.store.records import Removal, column
+from bot.store.sqlite_rows import NamedRow
 
 SQLITE, POSTGRES = "sqlite", "postgres"
 
@@ -89,7 +90,7 @@ def to_row(record: Any) -> list[Any]:
     return row
 
 
-def from_row(kind: type[Any], row: Any) -> Any:
+def from_row(kind: type[Any], row: NamedRow) -> Any:
     """A record from a row read by name (sqlite3.Row and asyncpg's Record both do)."""
     values: dict[str, Any] = {}
     for name, how in _kinds(kind).items():

@@ -8,11 +8,19 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from typing import Any, Protocol
 
 from bot.store import codec
 from bot.store.base import Changes, Delivery, DeliveryStatus, StoredCommit, StoreError
 from bot.store.migrations import OPEN_STATUSES
 from bot.tracker.model import AlertState, CommitInfo
+
+
+class NamedRow(Protocol):
+    """A row read by column name: sqlite3.Row, and asyncpg's Record."""
+
+    def __getitem__(self, name: str, /) -> Any: ...
+
 
 DELIVERY_COLUMNS = (
     "delivery_id, event, repo, installation_id, body, received_at, attempts, status, last_error"
@@ -169,7 +177,7 @@ def write_changes(conn: sqlite3.Connection, changes: Changes) -> None:
         conn.execute(_UPSERT_ALERT, row)
 
 
-def delivery_from_row(row: sqlite3.Row) -> Delivery:
+def delivery_from_row(row: NamedRow) -> Delivery:
     return Delivery(
         delivery_id=row["delivery_id"],
         event=row["event"],
@@ -183,7 +191,7 @@ def delivery_from_row(row: sqlite3.Row) -> Delivery:
     )
 
 
-def commit_from_row(row: sqlite3.Row) -> StoredCommit:
+def commit_from_row(row: NamedRow) -> StoredCommit:
     return StoredCommit(
         repo=row["repo"],
         branch=row["branch"],
@@ -198,7 +206,7 @@ def commit_from_row(row: sqlite3.Row) -> StoredCommit:
     )
 
 
-def alert_from_row(row: sqlite3.Row) -> AlertState:
+def alert_from_row(row: NamedRow) -> AlertState:
     data = json.loads(row["details"])
     data.update(
         alert=row["alert"],
