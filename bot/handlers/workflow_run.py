@@ -118,7 +118,7 @@ async def _backfill(
                 sha=c["sha"],
                 message=str(c.get("commit", {}).get("message") or ""),
                 author=str((c.get("author") or {}).get("login") or ""),
-                timestamp=str(c.get("commit", {}).get("author", {}).get("date") or ""),
+                timestamp=str((c.get("commit", {}).get("author") or {}).get("date") or ""),
                 url=str(c.get("html_url") or ""),
             )
             for c in commits
