@@ -32,6 +32,7 @@ from bot.actions.dryrun import DryRunSink
 from bot.engine import RepoConfigLike
 from bot.events import PULL_REQUEST_EVENTS, ZERO_SHA
 from bot.github.client import CallStats
+from bot.github.rest import Commit, Job
 from bot.replay import RecordedDelivery, Replayer
 from bot.tracker import RepoTracker
 from bot.tracker.model import Outcome, outcome_of
@@ -116,9 +117,9 @@ class Fetched:
     """What the backtest read (or found on disk)."""
 
     repository: dict[str, Any]
-    commits: list[dict[str, Any]]  # oldest first
+    commits: list[Commit]  # oldest first
     runs: list[dict[str, Any]]  # the runs on those commits
-    jobs: dict[int, list[dict[str, Any]]]  # run id → jobs of every attempt
+    jobs: dict[int, list[Job]]  # run id → jobs of every attempt
     needing_jobs: set[int] = field(default_factory=set)  # run ids whose jobs count
     complete: bool = True  # False: the budget ran out first
 
@@ -129,7 +130,7 @@ class Report:
     branch: str
     since: str
     records: list[dict[str, Any]]  # the dry-run sink's actions, in order
-    commits: list[dict[str, Any]]  # the branch's commits in the window, oldest first
+    commits: list[Commit]  # the branch's commits in the window, oldest first
     covered: int  # how many of them were decided (all, unless the budget ran out)
     runs: int
     runs_needing_jobs: int
@@ -278,7 +279,7 @@ class Backtest:
             fetched.complete = False
         return fetched
 
-    async def _commits(self, owner: str, name: str, branch: str, since: str) -> list[Any]:
+    async def _commits(self, owner: str, name: str, branch: str, since: str) -> list[Commit]:
         key = f"commits-{_safe(branch)}-{since}"
         kept = self._fresh(key)
         if kept is not None:
@@ -297,7 +298,7 @@ class Backtest:
         return commits
 
     async def _runs(
-        self, owner: str, name: str, branch: str, since: str, commits: list[Any]
+        self, owner: str, name: str, branch: str, since: str, commits: list[Commit]
     ) -> list[Any]:
         key = f"runs-{_safe(branch)}-{since}"
         kept = self._fresh(key)
@@ -453,9 +454,7 @@ def _deliveries(fetched: Fetched, branch: str) -> Iterator[list[RecordedDelivery
         yield out
 
 
-def _push(
-    repository: dict[str, Any], branch: str, commit: dict[str, Any], parent: str
-) -> dict[str, Any]:
+def _push(repository: dict[str, Any], branch: str, commit: Commit, parent: str) -> dict[str, Any]:
     detail = commit.get("commit") or {}
     author = detail.get("author") or {}
     login = (commit.get("author") or {}).get("login")
@@ -483,10 +482,10 @@ def _push(
 
 
 def _run_deliveries(
-    repository: dict[str, Any], run: dict[str, Any], jobs: list[dict[str, Any]]
+    repository: dict[str, Any], run: dict[str, Any], jobs: list[Job]
 ) -> Iterator[RecordedDelivery]:
     latest = int(run.get("run_attempt") or 1)
-    by_attempt: dict[int, list[dict[str, Any]]] = {}
+    by_attempt: dict[int, list[Job]] = {}
     for job in jobs:
         by_attempt.setdefault(int(job.get("run_attempt") or 1), []).append(job)
     failing: dict[str, bool] = {}  # job name → whether its latest attempt so far failed

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 
 from bot.actions.suspects import pr_number_from_message
 from bot.backtest import Report
+from bot.github.rest import Commit, GitActor
 
 WEB = "https://github.com"
 
@@ -41,15 +42,19 @@ def alerts_of(report: Report) -> list[Alert]:
     """One entry per alert the App would have filed, with how it ended."""
     commits = {c["sha"]: c for c in report.commits}
 
+    def git_author(commit: Commit | None) -> GitActor:
+        detail = commit.get("commit") if commit else None
+        return (detail.get("author") if detail else None) or {}
+
     def when(sha: str | None) -> str:
-        commit = commits.get(sha or "")
-        return str(((commit or {}).get("commit") or {}).get("author", {}).get("date") or "")
+        return str(git_author(commits.get(sha or "")).get("date") or "")
 
     def suspect(sha: str) -> Suspect:
-        commit = commits.get(sha) or {}
-        detail = commit.get("commit") or {}
-        message = str(detail.get("message") or "")
-        author = (commit.get("author") or {}).get("login") or detail.get("author", {}).get("name")
+        commit = commits.get(sha)
+        detail = commit.get("commit") if commit else None
+        message = str((detail.get("message") if detail else None) or "")
+        user = commit.get("author") if commit else None
+        author = (user or {}).get("login") or git_author(commit).get("name")
         return Suspect(
             sha=sha,
             pr=pr_number_from_message(message, report.repo),

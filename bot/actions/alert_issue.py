@@ -21,6 +21,7 @@ from gidgethub.abc import GitHubAPI
 
 from bot.actions import markdown as md
 from bot.actions.policy import BOT_LABEL, AlertPolicy
+from bot.github.rest import Issue, IssueComment, IssueSearch
 from bot.store.base import Store
 from bot.store.record_view import Records, records_of
 from bot.store.records import AlertIssue as AlertIssue  # the record, where the actions name it
@@ -409,29 +410,33 @@ async def ensure_label(gh: GitHubAPI, repo: str, name: str, known: set[tuple[str
     known.add((repo, name.lower()))
 
 
-def _by_bot(item: dict[str, Any], policy: AlertPolicy) -> bool:
+def _by_bot(item: Issue | IssueComment, policy: AlertPolicy) -> bool:
     """Written by this App: its own login, not any bot's (another App could plant a marker)."""
-    login = (item.get("user") or {}).get("login")
+    user = item.get("user")
+    login = user.get("login") if user else None
     return isinstance(login, str) and login.lower() == policy.bot_login.lower()
 
 
 async def find_issue(
     gh: GitHubAPI, key: md.AlertKey, policy: AlertPolicy, *, search: bool = True
-) -> dict[str, Any] | None:
+) -> Issue | None:
     """The open alert issue of (repo, branch, group) on GitHub, by its marker."""
     listing = gh.getiter(
         ISSUES_PATH + "{?state,labels,per_page}",
         repo_vars(key.repo, state="open", labels=BOT_LABEL, per_page=100),
     )
+    item: Issue
     async for item in listing:
         if _matches(item, key, policy):
-            return dict(item)
+            return item.copy()
     if not search:
         return None
     # The bot label may have been removed by hand; search sees the body either way.
     query = f'repo:{key.repo} is:issue is:open in:body "{md.MARKER_PREFIX}alert"'
     try:
-        found = await gh.getitem(SEARCH_PATH + "{?q,per_page}", {"q": query, "per_page": 100})
+        found: IssueSearch = await gh.getitem(
+            SEARCH_PATH + "{?q,per_page}", {"q": query, "per_page": 100}
+        )
     except gidgethub.BadRequest as exc:
         if exc.status_code in (403, 422):  # search limited or refused: the listing stands
             log.warning("issue search failed", extra={"repo": key.repo, "status": exc.status_code})
@@ -439,11 +444,11 @@ async def find_issue(
         raise
     for item in found.get("items", []):
         if _matches(item, key, policy):
-            return dict(item)
+            return item.copy()
     return None
 
 
-def _matches(item: dict[str, Any], key: md.AlertKey, policy: AlertPolicy) -> bool:
+def _matches(item: Issue, key: md.AlertKey, policy: AlertPolicy) -> bool:
     return (
         "pull_request" not in item
         and item.get("state") == OPEN
@@ -456,7 +461,7 @@ async def find_previous(
     gh: GitHubAPI, key: md.AlertKey, policy: AlertPolicy
 ) -> dict[str, Any] | None:
     """The group's most recent closed alert issue among the newest closed ones."""
-    page = await gh.getitem(
+    page: list[Issue] = await gh.getitem(
         ISSUES_PATH + "{?state,labels,sort,direction,per_page}",
         repo_vars(
             key.repo,
@@ -476,18 +481,16 @@ async def find_previous(
 
 async def create(
     gh: GitHubAPI, repo: str, title_text: str, body_text: str, labels: Sequence[str]
-) -> dict[str, Any]:
+) -> Issue:
     data = {"title": title_text, "body": body_text, "labels": list(labels)}
-    created: dict[str, Any] = await gh.post(ISSUES_PATH, repo_vars(repo), data=data)
+    created: Issue = await gh.post(ISSUES_PATH, repo_vars(repo), data=data)
     return created
 
 
-async def edit(gh: GitHubAPI, repo: str, number: int, **fields: Any) -> dict[str, Any] | None:
+async def edit(gh: GitHubAPI, repo: str, number: int, **fields: Any) -> Issue | None:
     """PATCH the issue; None when it no longer exists (deleted or transferred)."""
     try:
-        edited: dict[str, Any] = await gh.patch(
-            ISSUE_PATH, repo_vars(repo, number=number), data=fields
-        )
+        edited: Issue = await gh.patch(ISSUE_PATH, repo_vars(repo, number=number), data=fields)
     except gidgethub.BadRequest as exc:
         if exc.status_code in (404, 410):
             return None
@@ -495,9 +498,9 @@ async def edit(gh: GitHubAPI, repo: str, number: int, **fields: Any) -> dict[str
     return edited
 
 
-async def get(gh: GitHubAPI, repo: str, number: int) -> dict[str, Any] | None:
+async def get(gh: GitHubAPI, repo: str, number: int) -> Issue | None:
     try:
-        issue: dict[str, Any] = await gh.getitem(ISSUE_PATH, repo_vars(repo, number=number))
+        issue: Issue = await gh.getitem(ISSUE_PATH, repo_vars(repo, number=number))
     except gidgethub.BadRequest as exc:
         if exc.status_code in (404, 410):
             return None
@@ -513,6 +516,7 @@ async def comment_once(
     listing = gh.getiter(
         COMMENTS_PATH + "{?per_page}", repo_vars(repo, number=number, per_page=100)
     )
+    existing: IssueComment
     async for existing in listing:
         if _by_bot(existing, policy) and md.find_marker(existing.get("body"), kind, **fields):
             return False

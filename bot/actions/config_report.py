@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Any
 
 from gidgethub.abc import GitHubAPI
 
 from bot.actions import alert_issue as issues
 from bot.actions import markdown as md
 from bot.config import CONFIG_PATH, ConfigError, ConfigResult, LoadedConfig
+from bot.github.rest import Issue
 from bot.store.base import Store
 from bot.store.record_view import Records, records_of
 from bot.store.records import ConfigReport
@@ -110,18 +110,19 @@ def report_body(repo: str, result: ConfigResult) -> str:
     )
 
 
-async def _find_open(gh: GitHubAPI, repo: str) -> dict[str, Any] | None:
+async def _find_open(gh: GitHubAPI, repo: str) -> Issue | None:
     """The open report issue on GitHub, by its label and marker (only the App's own)."""
     listing = gh.getiter(
         issues.ISSUES_PATH + "{?state,labels,per_page}",
         issues.repo_vars(repo, state="open", labels=LABEL, per_page=100),
     )
+    item: Issue
     async for item in listing:
-        user = item.get("user") or {}
-        mine = user.get("type") == "Bot"
+        user = item.get("user")
+        mine = user is not None and user.get("type") == "Bot"
         found = md.find_marker(item.get("body"), MARKER_KIND, repo=repo)
         if mine and found is not None and "pull_request" not in item:
-            return dict(item)
+            return item.copy()
     return None
 
 

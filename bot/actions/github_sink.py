@@ -28,6 +28,7 @@ from bot.actions import markdown as md
 from bot.actions.alert_issue import AlertIssue, BodyContext, CommitLookup
 from bot.actions.policy import DEFAULT_APP_SLUG, AlertPolicy, policy_for
 from bot.engine import RepoConfigLike, Unit
+from bot.github.rest import Issue
 from bot.store.base import Store
 from bot.store.record_view import Records
 from bot.store.records import CulpritRun, Revert
@@ -441,7 +442,7 @@ class GitHubSink:
         return self._repo_urls[repo]
 
 
-def _adopt(decision: Decision, found: dict[str, Any], policy: AlertPolicy) -> AlertIssue:
+def _adopt(decision: Decision, found: Issue, policy: AlertPolicy) -> AlertIssue:
     """A record for an alert issue found on GitHub: its owners were pinged when it was filed."""
     marker = md.find_marker(found.get("body"), "alert")
     previous_number = int((marker.get("previous") if marker else None) or 0)

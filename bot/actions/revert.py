@@ -17,7 +17,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import gidgethub
 from gidgethub.abc import GitHubAPI
@@ -28,6 +27,7 @@ from bot.actions import suspects
 from bot.actions.alert_issue import AlertIssue, repo_vars
 from bot.actions.policy import AlertPolicy
 from bot.github import ci
+from bot.github.rest import Commit, Issue, IssueSearch, PullRequest, login_of
 from bot.store.base import Store
 from bot.store.record_view import Records
 from bot.store.records import Revert
@@ -65,12 +65,12 @@ def short(sha: str) -> str:
     return f"`{sha[:7]}`" if sha else "its merge commit"
 
 
-def revert_title(pull: dict[str, Any]) -> str:
+def revert_title(pull: PullRequest) -> str:
     """The title GitHub's own "Revert" button gives."""
     return f'Revert "{pull.get("title") or ""}"'
 
 
-def _merged_at(pull: dict[str, Any]) -> float | None:
+def _merged_at(pull: PullRequest) -> float | None:
     text = pull.get("merged_at")
     if not isinstance(text, str) or not text:
         return None
@@ -80,27 +80,27 @@ def _merged_at(pull: dict[str, Any]) -> float | None:
         return None
 
 
-def _labels(pull: dict[str, Any]) -> set[str]:
+def _labels(pull: PullRequest) -> set[str]:
     return {
         str(label.get("name") if isinstance(label, dict) else label).lower()
         for label in pull.get("labels") or []
     }
 
 
-async def culprit_pull(gh: GitHubAPI, store: Store, repo: str, sha: str) -> dict[str, Any] | None:
+async def culprit_pull(gh: GitHubAPI, store: Store, repo: str, sha: str) -> PullRequest | None:
     """The merged pull request that brought `sha` in, as the pulls API describes it."""
     found = await suspects.pr_for_commit(gh, store, repo, sha, _no_commits)
     return await ci.pull_request(gh, repo, found.number) if found is not None else None
 
 
-async def find_revert_pr(gh: GitHubAPI, repo: str, pull: dict[str, Any]) -> dict[str, Any] | None:
+async def find_revert_pr(gh: GitHubAPI, repo: str, pull: PullRequest) -> Issue | None:
     """An open or merged pull request that reverts `pull`, by GitHub's title for it (None
     too when search is refused: the `Revert` records are what counts)."""
     title = revert_title(pull)
     words = str(pull.get("title") or "").replace('"', " ").strip()
     query = f'repo:{repo} is:pr in:title "{words}"' if words else f"repo:{repo} is:pr Revert"
     try:
-        found = await gh.getitem(SEARCH_PATH, {"q": query, "per_page": 100})
+        found: IssueSearch = await gh.getitem(SEARCH_PATH, {"q": query, "per_page": 100})
     except gidgethub.BadRequest as exc:
         if exc.status_code not in (403, 422):  # search limited or refused
             raise
@@ -110,11 +110,11 @@ async def find_revert_pr(gh: GitHubAPI, repo: str, pull: dict[str, Any]) -> dict
         if item.get("title") != title or "pull_request" not in item:
             continue
         if item.get("state") == "open" or (item.get("pull_request") or {}).get("merged_at"):
-            return dict(item)
+            return item.copy()
     return None
 
 
-def revert_body(pull: dict[str, Any], issue: AlertIssue, sha: str, by: str) -> str:
+def revert_body(pull: PullRequest, issue: AlertIssue, sha: str, by: str) -> str:
     asked = f"Asked for by {md.escape(by, 60)}" if by else "Opened by trunkwatch by itself"
     return (
         f"Reverts #{int(pull['number'])} ({short(sha)}): trunkwatch found it broke"
@@ -124,8 +124,8 @@ def revert_body(pull: dict[str, Any], issue: AlertIssue, sha: str, by: str) -> s
     )
 
 
-def reverted_comment(pull: dict[str, Any], record: Revert, issue: AlertIssue) -> str:
-    author = str((pull.get("user") or {}).get("login") or "")
+def reverted_comment(pull: PullRequest, record: Revert, issue: AlertIssue) -> str:
+    author = login_of(pull.get("user"))
     hello = md.mention(author) if author else "Hello"
     return (
         f"{hello}, this pull request ({short(record.sha)}) broke"
@@ -140,7 +140,7 @@ async def open_revert(
     gh: GitHubAPI,
     store: Store,
     issue: AlertIssue,
-    pull: dict[str, Any],
+    pull: PullRequest,
     sha: str,
     by: str,
     now: float,
@@ -181,7 +181,7 @@ async def _claim(
     gh: GitHubAPI,
     store: Store,
     issue: AlertIssue,
-    pull: dict[str, Any],
+    pull: PullRequest,
     sha: str,
     by: str,
     now: float,
@@ -216,7 +216,7 @@ async def _claim(
 async def _link(
     gh: GitHubAPI,
     issue: AlertIssue,
-    pull: dict[str, Any],
+    pull: PullRequest,
     record: Revert,
     policy: AlertPolicy,
     labels_known: set[tuple[str, str]],
@@ -292,7 +292,7 @@ async def auto(
     return opened
 
 
-def opened_comment(record: Revert, pull: dict[str, Any]) -> str:
+def opened_comment(record: Revert, pull: PullRequest) -> str:
     return (
         f"↩️ The culprit {short(record.sha)} is confirmed, so trunkwatch opened"
         f" {md.link(f'#{record.number}', record.url)} to revert #{record.pr}"
@@ -309,7 +309,7 @@ async def _auto_one(
     store: Store,
     issue: AlertIssue,
     now: float,
-) -> dict[str, Any] | None:
+) -> PullRequest | None:
     """The culprit's pull request when it may be reverted without asking, else None (logged)."""
     sha = breakage.culprit
     if not sha:
@@ -361,7 +361,7 @@ async def refusal(
     repo: str,
     branch: str,
     sha: str,
-    pull: dict[str, Any],
+    pull: PullRequest,
     policy: AlertPolicy,
     now: float,
 ) -> str | None:
@@ -377,7 +377,7 @@ async def refusal(
         return f"its pull request is labelled {policy.no_revert_label!r}"
     if await find_revert_pr(gh, repo, pull) is not None:
         return "a pull request reverts it already"
-    commit = await gh.getitem(COMMIT_PATH, repo_vars(repo, sha=sha))
+    commit: Commit = await gh.getitem(COMMIT_PATH, repo_vars(repo, sha=sha))
     own = {str(f.get("filename")) for f in commit.get("files") or [] if isinstance(f, dict)}
     touched = own & await ci.files_changed(gh, repo, sha, branch)
     if touched:

@@ -18,7 +18,6 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 import gidgethub
 from gidgethub.abc import GitHubAPI
@@ -28,6 +27,7 @@ from bot.actions import markdown as md
 from bot.actions.alert_issue import AlertIssue, CommitLookup, SuspectRow, repo_vars
 from bot.actions.policy import AlertPolicy
 from bot.github import pulls_for_commit
+from bot.github.rest import Commit, PullRequest, login_of
 from bot.store.base import Store
 from bot.store.record_view import Records, records_of
 from bot.store.records import SuspectHold, SuspectPRs
@@ -85,9 +85,9 @@ def pr_number_from_message(message: str, repo: str) -> int | None:
     return None
 
 
-async def _get_pull(gh: GitHubAPI, repo: str, number: int) -> dict[str, Any] | None:
+async def _get_pull(gh: GitHubAPI, repo: str, number: int) -> PullRequest | None:
     try:
-        pull: dict[str, Any] = await gh.getitem(PULL_PATH, repo_vars(repo, number=number))
+        pull: PullRequest = await gh.getitem(PULL_PATH, repo_vars(repo, number=number))
     except gidgethub.BadRequest as exc:
         if exc.status_code == 404:  # an issue number, or a PR of another repository
             return None
@@ -100,7 +100,7 @@ async def _message(gh: GitHubAPI, repo: str, sha: str, commits: CommitLookup) ->
     if info is not None and info.message:
         return info.message
     try:
-        commit = await gh.getitem(COMMIT_PATH, repo_vars(repo, sha=sha))
+        commit: Commit = await gh.getitem(COMMIT_PATH, repo_vars(repo, sha=sha))
     except gidgethub.BadRequest as exc:
         if exc.status_code in (404, 422):
             return ""
@@ -126,7 +126,7 @@ async def pr_for_commit(
         pull = await _get_pull(gh, repo, number) if number else None
     found = None
     if pull is not None:
-        login = str((pull.get("user") or {}).get("login") or "")
+        login = login_of(pull.get("user"))
         found = SuspectPR(int(pull["number"]), login, str(pull.get("html_url") or ""), (sha,))
     entry = {"number": found.number, "author": found.author, "url": found.url} if found else {}
     await store.put_state(COMMIT_PR, cache_key, {"number": 0} | entry)
@@ -399,7 +399,7 @@ async def suspect(
     pull = await _get_pull(gh, issue.repo, number)
     if pull is None:
         return None
-    login = str((pull.get("user") or {}).get("login") or "")
+    login = login_of(pull.get("user"))
     pr = SuspectPR(number, login, str(pull.get("html_url") or ""), ())
     records = records_of(store)
     done = await _load(records, issue.alert)

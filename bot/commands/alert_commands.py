@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
 
 import gidgethub
 
@@ -24,6 +23,7 @@ from bot.commands.parser import MAX_AHEAD, Command, CommandError
 from bot.events import job_result_from_api, parse_workflow_run
 from bot.github import ci
 from bot.github.jobs import list_run_jobs
+from bot.github.rest import PullRequest
 from bot.store.records import Ack
 from bot.tracker.model import (
     AlertState,
@@ -250,7 +250,7 @@ async def revert(ctx: CommandContext, target: AlertTarget, command: Command) -> 
 
 async def _to_revert(
     ctx: CommandContext, state: AlertState, command: Command
-) -> list[tuple[dict[str, Any], str]]:
+) -> list[tuple[PullRequest, str]]:
     """The pull requests to revert, each with the commit it brought in: #N as asked, else
     the pull requests of the alert's confirmed culprits."""
     usage = command.spec.usage(ctx.prefix)
@@ -274,7 +274,7 @@ async def _to_revert(
     ]
     if not culprits:
         raise CommandError(_no_culprit(ctx, state), usage, command.spec)
-    wanted: dict[int, tuple[dict[str, Any], str]] = {}
+    wanted: dict[int, tuple[PullRequest, str]] = {}
     for sha in dict.fromkeys(culprits):
         pull = await reverts.culprit_pull(ctx.gh, ctx.store, ctx.repo, sha)
         if pull is None:

@@ -6,11 +6,11 @@ commands, or a busy thread, costs one call per person.
 
 from __future__ import annotations
 
-from typing import Any
-
 import gidgethub
 from cachetools import TTLCache
 from gidgethub.abc import GitHubAPI
+
+from bot.github.rest import CollaboratorPermission
 
 PERMISSION_PATH = "/repos/{owner}/{repo}/collaborators/{username}/permission"
 WRITE_ROLES = frozenset({"admin", "maintain", "write"})
@@ -21,7 +21,7 @@ CACHE_SECONDS = 60.0
 _cache: TTLCache[tuple[str, str], bool] = TTLCache(maxsize=4096, ttl=CACHE_SECONDS)
 
 
-def grants_write(answer: dict[str, Any]) -> bool:
+def grants_write(answer: CollaboratorPermission) -> bool:
     """Whether a permission answer allows changing state. `role_name` names custom roles
     too (which are not listed here); their base permission is in `permission`."""
     role = str(answer.get("role_name") or "").lower()
@@ -37,6 +37,7 @@ async def can_write(gh: GitHubAPI, repo: str, login: str) -> bool:
     if cached is not None:
         return cached
     owner, _, name = repo.partition("/")
+    answer: CollaboratorPermission | None = None
     try:
         answer = await gh.getitem(
             PERMISSION_PATH, {"owner": owner, "repo": name, "username": login}
@@ -44,8 +45,7 @@ async def can_write(gh: GitHubAPI, repo: str, login: str) -> bool:
     except gidgethub.BadRequest as exc:
         if exc.status_code != 404:  # 404: not a collaborator, or no such user
             raise
-        answer = {}
-    allowed = grants_write(answer if isinstance(answer, dict) else {})
+    allowed = isinstance(answer, dict) and grants_write(answer)
     _cache[key] = allowed
     return allowed
 

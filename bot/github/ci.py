@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
-from typing import Any
+from typing import Any, TypedDict
 
 import gidgethub
 from gidgethub.abc import GitHubAPI
 
 from bot.github.client import DEFAULT_API_URL, graphql_url
 from bot.github.jobs import _repo_vars
+from bot.github.rest import PullRequest
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,13 @@ mutation($pullRequestId: ID!, $title: String, $body: String, $draft: Boolean) {
   }
 }
 """
+
+
+class RevertOpened(TypedDict):
+    """The pull request `revertPullRequest` opened."""
+
+    number: int
+    url: str  # its web page
 
 
 class RevertFailed(gidgethub.GitHubException):
@@ -102,7 +110,7 @@ async def delete_tag(gh: GitHubAPI, repo: str, tag: str) -> None:
 
 async def revert_pull_request(
     gh: GitHubAPI, pull_node_id: str, title: str, body: str, draft: bool = False
-) -> dict[str, Any]:
+) -> RevertOpened:
     """Open a pull request that reverts a merged one, as its "Revert" button does: the
     GraphQL mutation `revertPullRequest(input: {pullRequestId, title, body, draft})`.
     Returns the new pull request's `number` and `url` (its web page). Raises RevertFailed
@@ -144,11 +152,11 @@ async def files_changed(gh: GitHubAPI, repo: str, base: str, head: str) -> set[s
     }
 
 
-async def pull_request(gh: GitHubAPI, repo: str, number: int) -> dict[str, Any] | None:
+async def pull_request(gh: GitHubAPI, repo: str, number: int) -> PullRequest | None:
     """One pull request (`node_id`, `merged_at`, `merge_commit_sha`, `title`, `user`,
     `labels`, …): `GET /repos/{owner}/{repo}/pulls/{number}`; None when there is none."""
     try:
-        pull: dict[str, Any] = await gh.getitem(PULL, _repo_vars(repo) | {"number": number})
+        pull: PullRequest = await gh.getitem(PULL, _repo_vars(repo) | {"number": number})
     except gidgethub.BadRequest as exc:
         if exc.status_code == 404:
             return None

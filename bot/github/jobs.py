@@ -8,6 +8,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import gidgethub
 from gidgethub.abc import GitHubAPI
 
+from bot.github.rest import Commit, Job, PullRequest
+
 PER_PAGE = 100
 RUN_JOBS = "/repos/{owner}/{repo}/actions/runs/{run_id}/jobs{?per_page}"
 ATTEMPT_JOBS = "/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt}/jobs{?per_page}"
@@ -34,7 +36,7 @@ async def list_run_jobs(
     repo_or_jobs_url: str,
     run_id: int | None = None,
     attempt: int | None = None,
-) -> list[dict[str, Any]]:
+) -> list[Job]:
     """Every job of a workflow run, across all pages.
 
     Either `list_run_jobs(gh, run["jobs_url"])` (the latest attempt) or
@@ -58,14 +60,14 @@ async def list_run_jobs(
     return [job async for job in gh.getiter(url, url_vars, iterable_key="jobs")]
 
 
-async def commits_between(gh: GitHubAPI, repo: str, base: str, head: str) -> list[dict[str, Any]]:
+async def commits_between(gh: GitHubAPI, repo: str, base: str, head: str) -> list[Commit]:
     """The commits after `base` up to and including `head`, oldest first (compare API)."""
     url_vars: dict[str, Any] = _repo_vars(repo) | {"basehead": f"{base}...{head}"}
     url_vars["per_page"] = PER_PAGE
     return [commit async for commit in gh.getiter(COMPARE, url_vars, iterable_key="commits")]
 
 
-async def pulls_for_commit(gh: GitHubAPI, repo: str, sha: str) -> list[dict[str, Any]]:
+async def pulls_for_commit(gh: GitHubAPI, repo: str, sha: str) -> list[PullRequest]:
     """The pull requests GitHub associates with a commit; none for an unknown commit."""
     url_vars: dict[str, Any] = _repo_vars(repo) | {"sha": sha}
     url_vars["per_page"] = PER_PAGE
