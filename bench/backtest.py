@@ -24,7 +24,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.backtest import Backtest, PageCache, Report
+from bot.backtest import Backtest, Report
+from bot.backtest_cache import PageCache
 from bot.config import load_default
 from bot.github.client import CallStats, GitHubClient
 from bot.history import EPOCH, INDUCTOR_JOBS, TRUNK_JOBS, Generator, Scenario
