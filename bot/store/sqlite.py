@@ -34,8 +34,9 @@ from bot.store.base import (
     StoreError,
 )
 from bot.store.batching import GroupCommit
-from bot.store.migrations import OPEN_STATUSES, REPO_VERSIONS_SINCE, current_version, migrate
+from bot.store.migrations import current_version, migrate
 from bot.store.records import Escalation
+from bot.store.schema import OPEN_STATUSES, REPO_VERSIONS_SINCE
 from bot.store.sqlite_rows import (
     CLAIM,
     DELIVERY_COLUMNS,

@@ -11,7 +11,7 @@ import sqlite3
 
 from bot.store import codec
 from bot.store.base import Changes, Delivery, DeliveryStatus, StoredCommit, StoreError
-from bot.store.migrations import OPEN_STATUSES
+from bot.store.schema import OPEN_STATUSES
 from bot.tracker.model import AlertState, CommitInfo
 
 DELIVERY_COLUMNS = (
