@@ -2,7 +2,7 @@
 `trunkwatch replay` of the same history's deliveries: same alerts? how many calls? and the
 second run's calls (should be none).
 
-`--history trunksim` uses the busy trunk of `bot/trunksim.py` instead (live arrival order,
+`--history trunksim` uses the busy trunk of `bot/trunksim/` instead (live arrival order,
 pending runs and jobs, late deliveries): replay then sees the deliveries in the order they
 arrived, the backtest in trunk order with every run finished, and the two may differ.
 
@@ -24,7 +24,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.backtest import Backtest, PageCache, Report
+from bot.backtest import Backtest, Report
+from bot.backtest_cache import PageCache
 from bot.config import load_default
 from bot.github.client import CallStats, GitHubClient
 from bot.history import EPOCH, INDUCTOR_JOBS, TRUNK_JOBS, Generator, Scenario

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import http
-import json
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, MutableMapping
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,11 +28,13 @@ import gidgethub
 from gidgethub.abc import GitHubAPI
 
 from bot.actions.dryrun import DryRunSink
+from bot.backtest_cache import AnswerCache
+from bot.backtest_deliveries import Fetched, deliveries_by_commit
 from bot.engine import RepoConfigLike
-from bot.events import PULL_REQUEST_EVENTS, ZERO_SHA
+from bot.events import PULL_REQUEST_EVENTS
 from bot.github.client import CallStats
-from bot.github.rest import Commit, Job
-from bot.replay import RecordedDelivery, Replayer
+from bot.github.rest import Commit
+from bot.replay import Replayer
 from bot.tracker import RepoTracker
 from bot.tracker.model import Outcome, outcome_of
 
@@ -69,59 +70,6 @@ def parse_since(text: str, now: datetime) -> datetime:
 
 class OverBudget(Exception):
     """The next call would exceed the budget."""
-
-
-class PageCache(MutableMapping[str, Any]):
-    """gidgethub's ETag cache (`url → (etag, last_modified, data, next_url)`) on disk, for
-    the listings of a branch (the other answers are kept whole by `Backtest`)."""
-
-    def __init__(self, directory: Path) -> None:
-        self._dir = directory
-        self._dir.mkdir(parents=True, exist_ok=True)
-
-    def _path(self, url: str) -> Path:
-        return self._dir / (hashlib.sha256(url.encode()).hexdigest()[:32] + ".json")
-
-    @staticmethod
-    def _kept(url: str) -> bool:
-        path = url.partition("?")[0]
-        return path.endswith(("/commits", "/actions/runs"))
-
-    def __getitem__(self, url: str) -> Any:
-        path = self._path(url)
-        if not self._kept(url) or not path.is_file():
-            raise KeyError(url)
-        return tuple(json.loads(path.read_text(encoding="utf-8"))["entry"])
-
-    def __setitem__(self, url: str, value: Any) -> None:
-        if self._kept(url):
-            entry = {"url": url, "entry": list(value)}
-            self._path(url).write_text(json.dumps(entry), encoding="utf-8")
-
-    def __delitem__(self, url: str) -> None:
-        path = self._path(url)
-        if not path.is_file():
-            raise KeyError(url)
-        path.unlink()
-
-    def __iter__(self) -> Iterator[str]:
-        for path in sorted(self._dir.glob("*.json")):
-            yield str(json.loads(path.read_text(encoding="utf-8"))["url"])
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self._dir.glob("*.json"))
-
-
-@dataclass
-class Fetched:
-    """What the backtest read (or found on disk)."""
-
-    repository: dict[str, Any]
-    commits: list[Commit]  # oldest first
-    runs: list[dict[str, Any]]  # the runs on those commits
-    jobs: dict[int, list[Job]]  # run id → jobs of every attempt
-    needing_jobs: set[int] = field(default_factory=set)  # run ids whose jobs count
-    complete: bool = True  # False: the budget ran out first
 
 
 @dataclass
@@ -175,6 +123,7 @@ class Backtest:
         self.clock = clock
         self.cache_dir = cache_dir / repo.replace("/", "__")
         self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self.answers = AnswerCache(self.cache_dir, clock, max_age)
         self._start, self._start_free = self._spent(), self._not_modified()
 
     # --- calls and budget --------------------------------------------------------------
@@ -215,44 +164,24 @@ class Backtest:
             if pulled % PER_PAGE == 0 and self.calls() >= budget:
                 raise OverBudget
 
-    # --- the disk cache ----------------------------------------------------------------
-
-    def _load(self, name: str) -> Any | None:
-        path = self.cache_dir / f"{name}.json"
-        if not path.is_file():
-            return None
-        return json.loads(path.read_text(encoding="utf-8"))
-
-    def _save(self, name: str, value: Any) -> None:
-        path = self.cache_dir / f"{name}.json"
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(value), encoding="utf-8")
-        temporary.replace(path)  # a run killed mid-write leaves the previous file whole
-
-    def _fresh(self, name: str) -> Any | None:
-        kept = self._load(name)
-        if kept is None or self.clock() - kept["fetched_at"] > self.max_age:
-            return None
-        return kept["items"]
-
     # --- fetching ----------------------------------------------------------------------
 
     async def repository(self) -> dict[str, Any]:
         """The repository as the API describes it (its default branch among the rest)."""
-        repository = self._fresh("repository")
+        repository = self.answers.fresh("repository")
         if repository is None:
             owner, _, name = self.repo.partition("/")
             repository = await self.gh.getitem(
                 "/repos/{owner}/{repo}", {"owner": owner, "repo": name}
             )
-            self._save("repository", {"fetched_at": self.clock(), "items": repository})
+            self.answers.save("repository", {"fetched_at": self.clock(), "items": repository})
         return dict(repository)
 
     async def read_file(self, url: str) -> Any:
         """`gh.getitem(url)` for the configuration's files, kept on disk like the listings
         (a missing file is remembered as missing)."""
         key = "file-" + hashlib.sha256(url.encode()).hexdigest()[:24]
-        kept = self._fresh(key)
+        kept = self.answers.fresh(key)
         if kept is None:
             try:
                 kept = {"body": await self.gh.getitem(url)}
@@ -260,7 +189,7 @@ class Backtest:
                 if exc.status_code != NOT_FOUND:
                     raise
                 kept = {"missing": True}
-            self._save(key, {"fetched_at": self.clock(), "items": kept})
+            self.answers.save(key, {"fetched_at": self.clock(), "items": kept})
         if kept.get("missing"):
             raise gidgethub.BadRequest(http.HTTPStatus.NOT_FOUND, "Not Found")
         return kept["body"]
@@ -281,7 +210,7 @@ class Backtest:
 
     async def _commits(self, owner: str, name: str, branch: str, since: str) -> list[Commit]:
         key = f"commits-{_safe(branch)}-{since}"
-        kept = self._fresh(key)
+        kept = self.answers.fresh(key)
         if kept is not None:
             return list(kept)
         self.progress("commits", 0, 0)
@@ -294,20 +223,20 @@ class Backtest:
             )
         ]
         commits.reverse()  # GitHub lists the newest first
-        self._save(key, {"fetched_at": self.clock(), "items": commits})
+        self.answers.save(key, {"fetched_at": self.clock(), "items": commits})
         return commits
 
     async def _runs(
         self, owner: str, name: str, branch: str, since: str, commits: list[Commit]
     ) -> list[Any]:
         key = f"runs-{_safe(branch)}-{since}"
-        kept = self._fresh(key)
+        kept = self.answers.fresh(key)
         if kept is None:
             end = datetime.fromtimestamp(self.clock(), UTC).strftime(ISO)
             kept = []
             async for run in self._runs_between(owner, name, branch, since, end):
                 kept.append(run)
-            self._save(key, {"fetched_at": self.clock(), "items": kept})
+            self.answers.save(key, {"fetched_at": self.clock(), "items": kept})
         on_branch = {commit["sha"] for commit in commits}
         runs = {run["id"]: run for run in kept if run["head_sha"] in on_branch}
         return sorted(runs.values(), key=lambda run: (run["created_at"], run["id"]))
@@ -363,7 +292,7 @@ class Backtest:
             self.progress("jobs", done, len(wanted))
             attempt = int(run.get("run_attempt") or 1)
             key = f"jobs-{run['id']}"
-            kept = self._load(key)
+            kept = self.answers.load(key)
             if kept is None or kept["attempt"] != attempt:
                 jobs = [
                     job
@@ -380,7 +309,7 @@ class Backtest:
                     )
                 ]
                 kept = {"attempt": attempt, "jobs": jobs}
-                self._save(key, kept)
+                self.answers.save(key, kept)
             fetched.jobs[run["id"]] = kept["jobs"]
         self.progress("jobs", len(wanted), len(wanted))
 
@@ -391,7 +320,7 @@ class Backtest:
         sink = DryRunSink(sink_out, as_json=True)
         replayer = Replayer(self.config, sink)
         covered = 0
-        for covered, deliveries in enumerate(_deliveries(fetched, self.branch or ""), 1):
+        for covered, deliveries in enumerate(deliveries_by_commit(fetched, self.branch or ""), 1):
             if deliveries is None:  # the budget ran out before this commit's jobs
                 covered -= 1
                 break
@@ -423,88 +352,3 @@ def _safe(text: str) -> str:
 def _middle(start: str, end: str) -> str:
     a, b = datetime.strptime(start, ISO), datetime.strptime(end, ISO)
     return (a + (b - a) / 2).replace(microsecond=0).strftime(ISO)
-
-
-def _deliveries(fetched: Fetched, branch: str) -> Iterator[list[RecordedDelivery] | None]:
-    """Per commit, oldest first: its push, then for each run on it (in the order they were
-    created) each attempt's jobs and then the attempt itself, as the webhook sends them.
-    None for a commit with a run whose jobs the budget left unread (and everything after)."""
-    repository = fetched.repository
-    runs_by_commit: dict[str, list[dict[str, Any]]] = {}
-    for run in fetched.runs:
-        runs_by_commit.setdefault(run["head_sha"], []).append(run)
-    parent = ZERO_SHA
-    for commit in fetched.commits:
-        sha = commit["sha"]
-        parents = commit.get("parents") or []
-        parent = parents[0]["sha"] if parents else parent
-        out = [
-            RecordedDelivery(
-                "push", f"backtest-push-{sha}", _push(repository, branch, commit, parent)
-            )
-        ]
-        for run in runs_by_commit.get(sha, []):
-            if run.get("status") != "completed":
-                continue
-            if run["id"] in fetched.needing_jobs and run["id"] not in fetched.jobs:
-                yield None
-                return
-            out.extend(_run_deliveries(repository, run, fetched.jobs.get(run["id"], [])))
-        parent = sha
-        yield out
-
-
-def _push(repository: dict[str, Any], branch: str, commit: Commit, parent: str) -> dict[str, Any]:
-    detail = commit.get("commit") or {}
-    author = detail.get("author") or {}
-    login = (commit.get("author") or {}).get("login")
-    pushed = {
-        "id": commit["sha"],
-        "message": detail.get("message") or "",
-        "timestamp": author.get("date") or "",
-        "url": commit.get("html_url") or "",
-        "author": {"name": author.get("name") or "", "username": login or author.get("name")},
-        "added": [],
-        "removed": [],
-        "modified": [],
-    }
-    return {
-        "ref": f"refs/heads/{branch}",
-        "before": parent,
-        "after": commit["sha"],
-        "created": parent == ZERO_SHA,
-        "deleted": False,
-        "forced": False,
-        "commits": [pushed],
-        "head_commit": pushed,
-        "repository": repository,
-    }
-
-
-def _run_deliveries(
-    repository: dict[str, Any], run: dict[str, Any], jobs: list[Job]
-) -> Iterator[RecordedDelivery]:
-    latest = int(run.get("run_attempt") or 1)
-    by_attempt: dict[int, list[Job]] = {}
-    for job in jobs:
-        by_attempt.setdefault(int(job.get("run_attempt") or 1), []).append(job)
-    failing: dict[str, bool] = {}  # job name → whether its latest attempt so far failed
-    for attempt in range(1, latest + 1):
-        for job in by_attempt.get(attempt, []):
-            if job.get("status") != "completed":
-                continue
-            failing[str(job["name"])] = outcome_of(job.get("conclusion")) is Outcome.FAIL
-            payload = {"action": "completed", "workflow_job": job, "repository": repository}
-            yield RecordedDelivery("workflow_job", f"backtest-job-{job['id']}-{attempt}", payload)
-        if attempt == latest:
-            conclusion = run.get("conclusion")
-        else:  # an earlier attempt's own result, from its jobs (no call for it)
-            conclusion = "failure" if any(failing.values()) else "success"
-        attempt_run = dict(run, run_attempt=attempt, conclusion=conclusion, status="completed")
-        payload = {
-            "action": "completed",
-            "workflow_run": attempt_run,
-            "workflow": {"name": run.get("name")},
-            "repository": repository,
-        }
-        yield RecordedDelivery("workflow_run", f"backtest-run-{run['id']}-{attempt}", payload)

@@ -15,7 +15,8 @@ from typing import IO, Any
 import aiohttp
 import gidgethub
 
-from bot.backtest import Backtest, BacktestError, PageCache, parse_since
+from bot.backtest import Backtest, BacktestError, parse_since
+from bot.backtest_cache import PageCache
 from bot.backtest_report import as_html, as_json, as_markdown
 from bot.github.app import USER_AGENT, GitHubApp, GitHubAuthError
 from bot.github.client import CallStats, GitHubClient, GitHubUnreachable

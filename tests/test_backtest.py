@@ -18,7 +18,8 @@ import pytest
 
 from bot import backtest_cli
 from bot.__main__ import _parser
-from bot.backtest import Backtest, BacktestError, PageCache, Report, parse_since
+from bot.backtest import Backtest, BacktestError, Report, parse_since
+from bot.backtest_cache import PageCache
 from bot.backtest_report import alerts_of, as_html, as_json, as_markdown
 from bot.config import load_default
 from bot.github.client import CallStats, GitHubClient

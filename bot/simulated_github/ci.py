@@ -31,7 +31,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bot.simulated_github import shapes
+from bot.simulated_github import commit_shapes, shapes
 from bot.simulated_github.state import Repo, Run, next_id, now_iso
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ def latest_conclusions(run: Run, upto: int | None = None) -> dict[str, str | Non
         if upto is not None and attempt > upto:
             break
         for spec in run.attempts[attempt]:
-            latest[spec["name"]] = spec.get("conclusion", shapes.JOB_DEFAULTS["conclusion"])
+            latest[spec["name"]] = spec.get("conclusion", commit_shapes.JOB_DEFAULTS["conclusion"])
     return latest
 
 
@@ -221,7 +221,7 @@ class SimulatedCI:
         """A `workflow_run` delivery for one attempt (`requested`, `in_progress`,
         `completed`), in the shape of the real ones (payloads/workflow_run/)."""
         api = self.sim.base_url
-        body = shapes.workflow_run(api, repo, run)
+        body = commit_shapes.workflow_run(api, repo, run)
         completed = action == "completed"
         app = shapes.user(f"{self.sim.app_slug}[bot]")
         body.update(
@@ -254,7 +254,7 @@ class SimulatedCI:
     def job_payload(
         self, repo: Repo, run: Run, attempt: int, spec: dict[str, Any], action: str
     ) -> dict[str, Any]:
-        job = shapes.job(self.sim.base_url, repo, run, attempt, spec)
+        job = commit_shapes.job(self.sim.base_url, repo, run, attempt, spec)
         return self.envelope(repo, action) | {"workflow_job": job}
 
     async def _send_run(self, repo: Repo, run: Run, attempt: int, action: str) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot.simulated_github import shapes
+from bot.simulated_github import commit_shapes, shapes
 from bot.simulated_github.answers import (
     INSTALLATION,
     ApiError,
@@ -203,7 +203,7 @@ class Routes:
         api = self.api(request)
         since, until = request.query.get("since"), request.query.get("until")
         commits = [
-            shapes.commit(api, repo, repo.commits[s])
+            commit_shapes.commit(api, repo, repo.commits[s])
             for s in repo.history(sha)
             if _within(repo.commits[s].date, since, until)
         ]
@@ -214,11 +214,11 @@ class Routes:
         sha = self._commit_or_422(repo, request.match_info["ref"])
         api = self.api(request)
         # One commit, unlike a listing, also says what it changed (its diff to its parent).
-        files = shapes.compare_files(api, repo, [sha])
+        files = commit_shapes.compare_files(api, repo, [sha])
         added = sum(int(f["additions"]) for f in files)
         deleted = sum(int(f["deletions"]) for f in files)
         stats = {"total": added + deleted, "additions": added, "deletions": deleted}
-        body = shapes.commit(api, repo, repo.commits[sha]) | {"stats": stats, "files": files}
+        body = commit_shapes.commit(api, repo, repo.commits[sha]) | {"stats": stats, "files": files}
         return answer(body)
 
     async def commit_pulls(self, request: web.Request) -> web.Response:
@@ -261,7 +261,7 @@ class Routes:
             else "diverged"
         )
         api = self.api(request)
-        commits = [shapes.commit(api, repo, repo.commits[s]) for s in ahead]
+        commits = [commit_shapes.commit(api, repo, repo.commits[s]) for s in ahead]
         # Without paging parameters GitHub lists at most 250 commits.
         if "page" in request.query or "per_page" in request.query:
             page, headers = paginate(request, commits)
@@ -274,14 +274,14 @@ class Routes:
             "permalink_url": f"{shapes.WEB}/{repo.full_name}/compare/{base}...{head}",
             "diff_url": f"{shapes.WEB}/{repo.full_name}/compare/{base_ref}...{head_ref}.diff",
             "patch_url": f"{shapes.WEB}/{repo.full_name}/compare/{base_ref}...{head_ref}.patch",
-            "base_commit": shapes.commit(api, repo, repo.commits[base]),
-            "merge_base_commit": shapes.commit(api, repo, repo.commits[base]),
+            "base_commit": commit_shapes.commit(api, repo, repo.commits[base]),
+            "merge_base_commit": commit_shapes.commit(api, repo, repo.commits[base]),
             "status": status,
             "ahead_by": len(ahead),
             "behind_by": len(behind),
             "total_commits": len(ahead),
             "commits": page,
-            "files": shapes.compare_files(api, repo, ahead),
+            "files": commit_shapes.compare_files(api, repo, ahead),
         }
         response = answer(body)
         response.headers.update(headers)
@@ -321,7 +321,7 @@ class Routes:
         runs.sort(key=lambda run: (run.created_at, run.id), reverse=True)
         filtered = any(k in query for k in ("branch", "event", "head_sha", "status", "created"))
         api = self.api(request)
-        items = [shapes.workflow_run(api, repo, run) for run in runs]
+        items = [commit_shapes.workflow_run(api, repo, run) for run in runs]
         page, headers = paginate(request, items[:SEARCH_CAP] if filtered else items)
         response = answer({"total_count": len(items), "workflow_runs": page})
         response.headers.update(headers)
@@ -336,11 +336,13 @@ class Routes:
 
     async def get_run(self, request: web.Request) -> web.Response:
         repo, run = self._run(request)
-        return answer(shapes.workflow_run(self.api(request), repo, run))
+        return answer(commit_shapes.workflow_run(self.api(request), repo, run))
 
     def _jobs(self, request: web.Request, repo: Repo, run: Run, attempts: list[int]) -> Any:
         api = self.api(request)
-        jobs = [shapes.job(api, repo, run, n, spec) for n in attempts for spec in run.attempts[n]]
+        jobs = [
+            commit_shapes.job(api, repo, run, n, spec) for n in attempts for spec in run.attempts[n]
+        ]
         return paged(request, jobs, "jobs")
 
     async def run_jobs(self, request: web.Request) -> web.Response:
@@ -377,7 +379,7 @@ class Routes:
         text = repo.read_file(path, ref)
         if text is None:
             raise not_found()
-        return answer(shapes.content_file(self.api(request), repo, path, ref, text))
+        return answer(commit_shapes.content_file(self.api(request), repo, path, ref, text))
 
     async def permission(self, request: web.Request) -> web.Response:
         repo = self.repo(request)

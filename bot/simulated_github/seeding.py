@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from bot.simulated_github import shapes, state
+from bot.simulated_github import commit_shapes, state
 from bot.simulated_github.state import Installation, Issue, PullInfo, Repo, Run
 
 _PR_SUFFIX = re.compile(r"\(#(\d+)\)\s*$")
@@ -203,7 +203,7 @@ class Seeding:
             failed = any(j.get("conclusion") in ("failure", "timed_out") for j in jobs)
             conclusion = "failure" if failed else "success"
         run.conclusions[number] = conclusion
-        return shapes.workflow_run(self.base_url, r, run)
+        return commit_shapes.workflow_run(self.base_url, r, run)
 
     def seed_deliveries(self, deliveries: Iterable[Mapping[str, Any]]) -> None:
         """The repository state a stream of webhook deliveries describes (`push`,

@@ -21,8 +21,8 @@ from bot.store.base import (
     StoredCommit,
     StoreError,
 )
-from bot.store.migrations import LATEST_VERSION
 from bot.store.records import PENDING, Escalation, Removal, key_of
+from bot.store.schema import LATEST_VERSION
 from bot.tracker.model import AlertState, JobResult
 
 ResultKey = tuple[int, int, str, int]  # run_id, run_attempt, job, job_id (per repository)

@@ -13,45 +13,41 @@ with one fsync.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import dataclasses
 import functools
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from bot.store import codec, record_rows
+from bot.store import sqlite_transactions as transactions
 from bot.store.base import (
     Changes,
     Delivery,
-    DeliveryStatus,
     Installation,
     StoredCommit,
     StoreError,
 )
 from bot.store.batching import GroupCommit
-from bot.store.migrations import OPEN_STATUSES, REPO_VERSIONS_SINCE, current_version, migrate
 from bot.store.records import Escalation
+from bot.store.schema import OPEN_STATUSES
 from bot.store.sqlite_rows import (
-    CLAIM,
     DELIVERY_COLUMNS,
+    SELECT_ALERTS,
+    SELECT_RESULTS,
     alert_from_row,
     commit_from_row,
     delivery_from_row,
-    insert_delivery,
-    write_changes,
+    result_from_row,
 )
 from bot.tracker.model import AlertState, JobResult
 
 P = ParamSpec("P")
 T = TypeVar("T")
 R = TypeVar("R")
-
-BUSY_TIMEOUT_SECONDS = 10.0  # another process (a CLI next to `serve`) holding the write lock
 
 
 class SQLiteStore:
@@ -63,7 +59,9 @@ class SQLiteStore:
         self._migrate_to = migrate_to
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None  # used on the store thread only
-        self._inbox = GroupCommit(lambda batch: self._run(self._insert_deliveries, batch))
+        self._inbox = GroupCommit(
+            lambda batch: self._in_db(transactions.insert_deliveries, self.path, batch)
+        )
         self._counts_versions = True
 
     def __repr__(self) -> str:
@@ -103,7 +101,7 @@ class SQLiteStore:
         return await self._inbox.add(delivery)
 
     async def claim_next(self, worker: str, now: float, lease_seconds: float) -> Delivery | None:
-        return await self._run(self._claim, worker, now, now + lease_seconds)
+        return await self._in_db(transactions.claim, worker, now, now + lease_seconds)
 
     async def release_claims(self) -> int:
         return await self._run(
@@ -114,10 +112,12 @@ class SQLiteStore:
         )
 
     async def complete(self, delivery_id: str, changes: Changes) -> None:
-        await self._run(self._complete, delivery_id, changes)
+        await self._in_db(
+            transactions.complete, delivery_id, changes, count_versions=self._counts_versions
+        )
 
     async def fail(self, delivery_id: str, error: str, retry_at: float | None) -> None:
-        await self._run(self._fail, delivery_id, error, retry_at)
+        await self._in_db(transactions.fail, delivery_id, error, retry_at)
 
     async def inbox_stats(self, now: float) -> tuple[int, float]:
         row = await self._run(
@@ -164,13 +164,10 @@ class SQLiteStore:
     async def load_results(self, repo: str) -> list[JobResult]:
         rows = await self._run(
             self._all,
-            "SELECT repo, branch, head_sha, workflow, job, run_id, run_attempt, conclusion,"
-            " job_id, url, completed_at, delivery_id, status, started_at, infra, runner"
-            " FROM job_results"
-            " WHERE repo = ? ORDER BY seq",
+            SELECT_RESULTS + " WHERE repo = ? ORDER BY seq",
             (repo,),
         )
-        return [JobResult(**{**dict(row), "infra": bool(row["infra"])}) for row in rows]
+        return [result_from_row(row) for row in rows]
 
     async def load_results_for(self, repo: str, shas: Sequence[str]) -> list[JobResult]:
         wanted = sorted(set(shas))
@@ -178,19 +175,16 @@ class SQLiteStore:
             return []
         rows = await self._run(
             self._all,
-            "SELECT repo, branch, head_sha, workflow, job, run_id, run_attempt, conclusion,"
-            " job_id, url, completed_at, delivery_id, status, started_at, infra, runner"
-            " FROM job_results"
-            f" WHERE repo = ? AND head_sha IN ({', '.join('?' * len(wanted))}) ORDER BY seq",
+            SELECT_RESULTS
+            + f" WHERE repo = ? AND head_sha IN ({', '.join('?' * len(wanted))}) ORDER BY seq",
             (repo, *wanted),
         )
-        return [JobResult(**{**dict(row), "infra": bool(row["infra"])}) for row in rows]
+        return [result_from_row(row) for row in rows]
 
     async def load_alerts(self, repo: str) -> list[AlertState]:
         rows = await self._run(
             self._all,
-            "SELECT alert, repo, branch, group_name, seq, open, opened_at, closed_at, reason,"
-            " details FROM alerts WHERE repo = ? ORDER BY branch, group_name, seq",
+            SELECT_ALERTS + " WHERE repo = ? ORDER BY branch, group_name, seq",
             (repo,),
         )
         return [alert_from_row(row) for row in rows]
@@ -198,17 +192,22 @@ class SQLiteStore:
     async def open_alerts(self) -> list[AlertState]:
         rows = await self._run(
             self._all,
-            "SELECT alert, repo, branch, group_name, seq, open, opened_at, closed_at, reason,"
-            " details FROM alerts WHERE open ORDER BY repo, branch, group_name, seq",
+            SELECT_ALERTS + " WHERE open ORDER BY repo, branch, group_name, seq",
             (),
         )
         return [alert_from_row(row) for row in rows]
 
     async def save_changes(self, changes: Changes) -> None:
-        await self._run(self._save_changes, changes)
+        await self._in_db(transactions.save_changes, changes, count_versions=self._counts_versions)
 
     async def prune(self, repo: str, branch: str, keep_shas: Sequence[str]) -> int:
-        return await self._run(self._prune, repo, branch, frozenset(keep_shas))
+        return await self._in_db(
+            transactions.prune,
+            repo,
+            branch,
+            frozenset(keep_shas),
+            count_versions=self._counts_versions,
+        )
 
     async def repo_version(self, repo: str) -> int:
         row = await self._run(
@@ -218,7 +217,7 @@ class SQLiteStore:
 
     # --- installations -----------------------------------------------------------------
     async def save_installation(self, installation: Installation) -> None:
-        await self._run(self._save_installation, installation)
+        await self._in_db(transactions.save_installation, installation)
 
     async def delete_installation(self, installation_id: int) -> None:
         await self._run(
@@ -228,7 +227,7 @@ class SQLiteStore:
         )
 
     async def installations(self) -> list[Installation]:
-        return await self._run(self._installations)
+        return await self._in_db(transactions.installations)
 
     async def installation_for_repo(self, repo: str) -> int | None:
         """The active installation that covers the repository; None if only suspended ones do."""
@@ -266,33 +265,15 @@ class SQLiteStore:
         )
 
     async def known_deliveries(self, delivery_ids: Sequence[str]) -> set[str]:
-        ids = list(dict.fromkeys(delivery_ids))
-        found: set[str] = set()
-        for start in range(0, len(ids), 500):  # SQLite's bound-parameter limit
-            chunk = ids[start : start + 500]
-            marks = ", ".join("?" * len(chunk))
-            rows = await self._run(
-                self._all,
-                f"SELECT delivery_id FROM deliveries WHERE delivery_id IN ({marks})",
-                chunk,
-            )
-            found.update(row[0] for row in rows)
-        return found
+        query = "SELECT delivery_id FROM deliveries WHERE delivery_id IN ({marks})"
+        return {row[0] for row in await self._all_in(query, delivery_ids)}
 
     async def redeliveries_asked(self, guids: Sequence[str]) -> dict[str, tuple[int, int]]:
-        ids = list(dict.fromkeys(guids))
-        asked: dict[str, tuple[int, int]] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ", ".join("?" * len(chunk))
-            rows = await self._run(
-                self._all,
-                "SELECT guid, hook_delivery_id, requests FROM hook_redeliveries"
-                f" WHERE guid IN ({marks})",
-                chunk,
-            )
-            asked.update((row[0], (int(row[1]), int(row[2]))) for row in rows)
-        return asked
+        query = (
+            "SELECT guid, hook_delivery_id, requests FROM hook_redeliveries WHERE guid IN ({marks})"
+        )
+        rows = await self._all_in(query, guids)
+        return {row[0]: (int(row[1]), int(row[2])) for row in rows}
 
     async def record_redelivery(self, guid: str, hook_delivery_id: int, now: float) -> None:
         await self._run(
@@ -316,7 +297,7 @@ class SQLiteStore:
         return [record_rows.from_row(kind, row) for row in rows]
 
     async def claim_escalations(self, now: float, seconds: float, limit: int) -> list[Escalation]:
-        return await self._run(self._claim_escalations, now, seconds, limit)
+        return await self._in_db(transactions.claim_escalations, now, seconds, limit)
 
     async def state_items(self, namespace: str) -> list[tuple[str, Any]]:
         rows = await self._run(
@@ -359,23 +340,28 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise _store_error(self.path, exc) from exc
 
+    async def _all_in(self, query: str, ids: Sequence[str]) -> list[sqlite3.Row]:
+        """The rows of `query` for each of the ids (`IN ({marks})`), asked in chunks."""
+        unique = list(dict.fromkeys(ids))
+        rows: list[sqlite3.Row] = []
+        for start in range(0, len(unique), 500):  # SQLite's bound-parameter limit
+            chunk = unique[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows += await self._run(self._all, query.format(marks=marks), chunk)
+        return rows
+
+    async def _in_db(
+        self,
+        fn: Callable[Concatenate[sqlite3.Connection, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """`fn(connection, ...)` on the store thread (one of `sqlite_transactions`)."""
+        return await self._run(lambda: fn(self._db(), *args, **kwargs))
+
     # --- on the store thread -----------------------------------------------------------
     def _connect(self) -> None:
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
-        try:
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode = WAL")
-            # Only the inbox write must reach the disk before it returns (see _insert_deliveries);
-            # a claim or a completion lost to a power cut is redone, and redoing is idempotent.
-            # In WAL mode NORMAL still survives a crash of the process.
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            migrate(conn, self._migrate_to)
-            self._counts_versions = current_version(conn) >= REPO_VERSIONS_SINCE
-        except BaseException:
-            conn.close()
-            raise
-        self._conn = conn
+        self._conn, self._counts_versions = transactions.connect(self.path, self._migrate_to)
 
     def _disconnect(self) -> None:
         if self._conn is not None:
@@ -396,200 +382,8 @@ class SQLiteStore:
 
     def _write(self, query: str, params: Sequence[Any]) -> int:
         conn = self._db()
-        with _transaction(conn):
+        with transactions.transaction(conn):
             return conn.execute(query, params).rowcount
-
-    def _insert_deliveries(self, deliveries: list[Delivery]) -> list[bool | Exception]:
-        conn = self._db()
-        conn.execute("PRAGMA synchronous = FULL")  # acknowledged means on disk
-        try:
-            return self._insert_batch(conn, deliveries)
-        finally:
-            conn.execute("PRAGMA synchronous = NORMAL")
-
-    def _insert_batch(
-        self, conn: sqlite3.Connection, deliveries: list[Delivery]
-    ) -> list[bool | Exception]:
-        try:
-            with _transaction(conn):
-                return [insert_delivery(conn, delivery) for delivery in deliveries]
-        except Exception:  # sqlite3's errors, and a value it cannot bind (OverflowError, …)
-            if len(deliveries) == 1:
-                raise
-        # One bad row must not fail the deliveries that shared its batch.
-        outcomes: list[bool | Exception] = []
-        for delivery in deliveries:
-            try:
-                with _transaction(conn):
-                    outcomes.append(insert_delivery(conn, delivery))
-            except Exception as exc:
-                outcomes.append(_row_error(self.path, exc))
-        return outcomes
-
-    def _claim(self, worker: str, now: float, lease_until: float) -> Delivery | None:
-        conn = self._db()
-        # Most claims that find nothing are idle loops woken early: answer them from a plain
-        # read, without taking the write lock; a hit is re-checked under the lock.
-        if conn.execute(CLAIM, {"now": now}).fetchone() is None:
-            return None
-        with _transaction(conn):
-            row = conn.execute(CLAIM, {"now": now}).fetchone()
-            if row is None:
-                return None
-            conn.execute(
-                "UPDATE deliveries SET status = 'processing', claimed_by = ?, lease_until = ?"
-                " WHERE delivery_id = ?",
-                (worker, lease_until, row["delivery_id"]),
-            )
-        return dataclasses.replace(delivery_from_row(row), status=DeliveryStatus.PROCESSING)
-
-    def _complete(self, delivery_id: str, changes: Changes) -> None:
-        conn = self._db()
-        with _transaction(conn):
-            updated = conn.execute(
-                "UPDATE deliveries SET status = 'done', lease_until = NULL WHERE delivery_id = ?",
-                (delivery_id,),
-            ).rowcount
-            if not updated:
-                raise StoreError(f"no delivery {delivery_id!r} to complete")
-            self._bump_versions(conn, changes.repos())
-            write_changes(conn, changes)
-            for statement, params in record_rows.statements(changes.records, record_rows.SQLITE):
-                conn.execute(statement, params)
-
-    def _claim_escalations(self, now: float, seconds: float, limit: int) -> list[Escalation]:
-        conn = self._db()
-        with _transaction(conn):
-            rows = conn.execute(
-                f"SELECT {record_rows.columns(Escalation)} FROM escalations"
-                " WHERE state = 'pending' AND due <= ? AND claimed_until <= ?"
-                " ORDER BY due LIMIT ?",
-                (now, now, limit),
-            ).fetchall()
-            until = now + seconds
-            claimed = [
-                dataclasses.replace(record_rows.from_row(Escalation, row), claimed_until=until)
-                for row in rows
-            ]
-            conn.executemany(
-                "UPDATE escalations SET claimed_until = ? WHERE alert = ?",
-                [(e.claimed_until, e.alert) for e in claimed],
-            )
-        return claimed
-
-    def _fail(self, delivery_id: str, error: str, retry_at: float | None) -> None:
-        conn = self._db()
-        status = DeliveryStatus.DEAD if retry_at is None else DeliveryStatus.PENDING
-        with _transaction(conn):
-            found = conn.execute(
-                "SELECT status FROM deliveries WHERE delivery_id = ?", (delivery_id,)
-            ).fetchone()
-            if found is None:
-                raise StoreError(f"no delivery {delivery_id!r} to fail")
-            if found["status"] not in ("pending", "processing"):
-                return  # finished meanwhile (by a worker that took over an expired lease)
-            conn.execute(
-                "UPDATE deliveries SET status = ?, attempts = attempts + 1, last_error = ?,"
-                " next_attempt_at = COALESCE(?, next_attempt_at),"
-                " claimed_by = NULL, lease_until = NULL"
-                " WHERE delivery_id = ?",
-                (status.value, error, retry_at, delivery_id),
-            )
-
-    def _save_changes(self, changes: Changes) -> None:
-        conn = self._db()
-        with _transaction(conn):
-            self._bump_versions(conn, changes.repos())
-            write_changes(conn, changes)
-            for statement, params in record_rows.statements(changes.records, record_rows.SQLITE):
-                conn.execute(statement, params)
-
-    def _prune(self, repo: str, branch: str, keep: frozenset[str]) -> int:
-        conn = self._db()
-        with _transaction(conn):
-            shas = conn.execute(
-                "SELECT sha FROM commits WHERE repo = ? AND branch = ?", (repo, branch)
-            ).fetchall()
-            doomed = [(repo, branch, row["sha"]) for row in shas if row["sha"] not in keep]
-            if doomed:
-                self._bump_versions(conn, [repo])
-            conn.executemany(
-                "DELETE FROM job_results WHERE repo = ? AND branch = ? AND head_sha = ?", doomed
-            )
-            conn.executemany(
-                "DELETE FROM commits WHERE repo = ? AND branch = ? AND sha = ?", doomed
-            )
-        return len(doomed)
-
-    def _bump_versions(self, conn: sqlite3.Connection, repos: Iterable[str]) -> None:
-        if self._counts_versions:
-            conn.executemany(
-                "INSERT INTO repo_versions (repo, version) VALUES (?, 1)"
-                " ON CONFLICT (repo) DO UPDATE SET version = repo_versions.version + 1",
-                [(repo,) for repo in repos],
-            )
-
-    def _save_installation(self, installation: Installation) -> None:
-        conn = self._db()
-        with _transaction(conn):
-            conn.execute(
-                "INSERT INTO installations (installation_id, account, suspended) VALUES (?, ?, ?)"
-                " ON CONFLICT (installation_id) DO UPDATE SET"
-                " account = excluded.account, suspended = excluded.suspended",
-                (installation.installation_id, installation.account, installation.suspended),
-            )
-            conn.execute(
-                "DELETE FROM installation_repos WHERE installation_id = ?",
-                (installation.installation_id,),
-            )
-            conn.executemany(
-                "INSERT INTO installation_repos (installation_id, repo, position) VALUES (?, ?, ?)",
-                [
-                    (installation.installation_id, repo, position)
-                    for position, repo in enumerate(dict.fromkeys(installation.repos))
-                ],
-            )
-
-    def _installations(self) -> list[Installation]:
-        conn = self._db()
-        repos: dict[int, list[str]] = {}
-        for row in conn.execute(
-            "SELECT installation_id, repo FROM installation_repos"
-            " ORDER BY installation_id, position"
-        ):
-            repos.setdefault(row["installation_id"], []).append(row["repo"])
-        return [
-            Installation(
-                installation_id=row["installation_id"],
-                account=row["account"],
-                repos=tuple(repos.get(row["installation_id"], ())),
-                suspended=bool(row["suspended"]),
-            )
-            for row in conn.execute(
-                "SELECT installation_id, account, suspended FROM installations"
-                " ORDER BY installation_id"
-            )
-        ]
-
-
-@contextlib.contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    # IMMEDIATE takes the write lock up front, so a read-then-write (a claim) cannot be
-    # overtaken by another process between its read and its write.
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-
-
-def _row_error(path: str, exc: Exception) -> StoreError:
-    error = StoreError(f"{path}: {type(exc).__name__}: {exc}")
-    error.__cause__ = exc
-    return error
 
 
 def _store_error(path: str, exc: sqlite3.Error) -> StoreError:

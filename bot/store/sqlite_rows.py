@@ -12,8 +12,8 @@ from typing import Any, Protocol
 
 from bot.store import codec
 from bot.store.base import Changes, Delivery, DeliveryStatus, StoredCommit, StoreError
-from bot.store.migrations import OPEN_STATUSES
-from bot.tracker.model import AlertState, CommitInfo
+from bot.store.schema import OPEN_STATUSES
+from bot.tracker.model import AlertState, CommitInfo, JobResult
 
 
 class NamedRow(Protocol):
@@ -31,6 +31,17 @@ INSERT_DELIVERY = f"""
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM deliveries))
     ON CONFLICT (delivery_id) DO NOTHING
 """
+
+SELECT_RESULTS = (
+    "SELECT repo, branch, head_sha, workflow, job, run_id, run_attempt, conclusion,"
+    " job_id, url, completed_at, delivery_id, status, started_at, infra, runner"
+    " FROM job_results"
+)
+
+SELECT_ALERTS = (
+    "SELECT alert, repo, branch, group_name, seq, open, opened_at, closed_at, reason,"
+    " details FROM alerts"
+)
 
 # The oldest open delivery that is ready (pending and due, or its lease expired) and is the
 # oldest open one of its repository; deliveries without a repository do not wait on each other.
@@ -204,6 +215,10 @@ def commit_from_row(row: NamedRow) -> StoredCommit:
         ),
         parent=row["parent"],
     )
+
+
+def result_from_row(row: sqlite3.Row) -> JobResult:
+    return JobResult(**{**dict(row), "infra": bool(row["infra"])})
 
 
 def alert_from_row(row: NamedRow) -> AlertState:
