@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any
+
+from gidgethub.abc import GitHubAPI
 
 from bot.actions.culprit import Prober, confirmation_outstanding, request_probes
 from bot.actions.policy import policy_for
@@ -35,7 +36,11 @@ class Recorder:
         self.filed: dict[str, int] = {}
 
     async def act(
-        self, decisions: Sequence[Decision], gh: Any, config: RepoConfigLike, unit: Unit
+        self,
+        decisions: Sequence[Decision],
+        gh: GitHubAPI | None,
+        config: RepoConfigLike,
+        unit: Unit,
     ) -> None:
         if self.prober is None or self.store is None:
             self.taken += [(self.minute, self.head, d) for d in decisions]
@@ -90,7 +95,11 @@ async def run_app(
 
 
 async def _feed(
-    trunk: Trunk, replayer: Replayer, recorder: Recorder, index: dict[str, int], sim: Any
+    trunk: Trunk,
+    replayer: Replayer,
+    recorder: Recorder,
+    index: dict[str, int],
+    sim: SimulatedGitHub | None,
 ) -> None:
     for minute, delivery in trunk.deliveries():
         payload = delivery["payload"]
