@@ -938,23 +938,47 @@ def test_pending_commits_newer_than_the_failures_block_nothing() -> None:
     assert opened[0].suspects == (sha(1),) and not opened[0].provisional
 
 
-def test_a_pending_commit_inside_the_breakage_does_not_move_its_blamelist() -> None:
-    """Failures split by a commit still running: the streak counts the newer ones, but the
-    blamelist ends at the first failure after the last pass, where the culprit is."""
+def test_failures_split_by_a_pending_commit_keep_every_possible_culprit_in_the_blamelist() -> None:
+    """Failures split by a commit still running: the failure below it may be a flake (the
+    culprit later) or the breakage's start. Until it reports, the blamelist runs from the last
+    pass to the first failure of the streak that is real (threshold failures in a row), so the
+    culprit is in it either way."""
     r = Run(RepoTracker(REPO, config(threshold=3)))
     r.feed(push(0, 6), done(0, "a", "success"), done(1, "a", "failure"), queued(2, "a"))
     opened = r.feed(*(done(i, "a", "failure") for i in (3, 4, 5)))
     assert [d.kind for d in opened] == [DecisionKind.OPEN]
     assert opened[0].jobs[0].streak == 3
-    assert opened[0].jobs[0].first_failing_sha == sha(1)
-    # Until commit 2 reports, the failure on 1 may be a flake: the suspects wait for it.
-    assert opened[0].suspects == (sha(1),) and opened[0].pending == (sha(2),)
+    assert opened[0].suspects == (sha(1), sha(2), sha(3)) and opened[0].pending == (sha(2),)
     assert opened[0].provisional
+    # Commit 2 fails: one streak from commit 1, where the culprit is.
+    joined = r.feed(done(2, "a", "failure", minute=40))
+    assert joined[-1].suspects == (sha(1),) and not joined[-1].provisional
+    assert joined[-1].jobs[0].first_failing_sha == sha(1)
+    states = [State.PASS, State.FAIL, State.PENDING, State.FAIL, State.FAIL, State.FAIL]
+    judged = streak_and_blame(states, threshold=3)
+    assert (judged.streak, judged.blamelist, judged.pending) == (3, (1, 2, 3), (2,))
+    # A lower streak that is real on its own ends the blamelist there.
+    assert streak_and_blame(states, threshold=1).blamelist == (1,)
+
+
+def test_a_commit_still_running_inside_a_long_breakage_does_not_move_its_blamelist() -> None:
+    """The newest streak starts above a commit still running, but the breakage's own first
+    streak below it is real: the blamelist ends there, where the culprit is."""
+    r = Run(RepoTracker(REPO, config(threshold=3)))
+    r.feed(push(0, 9), done(0, "a", "success"), queued(4, "a"))
+    opened = r.feed(*(done(i, "a", "failure") for i in (1, 2, 3, 5, 6, 7)))
+    assert opened[0].kind is DecisionKind.OPEN
+    assert opened[-1].jobs[0].streak == 3
+    assert opened[-1].suspects == (sha(1),) and not opened[-1].provisional
+    assert opened[-1].jobs[0].first_failing_sha == sha(1)
+
+
+def test_a_flake_below_a_pending_commit_is_cleared_when_it_passes() -> None:
+    r = Run(RepoTracker(REPO, config(threshold=3)))
+    r.feed(push(0, 6), done(0, "a", "success"), done(1, "a", "failure"), queued(2, "a"))
+    r.feed(*(done(i, "a", "failure") for i in (3, 4, 5)))
     settled = r.feed(done(2, "a", "success", minute=40))
     assert settled[-1].suspects == (sha(3),) and not settled[-1].provisional
-    states = [State.PASS, State.FAIL, State.PENDING, State.FAIL, State.FAIL, State.FAIL]
-    judged = streak_and_blame(states)
-    assert (judged.streak, judged.blamelist, judged.pending) == (3, (1,), ())
 
 
 def test_suspects_are_provisional_while_their_commits_run() -> None:

@@ -508,8 +508,10 @@ class GroupTrack:
             pass_pos = line.last_pass_before(run.first)
             last_pass = None if pass_pos is None else line.idx[pass_pos]
             low = 0 if last_pass is None else last_pass + 1
-            # The first failure after that pass: a pending commit may have split the failures.
-            first_pos = line.first_failure_from(0 if pass_pos is None else pass_pos + 1)
+            # Up to the first failure of the lowest streak that reached the threshold after
+            # that pass: fewer failures below a pending commit may be flakes or the breakage's
+            # start; until it reports the culprit may be anywhere up to that real streak.
+            first_pos = next(r.first for r in line.runs if pass_pos is None or r.first > pass_pos)
             first = line.idx[first_pos]
             failed = line.latest_failed(index)
             running = [
@@ -517,12 +519,6 @@ class GroupTrack:
             ]
             waiting = tuple(order[line.idx[p]] for p in running)
             rerunning = rerunning or any(line.verdicts[p].tries for p in running)
-            if line.verdicts[first_pos].tries < 2:
-                # Failures split by commits still running: until they report (or the first
-                # failure fails again), that first failure may be a flake, and the culprit
-                # later. The suspects wait for them as for their own commits.
-                between = range(first_pos + 1, run.first)
-                pending.update(order[line.idx[p]] for p in between if line.verdicts[p].pending)
             jobs.append(
                 FailingJob(
                     key=key,

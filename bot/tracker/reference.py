@@ -181,12 +181,14 @@ def key_states(
     return table
 
 
-def streak_and_blame(states: Sequence[State | str]) -> KeyJudgement:
+def streak_and_blame(states: Sequence[State | str], threshold: int = 1) -> KeyJudgement:
     """Walk back from the newest commit with a result, skipping NONE and runner failures
     (and pending commits newer than the newest failure); count failures until a pass or a
     pending commit. The blamelist: after the last pass before the streak up to the first
-    failure after that pass (a pending commit may split the failures in two; the culprit is
-    still at or before the first of them)."""
+    failure of the lowest `threshold` failures in a row after that pass. (Fewer failures
+    below a pending commit may be flakes or the breakage's start: until it reports, the
+    culprit may be anywhere up to that real streak, and the pending commits in the range make
+    the suspects provisional.)"""
     counted = [i for i, s in enumerate(states) if s is not State.NONE and s != INFRA]
     while counted and states[counted[-1]] is State.PENDING:
         counted.pop()
@@ -199,7 +201,14 @@ def streak_and_blame(states: Sequence[State | str]) -> KeyJudgement:
         return KeyJudgement(tuple(states), 0, (), (), True)
     passes = [i for i in counted if i < first and states[i] is State.PASS]
     low = passes[-1] + 1 if passes else 0
-    first = min(i for i in counted if low <= i <= first and states[i] is State.FAIL)
+    row = 0
+    for i in (i for i in counted if low <= i <= first):
+        row = row + 1 if states[i] is State.FAIL else 0
+        if row == 1:
+            start = i
+        if row == threshold:
+            first = start
+            break
     blamelist = tuple(range(low, first + 1))
     pending = tuple(i for i in blamelist if states[i] is State.PENDING)
     return KeyJudgement(tuple(states), streak, blamelist, pending, bool(passes))
@@ -214,7 +223,7 @@ def judge(
 ) -> GroupJudgement:
     """The group on this branch as of its newest commit."""
     keys = {
-        key: streak_and_blame(states)
+        key: streak_and_blame(states, rule.threshold)
         for key, states in key_states(order, results, rule, now, timeout).items()
     }
     failing = {key: k for key, k in keys.items() if k.streak >= rule.threshold}
