@@ -31,15 +31,18 @@ def free_port() -> int:
 
 
 def serve_env(
-    app_id: int, key_path: Path, secret: str, api_url: str, database: Path, log_level: str
+    app_id: int, key_path: Path, secret: str, api_url: str, database: Path | str, log_level: str
 ) -> dict[str, str]:
-    """The environment of a `trunkwatch serve` against a (simulated) GitHub, on SQLite."""
+    """The environment of a `trunkwatch serve` against a (simulated) GitHub, on a SQLite file
+    (a path) or any database (a URL)."""
     return {
         "GITHUB_APP_ID": str(app_id),
         "GITHUB_PRIVATE_KEY_PATH": str(key_path),
         "GITHUB_WEBHOOK_SECRET": secret,
         "GITHUB_API_URL": api_url,
-        "TRUNKWATCH_DATABASE_URL": f"sqlite:///{database}",
+        "TRUNKWATCH_DATABASE_URL": database
+        if isinstance(database, str)
+        else f"sqlite:///{database}",
         "LOG_LEVEL": log_level,
     }
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from dotenv import dotenv_values
 
 DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_DATABASE_URL = "sqlite:///trunkwatch.db"
@@ -122,33 +123,10 @@ def unescape_key(value: str) -> str:
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines; blank lines and # comments skipped. A value in quotes may span lines
-    (a PEM key pasted as is); an unquoted value ends at ` #`. `\\n` in GITHUB_PRIVATE_KEY is a
-    newline."""
-    values: dict[str, str] = {}
-    if not path.is_file():
-        return values
-    lines = iter(path.read_text(encoding="utf-8").splitlines())
-    for raw in lines:
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        key = key.strip().removeprefix("export ").strip()
-        value = value.strip()
-        quote = value[:1]
-        if quote in ("'", '"'):
-            body = value[1:]
-            while quote not in body:
-                more = next(lines, None)
-                if more is None:
-                    break
-                body += "\n" + more
-            value = body.split(quote, 1)[0]
-        else:
-            value = value.split(" #", 1)[0].strip()
-        values[key] = unescape_key(value) if key == "GITHUB_PRIVATE_KEY" else value
-    return values
+    """The settings in a `.env` file, as python-dotenv reads them; none if there is no file.
+    Values are taken as written: `${NAME}` is not expanded."""
+    values = dotenv_values(path, interpolate=False, encoding="utf-8")
+    return {key: value for key, value in values.items() if value is not None}
 
 
 def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:

@@ -13,7 +13,6 @@ import contextlib
 import json
 import logging
 import os
-import random
 import socket
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -21,6 +20,7 @@ from typing import Any, Protocol
 
 import aiohttp
 import gidgethub
+import tenacity
 from gidgethub import routing, sansio
 from gidgethub.abc import GitHubAPI
 
@@ -253,9 +253,16 @@ class Worker:
         return await self.github.installation_client(delivery.installation_id)
 
     def _backoff(self, attempts: int) -> float:
-        """Exponential backoff with jitter: about base, 2·base, 4·base, … seconds."""
-        delay = min(self.retry_base * 2 ** (attempts - 1), self.max_retry_delay)
-        return float(delay * random.uniform(0.5, 1.0))
+        """Exponential backoff with jitter: between d/2 and d seconds after the nth failure,
+        d = min(base·2^(n-1), max): half of d fixed, the other half tenacity's full jitter."""
+        half, half_max = self.retry_base / 2, self.max_retry_delay / 2
+        wait = tenacity.wait_exponential(
+            multiplier=half, max=half_max
+        ) + tenacity.wait_random_exponential(multiplier=half, max=half_max)
+        # The retry is kept in the store, not slept on here: only its wait is tenacity's.
+        state = tenacity.RetryCallState(tenacity.Retrying(), None, (), {})
+        state.attempt_number = attempts
+        return wait(state)
 
 
 def transient(exc: BaseException) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import textwrap
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -247,14 +246,13 @@ def test_too_large_local_file(tmp_path: Path) -> None:
     assert str(error).startswith(f"{path}: the file is {MAX_BYTES + 16} bytes")
 
 
-def test_alias_bomb_fails_fast() -> None:
+def test_alias_bomb_is_refused_before_it_is_expanded() -> None:
+    """Refused at its first anchor, so never expanded (how fast: bench/bounds.py)."""
     lines = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
     for level in range(1, 10):
         prev, name = chr(ord("a") + level - 1), chr(ord("a") + level)
         lines.append(f"{name}: &{name} [{', '.join([f'*{prev}'] * 9)}]")
-    started = time.perf_counter()
     errors = errors_of("\n".join(lines))
-    assert time.perf_counter() - started < 0.2
     assert errors == [
         ".github/trunkwatch.yml:1: YAML anchors and aliases (&name, *name) are not allowed "
         "in this file"

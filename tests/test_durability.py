@@ -6,26 +6,20 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from bot.devserver import ServeProcess, post_delivery, serve_env
 from bot.history import Generator, default_scenario
 from bot.simulated_github import SimulatedGitHub
-from tests.conftest import APP_ID, INSTALLATION_ID
+from tests.conftest import INSTALLATION_ID, ServeApp
 
 SECRET = "durability-secret"
 DEFAULT_CONFIG = (
     Path(__file__).resolve().parents[1] / "bot" / "defaults" / "trunkwatch.yml"
 ).read_text()
-
-
-async def post(session: aiohttp.ClientSession, url: str, delivery: dict[str, Any]) -> int | None:
-    return await post_delivery(session, url, SECRET, delivery)
 
 
 def inbox(db: Path) -> dict[str, tuple[str, int]]:
@@ -53,70 +47,55 @@ def processed_log_counts(log: Path) -> Counter[str]:
     return counts
 
 
-async def wait_drained(db: Path, expected: int, within: float = 90.0) -> dict[str, tuple[str, int]]:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        rows = inbox(db)
-        if len(rows) >= expected and all(status in ("done", "dead") for status, _ in rows.values()):
-            return rows
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"inbox not drained: {Counter(s for s, _ in inbox(db).values())}")
-
-
 async def test_sigkill_mid_stream_loses_no_acknowledged_delivery(
-    sim: SimulatedGitHub, app_key: str, tmp_path: Path
+    sim: SimulatedGitHub, serve_app: ServeApp, tmp_path: Path
 ) -> None:
     scenario = default_scenario()
     scenario.installation_id = INSTALLATION_ID
     deliveries = list(Generator(scenario).deliveries())
     sim.add_repo(scenario.repo, default_branch=scenario.branch)
     sim.set_file(scenario.repo, ".github/trunkwatch.yml", DEFAULT_CONFIG)
-    key_path = tmp_path / "app.pem"
-    key_path.write_text(app_key)
     db = tmp_path / "trunkwatch.db"
-    log = tmp_path / "serve.log"
-    env = serve_env(APP_ID, key_path, SECRET, sim.base_url, db, "info")
-    serve = ServeProcess(env, log, cwd=tmp_path)
+    serve = serve_app(SECRET)
     await serve.start()
     acknowledged: set[str] = set()
     unanswered: list[dict[str, Any]] = []
     kill_at = len(deliveries) // 2
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-            # Eight at a time, as GitHub does; the kill lands while a batch is in flight.
-            for start in range(0, len(deliveries), 8):
-                batch = deliveries[start : start + 8]
-                tasks = [asyncio.create_task(post(session, serve.url, d)) for d in batch]
-                if start <= kill_at < start + 8:
-                    await asyncio.sleep(0.005)
-                    serve.kill()
-                statuses = await asyncio.gather(*tasks)
-                for delivery, status in zip(batch, statuses, strict=True):
-                    if status == 202:
-                        acknowledged.add(delivery["delivery_id"])
-                    elif status is None:
-                        unanswered.append(delivery)
-                    else:
-                        raise AssertionError(f"{delivery['delivery_id']}: {status}")
-                if serve.process and serve.process.poll() is not None:
-                    break
-            sent = start + 8
-            assert serve.process is not None and serve.process.returncode == -9
-            # GitHub redelivers what got no answer; the rest of the stream follows.
-            await serve.start()
-            redeliver = unanswered + deliveries[sent:] + deliveries[:4]
-            for delivery in redeliver:
-                status = await post(session, serve.url, delivery)
-                assert status in (200, 202), (delivery["delivery_id"], status)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        # Eight at a time, as GitHub does; the kill lands while a batch is in flight.
+        for start in range(0, len(deliveries), 8):
+            batch = deliveries[start : start + 8]
+            tasks = [asyncio.create_task(serve.post(session, d)) for d in batch]
+            if start <= kill_at < start + 8:
+                await asyncio.sleep(0.005)
+                serve.kill()
+            statuses = await asyncio.gather(*tasks)
+            for delivery, status in zip(batch, statuses, strict=True):
                 if status == 202:
                     acknowledged.add(delivery["delivery_id"])
-        rows = await wait_drained(db, len(deliveries))
-    finally:
-        serve.stop()
+                elif status is None:
+                    unanswered.append(delivery)
+                else:
+                    raise AssertionError(f"{delivery['delivery_id']}: {status}")
+            if serve.process and serve.process.poll() is not None:
+                break
+        sent = start + 8
+        assert serve.process is not None and serve.process.returncode == -9
+        # GitHub redelivers what got no answer; the rest of the stream follows.
+        await serve.start()
+        redeliver = unanswered + deliveries[sent:] + deliveries[:4]
+        for delivery in redeliver:
+            status = await serve.post(session, delivery)
+            assert status in (200, 202), (delivery["delivery_id"], status)
+            if status == 202:
+                acknowledged.add(delivery["delivery_id"])
+    await serve.drained([d["delivery_id"] for d in deliveries])
+    serve.stop()
+    rows = inbox(db)
     assert set(rows) == {d["delivery_id"] for d in deliveries}
     assert acknowledged <= set(rows)
     assert {status for status, _ in rows.values()} == {"done"}, serve.log_tail()
-    counts = processed_log_counts(log)
+    counts = processed_log_counts(serve.log_path)
     assert max(counts.values()) == 1  # none processed twice
     # A delivery completed in the instant before the kill may miss its log line, no more.
     assert len(set(rows) - set(counts)) <= 1

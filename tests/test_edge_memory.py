@@ -12,10 +12,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.devserver import ServeProcess, post_delivery
 from bot.server import IN_FLIGHT_BYTES
-from bot.simulated_github import SimulatedGitHub
-from tests.conftest import APP_ID
+from tests.conftest import ServeApp
 
 SECRET = "edge-memory-secret"
 BIG = 20 * 1024 * 1024
@@ -48,18 +46,9 @@ async def hostile_post(
 
 
 async def test_memory_stays_bounded_whatever_unsigned_or_wrongly_signed_senders_do(
-    sim: SimulatedGitHub, app_key: str, tmp_path: Path
+    serve_app: ServeApp,
 ) -> None:
-    key_path = tmp_path / "app.pem"
-    key_path.write_text(app_key)
-    env = {
-        "GITHUB_APP_ID": str(APP_ID),
-        "GITHUB_PRIVATE_KEY_PATH": str(key_path),
-        "GITHUB_WEBHOOK_SECRET": SECRET,
-        "GITHUB_API_URL": sim.base_url,
-        "TRUNKWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'trunkwatch.db'}",
-    }
-    serve = ServeProcess(env, tmp_path / "serve.log", cwd=tmp_path)
+    serve = serve_app(SECRET)
     await serve.start()
     assert serve.process is not None
     pid = serve.process.pid
@@ -67,29 +56,25 @@ async def test_memory_stays_bounded_whatever_unsigned_or_wrongly_signed_senders_
     big = b'{"zeros": "' + b"0" * (BIG - 13) + b'"}'
     bomb = gzip.compress(b"[" * (200 * 1024 * 1024), compresslevel=9)  # ~200 KB → 200 MB
     wrong = {"X-Hub-Signature-256": "sha256=" + "0" * 64}
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-            before, _ = rss_mb(pid)
-            statuses = await asyncio.gather(
-                *[hostile_post(session, serve.url, big, base) for _ in range(16)],
-                *[
-                    hostile_post(session, serve.url, bomb, base | {"Content-Encoding": "gzip"})
-                    for _ in range(8)
-                ],
-                *[
-                    hostile_post(
-                        session, serve.url, bomb, base | wrong | {"Content-Encoding": "gzip"}
-                    )
-                    for _ in range(8)
-                ],
-                *[hostile_post(session, serve.url, big, base | wrong) for _ in range(16)],
-            )
-            current, peak = rss_mb(pid)
-            # The App still takes a real delivery afterwards.
-            delivery = {"event": "ping", "delivery_id": "p-1", "payload": {"zen": "ok"}}
-            assert await post_delivery(session, serve.url, SECRET, delivery) == 200
-    finally:
-        serve.stop()
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+        before, _ = rss_mb(pid)
+        statuses = await asyncio.gather(
+            *[hostile_post(session, serve.url, big, base) for _ in range(16)],
+            *[
+                hostile_post(session, serve.url, bomb, base | {"Content-Encoding": "gzip"})
+                for _ in range(8)
+            ],
+            *[
+                hostile_post(session, serve.url, bomb, base | wrong | {"Content-Encoding": "gzip"})
+                for _ in range(8)
+            ],
+            *[hostile_post(session, serve.url, big, base | wrong) for _ in range(16)],
+        )
+        current, peak = rss_mb(pid)
+        # The App still takes a real delivery afterwards.
+        delivery = {"event": "ping", "delivery_id": "p-1", "payload": {"zen": "ok"}}
+        assert await serve.post(session, delivery) == 200
+    serve.stop()
     assert all(status is None or 400 <= status < 500 or status == 503 for status in statuses)
     print(json.dumps({"rss_before_mb": before, "rss_after_mb": current, "peak_mb": peak}))
     assert peak - before < GROWTH_CEILING_MB, (before, current, peak)

@@ -23,14 +23,14 @@ import aiohttp
 import pytest
 
 from bot.demo import default_config_text, post
-from bot.devserver import ServeProcess, free_port, post_delivery
+from bot.devserver import free_port
 from bot.history import INDUCTOR_JOBS, TRUNK_JOBS, Generator, Scenario, default_scenario
 from bot.service import Service, running_service
 from bot.settings import Settings
 from bot.simulated_github import SimulatedGitHub
 from bot.simulated_github.server import RecordedRequest
 from bot.simulated_github.state import Issue
-from tests.conftest import APP_ID, INSTALLATION_ID
+from tests.conftest import APP_ID, INSTALLATION_ID, ServeApp, ServedApp, inbox_drained
 
 SECRET = "end-to-end-secret"
 SUSPECT_LABEL = "ci: suspected breakage"
@@ -138,16 +138,8 @@ class App:
         await self.drained()
 
     async def drained(self, within: float = 20.0) -> None:
-        store = self.service.store
-        deadline = time.monotonic() + within
-        while True:
-            pending, _ = await store.inbox_stats(time.time())
-            if pending == 0:
-                break
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{pending} deliveries still pending")
-            await asyncio.sleep(0.01)
-        dead = await store.dead_deliveries()
+        await inbox_drained(self.service.store, within=within, poll=0.01)
+        dead = await self.service.store.dead_deliveries()
         assert not dead, [d.delivery_id for d in dead]
 
 
@@ -309,20 +301,6 @@ async def test_the_whole_stream_sent_again_afterwards(
 # --- 4. SIGKILL between creating on GitHub and recording it ----------------------------------
 
 
-async def post_signed(
-    session: aiohttp.ClientSession, url: str, delivery: dict[str, Any]
-) -> int | None:
-    """The answer's status, or None when the server died before answering."""
-    return await post_delivery(session, url, SECRET, delivery)
-
-
-def inbox(db: Path) -> dict[str, str]:
-    if not db.exists():
-        return {}
-    with contextlib.closing(sqlite3.connect(db)) as conn:
-        return dict(conn.execute("SELECT delivery_id, status FROM deliveries"))
-
-
 def recorded(db: Path, table: str) -> list[dict[str, Any]]:
     """The rows of one of the App's typed record tables (`bot.store.records`)."""
     with contextlib.closing(sqlite3.connect(db)) as conn:
@@ -330,37 +308,7 @@ def recorded(db: Path, table: str) -> list[dict[str, Any]]:
         return [dict(row) for row in conn.execute(f"SELECT * FROM {table}")]
 
 
-def drained(db: Path, ids: set[str]) -> bool:
-    rows = inbox(db)
-    return ids <= set(rows) and all(status in ("done", "dead") for status in rows.values())
-
-
-async def wait_drained(db: Path, ids: set[str]) -> None:
-    await wait_for(lambda: drained(db, ids), "the inbox to drain", within=20.0)
-    dead = sorted(i for i, status in inbox(db).items() if status == "dead")
-    assert not dead, dead
-
-
-@contextlib.contextmanager
-def serve_process(sim: SimulatedGitHub, app_key: str, tmp_path: Path) -> Iterator[ServeProcess]:
-    key_path = tmp_path / "app.pem"
-    key_path.write_text(app_key)
-    env = {
-        "GITHUB_APP_ID": str(APP_ID),
-        "GITHUB_PRIVATE_KEY_PATH": str(key_path),
-        "GITHUB_WEBHOOK_SECRET": SECRET,
-        "GITHUB_API_URL": sim.base_url,
-        "TRUNKWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'trunkwatch.db'}",
-        "LOG_LEVEL": "info",
-    }
-    serve = ServeProcess(env, tmp_path / "serve.log", cwd=tmp_path)
-    try:
-        yield serve
-    finally:
-        serve.stop()
-
-
-async def kill_when_requested(serve: ServeProcess, sim: SimulatedGitHub, path: str) -> None:
+async def kill_when_requested(serve: ServedApp, sim: SimulatedGitHub, path: str) -> None:
     """SIGKILL `serve` the moment its POST to `path` reaches the simulator. The request is
     stalled there (`stall_next`), so the App is dead before any answer could reach it; the
     simulator's handler then runs anyway, and the thing is created on GitHub."""
@@ -421,18 +369,21 @@ CRASH_POINTS = {
 
 @pytest.mark.parametrize("crash_point", sorted(CRASH_POINTS))
 async def test_sigkill_between_acting_on_github_and_recording_it(
-    sim: SimulatedGitHub, app_key: str, tmp_path: Path, default_trunk: Trunk, crash_point: str
+    sim: SimulatedGitHub,
+    serve_app: ServeApp,
+    tmp_path: Path,
+    default_trunk: Trunk,
+    crash_point: str,
 ) -> None:
     trunk = default_trunk
     crash = CRASH_POINTS[crash_point]
     db = tmp_path / "trunkwatch.db"
     path = crash.path(trunk)
     sim.stall_next("POST", path, seconds=2.0)
-    with contextlib.ExitStack() as stack:
-        serve = stack.enter_context(serve_process(sim, app_key, tmp_path))
-        await serve.start()
-        killer = asyncio.create_task(kill_when_requested(serve, sim, path))
-        stack.callback(killer.cancel)
+    serve = serve_app(SECRET)
+    await serve.start()
+    killer = asyncio.create_task(kill_when_requested(serve, sim, path))
+    try:
         unanswered: list[dict[str, Any]] = []
         sent: set[str] = set()
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
@@ -442,7 +393,7 @@ async def test_sigkill_between_acting_on_github_and_recording_it(
                 for delivery in trunk.deliveries(index):
                     status = None
                     if not killer.done():
-                        status = await post_signed(session, serve.url, delivery)
+                        status = await serve.post(session, delivery)
                     if status is None:
                         unanswered.append(delivery)
                     else:
@@ -450,7 +401,7 @@ async def test_sigkill_between_acting_on_github_and_recording_it(
                         sent.add(delivery["delivery_id"])
                 index += 1
                 # One commit at a time: wait until the App is done with it, or killed at it.
-                await wait_for(lambda: killer.done() or drained(db, sent), "commit processed")
+                await serve.drained(sent, within=10.0, unless=killer.done)
             await killer
             assert serve.process is not None and serve.process.returncode == -9
 
@@ -467,11 +418,14 @@ async def test_sigkill_between_acting_on_github_and_recording_it(
             ]
             for batch in batches:
                 for delivery in batch:
-                    status = await post_signed(session, serve.url, delivery)
+                    status = await serve.post(session, delivery)
                     assert status in (200, 202), (delivery["delivery_id"], status)
                     sent.add(delivery["delivery_id"])
-                await wait_drained(db, sent)
-        assert serve.stop() == 0
+                statuses = await serve.drained(sent, within=20.0)
+                assert set(statuses.values()) == {"done"}, statuses
+    finally:
+        killer.cancel()
+    assert serve.stop() == 0
     [issue] = trunk.alert_issues()
     assert issue.assignees == ["alice"]
     assert "@pytorch/inductor-oncall" in (issue.body or "")

@@ -20,7 +20,7 @@ from bot.history import default_scenario
 from bot.service import running_service
 from bot.settings import Settings
 from bot.simulated_github import SimulatedGitHub
-from tests.conftest import APP_ID, FAST_RETRIES, INSTALLATION_ID
+from tests.conftest import APP_ID, FAST_RETRIES, INSTALLATION_ID, inbox_drained
 from tests.test_end_to_end import Trunk
 from tests.test_store import fresh_postgres
 
@@ -76,10 +76,7 @@ async def run_story(
             url = f"http://127.0.0.1:{settings.port}"
             for delivery in trunk.history.deliveries():
                 assert await post_delivery(session, url, SECRET, delivery) == 202
-            deadline = time.monotonic() + 120
-            while (await service.store.inbox_stats(time.time()))[0]:
-                assert time.monotonic() < deadline, "the inbox did not drain"
-                await asyncio.sleep(0.05)
+            await inbox_drained(service.store, within=120)
             assert await service.store.dead_deliveries() == []
             stats = service.github.stats.items()
             met = sum(count for key, count in stats if key.status in (403, 500, 502, 503))

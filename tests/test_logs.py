@@ -5,21 +5,18 @@ not the App's JWTs, not the installation tokens GitHub issued."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
-import sqlite3
-import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-from bot.devserver import ServeProcess, post_delivery
+from bot.devserver import post_delivery
 from bot.history import Generator, default_scenario
 from bot.simulated_github import SimulatedGitHub
-from tests.conftest import APP_ID, INSTALLATION_ID
+from tests.conftest import INSTALLATION_ID, ServeApp
 
 DEFAULT_CONFIG = (
     Path(__file__).resolve().parents[1] / "bot" / "defaults" / "trunkwatch.yml"
@@ -47,19 +44,8 @@ async def post(session: aiohttp.ClientSession, url: str, secret: str, delivery: 
     return status
 
 
-async def wait_drained(db: Path, expected: int, within: float = 90.0) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        with sqlite3.connect(db) as conn:
-            statuses = [row[0] for row in conn.execute("SELECT status FROM deliveries")]
-        if len(statuses) >= expected and set(statuses) <= {"done", "dead"}:
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError("the inbox was not drained")
-
-
 async def test_logs_are_json_with_delivery_context_and_never_hold_a_secret(
-    sim: SimulatedGitHub, app_key: str, tmp_path: Path
+    sim: SimulatedGitHub, app_key: str, serve_app: ServeApp
 ) -> None:
     scenario = default_scenario()
     scenario.installation_id = INSTALLATION_ID
@@ -71,32 +57,16 @@ async def test_logs_are_json_with_delivery_context_and_never_hold_a_secret(
     sim.fail_next("POST", f"/repos/{scenario.repo}/issues", 401)
     sim.fail_next("GET", f"/repos/{scenario.repo}/contents/*", 502)
     webhook_secret = "whsec-" + secrets.token_hex(16)
-    key_path = tmp_path / "app.pem"
-    key_path.write_text(app_key)
-    db = tmp_path / "trunkwatch.db"
-    log = tmp_path / "serve.log"
-    serve = ServeProcess(
-        {
-            "GITHUB_APP_ID": str(APP_ID),
-            "GITHUB_PRIVATE_KEY_PATH": str(key_path),
-            "GITHUB_WEBHOOK_SECRET": webhook_secret,
-            "GITHUB_API_URL": sim.base_url,
-            "TRUNKWATCH_DATABASE_URL": f"sqlite:///{db}",
-            "LOG_LEVEL": "debug",
-        },
-        log,
-        cwd=tmp_path,
-    )
+    serve = serve_app(webhook_secret, log_level="debug")
+    log = serve.log_path
     await serve.start()
-    try:
-        async with aiohttp.ClientSession() as session:
-            for delivery in deliveries:
-                assert await post(session, serve.url, webhook_secret, delivery) == 202
-            # One with a wrong signature: refused, and the signature it carried not logged.
-            assert await post(session, serve.url, "not-the-secret", deliveries[0]) == 401
-        await wait_drained(db, len(deliveries))
-    finally:
-        serve.stop()
+    async with aiohttp.ClientSession() as session:
+        for delivery in deliveries:
+            assert await post(session, serve.url, webhook_secret, delivery) == 202
+        # One with a wrong signature: refused, and the signature it carried not logged.
+        assert await post(session, serve.url, "not-the-secret", deliveries[0]) == 401
+    await serve.drained([d["delivery_id"] for d in deliveries])
+    serve.stop()
 
     # The App really used what must not leak: it fetched tokens, signed JWTs, filed an alert.
     tokens = list(sim.tokens)

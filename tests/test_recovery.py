@@ -22,7 +22,7 @@ import pytest
 from aiohttp import web
 from prometheus_client import generate_latest
 
-from bot.devserver import ServeProcess, free_port
+from bot.devserver import free_port
 from bot.github import GitHubApp
 from bot.handlers import EVENTS
 from bot.history import Generator, default_scenario
@@ -33,11 +33,13 @@ from bot.simulated_github import SimulatedGitHub
 from bot.store import open_store
 from bot.store.base import Delivery, Store
 from bot.tracker.model import CloseReason
-from tests.conftest import APP_ID, INSTALLATION_ID
+from tests.conftest import INSTALLATION_ID, ServeApp, inbox_drained
 from tests.test_durability import DEFAULT_CONFIG, processed_log_counts
 from tests.test_store import fresh_postgres
 
 SECRET = "recovery-secret"
+# A killed replica's claim on PostgreSQL is taken over once its lease runs out.
+SHORT_LEASE = {"TRUNKWATCH_LEASE_SECONDS": "3"}
 
 
 def payload(n: int) -> dict[str, Any]:
@@ -138,23 +140,6 @@ def inbox_statuses(db: Path) -> Counter[str]:
         return Counter(row[0] for row in conn.execute("SELECT status FROM deliveries"))
 
 
-def serve_env(
-    sim: SimulatedGitHub, app_key: str, tmp_path: Path, database_url: str = ""
-) -> dict[str, str]:
-    key_path = tmp_path / "app.pem"
-    key_path.write_text(app_key)
-    return {
-        "GITHUB_APP_ID": str(APP_ID),
-        "GITHUB_PRIVATE_KEY_PATH": str(key_path),
-        "GITHUB_WEBHOOK_SECRET": SECRET,
-        "GITHUB_API_URL": sim.base_url,
-        "TRUNKWATCH_DATABASE_URL": database_url or f"sqlite:///{tmp_path / 'trunkwatch.db'}",
-        # A killed replica's claim on PostgreSQL is taken over once its lease runs out.
-        "TRUNKWATCH_LEASE_SECONDS": "3",
-        "LOG_LEVEL": "info",
-    }
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "postgresql":
@@ -164,21 +149,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path / 'trunkwatch.db'}"
 
 
-async def wait_processed(store: Store, ids: list[str], within: float = 120.0) -> dict[str, str]:
-    """Each delivery's status once none is left to process."""
-    deadline = time.monotonic() + within
-    while True:
-        found = {i: await store.get_delivery(i) for i in ids}
-        statuses = {i: d.status.value for i, d in found.items() if d is not None}
-        if len(statuses) == len(ids) and set(statuses.values()) <= {"done", "dead"}:
-            return statuses
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not processed: {Counter(statuses.values())}, of {len(ids)}")
-        await asyncio.sleep(0.2)
-
-
 async def test_an_outage_loses_nothing_deliveries_sent_meanwhile_are_recovered_once(
-    sim: SimulatedGitHub, app_key: str, tmp_path: Path, database_url: str
+    sim: SimulatedGitHub, serve_app: ServeApp, database_url: str
 ) -> None:
     """`serve` is killed while GitHub is sending; everything sent until it is back fails.
     After the restart, recovery has each failed delivery sent again: all are processed,
@@ -189,8 +161,8 @@ async def test_an_outage_loses_nothing_deliveries_sent_meanwhile_are_recovered_o
     ids = [d["delivery_id"] for d in deliveries]
     sim.add_repo(scenario.repo, default_branch=scenario.branch)
     sim.set_file(scenario.repo, ".github/trunkwatch.yml", DEFAULT_CONFIG)
-    log = tmp_path / "serve.log"
-    serve = ServeProcess(serve_env(sim, app_key, tmp_path, database_url), log, cwd=tmp_path)
+    serve = serve_app(SECRET, database_url=database_url, **SHORT_LEASE)
+    log = serve.log_path
     sim.hooks.configure(f"{serve.url}/webhook", SECRET)
     await serve.start()
     down_from, up_from = len(deliveries) // 3, 2 * len(deliveries) // 3
@@ -210,7 +182,7 @@ async def test_an_outage_loses_nothing_deliveries_sent_meanwhile_are_recovered_o
         failed = [i for i, s in zip(ids, statuses, strict=True) if s != 202]
         assert len(failed) >= up_from - down_from  # the outage really lost them
         # The restart's first recovery pass has asked for them; wait until they are in.
-        processed = await wait_processed(store, ids)
+        processed = await inbox_drained(store, ids, within=120.0)
         await sim.hooks.settle()
         alerts = [(a.alert, a.open, a.reason) for a in await store.load_alerts(scenario.repo)]
     finally:
@@ -230,7 +202,7 @@ async def test_an_outage_loses_nothing_deliveries_sent_meanwhile_are_recovered_o
 
 
 async def test_sigterm_refuses_new_deliveries_finishes_the_one_in_hand_and_exits(
-    sim: SimulatedGitHub, app_key: str, tmp_path: Path
+    sim: SimulatedGitHub, serve_app: ServeApp, tmp_path: Path
 ) -> None:
     scenario = default_scenario()
     scenario.installation_id = INSTALLATION_ID
@@ -239,8 +211,8 @@ async def test_sigterm_refuses_new_deliveries_finishes_the_one_in_hand_and_exits
     sim.set_file(scenario.repo, ".github/trunkwatch.yml", DEFAULT_CONFIG)
     # Slow GitHub down so that a delivery is in hand when SIGTERM comes.
     sim.stall_next("GET", "/repos/*", seconds=1.0, times=3)
-    log = tmp_path / "serve.log"
-    serve = ServeProcess(serve_env(sim, app_key, tmp_path), log, cwd=tmp_path)
+    serve = serve_app(SECRET, **SHORT_LEASE)
+    log = serve.log_path
     await serve.start()
     assert serve.process is not None
     sim.hooks.configure(f"{serve.url}/webhook", SECRET)
@@ -252,12 +224,10 @@ async def test_sigterm_refuses_new_deliveries_finishes_the_one_in_hand_and_exits
     await asyncio.sleep(0.3)
     serve.process.send_signal(signal.SIGTERM)
     after = [await sim.hooks.deliver(d["event"], d["payload"]) for d in deliveries[6:8]]
-    try:
-        # The grace period (20 s) and then some; in a thread, so the simulated GitHub that
-        # this loop serves goes on answering the delivery in hand.
-        returncode = await asyncio.to_thread(serve.process.wait, 40)
-    finally:
-        serve.stop()
+    # The grace period (20 s) and then some; in a thread, so the simulated GitHub that
+    # this loop serves goes on answering the delivery in hand.
+    returncode = await asyncio.to_thread(serve.process.wait, 40)
+    serve.stop()
     assert returncode == 0, serve.log_tail()
     # Refused while the delivery in hand is being finished (GitHub is slow to answer it),
     # then nobody listening.

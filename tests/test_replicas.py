@@ -6,19 +6,16 @@ and one label per suspect PR, nothing lost."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import aiohttp
 import pytest
 
-from bot.devserver import ServeProcess
 from bot.history import default_scenario
 from bot.simulated_github import SimulatedGitHub
 from bot.store import open_store
-from tests.conftest import APP_ID
-from tests.test_end_to_end import SECRET, Trunk, assert_one_of_each_after_crash, post_signed
+from tests.conftest import ServeApp
+from tests.test_end_to_end import SECRET, Trunk, assert_one_of_each_after_crash
 from tests.test_store import PostgresBackend, fresh_postgres
 
 LEASE_SECONDS = 2
@@ -29,39 +26,20 @@ def database() -> Iterator[PostgresBackend]:
     yield from fresh_postgres()
 
 
-async def wait_drained(dsn: str, within: float = 90.0) -> None:
-    store = open_store(dsn)
-    await store.open()
-    try:
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            pending, _ = await store.inbox_stats(time.time())
-            if pending == 0:
-                assert await store.dead_deliveries() == []
-                return
-            await asyncio.sleep(0.2)
-        raise AssertionError(f"{pending} deliveries still pending after {within}s")
-    finally:
-        await store.close()
-
-
 async def test_two_replicas_one_killed_file_what_one_process_files(
-    sim: SimulatedGitHub, app_key: str, tmp_path: Path, database: PostgresBackend
+    sim: SimulatedGitHub, serve_app: ServeApp, database: PostgresBackend
 ) -> None:
     trunk = Trunk(sim, default_scenario())
     deliveries = trunk.deliveries(*range(trunk.scenario.commits))
-    key_path = tmp_path / "app.pem"
-    key_path.write_text(app_key)
-    env = {
-        "GITHUB_APP_ID": str(APP_ID),
-        "GITHUB_PRIVATE_KEY_PATH": str(key_path),
-        "GITHUB_WEBHOOK_SECRET": SECRET,
-        "GITHUB_API_URL": sim.base_url,
-        "TRUNKWATCH_DATABASE_URL": database.dsn,
-        "TRUNKWATCH_LEASE_SECONDS": str(LEASE_SECONDS),
-        "LOG_LEVEL": "info",
-    }
-    replicas = [ServeProcess(env, tmp_path / f"replica-{n}.log") for n in (0, 1)]
+    replicas = [
+        serve_app(
+            SECRET,
+            database_url=database.dsn,
+            name=f"replica-{n}",
+            TRUNKWATCH_LEASE_SECONDS=str(LEASE_SECONDS),
+        )
+        for n in (0, 1)
+    ]
     await asyncio.gather(*(r.start() for r in replicas))
     kill_at = len(deliveries) // 2
     unanswered = []
@@ -73,21 +51,21 @@ async def test_two_replicas_one_killed_file_what_one_process_files(
                 if i == kill_at:
                     # The first replica dies while it may hold a claim: its lease must expire
                     # and the other replica finish the work.
-                    task = asyncio.create_task(post_signed(session, replicas[0].url, delivery))
+                    task = asyncio.create_task(replicas[0].post(session, delivery))
                     await asyncio.sleep(0.01)
                     replicas[0].kill()
                     if await task not in (200, 202):
                         unanswered.append(delivery)
                     continue
-                status = await post_signed(session, target.url, delivery)
+                status = await target.post(session, delivery)
                 assert status in (200, 202), (delivery["delivery_id"], status)
                 if i % 7 == 0:  # GitHub redelivers this one, and it lands on the other replica
                     other = alive[(i + 1) % len(alive)]
-                    assert await post_signed(session, other.url, delivery) in (200, 202)
+                    assert await other.post(session, delivery) in (200, 202)
             survivor = replicas[1]
             for delivery in unanswered:  # what the killed replica never answered, redelivered
-                assert await post_signed(session, survivor.url, delivery) in (200, 202)
-        await wait_drained(database.dsn)
+                assert await survivor.post(session, delivery) in (200, 202)
+        await survivor.drained([d["delivery_id"] for d in deliveries])
     finally:
         for replica in replicas:
             replica.stop()

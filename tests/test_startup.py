@@ -15,10 +15,10 @@ import aiohttp
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from bot.devserver import ServeProcess, post_delivery
 from bot.service import running_service
 from bot.settings import Settings, SettingsError, load_settings
 from bot.simulated_github import SimulatedGitHub, generate_private_key_pem
+from tests.conftest import ServeApp
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTGRES = os.environ.get("TRUNKWATCH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -220,26 +220,18 @@ def test_the_readme_docker_env_file_is_what_serve_accepts(tmp_path: Path, key: s
     load_settings(environ, tmp_path).check_serve()
 
 
-async def test_it_listens_before_github_answers(tmp_path: Path, key: str) -> None:
+async def test_it_listens_before_github_answers(serve_app: ServeApp) -> None:
     """GitHub unreachable: serve still listens and takes deliveries into its inbox (the
     App's slug is retried in the background meanwhile)."""
-    env = {
-        "GITHUB_APP_ID": "4242",
-        "GITHUB_PRIVATE_KEY": key,
-        "GITHUB_WEBHOOK_SECRET": SECRET,
-        "GITHUB_API_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens there
-        "TRUNKWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'tw.db'}",
-    }
-    serve_process = ServeProcess(env, tmp_path / "serve.log", cwd=tmp_path)
-    await serve_process.start()
-    try:
-        async with aiohttp.ClientSession() as session:
-            async with session.get(f"{serve_process.url}/readyz") as response:
-                assert response.status == 200
-            delivery = {"event": "push", "delivery_id": "d-1", "payload": {"ref": "x"}}
-            assert await post_delivery(session, serve_process.url, SECRET, delivery) == 202
-    finally:
-        assert serve_process.stop() == 0
+    nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    serve = serve_app(SECRET, GITHUB_API_URL=nowhere)
+    await serve.start()
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{serve.url}/readyz") as response:
+            assert response.status == 200
+        delivery = {"event": "push", "delivery_id": "d-1", "payload": {"ref": "x"}}
+        assert await serve.post(session, delivery) == 202
+    assert serve.stop() == 0
 
 
 async def test_an_app_id_that_is_not_the_keys_app_is_named_in_the_log(

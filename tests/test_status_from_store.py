@@ -8,39 +8,24 @@ import asyncio
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import aiohttp
 import pytest
 
-from bot.devserver import ServeProcess
 from bot.history import default_scenario
 from bot.simulated_github import SimulatedGitHub
-from tests.conftest import APP_ID
-from tests.test_end_to_end import SECRET, Trunk, post_signed
-from tests.test_replicas import wait_drained
+from tests.conftest import ServeApp, ServedApp
+from tests.test_end_to_end import SECRET, Trunk
 from tests.test_store import PostgresBackend, fresh_postgres
 
 TOKEN = "page-token-31c9"
+STATUS_ENV = {"TRUNKWATCH_STATUS_TOKEN": TOKEN, "TRUNKWATCH_METRICS_REPOS": "on"}
 BROKEN_AT = 9  # commits 0…9: the inductor alert is open (it recovers at 10)
 
 
 @pytest.fixture
 def database() -> Iterator[PostgresBackend]:
     yield from fresh_postgres()
-
-
-def serve_env(sim: SimulatedGitHub, key_path: Path, database_url: str) -> dict[str, str]:
-    return {
-        "GITHUB_APP_ID": str(APP_ID),
-        "GITHUB_PRIVATE_KEY_PATH": str(key_path),
-        "GITHUB_WEBHOOK_SECRET": SECRET,
-        "GITHUB_API_URL": sim.base_url,
-        "TRUNKWATCH_DATABASE_URL": database_url,
-        "TRUNKWATCH_STATUS_TOKEN": TOKEN,
-        "TRUNKWATCH_METRICS_REPOS": "on",
-        "LOG_LEVEL": "info",
-    }
 
 
 async def page(session: aiohttp.ClientSession, url: str, within: float = 30.0) -> str:
@@ -59,30 +44,27 @@ def without_clock(html: str) -> str:
     return re.sub(r"Updated [^;]+;", "Updated …;", html)
 
 
-async def feed(session: aiohttp.ClientSession, url: str, trunk: Trunk) -> None:
-    for delivery in trunk.deliveries(*range(BROKEN_AT + 1)):
-        assert await post_signed(session, url, delivery) in (200, 202)
+async def feed(session: aiohttp.ClientSession, app: ServedApp, trunk: Trunk) -> None:
+    """Commits 0…BROKEN_AT, each delivery processed without error."""
+    deliveries = trunk.deliveries(*range(BROKEN_AT + 1))
+    for delivery in deliveries:
+        assert await app.post(session, delivery) in (200, 202)
+    statuses = await app.drained([d["delivery_id"] for d in deliveries])
+    assert set(statuses.values()) == {"done"}
 
 
 async def test_a_restarted_serve_shows_the_open_alert_at_once(
-    sim: SimulatedGitHub, app_key: str, tmp_path: Path
+    sim: SimulatedGitHub, serve_app: ServeApp
 ) -> None:
     trunk = Trunk(sim, default_scenario())
-    key_path = tmp_path / "app.pem"
-    key_path.write_text(app_key)
-    database_url = f"sqlite:///{tmp_path / 'tw.db'}"
-    env = serve_env(sim, key_path, database_url)
-    first = ServeProcess(env, tmp_path / "first.log")
+    first = serve_app(SECRET, name="first", **STATUS_ENV)
     await first.start()
-    try:
-        async with aiohttp.ClientSession() as session:
-            await feed(session, first.url, trunk)
-            await wait_drained(database_url)
-    finally:
-        first.stop()
+    async with aiohttp.ClientSession() as session:
+        await feed(session, first, trunk)
+    first.stop()
     (issue,) = trunk.alert_issues()
 
-    second = ServeProcess(env, tmp_path / "second.log")
+    second = serve_app(SECRET, name="second", **STATUS_ENV)
     await second.start()
     try:
         async with aiohttp.ClientSession() as session:
@@ -104,18 +86,17 @@ async def test_a_restarted_serve_shows_the_open_alert_at_once(
 
 
 async def test_two_replicas_show_the_same_page(
-    sim: SimulatedGitHub, app_key: str, tmp_path: Path, database: PostgresBackend
+    sim: SimulatedGitHub, serve_app: ServeApp, database: PostgresBackend
 ) -> None:
     trunk = Trunk(sim, default_scenario())
-    key_path = tmp_path / "app.pem"
-    key_path.write_text(app_key)
-    env = serve_env(sim, key_path, database.dsn)
-    replicas = [ServeProcess(env, tmp_path / f"replica-{n}.log") for n in (0, 1)]
+    replicas = [
+        serve_app(SECRET, database_url=database.dsn, name=f"replica-{n}", **STATUS_ENV)
+        for n in (0, 1)
+    ]
     await asyncio.gather(*(r.start() for r in replicas))
     try:
         async with aiohttp.ClientSession() as session:
-            await feed(session, replicas[0].url, trunk)  # one replica did all the work
-            await wait_drained(database.dsn)
+            await feed(session, replicas[0], trunk)  # one replica did all the work
             pages = [await page(session, f"{r.url}/{trunk.repo}") for r in replicas]
             indexes = [await page(session, f"{r.url}/") for r in replicas]
     finally:

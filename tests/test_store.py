@@ -21,7 +21,6 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from itertools import pairwise
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -430,8 +429,8 @@ async def test_many_adds_do_not_block_the_event_loop(store: Store) -> None:
 
     assert all(added)
     # Blocking writes leave the ticker a handful of turns; writes on another thread, thousands.
+    # (How long the loop is held up at most: bench/bounds.py.)
     assert len([t for t in ticks if started <= t <= finished]) >= 100
-    assert max(b - a for a, b in pairwise(ticks)) < 0.1  # and was never held up for long
 
 
 async def test_inbox_stats_count_unfinished_deliveries_and_the_oldest_age(store: Store) -> None:

@@ -2,8 +2,9 @@
 
 It is gidgethub's aiohttp client with the transport made dependable: `_request`, the one
 place every call passes through, retries 5xx answers, connection errors and timeouts with
-exponential backoff and full jitter, waits out secondary and primary rate limits, counts
-each call by endpoint template and status, and remembers the rate-limit budget left.
+exponential backoff and full jitter (tenacity's), waits out secondary and primary rate limits
+as GitHub's headers say, counts each call by endpoint template and status, and remembers the
+rate-limit budget left.
 The ETag cache is gidgethub's own (`cache=`): it sends If-None-Match and serves a 304 from
 the cached body; `GitHubApp` gives each installation its own bounded cache.
 """
@@ -11,7 +12,6 @@ the cached body; `GitHubApp` gives each installation its own bounded cache.
 from __future__ import annotations
 
 import logging
-import random
 import re
 import time
 from collections import Counter
@@ -23,7 +23,9 @@ from urllib.parse import urlsplit
 import aiohttp
 import gidgethub
 import gidgethub.aiohttp
+import tenacity
 from gidgethub import sansio
+from tenacity.wait import wait_base
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +54,9 @@ class RetryPolicy:
     reset_margin: float = 1.0
     timeout: float = 30.0
 
-    def backoff(self, attempt: int) -> float:
+    def backoff(self) -> wait_base:
         """Full jitter: uniform in [0, min(max_delay, base * 2^(attempt-1))]."""
-        ceiling = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
-        return random.uniform(0.0, ceiling)
+        return tenacity.wait_random_exponential(multiplier=self.base_delay, max=self.max_delay)
 
 
 class CallKey(NamedTuple):
@@ -195,53 +196,56 @@ class GitHubClient(gidgethub.aiohttp.GitHubAPI):
         self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
     ) -> tuple[int, Mapping[str, str], bytes]:
         endpoint = endpoint_template(url, self.base_url)
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                status, response_headers, data = await self._send(method, url, headers, body)
-            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
-                self.stats.record(method, endpoint, NO_RESPONSE)
-                reason = type(exc).__name__
-                sent = not isinstance(exc, aiohttp.ClientConnectorError)
-                if attempt >= self.policy.attempts or (sent and not _repeatable(method, url)):
-                    raise GitHubUnreachable(
-                        f"{method} {endpoint}: no answer after {attempt} attempts ({reason})"
-                    ) from None
-                delay = self.policy.backoff(attempt)
-                log.warning(
-                    "GitHub did not answer; retrying",
-                    extra={
-                        "method": method,
-                        "endpoint": endpoint,
-                        "error": reason,
-                        "attempt": attempt,
-                        "delay_s": round(delay, 3),
-                    },
-                )
-                await self.sleep(delay)
-                continue
-            self.stats.record(method, endpoint, status)
-            remaining = _float_header(response_headers, "x-ratelimit-remaining")
-            if remaining is not None:
-                self.stats.rate_limit_remaining[self.installation_id] = int(remaining)
-            wait = self._retry_delay(status, response_headers, data, attempt)
-            if status >= 500 and not _repeatable(method, url):
-                # GitHub may have acted before failing: the caller re-checks, then retries.
-                wait = None
-            if wait is None or attempt >= self.policy.attempts:
-                return status, response_headers, data
-            log.warning(
-                "GitHub asked us to try again",
-                extra={
-                    "method": method,
-                    "endpoint": endpoint,
-                    "status": status,
-                    "attempt": attempt,
-                    "delay_s": round(wait, 3),
-                },
-            )
-            await self.sleep(wait)
+        backoff = self.policy.backoff()
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            outcome = state.outcome
+            asked = None if outcome is None or outcome.failed else outcome.result().wait
+            return (asked or backoff)(state)
+
+        def repeat_unanswered(exc: BaseException) -> bool:
+            # A request that may have reached GitHub is repeated only if that is harmless.
+            return isinstance(exc, _NoAnswer) and (not exc.sent or _repeatable(method, url))
+
+        retrying = tenacity.AsyncRetrying(
+            stop=tenacity.stop_after_attempt(self.policy.attempts),
+            wait=wait,
+            retry=(
+                tenacity.retry_if_exception(repeat_unanswered)
+                | tenacity.retry_if_result(lambda answer: answer.wait is not None)
+            ),
+            before_sleep=lambda state: _log_retry(state, method, endpoint),
+            sleep=self.sleep,
+            retry_error_callback=_last_outcome,
+        )
+        try:
+            answer: _Answer = await retrying(self._attempt, method, url, headers, body, endpoint)
+        except _NoAnswer as exc:
+            attempts = retrying.statistics["attempt_number"]
+            raise GitHubUnreachable(
+                f"{method} {endpoint}: no answer after {attempts} attempts ({exc.reason})"
+            ) from None
+        return answer.status, answer.headers, answer.body
+
+    async def _attempt(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes, endpoint: str
+    ) -> _Answer:
+        """One request, counted; its answer says whether and how long to wait to repeat it."""
+        try:
+            status, response_headers, data = await self._send(method, url, headers, body)
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
+            self.stats.record(method, endpoint, NO_RESPONSE)
+            sent = not isinstance(exc, aiohttp.ClientConnectorError)
+            raise _NoAnswer(type(exc).__name__, sent=sent) from exc
+        self.stats.record(method, endpoint, status)
+        remaining = _float_header(response_headers, "x-ratelimit-remaining")
+        if remaining is not None:
+            self.stats.rate_limit_remaining[self.installation_id] = int(remaining)
+        wait = self._asked_wait(status, response_headers, data)
+        if status >= 500 and not _repeatable(method, url):
+            # GitHub may have acted before failing: the caller re-checks, then retries.
+            wait = None
+        return _Answer(status, response_headers, data, wait)
 
     async def _send(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes
@@ -258,24 +262,64 @@ class GitHubClient(gidgethub.aiohttp.GitHubAPI):
         ) as response:
             return response.status, response.headers, await response.read()
 
-    def _retry_delay(
-        self, status: int, headers: Mapping[str, str], body: bytes, attempt: int
-    ) -> float | None:
-        """Seconds to wait before trying again, or None when the answer is final."""
+    def _asked_wait(self, status: int, headers: Mapping[str, str], body: bytes) -> wait_base | None:
+        """How long to wait before trying again, or None when the answer is final."""
         if status not in (403, 429) and status < 500:
             return None
         retry_after = _float_header(headers, "retry-after")
         if retry_after is not None:
-            return max(retry_after, 0.0)
+            return tenacity.wait_fixed(max(retry_after, 0.0))
         if status >= 500:
-            return self.policy.backoff(attempt)
+            return self.policy.backoff()
         if headers.get("x-ratelimit-remaining") == "0":
             reset = _float_header(headers, "x-ratelimit-reset") or self._clock()
             wait = max(reset - self._clock(), 0.0) + self.policy.reset_margin
-            return wait if wait <= self.policy.max_reset_wait else None
+            return tenacity.wait_fixed(wait) if wait <= self.policy.max_reset_wait else None
         if status == 429 or SECONDARY_RATE_LIMIT_TEXT in body.lower():
-            return self.policy.secondary_backoff * 2.0 ** (attempt - 1)
+            # Doubling from the minute GitHub asks for, without a ceiling.
+            return tenacity.wait_exponential(multiplier=self.policy.secondary_backoff)
         return None
+
+
+class _Answer(NamedTuple):
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    wait: wait_base | None  # None: final, given to the caller as it is
+
+
+class _NoAnswer(Exception):
+    """No answer to one attempt (connection error or timeout)."""
+
+    def __init__(self, reason: str, *, sent: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.sent = sent  # the request may have reached GitHub
+
+
+def _last_outcome(state: tenacity.RetryCallState) -> _Answer:
+    """Out of attempts: the last answer is the caller's to read (or its error to raise)."""
+    assert state.outcome is not None
+    answer: _Answer = state.outcome.result()
+    return answer
+
+
+def _log_retry(state: tenacity.RetryCallState, method: str, endpoint: str) -> None:
+    extra: dict[str, Any] = {
+        "method": method,
+        "endpoint": endpoint,
+        "attempt": state.attempt_number,
+        "delay_s": round(state.upcoming_sleep, 3),
+    }
+    outcome = state.outcome
+    if outcome is not None and outcome.failed:
+        log.warning(
+            "GitHub did not answer; retrying", extra=extra | {"error": str(outcome.exception())}
+        )
+    elif outcome is not None:
+        log.warning(
+            "GitHub asked us to try again", extra=extra | {"status": outcome.result().status}
+        )
 
 
 def _repeatable(method: str, url: str) -> bool:
