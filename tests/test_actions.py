@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from bot.actions import alert_issue, owners, suspects
-from bot.actions.github_sink import GitHubSink
+from bot.actions import alert_issue, escalation, suspects
+from bot.actions.alert_lifecycle import GitHubSink
 from bot.actions.markdown import ZWSP
 from bot.actions.policy import AlertPolicy, policy_for
 from bot.config.model import GroupConfig, RepoConfig, SuspectsConfig
@@ -473,18 +473,18 @@ async def test_escalation_fires_once_unless_acknowledged(
     async def client_for(installation: int) -> GitHubClient:
         return gh
 
-    assert await owners.ack(store, REPO, second.number, "alice")
-    assert await owners.check_escalations(store, client_for, 1030.0) == 0
-    assert await owners.check_escalations(store, client_for, 1061.0) == 1
-    assert await owners.check_escalations(store, client_for, 5000.0) == 0
-    [escalation] = sim.comments(REPO, first.number)
-    assert "@pytorch/pt2-oncall, @erin" in escalation and "/trunkwatch ack" in escalation
+    assert await escalation.ack(store, REPO, second.number, "alice")
+    assert await escalation.check_escalations(store, client_for, 1030.0) == 0
+    assert await escalation.check_escalations(store, client_for, 1061.0) == 1
+    assert await escalation.check_escalations(store, client_for, 5000.0) == 0
+    [pinged] = sim.comments(REPO, first.number)
+    assert "@pytorch/pt2-oncall, @erin" in pinged and "/trunkwatch ack" in pinged
     assert sim.comments(REPO, second.number) == []
 
-    assert await owners.unack(store, REPO, second.number, 6000.0)
-    assert not await owners.ack(store, REPO, 999, "alice")
+    assert await escalation.unack(store, REPO, second.number, 6000.0)
+    assert not await escalation.ack(store, REPO, 999, "alice")
     await sink.act([closed("c1", group="cuda")], gh, config, None)
-    assert await owners.check_escalations(store, client_for, 9000.0) == 0
+    assert await escalation.check_escalations(store, client_for, 9000.0) == 0
     assert len(sim.comments(REPO, second.number)) == 1  # the closing comment only
 
 
@@ -565,8 +565,8 @@ async def test_a_failing_escalation_is_tried_again(
         return gh
 
     sim.fail_next("GET", f"/repos/{REPO}/issues/{issue.number}", 500, times=4)
-    assert await owners.check_escalations(store, client_for, 6000.0) == 0
-    assert await owners.check_escalations(store, client_for, 6000.0) == 1
+    assert await escalation.check_escalations(store, client_for, 6000.0) == 0
+    assert await escalation.check_escalations(store, client_for, 6000.0) == 1
     [comment] = sim.comments(REPO, issue.number)
     assert "within 1 h 30 min" in comment and "@erin" in comment
 

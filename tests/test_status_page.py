@@ -19,7 +19,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from bot.actions import alert_issue, owners
+from bot.actions import alert_issue, escalation
 from bot.actions.policy import policy_for
 from bot.commands import quiet
 from bot.config import load_text
@@ -340,9 +340,9 @@ async def people_did_things(history: History) -> None:
     issue = await alert_issue.load(store, alert_id)
     assert issue is not None
     policy = policy_for(load_text(CONFIG, "trunkwatch.yml"), "inductor")
-    await owners.schedule(store, issue, policy, now, 7)
+    await escalation.schedule(store, issue, policy, now, 7)
     # What `/trunkwatch ack` writes: the escalation stops, the acknowledgement is recorded.
-    assert await owners.ack(store, REPO, ISSUE_NUMBER, "bob")
+    assert await escalation.ack(store, REPO, ISSUE_NUMBER, "bob")
     await records_of(store).put(Ack(alert_id, "bob", now - 600))
     await quiet.snooze(store, REPO, "main", "trunk", quiet.Snooze(now + 7200, "carol"))
 

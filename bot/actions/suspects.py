@@ -22,9 +22,11 @@ from dataclasses import dataclass, replace
 import gidgethub
 from gidgethub.abc import GitHubAPI
 
-from bot.actions import alert_issue as issues
+from bot.actions import issue_calls
 from bot.actions import markdown as md
-from bot.actions.alert_issue import AlertIssue, CommitLookup, SuspectRow, repo_vars
+from bot.actions.alert_issue import AlertIssue
+from bot.actions.alert_text import CommitLookup, SuspectRow
+from bot.actions.issue_calls import repo_vars
 from bot.actions.policy import AlertPolicy
 from bot.github import pulls_for_commit
 from bot.github.rest import Commit, PullRequest, login_of
@@ -283,7 +285,7 @@ async def _hold(
         await records.put(done)
     if policy.suspect_comment and not entry.get("commented"):
         text = suspect_comment(pr, issue, policy)
-        await issues.comment_once(
+        await issue_calls.comment_once(
             gh, issue.repo, pr.number, text, "suspect", policy, alert=issue.alert
         )
         entry["commented"] = True
@@ -312,7 +314,7 @@ async def apply(
             holds.add((int(key), WHOLE))
     held = await _held(records, issue.repo, issue.alert, done)
     if wanted:
-        await issues.ensure_label(gh, issue.repo, policy.suspect_label, labels_known)
+        await issue_calls.ensure_label(gh, issue.repo, policy.suspect_label, labels_known)
     # New holds first: a PR that passes from one hold to another keeps its label throughout.
     for number, pr in wanted.items():
         new = {h for h in holds - held if h[0] == number}
@@ -408,6 +410,6 @@ async def suspect(
     entry = done.prs.setdefault(str(number), {})
     entry.update(author=pr.author, url=pr.url, manual=True)
     await records.put(done)
-    await issues.ensure_label(gh, issue.repo, policy.suspect_label, labels_known)
+    await issue_calls.ensure_label(gh, issue.repo, policy.suspect_label, labels_known)
     await _hold(gh, records, issue, done, pr, {(number, WHOLE)}, policy)
     return pr

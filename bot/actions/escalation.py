@@ -17,9 +17,10 @@ from typing import Any
 import gidgethub
 from gidgethub.abc import GitHubAPI
 
-from bot.actions import alert_issue as issues
+from bot.actions import alert_issue, issue_calls
 from bot.actions import markdown as md
-from bot.actions.alert_issue import AlertIssue, repo_vars
+from bot.actions.alert_issue import AlertIssue
+from bot.actions.issue_calls import repo_vars
 from bot.actions.policy import DEFAULT_APP_SLUG, AlertPolicy
 from bot.config.model import is_team
 from bot.store.base import Store
@@ -90,7 +91,7 @@ async def cancel(store: Store | Records, alert: str) -> None:
 
 
 async def _record_for_issue(records: Records, repo: str, number: int) -> Escalation | None:
-    alert = await issues.alert_for_issue(records, repo, number)
+    alert = await alert_issue.alert_for_issue(records, repo, number)
     return await records.get(Escalation, alert) if alert else None
 
 
@@ -127,8 +128,8 @@ def escalation_comment(owners: Sequence[str], after: float, prefix: str) -> str:
 
 async def _escalate(record: Escalation, gh: GitHubAPI) -> bool:
     """Post the escalation; False when the issue is already closed (nothing to escalate)."""
-    found = await issues.get(gh, record.repo, record.number)
-    if found is None or found.get("state") != issues.OPEN:
+    found = await issue_calls.get(gh, record.repo, record.number)
+    if found is None or found.get("state") != issue_calls.OPEN:
         return False
     policy = AlertPolicy(
         group="",
@@ -136,7 +137,7 @@ async def _escalate(record: Escalation, gh: GitHubAPI) -> bool:
         commands_prefix=record.prefix or "/trunkwatch",
     )
     text = escalation_comment(record.owners, record.after, policy.commands_prefix)
-    await issues.comment_once(
+    await issue_calls.comment_once(
         gh, record.repo, record.number, text, "escalation", policy, alert=record.alert
     )
     return True
