@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.actions import alert_issue, escalation, suspects
+from bot.actions import alert_issue, escalation, suspect_labels, suspects
 from bot.actions.alert_lifecycle import GitHubSink
 from bot.actions.markdown import ZWSP
 from bot.actions.policy import AlertPolicy, policy_for
@@ -428,19 +428,19 @@ async def test_unsuspect_and_suspect(
 ) -> None:
     await sink.act([opened()], gh, CONFIG, None)
     policy = policy_for(CONFIG, GROUP)
-    assert await suspects.unsuspect(gh, store, REPO, "a1", 12, policy)
+    assert await suspect_labels.unsuspect(gh, store, REPO, "a1", 12, policy)
     assert "ci: suspected breakage" not in sim.labels_of(REPO, 12)
     await sink.act([updated(streak=4)], gh, CONFIG, None)
     assert "ci: suspected breakage" not in sim.labels_of(REPO, 12)
 
     record = await alert_issue.load(store, "a1")
     assert record is not None
-    pr = await suspects.suspect(gh, store, record, 13, policy, set())
+    pr = await suspect_labels.suspect(gh, store, record, 13, policy, set())
     assert pr is not None and pr.author == "bob"
     await sink.act([updated(streak=5)], gh, CONFIG, None)
     assert "ci: suspected breakage" in sim.labels_of(REPO, 13)
     assert len(sim.comments(REPO, 13)) == 1
-    assert await suspects.suspect(gh, store, record, 999, policy, set()) is None
+    assert await suspect_labels.suspect(gh, store, record, 999, policy, set()) is None
 
 
 async def test_a_pr_suspected_by_two_alerts_keeps_its_label_until_both_close(
@@ -732,13 +732,13 @@ async def test_unsuspect_and_suspect_with_breakages(
 ) -> None:
     await sink.act([with_breakages(opened(), A, B)], gh, CONFIG, None)
     policy = policy_for(CONFIG, GROUP)
-    assert await suspects.unsuspect(gh, store, REPO, "a1", 14, policy)
+    assert await suspect_labels.unsuspect(gh, store, REPO, "a1", 14, policy)
     await sink.act([both(streak=4)], gh, CONFIG, None)
     assert labelled(sim) == {12}  # cleared: its breakage does not label it again
 
     record = await alert_issue.load(store, "a1")
     assert record is not None
-    assert await suspects.suspect(gh, store, record, 16, policy, set()) is not None
+    assert await suspect_labels.suspect(gh, store, record, 16, policy, set()) is not None
     assert labelled(sim) == {12, 16}
     await sink.act([only(B)], gh, CONFIG, None)  # A recovered: a person's suspect stays
     assert labelled(sim) == {16}

@@ -1,5 +1,6 @@
 """The alert issue's record: what the store keeps of an alert's issue, found by alert, by issue
-number or by group, and how the breakages its body shows changed since it last showed them.
+number or by group (or adopted from an issue found on GitHub by its marker), and how the
+breakages its body shows changed since it last showed them.
 
 One open issue per (repository, branch, group). Its text is `alert_text`; the calls that file,
 find, edit, comment on and close it are `issue_calls`.
@@ -9,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from bot.actions import markdown as md
+from bot.actions.policy import AlertPolicy
+from bot.github.rest import Issue
 from bot.store.base import Store
 from bot.store.record_view import Records, records_of
 from bot.store.records import AlertIssue as AlertIssue  # the record, where the actions name it
-from bot.tracker.model import Breakage
+from bot.tracker.model import Breakage, Decision
 
 # What these were in the key/value state before typed records (carried over at start).
 ISSUES = "alert_issue"  # alert id → AlertIssue
@@ -45,6 +49,32 @@ async def latest(store: Store | Records, key: md.AlertKey) -> AlertIssue | None:
         AlertIssue, repo=key.repo, branch=key.branch, group=key.group
     )
     return max(found, key=lambda issue: issue.opened_at) if found else None
+
+
+def adopt(decision: Decision, found: Issue, policy: AlertPolicy) -> AlertIssue:
+    """A record for an alert issue found on GitHub: its owners were pinged when it was filed."""
+    marker = md.find_marker(found.get("body"), "alert")
+    previous_number = int((marker.get("previous") if marker else None) or 0)
+    url = str(found.get("html_url") or "")
+    previous = None
+    if previous_number:
+        previous = {"number": previous_number, "url": url.rsplit("/", 1)[0] + f"/{previous_number}"}
+    try:
+        opened_at = datetime.fromisoformat(str(found.get("created_at")).replace("Z", "+00:00"))
+        opened = opened_at.timestamp()
+    except ValueError:
+        opened = 0.0
+    return AlertIssue(
+        alert=decision.alert,
+        repo=decision.repo,
+        branch=decision.branch,
+        group=decision.group,
+        number=int(found["number"]),
+        url=url,
+        owners=list(policy.owners),
+        opened_at=opened,
+        previous=previous,
+    )
 
 
 # --- breakages that join or recover --------------------------------------------------------

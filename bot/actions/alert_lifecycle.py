@@ -13,22 +13,29 @@ the issue is found again by its marker and comments are checked for theirs befor
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
 from typing import Any
 
 from gidgethub.abc import GitHubAPI
 
-from bot.actions import alert_issue, alert_text, culprit, escalation, issue_calls, revert, suspects
+from bot.actions import (
+    alert_changes,
+    alert_issue,
+    alert_text,
+    culprit,
+    escalation,
+    issue_calls,
+    revert,
+    suspect_labels,
+    suspects,
+)
 from bot.actions import markdown as md
 from bot.actions.alert_issue import AlertIssue
 from bot.actions.alert_text import BodyContext, CommitLookup
 from bot.actions.policy import DEFAULT_APP_SLUG, AlertPolicy, policy_for
 from bot.engine import RepoConfigLike, Unit
-from bot.github.rest import Issue
 from bot.store.base import Store
 from bot.store.record_view import Records
 from bot.store.records import CulpritRun, Revert
@@ -174,7 +181,7 @@ class GitHubSink:
         log.info("alert issue filed", extra={"repo": record.repo, "issue": record.number})
         await self._first_steps(gh, policy, record, records)
         if not decision.provisional:  # else labelled once the suspects' runs finish
-            await suspects.apply(gh, records, record, found, policy, self._labels_known)
+            await suspect_labels.apply(gh, records, record, found, policy, self._labels_known)
 
     async def update(
         self, decision: Decision, gh: GitHubAPI, policy: AlertPolicy, records: Records
@@ -217,7 +224,7 @@ class GitHubSink:
                 record.closed_by = alert_issue.BY_BOT
             record.state = issue_calls.CLOSED
             record.closed_by = record.closed_by or alert_issue.BY_HUMAN
-        await suspects.release_all(gh, records, decision.repo, decision.alert, policy)
+        await suspect_labels.release_all(gh, records, decision.repo, decision.alert, policy)
         await escalation.cancel(records, decision.alert)
         if record is not None:
             await alert_issue.save(records, record)
@@ -262,83 +269,27 @@ class GitHubSink:
                 await self._closed_by_human(decision, gh, policy, record, records)
                 return
             record.body_hash = digest
-        breakages = await self._announce(decision, gh, policy, record, ctx, first, known_before)
+        breakages = await alert_changes.announce(
+            gh,
+            decision,
+            policy,
+            record,
+            ctx,
+            first=first,
+            known_before=known_before,
+            recovered=lambda b: self._recovered(decision, b),
+        )
         await alert_issue.save(records, record)
         if first:
             await self._first_steps(gh, policy, record, records)
         # A recovered breakage's labels go now, even while the others' suspects are provisional.
         if breakages is not None and breakages.recovered:
             gone = [str(b["id"]) for b in breakages.recovered]
-            await suspects.release(gh, records, record.repo, record.alert, gone, policy)
+            await suspect_labels.release(gh, records, record.repo, record.alert, gone, policy)
         if not decision.provisional:  # else labelled once the suspects' runs finish
             # An interrupted breakage keeps its labels: it is expected back as it was.
             keep = [str(b["id"]) for b in breakages.interrupted] if breakages else []
-            await suspects.apply(gh, records, record, found, policy, self._labels_known, keep)
-
-    async def _announce(
-        self,
-        decision: Decision,
-        gh: GitHubAPI,
-        policy: AlertPolicy,
-        record: AlertIssue,
-        ctx: BodyContext,
-        first: bool,
-        known_before: bool,
-    ) -> alert_issue.BreakageChanges | None:
-        """Comment on what changed since the body last showed it (a breakage that joined or
-        recovered, else jobs that joined or left and new suspects), once; note in the record
-        what it shows now. Returns how the breakages changed, when that is known."""
-        breakages = None
-        if not first:
-            breakages = alert_issue.breakage_changes(
-                record.breakages, decision.breakages, lambda b: self._recovered(decision, b)
-            )
-        new_jobs = [str(job.key) for job in decision.jobs]
-        # Provisional suspects (results still coming) are not announced: the comment says
-        # what they became once the results are in.
-        shown = record.suspects if decision.provisional else list(decision.suspects)
-        # An interrupted breakage is expected back as it was: its jobs are not said to leave
-        # (nor to join again), and the suspects are compared with those shown before it left.
-        away = [job for b in breakages.interrupted for job in b["jobs"]] if breakages else []
-        if away:
-            new_jobs += [job for job in away if job not in new_jobs]
-            shown = record.suspects
-        changed = {"jobs", "suspects"} & set(decision.changed)
-        before = (set(record.jobs), record.suspects)
-        if breakages is not None and breakages.news:
-            text = alert_text.breakage_comment(breakages, ctx)
-            change = breakages.marker
-            await issue_calls.comment_once(
-                gh,
-                record.repo,
-                record.number,
-                text,
-                "breakage",
-                policy,
-                alert=record.alert,
-                change=change,
-            )
-        elif changed and known_before and not first and before != (set(new_jobs), shown):
-            previous = [job for job in record.jobs if job not in away]
-            text = alert_text.update_comment(decision, previous, record.suspects, ctx, shown)
-            revision = _revision(record, new_jobs, shown)
-            await issue_calls.comment_once(
-                gh,
-                record.repo,
-                record.number,
-                text,
-                "update",
-                policy,
-                alert=record.alert,
-                rev=revision,
-            )
-            record.updates += 1
-        record.jobs, record.suspects = new_jobs, shown
-        if breakages is not None:
-            record.breakages = breakages.summary()
-        else:
-            record.breakages = alert_issue.breakage_summary(decision.breakages)
-        return breakages
+            await suspect_labels.apply(gh, records, record, found, policy, self._labels_known, keep)
 
     def _recovered(self, decision: Decision, breakage: dict[str, Any]) -> bool:
         """Whether a breakage whose jobs left the alert recovered: they passed since its first
@@ -365,7 +316,7 @@ class GitHubSink:
         records: Records,
     ) -> None:
         log.info("alert issue closed by hand", extra={"repo": record.repo, "issue": record.number})
-        await suspects.release_all(gh, records, record.repo, record.alert, policy)
+        await suspect_labels.release_all(gh, records, record.repo, record.alert, policy)
         await escalation.cancel(records, record.alert)
         if self.on_closed_by_human is not None:
             await self.on_closed_by_human(decision, record.number)
@@ -385,7 +336,7 @@ class GitHubSink:
         found = await issue_calls.find_issue(gh, key, policy)
         if found is None:
             return None
-        record = _adopt(decision, found, policy)
+        record = alert_issue.adopt(decision, found, policy)
         await alert_issue.save(records, record)
         log.info("alert issue found again", extra={"repo": record.repo, "issue": record.number})
         return record
@@ -442,35 +393,3 @@ class GitHubSink:
                 data = await gh.getitem("/repos/{owner}/{repo}", issue_calls.repo_vars(repo))
                 self._repo_urls[repo] = str(data.get("html_url") or f"https://github.com/{repo}")
         return self._repo_urls[repo]
-
-
-def _adopt(decision: Decision, found: Issue, policy: AlertPolicy) -> AlertIssue:
-    """A record for an alert issue found on GitHub: its owners were pinged when it was filed."""
-    marker = md.find_marker(found.get("body"), "alert")
-    previous_number = int((marker.get("previous") if marker else None) or 0)
-    url = str(found.get("html_url") or "")
-    previous = None
-    if previous_number:
-        previous = {"number": previous_number, "url": url.rsplit("/", 1)[0] + f"/{previous_number}"}
-    try:
-        opened_at = datetime.fromisoformat(str(found.get("created_at")).replace("Z", "+00:00"))
-        opened = opened_at.timestamp()
-    except ValueError:
-        opened = 0.0
-    return AlertIssue(
-        alert=decision.alert,
-        repo=decision.repo,
-        branch=decision.branch,
-        group=decision.group,
-        number=int(found["number"]),
-        url=url,
-        owners=list(policy.owners),
-        opened_at=opened,
-        previous=previous,
-    )
-
-
-def _revision(record: AlertIssue, jobs: Sequence[str], shas: Sequence[str]) -> str:
-    """Names one change comment: what changed, from what, so a repeat finds its marker."""
-    text = "|".join([*record.jobs, ">", *jobs, "#", *record.suspects, ">", *shas])
-    return f"{record.updates}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"

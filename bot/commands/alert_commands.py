@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import gidgethub
 
-from bot.actions import escalation, suspects
+from bot.actions import escalation, suspect_labels
 from bot.actions import markdown as md
 from bot.actions import revert as reverts
 from bot.actions.issue_calls import repo_vars
@@ -112,7 +112,7 @@ async def suspect(ctx: CommandContext, target: AlertTarget, command: Command) ->
     number = command.pr
     assert number is not None  # the parser requires it
     policy = ctx.policy(target.issue.group)
-    found = await suspects.suspect(ctx.gh, ctx.records, target.issue, number, policy, set())
+    found = await suspect_labels.suspect(ctx.gh, ctx.records, target.issue, number, policy, set())
     if found is None:
         raise CommandError(
             f"#{number} is not a pull request of this repository.",
@@ -127,7 +127,7 @@ async def unsuspect(ctx: CommandContext, target: AlertTarget, command: Command) 
     number = command.pr
     assert number is not None  # the parser requires it
     policy = ctx.policy(target.issue.group)
-    was = await suspects.unsuspect(
+    was = await suspect_labels.unsuspect(
         ctx.gh, ctx.records, ctx.repo, target.issue.alert, number, policy
     )
     if not was:

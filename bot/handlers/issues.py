@@ -22,7 +22,7 @@ from typing import Any
 from gidgethub import routing, sansio
 from gidgethub.abc import GitHubAPI
 
-from bot.actions import alert_issue, escalation, issue_calls, suspects
+from bot.actions import alert_issue, escalation, issue_calls, suspect_labels
 from bot.actions.policy import AlertPolicy, policy_for
 from bot.engine import ConfigSource, Engine, Unit
 from bot.events import PayloadError, repo_of
@@ -100,7 +100,7 @@ async def on_issue_changed(
     if gh is not None:
         repo_config = await config.for_repo(gh, change.repo, change.default_branch)
         policy = policy_for(repo_config, record.group) if repo_config is not None else None
-        await suspects.release_all(
+        await suspect_labels.release_all(
             gh, records, record.repo, record.alert, policy or AlertPolicy(group=record.group)
         )
     await escalation.cancel(records, record.alert)
