@@ -1,4 +1,4 @@
-"""Typed records (`bot.store.records`): every kind kept exactly on every backend, written with
+"""Typed records (`bot.records`): every kind kept exactly on every backend, written with
 the delivery that made them, carried over from the old key/value state, and escalations that
 fire once with two replicas on one PostgreSQL database."""
 
@@ -17,12 +17,7 @@ import pytest
 from bot.actions import escalation
 from bot.actions.policy import AlertPolicy
 from bot.github import GitHubClient
-from bot.simulated_github import SimulatedGitHub
-from bot.store.base import Changes, Delivery, Store
-from bot.store.carry_over import carry_state_over
-from bot.store.memory import MemoryStore
-from bot.store.record_view import Records
-from bot.store.records import (
+from bot.records import (
     ACKED,
     PENDING,
     Ack,
@@ -34,6 +29,11 @@ from bot.store.records import (
     SuspectHold,
     SuspectPRs,
 )
+from bot.simulated_github import SimulatedGitHub
+from bot.store.base import Changes, Delivery, Store
+from bot.store.carry_over import carry_state_over
+from bot.store.memory import MemoryStore
+from bot.store.record_view import Records
 from tests.test_store import Backend, PostgresBackend, SQLiteBackend, fresh_postgres
 
 REPO = "pytorch/pytorch"

@@ -26,6 +26,7 @@ from bot.config import load_text
 from bot.engine import Engine, Unit
 from bot.events import parse_push, parse_workflow_job
 from bot.history import INDUCTOR_JOBS, TRUNK_JOBS, Generator, Scenario
+from bot.records import Ack
 from bot.replay import FixedConfig
 from bot.status_page import add_status_routes
 from bot.status_templates import (
@@ -45,7 +46,6 @@ from bot.status_views import PageConfig
 from bot.store import open_store
 from bot.store.base import Installation, Store
 from bot.store.record_view import records_of
-from bot.store.records import Ack
 
 REPO = "pytorch/pytorch"
 TOKEN = "s3cret-status-token"

@@ -16,9 +16,9 @@ from typing import Any
 from bot.actions import markdown as md
 from bot.actions.policy import AlertPolicy
 from bot.github.rest import Issue
+from bot.records import AlertIssue as AlertIssue  # the record, where the actions name it
 from bot.store.base import Store
 from bot.store.record_view import Records, records_of
-from bot.store.records import AlertIssue as AlertIssue  # the record, where the actions name it
 from bot.tracker.model import Breakage, Decision
 
 # What these were in the key/value state before typed records (carried over at start).

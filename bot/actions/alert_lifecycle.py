@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from gidgethub.abc import GitHubAPI
 
@@ -35,10 +35,9 @@ from bot.actions import markdown as md
 from bot.actions.alert_issue import AlertIssue
 from bot.actions.alert_text import BodyContext, CommitLookup
 from bot.actions.policy import DEFAULT_APP_SLUG, AlertPolicy, policy_for
-from bot.engine import RepoConfigLike, Unit
-from bot.store.base import Store
+from bot.records import CulpritRun, Revert
+from bot.store.base import Changes, Store
 from bot.store.record_view import Records
-from bot.store.records import CulpritRun, Revert
 from bot.tracker.model import CloseReason, CommitInfo, Decision, DecisionKind
 
 log = logging.getLogger(__name__)
@@ -49,6 +48,13 @@ ClosedByHuman = Callable[[Decision, int], Awaitable[None]]
 Quiet = Callable[[str, str, str, float], Awaitable[str | None]]
 # (repo, branch, group, job keys, sha) → whether each of the jobs passed on a commit after sha
 PassedSince = Callable[[str, str, str, Sequence[str], str], bool]
+
+
+class DeliveryWork(Protocol):
+    """What the sink needs of the engine's `Unit`: the delivery's pending writes."""
+
+    @property
+    def changes(self) -> Changes: ...
 
 
 def _no_commits(repo: str) -> CommitLookup:
@@ -94,8 +100,8 @@ class GitHubSink:
         self,
         decisions: Sequence[Decision],
         gh: GitHubAPI | None,
-        config: RepoConfigLike,
-        unit: Unit | None,
+        config: object,  # the repository's configuration (`bot.config.RepoConfig`)
+        unit: DeliveryWork | None,
     ) -> None:
         if gh is None:
             log.warning("no GitHub client for decisions", extra={"decisions": len(decisions)})

@@ -16,7 +16,7 @@ from typing import Any
 from bot.actions import markdown as md
 from bot.actions.alert_issue import BreakageChanges
 from bot.actions.policy import AlertPolicy
-from bot.store.records import CulpritRun, Revert
+from bot.records import CulpritRun, Revert
 from bot.tracker.model import (
     RERUN,
     Breakage,

@@ -21,9 +21,9 @@ from bot.actions import issue_calls
 from bot.actions import markdown as md
 from bot.config import CONFIG_PATH, ConfigError, ConfigResult, LoadedConfig
 from bot.github.rest import Issue
+from bot.records import ConfigReport
 from bot.store.base import Store
 from bot.store.record_view import Records, records_of
-from bot.store.records import ConfigReport
 
 log = logging.getLogger(__name__)
 

@@ -21,11 +21,10 @@ from bot.actions import alert_issue, issue_calls
 from bot.actions import markdown as md
 from bot.actions.alert_issue import AlertIssue
 from bot.actions.issue_calls import repo_vars
-from bot.actions.policy import DEFAULT_APP_SLUG, AlertPolicy
-from bot.config.model import is_team
+from bot.actions.policy import DEFAULT_APP_SLUG, AlertPolicy, users_among
+from bot.records import ACKED, CANCELLED, DONE, PENDING, Escalation, copy
 from bot.store.base import Store
 from bot.store.record_view import Records, records_of
-from bot.store.records import ACKED, CANCELLED, DONE, PENDING, Escalation, copy
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +44,7 @@ def owner_line(owners: Sequence[str]) -> str:
 
 async def assign(gh: GitHubAPI, repo: str, number: int, owners: Sequence[str]) -> None:
     """Assign the users among `owners` (adding assignees is idempotent on GitHub)."""
-    users = [owner.removeprefix("@") for owner in owners if not is_team(owner)]
+    users = [owner.removeprefix("@") for owner in users_among(owners)]
     if users:
         await gh.post(
             ASSIGNEES_PATH,

@@ -28,9 +28,9 @@ from bot.actions.issue_calls import repo_vars
 from bot.actions.policy import AlertPolicy
 from bot.github import ci
 from bot.github.rest import Commit, Issue, IssueSearch, PullRequest, login_of
+from bot.records import Revert
 from bot.store.base import Store
 from bot.store.record_view import Records
-from bot.store.records import Revert
 from bot.tracker.model import Breakage, CommitInfo, CulpritStatus, Decision, DecisionKind
 
 log = logging.getLogger(__name__)

@@ -21,9 +21,9 @@ from bot.actions.issue_calls import repo_vars
 from bot.actions.policy import AlertPolicy
 from bot.actions.suspects import WHOLE, SuspectPR, Suspects, get_pull, load_record
 from bot.github.rest import login_of
+from bot.records import SuspectHold, SuspectPRs
 from bot.store.base import Store
 from bot.store.record_view import Records, records_of
-from bot.store.records import SuspectHold, SuspectPRs
 
 ISSUE_LABELS_PATH = "/repos/{owner}/{repo}/issues/{number}/labels"
 ISSUE_LABEL_PATH = "/repos/{owner}/{repo}/issues/{number}/labels/{name}"

@@ -22,9 +22,9 @@ from bot.actions.issue_calls import repo_vars
 from bot.actions.policy import AlertPolicy
 from bot.github import pulls_for_commit
 from bot.github.rest import Commit, PullRequest, login_of
+from bot.records import SuspectPRs
 from bot.store.base import Store
 from bot.store.record_view import Records, records_of
-from bot.store.records import SuspectPRs
 from bot.tracker.model import Decision
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from bot.events import job_result_from_api, parse_workflow_run
 from bot.github import ci
 from bot.github.jobs import list_run_jobs
 from bot.github.rest import PullRequest
-from bot.store.records import Ack
+from bot.records import Ack
 from bot.tracker.model import (
     AlertState,
     CulpritStatus,

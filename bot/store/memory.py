@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
+from bot.records import PENDING, Escalation, Removal, key_of
 from bot.store.base import (
     Changes,
     Delivery,
@@ -22,7 +23,6 @@ from bot.store.base import (
     StoreError,
 )
 from bot.store.migrations import LATEST_VERSION
-from bot.store.records import PENDING, Escalation, Removal, key_of
 from bot.tracker.model import AlertState, JobResult
 
 ResultKey = tuple[int, int, str, int]  # run_id, run_attempt, job, job_id (per repository)
