@@ -25,9 +25,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from bot.github.client import CallStats
+from bot.records import CulpritRun, Revert
 from bot.recovery import RecoveryCounts
 from bot.store.base import Store
-from bot.store.records import CulpritRun, Revert
 from bot.tracker.model import AlertState
 
 log = logging.getLogger(__name__)

@@ -20,10 +20,10 @@ from cachetools import TTLCache
 from gidgethub.abc import GitHubAPI
 
 from bot import installations
-from bot.actions import owners
+from bot.actions import escalation
+from bot.actions.alert_lifecycle import GitHubSink
 from bot.actions.config_report import report_config
 from bot.actions.culprit import GitHubProber
-from bot.actions.github_sink import GitHubSink
 from bot.commands import suppressed
 from bot.commands.limits import ReplyLimits
 from bot.config import ConfigLoader
@@ -277,7 +277,7 @@ async def running_service(
         worker.every(RECOVERY_SECONDS, recovery.run_once, "recover-deliveries")
         worker.every(
             ESCALATION_CHECK_SECONDS,
-            lambda: owners.check_escalations(store, github.installation_client, time.time()),
+            lambda: escalation.check_escalations(store, github.installation_client, time.time()),
             "escalations",
         )
         worker.every(

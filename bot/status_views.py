@@ -16,6 +16,7 @@ from bot.actions import alert_issue
 from bot.actions.suspects import pr_number_from_message
 from bot.commands import quiet
 from bot.config import RepoConfig
+from bot.records import PENDING, Ack, Escalation
 from bot.status_templates import (
     CELL_WORDS,
     AlertView,
@@ -33,7 +34,6 @@ from bot.status_templates import (
     wall_clock,
 )
 from bot.store.base import Store
-from bot.store.records import PENDING, Ack, Escalation
 from bot.tracker import RepoTracker
 from bot.tracker.jobkeys import key_for, rule_matches
 from bot.tracker.model import (

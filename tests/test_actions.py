@@ -12,16 +12,16 @@ from typing import Any
 
 import pytest
 
-from bot.actions import alert_issue, owners, suspects
-from bot.actions.github_sink import GitHubSink
+from bot.actions import alert_issue, escalation, suspect_labels, suspects
+from bot.actions.alert_lifecycle import GitHubSink
 from bot.actions.markdown import ZWSP
 from bot.actions.policy import AlertPolicy, policy_for
 from bot.config.model import GroupConfig, RepoConfig, SuspectsConfig
 from bot.github import GitHubClient
+from bot.records import AlertIssue, SuspectHold, SuspectPRs
 from bot.simulated_github import SimulatedGitHub
 from bot.store import open_store
 from bot.store.base import Changes, Store
-from bot.store.records import AlertIssue, SuspectHold, SuspectPRs
 from bot.tracker.model import (
     Breakage,
     CloseReason,
@@ -428,19 +428,19 @@ async def test_unsuspect_and_suspect(
 ) -> None:
     await sink.act([opened()], gh, CONFIG, None)
     policy = policy_for(CONFIG, GROUP)
-    assert await suspects.unsuspect(gh, store, REPO, "a1", 12, policy)
+    assert await suspect_labels.unsuspect(gh, store, REPO, "a1", 12, policy)
     assert "ci: suspected breakage" not in sim.labels_of(REPO, 12)
     await sink.act([updated(streak=4)], gh, CONFIG, None)
     assert "ci: suspected breakage" not in sim.labels_of(REPO, 12)
 
     record = await alert_issue.load(store, "a1")
     assert record is not None
-    pr = await suspects.suspect(gh, store, record, 13, policy, set())
+    pr = await suspect_labels.suspect(gh, store, record, 13, policy, set())
     assert pr is not None and pr.author == "bob"
     await sink.act([updated(streak=5)], gh, CONFIG, None)
     assert "ci: suspected breakage" in sim.labels_of(REPO, 13)
     assert len(sim.comments(REPO, 13)) == 1
-    assert await suspects.suspect(gh, store, record, 999, policy, set()) is None
+    assert await suspect_labels.suspect(gh, store, record, 999, policy, set()) is None
 
 
 async def test_a_pr_suspected_by_two_alerts_keeps_its_label_until_both_close(
@@ -473,18 +473,18 @@ async def test_escalation_fires_once_unless_acknowledged(
     async def client_for(installation: int) -> GitHubClient:
         return gh
 
-    assert await owners.ack(store, REPO, second.number, "alice")
-    assert await owners.check_escalations(store, client_for, 1030.0) == 0
-    assert await owners.check_escalations(store, client_for, 1061.0) == 1
-    assert await owners.check_escalations(store, client_for, 5000.0) == 0
-    [escalation] = sim.comments(REPO, first.number)
-    assert "@pytorch/pt2-oncall, @erin" in escalation and "/trunkwatch ack" in escalation
+    assert await escalation.ack(store, REPO, second.number, "alice")
+    assert await escalation.check_escalations(store, client_for, 1030.0) == 0
+    assert await escalation.check_escalations(store, client_for, 1061.0) == 1
+    assert await escalation.check_escalations(store, client_for, 5000.0) == 0
+    [pinged] = sim.comments(REPO, first.number)
+    assert "@pytorch/pt2-oncall, @erin" in pinged and "/trunkwatch ack" in pinged
     assert sim.comments(REPO, second.number) == []
 
-    assert await owners.unack(store, REPO, second.number, 6000.0)
-    assert not await owners.ack(store, REPO, 999, "alice")
+    assert await escalation.unack(store, REPO, second.number, 6000.0)
+    assert not await escalation.ack(store, REPO, 999, "alice")
     await sink.act([closed("c1", group="cuda")], gh, config, None)
-    assert await owners.check_escalations(store, client_for, 9000.0) == 0
+    assert await escalation.check_escalations(store, client_for, 9000.0) == 0
     assert len(sim.comments(REPO, second.number)) == 1  # the closing comment only
 
 
@@ -565,8 +565,8 @@ async def test_a_failing_escalation_is_tried_again(
         return gh
 
     sim.fail_next("GET", f"/repos/{REPO}/issues/{issue.number}", 500, times=4)
-    assert await owners.check_escalations(store, client_for, 6000.0) == 0
-    assert await owners.check_escalations(store, client_for, 6000.0) == 1
+    assert await escalation.check_escalations(store, client_for, 6000.0) == 0
+    assert await escalation.check_escalations(store, client_for, 6000.0) == 1
     [comment] = sim.comments(REPO, issue.number)
     assert "within 1 h 30 min" in comment and "@erin" in comment
 
@@ -732,13 +732,13 @@ async def test_unsuspect_and_suspect_with_breakages(
 ) -> None:
     await sink.act([with_breakages(opened(), A, B)], gh, CONFIG, None)
     policy = policy_for(CONFIG, GROUP)
-    assert await suspects.unsuspect(gh, store, REPO, "a1", 14, policy)
+    assert await suspect_labels.unsuspect(gh, store, REPO, "a1", 14, policy)
     await sink.act([both(streak=4)], gh, CONFIG, None)
     assert labelled(sim) == {12}  # cleared: its breakage does not label it again
 
     record = await alert_issue.load(store, "a1")
     assert record is not None
-    assert await suspects.suspect(gh, store, record, 16, policy, set()) is not None
+    assert await suspect_labels.suspect(gh, store, record, 16, policy, set()) is not None
     assert labelled(sim) == {12, 16}
     await sink.act([only(B)], gh, CONFIG, None)  # A recovered: a person's suspect stays
     assert labelled(sim) == {16}

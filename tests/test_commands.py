@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from gidgethub import routing
 
-from bot.actions import alert_issue as issues
-from bot.actions.github_sink import GitHubSink
+from bot.actions import alert_issue
+from bot.actions.alert_lifecycle import GitHubSink
 from bot.commands import parser, permissions, quiet
 from bot.commands.limits import MAX_COMMANDS, ReplyLimits
 from bot.commands.parser import COMMANDS, CommandError, parse_comment
@@ -25,11 +25,11 @@ from bot.engine import Engine, Unit
 from bot.events import PayloadError
 from bot.github import GitHubApp, GitHubClient
 from bot.handlers import issue_comment
+from bot.records import ACKED, PENDING, Escalation
 from bot.simulated_github import SimulatedGitHub
 from bot.simulated_github.state import Comment
 from bot.store import open_store
 from bot.store.base import Delivery, DeliveryStatus, Store
-from bot.store.records import ACKED, PENDING, Escalation
 from bot.tracker.model import CommitInfo, DecisionKind, JobResult, Push
 from bot.worker import Worker
 from tests.conftest import INSTALLATION_ID
@@ -654,7 +654,7 @@ async def test_alert_commands_on_a_pull_request_say_where_they_work(env: Env) ->
 
 async def test_alert_found_by_its_marker_when_the_store_lost_the_issue(env: Env) -> None:
     number = await env.break_trunk()
-    await env.store.put_state(issues.BY_NUMBER, f"{REPO}#{number}", None)
+    await env.store.put_state(alert_issue.BY_NUMBER, f"{REPO}#{number}", None)
     await env.comment("/trunkwatch snooze 1h", number)
     assert "Snoozed by alice" in env.replies(number)[-1]
     assert await quiet.suppressed(env.store, REPO, "main", "inductor", time.time())

@@ -302,7 +302,7 @@ async def test_the_whole_stream_sent_again_afterwards(
 
 
 def recorded(db: Path, table: str) -> list[dict[str, Any]]:
-    """The rows of one of the App's typed record tables (`bot.store.records`)."""
+    """The rows of one of the App's typed record tables (`bot.records`)."""
     with contextlib.closing(sqlite3.connect(db)) as conn:
         conn.row_factory = sqlite3.Row
         return [dict(row) for row in conn.execute(f"SELECT * FROM {table}")]

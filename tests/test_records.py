@@ -1,4 +1,4 @@
-"""Typed records (`bot.store.records`): every kind kept exactly on every backend, written with
+"""Typed records (`bot.records`): every kind kept exactly on every backend, written with
 the delivery that made them, carried over from the old key/value state, and escalations that
 fire once with two replicas on one PostgreSQL database."""
 
@@ -14,15 +14,10 @@ from typing import Any
 
 import pytest
 
-from bot.actions import owners
+from bot.actions import escalation
 from bot.actions.policy import AlertPolicy
 from bot.github import GitHubClient
-from bot.simulated_github import SimulatedGitHub
-from bot.store.base import Changes, Delivery, Store
-from bot.store.carry_over import carry_state_over
-from bot.store.memory import MemoryStore
-from bot.store.record_view import Records
-from bot.store.records import (
+from bot.records import (
     ACKED,
     PENDING,
     Ack,
@@ -34,6 +29,11 @@ from bot.store.records import (
     SuspectHold,
     SuspectPRs,
 )
+from bot.simulated_github import SimulatedGitHub
+from bot.store.base import Changes, Delivery, Store
+from bot.store.carry_over import carry_state_over
+from bot.store.memory import MemoryStore
+from bot.store.record_view import Records
 from tests.test_store import Backend, PostgresBackend, SQLiteBackend, fresh_postgres
 
 REPO = "pytorch/pytorch"
@@ -271,16 +271,16 @@ async def test_two_replicas_fire_every_escalation_once(
     try:
         await asyncio.gather(
             *(
-                owners.schedule(replicas[index % 2], issue, policy, 0.0, 7)
+                escalation.schedule(replicas[index % 2], issue, policy, 0.0, 7)
                 for index, issue in enumerate(issues)
             )
         )
         fired = await asyncio.gather(
-            *(owners.check_escalations(replica, client_for, 120.0) for replica in replicas)
+            *(escalation.check_escalations(replica, client_for, 120.0) for replica in replicas)
         )
         assert sum(fired) == 80
         for issue in issues:
             assert len(sim.comments(REPO, issue.number)) == 1
-        assert await owners.check_escalations(replicas[0], client_for, 500.0) == 0
+        assert await escalation.check_escalations(replicas[0], client_for, 500.0) == 0
     finally:
         await asyncio.gather(*(replica.close() for replica in replicas))

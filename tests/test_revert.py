@@ -21,9 +21,9 @@ from bot.actions.policy import AlertPolicy, policy_for
 from bot.config import load_text
 from bot.metrics import Metrics
 from bot.ops import add_ops_routes
+from bot.records import CulpritRun, Revert
 from bot.simulated_github.state import Issue
 from bot.store.record_view import Records
-from bot.store.records import CulpritRun, Revert
 from bot.tracker.model import CommitInfo, CulpritStatus, Decision, DecisionKind, Push
 from tests import test_commands
 from tests.test_commands import JOB, READER, REPO, SHAS, Env

@@ -19,13 +19,14 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from bot.actions import alert_issue, owners
+from bot.actions import alert_issue, escalation
 from bot.actions.policy import policy_for
 from bot.commands import quiet
 from bot.config import load_text
 from bot.engine import Engine, Unit
 from bot.events import parse_push, parse_workflow_job
 from bot.history import INDUCTOR_JOBS, TRUNK_JOBS, Generator, Scenario
+from bot.records import Ack
 from bot.replay import FixedConfig
 from bot.status_page import add_status_routes
 from bot.status_templates import (
@@ -45,7 +46,6 @@ from bot.status_views import PageConfig
 from bot.store import open_store
 from bot.store.base import Installation, Store
 from bot.store.record_view import records_of
-from bot.store.records import Ack
 
 REPO = "pytorch/pytorch"
 TOKEN = "s3cret-status-token"
@@ -340,9 +340,9 @@ async def people_did_things(history: History) -> None:
     issue = await alert_issue.load(store, alert_id)
     assert issue is not None
     policy = policy_for(load_text(CONFIG, "trunkwatch.yml"), "inductor")
-    await owners.schedule(store, issue, policy, now, 7)
+    await escalation.schedule(store, issue, policy, now, 7)
     # What `/trunkwatch ack` writes: the escalation stops, the acknowledgement is recorded.
-    assert await owners.ack(store, REPO, ISSUE_NUMBER, "bob")
+    assert await escalation.ack(store, REPO, ISSUE_NUMBER, "bob")
     await records_of(store).put(Ack(alert_id, "bob", now - 600))
     await quiet.snooze(store, REPO, "main", "trunk", quiet.Snooze(now + 7200, "carol"))
 

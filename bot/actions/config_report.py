@@ -17,13 +17,13 @@ import logging
 
 from gidgethub.abc import GitHubAPI
 
-from bot.actions import alert_issue as issues
+from bot.actions import issue_calls
 from bot.actions import markdown as md
 from bot.config import CONFIG_PATH, ConfigError, ConfigResult, LoadedConfig
 from bot.github.rest import Issue
+from bot.records import ConfigReport
 from bot.store.base import Store
 from bot.store.record_view import Records, records_of
-from bot.store.records import ConfigReport
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +113,8 @@ def report_body(repo: str, result: ConfigResult) -> str:
 async def _find_open(gh: GitHubAPI, repo: str) -> Issue | None:
     """The open report issue on GitHub, by its label and marker (only the App's own)."""
     listing = gh.getiter(
-        issues.ISSUES_PATH + "{?state,labels,per_page}",
-        issues.repo_vars(repo, state="open", labels=LABEL, per_page=100),
+        issue_calls.ISSUES_PATH + "{?state,labels,per_page}",
+        issue_calls.repo_vars(repo, state="open", labels=LABEL, per_page=100),
     )
     item: Issue
     async for item in listing:
@@ -133,15 +133,15 @@ async def _report(
     body, title = report_body(repo, result), title_for(result)
     number = record.number if record is not None and record.state == OPEN else 0
     if number:
-        edited = await issues.edit(gh, repo, number, title=title, body=body)
+        edited = await issue_calls.edit(gh, repo, number, title=title, body=body)
         if edited is not None and edited.get("state") == OPEN:
             return number
     found = await _find_open(gh, repo)
     if found is not None:
-        await issues.edit(gh, repo, int(found["number"]), title=title, body=body)
+        await issue_calls.edit(gh, repo, int(found["number"]), title=title, body=body)
         return int(found["number"])
-    await issues.ensure_label(gh, repo, LABEL, set())
-    created = await issues.create(gh, repo, title, body, [LABEL])
+    await issue_calls.ensure_label(gh, repo, LABEL, set())
+    created = await issue_calls.create(gh, repo, title, body, [LABEL])
     log.info("config error reported", extra={"repo": repo, "issue": created["number"]})
     return int(created["number"])
 
@@ -153,9 +153,9 @@ def fixed_comment(result: ConfigResult) -> str:
 
 
 async def _close(gh: GitHubAPI, repo: str, number: int, text: str) -> None:
-    url_vars = issues.repo_vars(repo, number=number)
-    await gh.post(issues.COMMENTS_PATH, url_vars, data={"body": text})
-    await issues.edit(gh, repo, number, state="closed", state_reason="completed")
+    url_vars = issue_calls.repo_vars(repo, number=number)
+    await gh.post(issue_calls.COMMENTS_PATH, url_vars, data={"body": text})
+    await issue_calls.edit(gh, repo, number, state="closed", state_reason="completed")
     log.info("config error report closed", extra={"repo": repo, "issue": number})
 
 
@@ -183,7 +183,7 @@ async def report_config(
         found = await _find_open(gh, repo)
         number = int(found["number"]) if found is not None else 0
     if number:
-        current = await issues.get(gh, repo, number)
+        current = await issue_calls.get(gh, repo, number)
         if current is not None and current.get("state") == OPEN:
             await _close(gh, repo, number, fixed_comment(result))
     await records.put(ConfigReport(key, CLOSED, "", number))

@@ -23,8 +23,8 @@ import gidgethub
 from gidgethub.abc import GitHubAPI
 
 from bot.github import ci
+from bot.records import CulpritRun
 from bot.store.record_view import Records
-from bot.store.records import CulpritRun
 from bot.tracker.model import (
     BISECT,
     RERUN,

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from gidgethub.abc import GitHubAPI
 
-from bot.engine import RepoConfigLike, Unit
 from bot.tracker.model import Decision, DecisionKind
 
 
@@ -74,6 +73,13 @@ def describe(record: dict[str, Any]) -> str:
     return f"{head} streak {record['streak']} at {short}: {jobs} — suspects: {suspects}"
 
 
+class Delivered(Protocol):
+    """What the dry run needs of the engine's `Unit`: the delivery it is the work of."""
+
+    @property
+    def delivery_id(self) -> str: ...
+
+
 class DryRunSink:
     """Writes each decision as a replay action line, JSON or readable."""
 
@@ -86,8 +92,8 @@ class DryRunSink:
         self,
         decisions: Sequence[Decision],
         gh: GitHubAPI | None,
-        config: RepoConfigLike,
-        unit: Unit,
+        config: object,
+        unit: Delivered,
     ) -> None:
         for decision in decisions:
             record = action_record(decision, unit.delivery_id)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from bot.actions.culprit import ProbeSettings
 from bot.config.model import GroupConfig, RepoConfig, is_team
@@ -57,7 +57,7 @@ class AlertPolicy:
     @property
     def owner_users(self) -> tuple[str, ...]:
         """Owners that can be assigned (teams cannot)."""
-        return tuple(owner for owner in self.owners if not is_team(owner))
+        return users_among(self.owners)
 
     @property
     def bot_login(self) -> str:
@@ -65,7 +65,12 @@ class AlertPolicy:
         return f"{self.app_slug}[bot]"
 
 
-def policy_for(config: Any, group: str, *, app_slug: str = DEFAULT_APP_SLUG) -> AlertPolicy:
+def users_among(owners: Sequence[str]) -> tuple[str, ...]:
+    """The users among owners (`alice`, not the team `@org/team`)."""
+    return tuple(owner for owner in owners if not is_team(owner))
+
+
+def policy_for(config: object, group: str, *, app_slug: str = DEFAULT_APP_SLUG) -> AlertPolicy:
     """The policy of `group` in a repository's configuration (`bot.config.RepoConfig`).
 
     A group that is no longer configured (its alert outlived a config change), or a config

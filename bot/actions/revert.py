@@ -21,16 +21,16 @@ from datetime import datetime
 import gidgethub
 from gidgethub.abc import GitHubAPI
 
-from bot.actions import alert_issue as issues
+from bot.actions import alert_issue, issue_calls, suspects
 from bot.actions import markdown as md
-from bot.actions import suspects
-from bot.actions.alert_issue import AlertIssue, repo_vars
+from bot.actions.alert_issue import AlertIssue
+from bot.actions.issue_calls import repo_vars
 from bot.actions.policy import AlertPolicy
 from bot.github import ci
 from bot.github.rest import Commit, Issue, IssueSearch, PullRequest, login_of
+from bot.records import Revert
 from bot.store.base import Store
 from bot.store.record_view import Records
-from bot.store.records import Revert
 from bot.tracker.model import Breakage, CommitInfo, CulpritStatus, Decision, DecisionKind
 
 log = logging.getLogger(__name__)
@@ -222,11 +222,11 @@ async def _link(
     labels_known: set[tuple[str, str]],
 ) -> None:
     """Label the revert pull request and tell the reverted one (both safe to repeat)."""
-    await issues.ensure_label(gh, issue.repo, REVERT_LABEL, labels_known)
+    await issue_calls.ensure_label(gh, issue.repo, REVERT_LABEL, labels_known)
     url_vars = repo_vars(issue.repo, number=record.number)
     await gh.post(ISSUE_LABELS_PATH, url_vars, data={"labels": [REVERT_LABEL]})
     text = reverted_comment(pull, record, issue)
-    await issues.comment_once(
+    await issue_calls.comment_once(
         gh, issue.repo, record.pr, text, "revert", policy, revert=str(record.number)
     )
 
@@ -249,8 +249,8 @@ async def auto(
     confirmed = [b for b in decision.breakages if b.status is CulpritStatus.CONFIRMED]
     if not any(b.culprit for b in confirmed):
         return []
-    issue = await issues.load(records, decision.alert)
-    if issue is None or issue.state != issues.OPEN:  # nothing to link it from
+    issue = await alert_issue.load(records, decision.alert)
+    if issue is None or issue.state != issue_calls.OPEN:  # nothing to link it from
         return []
     opened: list[Revert] = []
     for breakage in confirmed:
@@ -279,7 +279,7 @@ async def auto(
             continue
         if done.new:
             text = opened_comment(done.record, made)
-            await issues.comment_once(
+            await issue_calls.comment_once(
                 gh,
                 issue.repo,
                 issue.number,

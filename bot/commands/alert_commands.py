@@ -2,7 +2,7 @@
 recheck, rerun and revert. Each returns the text of its reply ("" when the alert issue itself says
 it), or raises CommandError.
 
-`ack` calls the owners' escalation (bot.actions.owners) and also records who acknowledged
+`ack` calls the owners' escalation (bot.actions.escalation) and also records who acknowledged
 in the store (namespace `command_ack`, key: the alert id) for `status`.
 """
 
@@ -13,10 +13,10 @@ from collections.abc import Sequence
 
 import gidgethub
 
+from bot.actions import escalation, suspect_labels
 from bot.actions import markdown as md
-from bot.actions import owners, suspects
 from bot.actions import revert as reverts
-from bot.actions.alert_issue import repo_vars
+from bot.actions.issue_calls import repo_vars
 from bot.commands import quiet
 from bot.commands.context import AlertTarget, CommandContext
 from bot.commands.parser import MAX_AHEAD, Command, CommandError
@@ -24,7 +24,7 @@ from bot.events import job_result_from_api, parse_workflow_run
 from bot.github import ci
 from bot.github.jobs import list_run_jobs
 from bot.github.rest import PullRequest
-from bot.store.records import Ack
+from bot.records import Ack
 from bot.tracker.model import (
     AlertState,
     CulpritStatus,
@@ -63,21 +63,21 @@ def _require_open(ctx: CommandContext, target: AlertTarget, command: Command) ->
 
 async def ack(ctx: CommandContext, target: AlertTarget, command: Command) -> str:
     state = _require_open(ctx, target, command)
-    stopped = await owners.ack(ctx.records, ctx.repo, ctx.issue_number, ctx.author)
+    stopped = await escalation.ack(ctx.records, ctx.repo, ctx.issue_number, ctx.author)
     await ctx.records.put(Ack(state.alert, ctx.author, ctx.now))
-    escalation = " The escalation will not fire." if stopped else ""
-    return f"Acknowledged by {_who(ctx)}: someone is on {_where(target)}.{escalation}"
+    fires = " The escalation will not fire." if stopped else ""
+    return f"Acknowledged by {_who(ctx)}: someone is on {_where(target)}.{fires}"
 
 
 async def unack(ctx: CommandContext, target: AlertTarget, command: Command) -> str:
     state = _require_open(ctx, target, command)
     had = await ctx.records.get(Ack, state.alert)
-    resumed = await owners.unack(ctx.records, ctx.repo, ctx.issue_number, ctx.now)
+    resumed = await escalation.unack(ctx.records, ctx.repo, ctx.issue_number, ctx.now)
     await ctx.records.remove(Ack, state.alert)
     if not had and not resumed:
         return "Nobody had acknowledged this alert; nothing changed."
-    escalation = " The escalation timer runs again." if resumed else ""
-    return f"Acknowledgement withdrawn by {_who(ctx)}.{escalation}"
+    fires = " The escalation timer runs again." if resumed else ""
+    return f"Acknowledgement withdrawn by {_who(ctx)}.{fires}"
 
 
 async def acked_by(ctx: CommandContext, alert: str) -> str | None:
@@ -112,7 +112,7 @@ async def suspect(ctx: CommandContext, target: AlertTarget, command: Command) ->
     number = command.pr
     assert number is not None  # the parser requires it
     policy = ctx.policy(target.issue.group)
-    found = await suspects.suspect(ctx.gh, ctx.records, target.issue, number, policy, set())
+    found = await suspect_labels.suspect(ctx.gh, ctx.records, target.issue, number, policy, set())
     if found is None:
         raise CommandError(
             f"#{number} is not a pull request of this repository.",
@@ -127,7 +127,7 @@ async def unsuspect(ctx: CommandContext, target: AlertTarget, command: Command) 
     number = command.pr
     assert number is not None  # the parser requires it
     policy = ctx.policy(target.issue.group)
-    was = await suspects.unsuspect(
+    was = await suspect_labels.unsuspect(
         ctx.gh, ctx.records, ctx.repo, target.issue.alert, number, policy
     )
     if not was:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from gidgethub.abc import GitHubAPI
 
-from bot.actions import alert_issue as issues
+from bot.actions import alert_issue
 from bot.actions import markdown as md
 from bot.actions.alert_issue import AlertIssue
 from bot.actions.policy import AlertPolicy, policy_for
@@ -81,8 +81,8 @@ class CommandContext:
     async def _find_target(self) -> AlertTarget | None:
         if self.issue.is_pull:
             return None
-        alert_id = await issues.alert_for_issue(self.records, self.repo, self.issue.number)
-        record = await issues.load(self.records, alert_id) if alert_id else None
+        alert_id = await alert_issue.alert_for_issue(self.records, self.repo, self.issue.number)
+        record = await alert_issue.load(self.records, alert_id) if alert_id else None
         if record is None:
             record = await self._from_marker()
         if record is None or record.repo.lower() != self.repo.lower():

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bot.store import records
+from bot import records
 from bot.store.base import Store
 from bot.store.record_view import Records, records_of
 from bot.tracker.model import CloseReason

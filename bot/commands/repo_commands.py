@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.actions import alert_issue as issues
+from bot.actions import alert_issue
 from bot.actions import markdown as md
 from bot.commands import quiet
 from bot.commands.alert_commands import acked_by
@@ -96,7 +96,7 @@ async def _row(ctx: CommandContext, status: GroupStatus, threshold: int) -> str:
     state = "🔴 broken" if status.broken else "🟡 failing"
     alert = ""
     if status.open_alert:
-        record = await issues.load(ctx.records, status.open_alert)
+        record = await alert_issue.load(ctx.records, status.open_alert)
         alert = md.link(f"#{record.number}", record.url) if record else "filing"
         who = await acked_by(ctx, status.open_alert)
         if who:

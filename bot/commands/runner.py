@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import gidgethub
 
-from bot.actions import alert_issue as issues
+from bot.actions import issue_calls
 from bot.actions import markdown as md
 from bot.actions.policy import AlertPolicy
 from bot.commands import alert_commands, permissions, repo_commands
@@ -78,14 +78,14 @@ def elsewhere(ctx: CommandContext, command: Command) -> str:
 
 
 async def react(ctx: CommandContext, content: str) -> None:
-    url_vars = issues.repo_vars(ctx.repo, comment_id=ctx.comment_id)
+    url_vars = issue_calls.repo_vars(ctx.repo, comment_id=ctx.comment_id)
     await ctx.gh.post(REACTIONS_PATH, url_vars, data={"content": content})
 
 
 async def reply(ctx: CommandContext, text: str) -> None:
     """The comment's one reply, under a marker naming the comment (a retry posts nothing)."""
     policy = AlertPolicy(group="", app_slug=ctx.app_slug, commands_prefix=ctx.prefix)
-    await issues.comment_once(
+    await issue_calls.comment_once(
         ctx.gh,
         ctx.repo,
         ctx.issue_number,

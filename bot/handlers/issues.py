@@ -22,8 +22,7 @@ from typing import Any
 from gidgethub import routing, sansio
 from gidgethub.abc import GitHubAPI
 
-from bot.actions import alert_issue as issues
-from bot.actions import owners, suspects
+from bot.actions import alert_issue, escalation, issue_calls, suspect_labels
 from bot.actions.policy import AlertPolicy, policy_for
 from bot.engine import ConfigSource, Engine, Unit
 from bot.events import PayloadError, repo_of
@@ -82,29 +81,29 @@ async def on_issue_changed(
     if change.by_bot:
         return
     records = Records(store, unit.changes)
-    alert = await issues.alert_for_issue(records, change.repo, change.number)
-    record = await issues.load(records, alert) if alert else None
+    alert = await alert_issue.alert_for_issue(records, change.repo, change.number)
+    record = await alert_issue.load(records, alert) if alert else None
     if record is None:
         return
     context = {"repo": change.repo, "issue": change.number, "by": change.sender}
     if change.action == "reopened":
-        if record.state == issues.CLOSED:
-            record.state, record.closed_by = issues.OPEN, ""
-            await issues.save(records, record)
+        if record.state == issue_calls.CLOSED:
+            record.state, record.closed_by = issue_calls.OPEN, ""
+            await alert_issue.save(records, record)
             log.info("alert issue reopened by a person", extra=context)
         return
-    if record.state != issues.OPEN:
+    if record.state != issue_calls.OPEN:
         return
-    record.state, record.closed_by = issues.CLOSED, issues.BY_HUMAN
-    await issues.save(records, record)
+    record.state, record.closed_by = issue_calls.CLOSED, alert_issue.BY_HUMAN
+    await alert_issue.save(records, record)
     log.info(f"alert issue {change.action} by a person; the alert is resolved", extra=context)
     if gh is not None:
         repo_config = await config.for_repo(gh, change.repo, change.default_branch)
         policy = policy_for(repo_config, record.group) if repo_config is not None else None
-        await suspects.release_all(
+        await suspect_labels.release_all(
             gh, records, record.repo, record.alert, policy or AlertPolicy(group=record.group)
         )
-    await owners.cancel(records, record.alert)
+    await escalation.cancel(records, record.alert)
     tracker = await engine.tracker(gh, change.repo, change.default_branch, unit)
     open_alert = tracker.open_alert(record.branch, record.group) if tracker else None
     if open_alert is not None and open_alert.alert == record.alert:

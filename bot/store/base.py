@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from bot.store.records import Escalation
+from bot.records import Escalation
 from bot.tracker.model import AlertState, CommitInfo, JobResult
 
 R = TypeVar("R")
@@ -70,7 +70,7 @@ class Changes:
     commits: list[StoredCommit]
     results: list[JobResult]
     alerts: list[AlertState]
-    records: list[Any]  # `bot.store.records` records to write, and `Removal`s, in order
+    records: list[Any]  # `bot.records` records to write, and `Removal`s, in order
 
     def __init__(self) -> None:
         self.commits = []
@@ -191,7 +191,7 @@ class Store(Protocol):
     async def record_redelivery(self, guid: str, hook_delivery_id: int, now: float) -> None:
         """Note that `guid` was asked for again, about attempt `hook_delivery_id`."""
 
-    # --- typed records (bot.store.records): written through Changes.records ------------
+    # --- typed records (bot.records): written through Changes.records ------------
     async def get_record(self, kind: type[R], *key: Any) -> R | None:
         """The record of `kind` with this primary key, or None."""
 

@@ -12,8 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from bot.store.base import Changes, Store
-from bot.store.records import (
+from bot.records import (
     Ack,
     AlertIssue,
     ConfigReport,
@@ -23,6 +22,7 @@ from bot.store.records import (
     SuspectHold,
     SuspectPRs,
 )
+from bot.store.base import Changes, Store
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
+from bot.records import PENDING, Escalation, Removal, key_of
 from bot.store.base import (
     Changes,
     Delivery,
@@ -21,7 +22,6 @@ from bot.store.base import (
     StoredCommit,
     StoreError,
 )
-from bot.store.records import PENDING, Escalation, Removal, key_of
 from bot.store.schema import LATEST_VERSION
 from bot.tracker.model import AlertState, JobResult
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 
+from bot.records import Escalation
 from bot.store import codec, record_rows
 from bot.store.base import (
     Changes,
@@ -53,7 +54,6 @@ from bot.store.postgres_rows import (
     save_installation,
     write_changes,
 )
-from bot.store.records import Escalation
 from bot.store.sqlite_rows import (
     DELIVERY_COLUMNS,
     alert_from_row,

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
+from bot.records import Removal, column
 from bot.store import codec
-from bot.store.records import Removal, column
 from bot.store.sqlite_rows import NamedRow
 
 SQLITE, POSTGRES = "sqlite", "postgres"

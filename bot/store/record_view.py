@@ -11,8 +11,8 @@ from __future__ import annotations
 import copy
 from typing import Any, TypeVar
 
+from bot.records import Removal, key_of
 from bot.store.base import Changes, Store
-from bot.store.records import Removal, key_of
 
 R = TypeVar("R")
 

@@ -196,7 +196,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         6,
-        "typed records of the actions (bot.store.records), in place of the key/value state",
+        "typed records of the actions (bot.records), in place of the key/value state",
         (
             """
             CREATE TABLE alert_issues (

@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from bot.records import Escalation
 from bot.store import codec, record_rows
 from bot.store import sqlite_transactions as transactions
 from bot.store.base import (
@@ -32,7 +33,6 @@ from bot.store.base import (
     StoreError,
 )
 from bot.store.batching import GroupCommit
-from bot.store.records import Escalation
 from bot.store.schema import OPEN_STATUSES
 from bot.store.sqlite_rows import (
     DELIVERY_COLUMNS,

@@ -12,10 +12,10 @@ import dataclasses
 import sqlite3
 from collections.abc import Iterable, Iterator
 
+from bot.records import Escalation
 from bot.store import record_rows
 from bot.store.base import Changes, Delivery, DeliveryStatus, Installation, StoreError
 from bot.store.migrations import current_version, migrate
-from bot.store.records import Escalation
 from bot.store.schema import REPO_VERSIONS_SINCE
 from bot.store.sqlite_rows import CLAIM, delivery_from_row, insert_delivery, write_changes
 

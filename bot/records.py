@@ -1,10 +1,14 @@
 """What the actions remember, as typed records: one small dataclass and one table each.
 
+A types layer beside the tracker's types (`bot.tracker.model`): the vocabulary the store and
+the actions share, importing nothing else of bot, so that neither has to import the other.
+
 An alert's issue, its escalation timer, the suspect PRs it labelled, the holds on those
 labels, mutes, snoozes, acknowledgements and config-error reports. A record is written
 through `Changes.records` (a `Record` to insert or replace, a `Removal` to delete), so what
 the actions did while processing a delivery is committed in the same transaction that marks
-the delivery done. `Records` reads them with the delivery's own pending writes applied.
+the delivery done. `Records` (bot/store/record_view.py) reads them with the delivery's own
+pending writes applied.
 
 Each dataclass's fields are its table's columns (`COLUMNS` renames the few that are SQL
 words); `KEY` names the primary key. Lists and mappings are kept as JSON text.

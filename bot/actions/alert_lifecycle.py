@@ -13,25 +13,31 @@ the issue is found again by its marker and comments are checked for theirs befor
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from gidgethub.abc import GitHubAPI
 
-from bot.actions import alert_issue as issues
-from bot.actions import culprit, owners, revert, suspects
+from bot.actions import (
+    alert_changes,
+    alert_issue,
+    alert_text,
+    culprit,
+    escalation,
+    issue_calls,
+    revert,
+    suspect_labels,
+    suspects,
+)
 from bot.actions import markdown as md
-from bot.actions.alert_issue import AlertIssue, BodyContext, CommitLookup
+from bot.actions.alert_issue import AlertIssue
+from bot.actions.alert_text import BodyContext, CommitLookup
 from bot.actions.policy import DEFAULT_APP_SLUG, AlertPolicy, policy_for
-from bot.engine import RepoConfigLike, Unit
-from bot.github.rest import Issue
-from bot.store.base import Store
+from bot.records import CulpritRun, Revert
+from bot.store.base import Changes, Store
 from bot.store.record_view import Records
-from bot.store.records import CulpritRun, Revert
 from bot.tracker.model import CloseReason, CommitInfo, Decision, DecisionKind
 
 log = logging.getLogger(__name__)
@@ -42,6 +48,13 @@ ClosedByHuman = Callable[[Decision, int], Awaitable[None]]
 Quiet = Callable[[str, str, str, float], Awaitable[str | None]]
 # (repo, branch, group, job keys, sha) → whether each of the jobs passed on a commit after sha
 PassedSince = Callable[[str, str, str, Sequence[str], str], bool]
+
+
+class DeliveryWork(Protocol):
+    """What the sink needs of the engine's `Unit`: the delivery's pending writes."""
+
+    @property
+    def changes(self) -> Changes: ...
 
 
 def _no_commits(repo: str) -> CommitLookup:
@@ -87,8 +100,8 @@ class GitHubSink:
         self,
         decisions: Sequence[Decision],
         gh: GitHubAPI | None,
-        config: RepoConfigLike,
-        unit: Unit | None,
+        config: object,  # the repository's configuration (`bot.config.RepoConfig`)
+        unit: DeliveryWork | None,
     ) -> None:
         if gh is None:
             log.warning("no GitHub client for decisions", extra={"decisions": len(decisions)})
@@ -116,13 +129,13 @@ class GitHubSink:
         group's alert, never filed, spends none)."""
         if self.prober_for is None or not any(b.wanted for b in decision.breakages):
             return
-        record = await issues.load(records, decision.alert)
+        record = await alert_issue.load(records, decision.alert)
         if record is None:  # not filed: muted, or waiting for these runs (confirm_before_filing)
             if await self._quiet(decision) or not await self._unconfirmed(
                 decision, policy, records
             ):
                 return
-        elif record.state != issues.OPEN:
+        elif record.state != issue_calls.OPEN:
             return
         prober = self.prober_for(gh)
         await culprit.request_probes([decision], prober, records, policy.probes, self.clock())
@@ -134,7 +147,7 @@ class GitHubSink:
     ) -> None:
         record = await self._find(decision, gh, policy, records)
         if record is not None:
-            if record.state == issues.OPEN:  # filed before a crash: finish what was left
+            if record.state == issue_calls.OPEN:  # filed before a crash: finish what was left
                 await self._refresh(decision, gh, policy, record, True, records)
             return
         reason = await self._quiet(decision)
@@ -151,10 +164,10 @@ class GitHubSink:
         ctx = await self._context(
             decision, gh, policy, records, found, list(policy.owners), now, previous
         )
-        title, body = issues.title(decision, policy), issues.body(decision, ctx)
+        title, body = alert_text.title(decision, policy), alert_text.body(decision, ctx)
         for label in policy.issue_labels:
-            await issues.ensure_label(gh, decision.repo, label, self._labels_known)
-        created = await issues.create(gh, decision.repo, title, body, policy.issue_labels)
+            await issue_calls.ensure_label(gh, decision.repo, label, self._labels_known)
+        created = await issue_calls.create(gh, decision.repo, title, body, policy.issue_labels)
         record = AlertIssue(
             alert=decision.alert,
             repo=decision.repo,
@@ -166,15 +179,15 @@ class GitHubSink:
             opened_at=now,
             jobs=[str(job.key) for job in decision.jobs],
             suspects=list(decision.suspects),
-            body_hash=issues.body_hash(title, body),
+            body_hash=alert_text.body_hash(title, body),
             previous=previous,
-            breakages=issues.breakage_summary(decision.breakages),
+            breakages=alert_issue.breakage_summary(decision.breakages),
         )
-        await issues.save(records, record)
+        await alert_issue.save(records, record)
         log.info("alert issue filed", extra={"repo": record.repo, "issue": record.number})
         await self._first_steps(gh, policy, record, records)
         if not decision.provisional:  # else labelled once the suspects' runs finish
-            await suspects.apply(gh, records, record, found, policy, self._labels_known)
+            await suspect_labels.apply(gh, records, record, found, policy, self._labels_known)
 
     async def update(
         self, decision: Decision, gh: GitHubAPI, policy: AlertPolicy, records: Records
@@ -182,7 +195,7 @@ class GitHubSink:
         record = await self._find(decision, gh, policy, records)
         if record is None:  # never filed (its OPEN failed before the issue existed)
             await self.open(decision, gh, policy, records)
-        elif record.state == issues.OPEN:
+        elif record.state == issue_calls.OPEN:
             await self._refresh(decision, gh, policy, record, False, records)
 
     async def close(
@@ -191,12 +204,12 @@ class GitHubSink:
         record = await self._find(decision, gh, policy, records)
         if record is not None:
             # A second close: the alert had recovered, then reruns of its failures passed.
-            again = record.state == issues.CLOSED and decision.reason is CloseReason.FLAKY
+            again = record.state == issue_calls.CLOSED and decision.reason is CloseReason.FLAKY
             ctx = await self._context(
                 decision, gh, policy, records, suspects.Suspects(), [], 0.0, None
             )
-            text = issues.close_comment(decision, ctx)
-            await issues.comment_once(
+            text = alert_text.close_comment(decision, ctx)
+            await issue_calls.comment_once(
                 gh,
                 record.repo,
                 record.number,
@@ -207,18 +220,20 @@ class GitHubSink:
             )
             # (GitHub keeps a closed issue's `state_reason` unless its state changes: the
             # comment says it was withdrawn, without a reopen and close that would notify.)
-            current = await issues.get(gh, record.repo, record.number)
-            if current is not None and current.get("state") == issues.OPEN:
-                reason = issues.CLOSE_STATE_REASON[decision.reason] if decision.reason else None
-                fields = {"state": issues.CLOSED, "state_reason": reason or "completed"}
-                await issues.edit(gh, record.repo, record.number, **fields)
-                record.closed_by = issues.BY_BOT
-            record.state = issues.CLOSED
-            record.closed_by = record.closed_by or issues.BY_HUMAN
-        await suspects.release_all(gh, records, decision.repo, decision.alert, policy)
-        await owners.cancel(records, decision.alert)
+            current = await issue_calls.get(gh, record.repo, record.number)
+            if current is not None and current.get("state") == issue_calls.OPEN:
+                reason = (
+                    issue_calls.CLOSE_STATE_REASON[decision.reason] if decision.reason else None
+                )
+                fields = {"state": issue_calls.CLOSED, "state_reason": reason or "completed"}
+                await issue_calls.edit(gh, record.repo, record.number, **fields)
+                record.closed_by = alert_issue.BY_BOT
+            record.state = issue_calls.CLOSED
+            record.closed_by = record.closed_by or alert_issue.BY_HUMAN
+        await suspect_labels.release_all(gh, records, decision.repo, decision.alert, policy)
+        await escalation.cancel(records, decision.alert)
         if record is not None:
-            await issues.save(records, record)
+            await alert_issue.save(records, record)
 
     async def _quiet(self, decision: Decision) -> str | None:
         """Why the group files no issue now (a mute or a snooze); None or "" when it does."""
@@ -251,92 +266,36 @@ class GitHubSink:
         ctx = await self._context(
             decision, gh, policy, records, found, record.owners, record.opened_at, record.previous
         )
-        title, body = issues.title(decision, policy), issues.body(decision, ctx)
-        digest = issues.body_hash(title, body)
+        title, body = alert_text.title(decision, policy), alert_text.body(decision, ctx)
+        digest = alert_text.body_hash(title, body)
         known_before = bool(record.body_hash)  # else what the issue showed is not known
         if digest != record.body_hash:
-            edited = await issues.edit(gh, record.repo, record.number, title=title, body=body)
-            if edited is None or edited.get("state") != issues.OPEN:
+            edited = await issue_calls.edit(gh, record.repo, record.number, title=title, body=body)
+            if edited is None or edited.get("state") != issue_calls.OPEN:
                 await self._closed_by_human(decision, gh, policy, record, records)
                 return
             record.body_hash = digest
-        breakages = await self._announce(decision, gh, policy, record, ctx, first, known_before)
-        await issues.save(records, record)
+        breakages = await alert_changes.announce(
+            gh,
+            decision,
+            policy,
+            record,
+            ctx,
+            first=first,
+            known_before=known_before,
+            recovered=lambda b: self._recovered(decision, b),
+        )
+        await alert_issue.save(records, record)
         if first:
             await self._first_steps(gh, policy, record, records)
         # A recovered breakage's labels go now, even while the others' suspects are provisional.
         if breakages is not None and breakages.recovered:
             gone = [str(b["id"]) for b in breakages.recovered]
-            await suspects.release(gh, records, record.repo, record.alert, gone, policy)
+            await suspect_labels.release(gh, records, record.repo, record.alert, gone, policy)
         if not decision.provisional:  # else labelled once the suspects' runs finish
             # An interrupted breakage keeps its labels: it is expected back as it was.
             keep = [str(b["id"]) for b in breakages.interrupted] if breakages else []
-            await suspects.apply(gh, records, record, found, policy, self._labels_known, keep)
-
-    async def _announce(
-        self,
-        decision: Decision,
-        gh: GitHubAPI,
-        policy: AlertPolicy,
-        record: AlertIssue,
-        ctx: BodyContext,
-        first: bool,
-        known_before: bool,
-    ) -> issues.BreakageChanges | None:
-        """Comment on what changed since the body last showed it (a breakage that joined or
-        recovered, else jobs that joined or left and new suspects), once; note in the record
-        what it shows now. Returns how the breakages changed, when that is known."""
-        breakages = None
-        if not first:
-            breakages = issues.breakage_changes(
-                record.breakages, decision.breakages, lambda b: self._recovered(decision, b)
-            )
-        new_jobs = [str(job.key) for job in decision.jobs]
-        # Provisional suspects (results still coming) are not announced: the comment says
-        # what they became once the results are in.
-        shown = record.suspects if decision.provisional else list(decision.suspects)
-        # An interrupted breakage is expected back as it was: its jobs are not said to leave
-        # (nor to join again), and the suspects are compared with those shown before it left.
-        away = [job for b in breakages.interrupted for job in b["jobs"]] if breakages else []
-        if away:
-            new_jobs += [job for job in away if job not in new_jobs]
-            shown = record.suspects
-        changed = {"jobs", "suspects"} & set(decision.changed)
-        before = (set(record.jobs), record.suspects)
-        if breakages is not None and breakages.news:
-            text = issues.breakage_comment(breakages, ctx)
-            change = breakages.marker
-            await issues.comment_once(
-                gh,
-                record.repo,
-                record.number,
-                text,
-                "breakage",
-                policy,
-                alert=record.alert,
-                change=change,
-            )
-        elif changed and known_before and not first and before != (set(new_jobs), shown):
-            previous = [job for job in record.jobs if job not in away]
-            text = issues.update_comment(decision, previous, record.suspects, ctx, shown)
-            revision = _revision(record, new_jobs, shown)
-            await issues.comment_once(
-                gh,
-                record.repo,
-                record.number,
-                text,
-                "update",
-                policy,
-                alert=record.alert,
-                rev=revision,
-            )
-            record.updates += 1
-        record.jobs, record.suspects = new_jobs, shown
-        if breakages is not None:
-            record.breakages = breakages.summary()
-        else:
-            record.breakages = issues.breakage_summary(decision.breakages)
-        return breakages
+            await suspect_labels.apply(gh, records, record, found, policy, self._labels_known, keep)
 
     def _recovered(self, decision: Decision, breakage: dict[str, Any]) -> bool:
         """Whether a breakage whose jobs left the alert recovered: they passed since its first
@@ -350,9 +309,9 @@ class GitHubSink:
     async def _first_steps(
         self, gh: GitHubAPI, policy: AlertPolicy, record: AlertIssue, records: Records
     ) -> None:
-        await owners.assign(gh, record.repo, record.number, record.owners)
+        await escalation.assign(gh, record.repo, record.number, record.owners)
         installation = getattr(gh, "installation_id", None)
-        await owners.schedule(records, record, policy, record.opened_at, installation)
+        await escalation.schedule(records, record, policy, record.opened_at, installation)
 
     async def _closed_by_human(
         self,
@@ -363,12 +322,12 @@ class GitHubSink:
         records: Records,
     ) -> None:
         log.info("alert issue closed by hand", extra={"repo": record.repo, "issue": record.number})
-        await suspects.release_all(gh, records, record.repo, record.alert, policy)
-        await owners.cancel(records, record.alert)
+        await suspect_labels.release_all(gh, records, record.repo, record.alert, policy)
+        await escalation.cancel(records, record.alert)
         if self.on_closed_by_human is not None:
             await self.on_closed_by_human(decision, record.number)
-        record.state, record.closed_by = issues.CLOSED, issues.BY_HUMAN
-        await issues.save(records, record)
+        record.state, record.closed_by = issue_calls.CLOSED, alert_issue.BY_HUMAN
+        await alert_issue.save(records, record)
 
     # --- finding things again ------------------------------------------------------------
 
@@ -376,25 +335,25 @@ class GitHubSink:
         self, decision: Decision, gh: GitHubAPI, policy: AlertPolicy, records: Records
     ) -> AlertIssue | None:
         """The alert's issue: from the store, else found open on GitHub by its marker."""
-        record = await issues.load(records, decision.alert)
+        record = await alert_issue.load(records, decision.alert)
         if record is not None:
             return record
         key = md.AlertKey(decision.repo, decision.branch, decision.group)
-        found = await issues.find_issue(gh, key, policy)
+        found = await issue_calls.find_issue(gh, key, policy)
         if found is None:
             return None
-        record = _adopt(decision, found, policy)
-        await issues.save(records, record)
+        record = alert_issue.adopt(decision, found, policy)
+        await alert_issue.save(records, record)
         log.info("alert issue found again", extra={"repo": record.repo, "issue": record.number})
         return record
 
     async def _previous(
         self, gh: GitHubAPI, key: md.AlertKey, policy: AlertPolicy, records: Records
     ) -> dict[str, Any] | None:
-        latest = await issues.latest(records, key)
+        latest = await alert_issue.latest(records, key)
         if latest is not None:
             return {"number": latest.number, "url": latest.url}
-        return await issues.find_previous(gh, key, policy)
+        return await issue_calls.find_previous(gh, key, policy)
 
     def _commits(self, decision: Decision) -> CommitLookup:
         return self.commits_for(decision.repo)
@@ -437,38 +396,6 @@ class GitHubSink:
             if from_commit:
                 self._repo_urls[repo] = from_commit
             else:
-                data = await gh.getitem("/repos/{owner}/{repo}", issues.repo_vars(repo))
+                data = await gh.getitem("/repos/{owner}/{repo}", issue_calls.repo_vars(repo))
                 self._repo_urls[repo] = str(data.get("html_url") or f"https://github.com/{repo}")
         return self._repo_urls[repo]
-
-
-def _adopt(decision: Decision, found: Issue, policy: AlertPolicy) -> AlertIssue:
-    """A record for an alert issue found on GitHub: its owners were pinged when it was filed."""
-    marker = md.find_marker(found.get("body"), "alert")
-    previous_number = int((marker.get("previous") if marker else None) or 0)
-    url = str(found.get("html_url") or "")
-    previous = None
-    if previous_number:
-        previous = {"number": previous_number, "url": url.rsplit("/", 1)[0] + f"/{previous_number}"}
-    try:
-        opened_at = datetime.fromisoformat(str(found.get("created_at")).replace("Z", "+00:00"))
-        opened = opened_at.timestamp()
-    except ValueError:
-        opened = 0.0
-    return AlertIssue(
-        alert=decision.alert,
-        repo=decision.repo,
-        branch=decision.branch,
-        group=decision.group,
-        number=int(found["number"]),
-        url=url,
-        owners=list(policy.owners),
-        opened_at=opened,
-        previous=previous,
-    )
-
-
-def _revision(record: AlertIssue, jobs: Sequence[str], shas: Sequence[str]) -> str:
-    """Names one change comment: what changed, from what, so a repeat finds its marker."""
-    text = "|".join([*record.jobs, ">", *jobs, "#", *record.suspects, ">", *shas])
-    return f"{record.updates}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"

@@ -17,14 +17,14 @@ from typing import Any
 import gidgethub
 from gidgethub.abc import GitHubAPI
 
-from bot.actions import alert_issue as issues
+from bot.actions import alert_issue, issue_calls
 from bot.actions import markdown as md
-from bot.actions.alert_issue import AlertIssue, repo_vars
-from bot.actions.policy import DEFAULT_APP_SLUG, AlertPolicy
-from bot.config.model import is_team
+from bot.actions.alert_issue import AlertIssue
+from bot.actions.issue_calls import repo_vars
+from bot.actions.policy import DEFAULT_APP_SLUG, AlertPolicy, users_among
+from bot.records import ACKED, CANCELLED, DONE, PENDING, Escalation, copy
 from bot.store.base import Store
 from bot.store.record_view import Records, records_of
-from bot.store.records import ACKED, CANCELLED, DONE, PENDING, Escalation, copy
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def owner_line(owners: Sequence[str]) -> str:
 
 async def assign(gh: GitHubAPI, repo: str, number: int, owners: Sequence[str]) -> None:
     """Assign the users among `owners` (adding assignees is idempotent on GitHub)."""
-    users = [owner.removeprefix("@") for owner in owners if not is_team(owner)]
+    users = [owner.removeprefix("@") for owner in users_among(owners)]
     if users:
         await gh.post(
             ASSIGNEES_PATH,
@@ -90,7 +90,7 @@ async def cancel(store: Store | Records, alert: str) -> None:
 
 
 async def _record_for_issue(records: Records, repo: str, number: int) -> Escalation | None:
-    alert = await issues.alert_for_issue(records, repo, number)
+    alert = await alert_issue.alert_for_issue(records, repo, number)
     return await records.get(Escalation, alert) if alert else None
 
 
@@ -127,8 +127,8 @@ def escalation_comment(owners: Sequence[str], after: float, prefix: str) -> str:
 
 async def _escalate(record: Escalation, gh: GitHubAPI) -> bool:
     """Post the escalation; False when the issue is already closed (nothing to escalate)."""
-    found = await issues.get(gh, record.repo, record.number)
-    if found is None or found.get("state") != issues.OPEN:
+    found = await issue_calls.get(gh, record.repo, record.number)
+    if found is None or found.get("state") != issue_calls.OPEN:
         return False
     policy = AlertPolicy(
         group="",
@@ -136,7 +136,7 @@ async def _escalate(record: Escalation, gh: GitHubAPI) -> bool:
         commands_prefix=record.prefix or "/trunkwatch",
     )
     text = escalation_comment(record.owners, record.after, policy.commands_prefix)
-    await issues.comment_once(
+    await issue_calls.comment_once(
         gh, record.repo, record.number, text, "escalation", policy, alert=record.alert
     )
     return True
