@@ -1,0 +1,305 @@
+"""What an alert says about one group: its failing jobs' blamelists, its breakages and their
+suspects, how sure the culprit is, and the runs that would tell (culprit confirmation)."""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bot.tracker.model import (
+    BISECT,
+    RERUN,
+    Breakage,
+    CulpritStatus,
+    Evidence,
+    FailingJob,
+    JobKey,
+    Probe,
+)
+from bot.tracker.results import identity
+from bot.tracker.timeline import KeyLine
+
+if TYPE_CHECKING:
+    from bot.tracker.group import BranchFacts
+
+PARALLEL_BISECT = 3  # untested suspects run all at once (a stack of 4 commits pushed together)
+
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    """What an alert says about its jobs at one point of the trunk."""
+
+    jobs: tuple[FailingJob, ...]
+    suspects: tuple[str, ...]
+    suspects_known: bool
+    last_green: str | None
+    pending: tuple[str, ...] = ()  # blamelist commits still running, in trunk order
+    breakages: tuple[Breakage, ...] = ()
+    rerunning: bool = False  # one of them runs again after a failure (a confirmation)
+
+    @property
+    def streak(self) -> int:
+        return max((job.streak for job in self.jobs), default=0)
+
+
+class Blame:
+    """The alert's content, read from a `GroupTrack`'s key lines."""
+
+    facts: BranchFacts
+    lines: dict[JobKey, KeyLine]
+
+    def content(
+        self,
+        keys: Iterable[JobKey],
+        index: int,
+        confirm: bool = False,
+        bisect: bool = False,
+        confirm_first: bool = False,
+    ) -> Content:
+        """The alert's jobs, breakages, suspects and last green commit as of commit `index`.
+
+        `confirm`, `bisect`, `confirm_first`: which runs each breakage may want, and whether
+        the rerun goes first (see `breakage`).
+        """
+        order = self.facts.order.order
+        jobs: list[FailingJob] = []
+        ranges: dict[JobKey, tuple[int, int]] = {}
+        pending: set[str] = set()
+        rerunning = False
+        for key in sorted(keys):
+            line = self.lines.get(key)
+            run = line.run_at(index) if line is not None else None
+            if line is None or run is None:
+                continue
+            pass_pos = line.last_pass_before(run.first)
+            last_pass = None if pass_pos is None else line.idx[pass_pos]
+            low = 0 if last_pass is None else last_pass + 1
+            # Up to the first failure of the lowest streak that reached the threshold after
+            # that pass: fewer failures below a pending commit may be flakes or the breakage's
+            # start; until it reports the culprit may be anywhere up to that real streak.
+            first_pos = next(r.first for r in line.runs if pass_pos is None or r.first > pass_pos)
+            first = line.idx[first_pos]
+            failed = line.latest_failed(index)
+            running = [
+                p for p in range(bisect_left(line.idx, low), first_pos) if line.verdicts[p].pending
+            ]
+            waiting = tuple(order[line.idx[p]] for p in running)
+            rerunning = rerunning or any(line.verdicts[p].tries for p in running)
+            jobs.append(
+                FailingJob(
+                    key=key,
+                    streak=line.streak_at(index),
+                    first_failing_sha=order[first],
+                    last_passing_sha=None if last_pass is None else order[last_pass],
+                    latest_failed_url=failed.failed_url if failed is not None else "",
+                    blamelist=tuple(order[low : first + 1]),
+                    pending=waiting,
+                )
+            )
+            ranges[key] = (low, first)
+            pending.update(waiting)
+        index_of = self.facts.order.index
+        known = {job.key: job.last_passing_sha is not None for job in jobs}
+        breakages = tuple(
+            self.breakage(
+                {k: ranges[k] for k in part},
+                all(known[k] for k in part),
+                confirm,
+                bisect,
+                confirm_first,
+            )
+            for part in overlapping(ranges)
+        )
+        suspects = sorted({s for b in breakages for s in b.suspects}, key=index_of.__getitem__)
+        return Content(
+            tuple(jobs),
+            tuple(suspects),
+            all(known.values()),
+            self.last_green(
+                [job.key for job in jobs], min((r[1] for r in ranges.values()), default=0)
+            ),
+            tuple(sorted(pending, key=index_of.__getitem__)),
+            breakages,
+            rerunning,
+        )
+
+    # -- culprits ---------------------------------------------------------------------------
+
+    def breakage(
+        self,
+        ranges: dict[JobKey, tuple[int, int]],
+        known: bool,
+        confirm: bool,
+        bisect: bool,
+        confirm_first: bool = False,
+    ) -> Breakage:
+        """One breakage: its suspects, how sure the culprit is, and the runs that would tell.
+
+        The suspects are the commits in every blamelist (in any when none is in all). The
+        job that failed first (`probe key`) is the one the runs are about: BISECT the
+        suspects where it never ran (all of them when they are few, else the middle one
+        once none is still running); then RERUN it at its first failure when that failed
+        only once (at once with `confirm_first`: the alert waits for it). CONFIRMED: a
+        single suspect, where a job of the breakage failed on two attempts, and a job of it
+        passed on the parent.
+        """
+        order = self.facts.order.order
+        low = max(r[0] for r in ranges.values())
+        high = min(r[1] for r in ranges.values())
+        span = list(range(low, high + 1)) if low <= high else suspect_indices(list(ranges.values()))
+        key = min(ranges, key=lambda k: (ranges[k][1], k))
+        first = ranges[key][1]
+        line = self.lines[key]
+        below = [i for i in span if i < first]
+        running = [i for i in below if (v := line.verdict_at(i)) is not None and v.pending]
+        untested = [i for i in below if line.verdict_at(i) is None]
+        verdict = line.verdict_at(first)
+        rerun_pending = verdict is not None and verdict.pending
+        sha = order[first]
+        tries = verdict.tries if verdict is not None and verdict.failed else 0
+        evidence = [self._evidence(first, key)]
+        parent_passed = False
+        if len(span) == 1 and first > 0:
+            for other in sorted(ranges):
+                before = self.lines[other].verdict_at(first - 1)
+                if before is not None and before.passed:
+                    parent_passed = True
+                    evidence.append(self._evidence(first - 1, other))
+                    break
+        # A failure below that is being rerun most likely fails again and is the first
+        # failure once more: bisecting the commits after it meanwhile would be wasted.
+        refailing = any(line.verdicts[line.position(i)].tries for i in running)
+        wanted: list[Probe] = []
+        if bisect and untested and not refailing:
+            # A few untested commits are run at once (a run takes hours; a breakage is often
+            # over sooner); more are halved, one run at a time, once nothing else runs.
+            if len(untested) <= PARALLEL_BISECT:
+                picks = sorted(untested, key=lambda i: (abs(2 * i - low - first), i))
+            else:
+                picks = [] if running else [untested[len(untested) // 2]]
+            wanted += [Probe(BISECT, order[i], key.workflow) for i in picks]
+        settled = not running and not rerun_pending and not (bisect and untested)
+        if confirm_first:  # (the alert is filed once it reports: it does not wait its turn)
+            rerunning = any(v.tries for i in running if (v := line.verdict_at(i)) is not None)
+            settled = not rerun_pending and not rerunning
+        if settled and confirm and tries == 1 and verdict is not None and verdict.failed:
+            result = verdict.decisive
+            wanted.append(Probe(RERUN, sha, key.workflow, result.job, result.job_id, result.run_id))
+        if len(span) == 1 and tries >= 2 and parent_passed:
+            status = CulpritStatus.CONFIRMED
+        elif wanted or running or rerun_pending:
+            status = CulpritStatus.CONFIRMING
+        elif not known:
+            status = CulpritStatus.UNKNOWN
+        else:
+            status = CulpritStatus.SUSPECTED
+        return Breakage(
+            jobs=tuple(sorted(ranges)),
+            suspects=tuple(order[i] for i in span),
+            first_failure=sha,  # (the probe key's: the earliest first failure)
+            suspects_known=known,
+            status=status,
+            culprit=order[span[0]] if len(span) == 1 else None,
+            evidence=tuple(e for e in evidence if e.conclusions),
+            wanted=tuple(wanted),
+        )
+
+    def _evidence(self, index: int, key: JobKey) -> Evidence:
+        verdict = self.lines[key].verdict_at(index)
+        if verdict is None:
+            return Evidence(self.facts.order.order[index], key, ())
+        url = verdict.failed_url or verdict.decisive.url
+        return Evidence(self.facts.order.order[index], key, verdict.attempts, url)
+
+    def last_green(self, keys: list[JobKey], before: int) -> str | None:
+        """The newest commit before `before` where each of `keys` with a result passed."""
+        lines = [self.lines[key] for key in keys if key in self.lines]
+        for index in range(before - 1, -1, -1):
+            verdicts = [v for v in (line.verdict_at(index) for line in lines) if v is not None]
+            verdicts = [v for v in verdicts if not v.infra]
+            if verdicts and all(v.passed for v in verdicts):
+                return self.facts.order.order[index]
+        return None
+
+    def decisive(
+        self, keys: Iterable[JobKey], index: int, failing: bool | None = None
+    ) -> tuple[int, str]:
+        """The commit and delivery of the result that decided things at commit `index`.
+
+        Among the keys' results on that commit (failing or passing ones, when `failing` says
+        which), the latest attempt; when there is none, the newest result before it.
+        """
+        keys = list(keys)
+        if failing is not None:
+            exact = [
+                k
+                for k in keys
+                if k in self.lines
+                and (v := self.lines[k].verdict_at(index)) is not None
+                and (v.failed if failing else v.passed)
+            ]
+            if exact:
+                keys = exact
+        best: tuple[int, tuple[int, int, int], str, str, str] | None = None
+        for key in keys:
+            line = self.lines.get(key)
+            pos = line.position(index) if line is not None else -1
+            if line is None or pos < 0:
+                continue
+            result = line.verdicts[pos].decisive
+            candidate = (
+                line.idx[pos],
+                identity(result),
+                result.delivery_id,
+                result.workflow,
+                result.job,
+            )
+            if best is None or candidate > best:
+                best = candidate
+        if best is None:
+            return index, ""
+        return best[0], best[2]
+
+    def pending_from(self, keys: Iterable[JobKey], index: int) -> bool:
+        """Whether any of the keys is pending on a commit at or after `index`."""
+        for key in keys:
+            line = self.lines.get(key)
+            if line is not None:
+                start = bisect_left(line.idx, index)
+                if any(v.pending for v in line.verdicts[start:]):
+                    return True
+        return False
+
+    def latest_index(self, keys: Iterable[JobKey]) -> int:
+        return max(
+            (self.lines[k].idx[-1] for k in keys if k in self.lines and self.lines[k].idx),
+            default=0,
+        )
+
+
+def overlapping(ranges: dict[JobKey, tuple[int, int]]) -> list[list[JobKey]]:
+    """The keys in groups whose blamelists (inclusive index ranges) overlap, in order."""
+    parts: list[list[JobKey]] = []
+    reach = -1
+    for key in sorted(ranges, key=lambda k: (ranges[k], k)):
+        low, high = ranges[key]
+        if parts and low <= reach:
+            parts[-1].append(key)
+            reach = max(reach, high)
+        else:
+            parts.append([key])
+            reach = high
+    return parts
+
+
+def suspect_indices(ranges: list[tuple[int, int]]) -> list[int]:
+    """The commits in every blamelist, or in any of them when no commit is in all."""
+    if not ranges:
+        return []
+    low = max(r[0] for r in ranges)
+    high = min(r[1] for r in ranges)
+    if low <= high:
+        return list(range(low, high + 1))
+    return sorted({i for r in ranges for i in range(r[0], r[1] + 1)})
