@@ -22,11 +22,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
-
-import asyncpg
 
 from bot.records import Escalation
 from bot.store import codec, record_rows
@@ -38,18 +35,16 @@ from bot.store.base import (
     StoreError,
 )
 from bot.store.batching import GroupCommit
-from bot.store.migrations import OPEN_STATUSES, REPO_VERSIONS_SINCE
+from bot.store.migrations import OPEN_STATUSES
+from bot.store.postgres_pool import PostgresPool
 from bot.store.postgres_rows import (
     INBOX_LOCK,
     claim,
-    current_version,
     fail_delivery,
     insert_delivery,
     load_installations,
     lock,
-    migrate,
     prune_branch,
-    redact,
     row_count,
     save_installation,
     write_changes,
@@ -65,15 +60,10 @@ from bot.tracker.model import AlertState, JobResult
 if TYPE_CHECKING:
     from bot.store.postgres_rows import Connection
 
-CONNECT_TIMEOUT_SECONDS = 10.0
 R = TypeVar("R")
 
-# What a failing database call may raise: the server's errors, asyncpg's own (a value it
-# cannot encode, a closed connection), and the network's (timeouts are OSErrors too).
-_DATABASE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 
-
-class PostgresStore:
+class PostgresStore(PostgresPool):
     """The Store on a PostgreSQL database, shared by any number of replicas."""
 
     def __init__(
@@ -84,51 +74,19 @@ class PostgresStore:
         min_connections: int = 1,
         max_connections: int = 10,
     ) -> None:
-        """`dsn`: a postgresql:// URL (query parameters that are not connection options
-        become server settings, e.g. `?search_path=trunkwatch`). `migrate_to` stops the
-        schema at an older version (for migration tests)."""
-        self.dsn = dsn
-        self._migrate_to = migrate_to
-        self._sizes = (min_connections, max_connections)
-        self._pool: asyncpg.Pool[asyncpg.Record] | None = None
+        super().__init__(
+            dsn,
+            migrate_to=migrate_to,
+            min_connections=min_connections,
+            max_connections=max_connections,
+        )
         self._inbox = GroupCommit(self._insert_deliveries)
-        self._counts_versions = True
-
-    def __repr__(self) -> str:
-        return f"PostgresStore({redact(self.dsn)!r})"
 
     # --- lifecycle ---------------------------------------------------------------------
-    async def open(self) -> None:
-        if self._pool is not None:
-            return
-        min_size, max_size = self._sizes
-        try:
-            pool = await asyncpg.create_pool(
-                self.dsn,
-                min_size=min_size,
-                max_size=max_size,
-                timeout=CONNECT_TIMEOUT_SECONDS,
-            )
-        except (*_DATABASE_ERRORS, ValueError) as exc:  # ValueError: a malformed DSN
-            raise self._error(exc) from exc
-        try:
-            async with pool.acquire() as conn:
-                await migrate(conn, self._migrate_to)
-                self._counts_versions = await current_version(conn) >= REPO_VERSIONS_SINCE
-        except BaseException as exc:
-            await pool.close()
-            if isinstance(exc, _DATABASE_ERRORS):
-                raise self._error(exc) from exc
-            raise
-        self._pool = pool
-
     async def close(self) -> None:
-        pool = self._pool
-        if pool is None:
-            return
-        await self._inbox.drain()
-        self._pool = None
-        await pool.close()
+        if self._pool is not None:
+            await self._inbox.drain()
+        await super().close()
 
     async def schema_version(self) -> int:
         return int(await self._fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version"))
@@ -410,43 +368,7 @@ class PostgresStore:
             time.time(),
         )
 
-    # --- connections and errors --------------------------------------------------------
-    def _pool_or_raise(self) -> asyncpg.Pool[asyncpg.Record]:
-        if self._pool is None:
-            raise StoreError(f"{self!r} is not open")
-        return self._pool
-
-    @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Connection]:
-        """A pooled connection; database errors inside come out as StoreError."""
-        pool = self._pool_or_raise()
-        try:
-            async with pool.acquire() as conn:
-                yield conn
-        except _DATABASE_ERRORS as exc:
-            raise self._error(exc) from exc
-
-    async def _execute(self, query: str, *params: Any) -> str:
-        async with self._connection() as conn:
-            return str(await conn.execute(query, *params))
-
-    async def _fetch(self, query: str, *params: Any) -> list[asyncpg.Record]:
-        async with self._connection() as conn:
-            return list(await conn.fetch(query, *params))
-
-    async def _fetchrow(self, query: str, *params: Any) -> asyncpg.Record | None:
-        async with self._connection() as conn:
-            return await conn.fetchrow(query, *params)
-
-    async def _fetchval(self, query: str, *params: Any) -> Any:
-        async with self._connection() as conn:
-            return await conn.fetchval(query, *params)
-
-    def _error(self, exc: BaseException) -> StoreError:
-        error = StoreError(f"{redact(self.dsn)}: {type(exc).__name__}: {exc}")
-        error.__cause__ = exc
-        return error
-
+    # --- the inbox's group commit ---------------------------------------------------
     async def _insert_deliveries(self, deliveries: list[Delivery]) -> list[bool | Exception]:
         try:
             return await self._insert_batch(deliveries)
