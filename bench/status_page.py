@@ -21,10 +21,10 @@ from bot.engine import Engine, Unit
 from bot.events import parse_push, parse_workflow_job
 from bot.history import Generator, Scenario
 from bot.replay import FixedConfig
-from bot.status_page import add_status_routes
-from bot.status_views import PageConfig
 from bot.store import open_store
 from bot.store.base import Installation, Store
+from bot.web.status_page import add_status_routes
+from bot.web.status_views import PageConfig
 
 REPO = "pytorch/pytorch"
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.server import signature_for
+from bot.web.server import signature_for
 
 
 def free_port() -> int:

@@ -31,18 +31,18 @@ from bot.engine import DecisionSink, Engine, RepoConfigLike
 from bot.github import GitHubApp, RetryPolicy
 from bot.handlers import EVENTS, router
 from bot.logs import setup_logging
-from bot.metrics import Metrics
-from bot.ops import add_ops_routes
 from bot.recovery import RECOVERY_SECONDS, DeliveryRecovery
-from bot.server import WEBHOOK_KEY, make_app
 from bot.settings import Settings, SettingsError
-from bot.status_page import add_status_routes
-from bot.status_views import PageConfig
 from bot.store import StoreError, open_store
 from bot.store.base import Store
 from bot.store.carry_over import carry_state_over
 from bot.timers import TIMER_CHECK_SECONDS, enqueue_due
 from bot.tracker.model import CommitInfo
+from bot.web.metrics import Metrics
+from bot.web.ops import add_ops_routes
+from bot.web.server import WEBHOOK_KEY, make_app
+from bot.web.status_page import add_status_routes
+from bot.web.status_views import PageConfig
 from bot.worker import Worker
 
 log = logging.getLogger(__name__)

@@ -19,10 +19,10 @@ from bot.engine import Engine
 from bot.handlers import EVENTS, router
 from bot.history import INDUCTOR_JOBS, TRUNK_JOBS, Generator, Scenario
 from bot.replay import FixedConfig, RecordedDelivery, Replayer, replay
-from bot.server import make_app, signature_for
 from bot.store import open_store
 from bot.store.memory import MemoryStore
 from bot.tracker.model import CommitInfo, JobResult
+from bot.web.server import make_app, signature_for
 from bot.worker import Worker
 
 SECRET = "replay-speed-secret"

@@ -41,11 +41,11 @@ from bot.github.ci import (
 )
 from bot.github.client import graphql_url
 from bot.handlers import EVENTS
-from bot.server import make_app
 from bot.simulated_github import SimulatedGitHub
 from bot.store import open_store
 from bot.store.record_view import Records
 from bot.tracker.model import RERUN, Breakage, Decision, DecisionKind, JobKey, Probe
+from bot.web.server import make_app
 from tests.conftest import APP_ID, FAST_RETRIES, INSTALLATION_ID
 from tests.fixtures import load_payload
 

@@ -122,7 +122,7 @@ async def test_a_timed_out_pending_result_is_decided_without_by_a_timer(tmp_path
 async def test_runner_failures_are_counted_apart_on_the_metrics(tmp_path: Path) -> None:
     from prometheus_client import generate_latest
 
-    from bot.metrics import Metrics
+    from bot.web.metrics import Metrics
 
     store = open_store(f"sqlite:///{tmp_path / 'runners.db'}")
     await store.open()

@@ -17,7 +17,21 @@ from bot.actions.suspects import pr_number_from_message
 from bot.commands import quiet
 from bot.config import RepoConfig
 from bot.records import PENDING, Ack, Escalation
-from bot.status_templates import (
+from bot.store.base import Store
+from bot.tracker import RepoTracker
+from bot.tracker.jobkeys import key_for, rule_matches
+from bot.tracker.model import (
+    AlertState,
+    CommitInfo,
+    Grid,
+    GridCell,
+    GroupRule,
+    GroupStatus,
+    JobKey,
+    JobResult,
+    TrackerConfig,
+)
+from bot.web.status_templates import (
     CELL_WORDS,
     AlertView,
     CellView,
@@ -32,20 +46,6 @@ from bot.status_templates import (
     parse_time,
     subject,
     wall_clock,
-)
-from bot.store.base import Store
-from bot.tracker import RepoTracker
-from bot.tracker.jobkeys import key_for, rule_matches
-from bot.tracker.model import (
-    AlertState,
-    CommitInfo,
-    Grid,
-    GridCell,
-    GroupRule,
-    GroupStatus,
-    JobKey,
-    JobResult,
-    TrackerConfig,
 )
 
 GRID_COMMITS = 30

@@ -1,6 +1,6 @@
 """Routes for the people and machines that run the App: `/metrics` and `/readyz`.
 
-`/healthz` (in `bot.server`) says the process is up; `/readyz` says it can do its job: the
+`/healthz` (in `bot.web.server`) says the process is up; `/readyz` says it can do its job: the
 store answers, and the inbox is moving (its oldest unfinished delivery is not too old).
 """
 
@@ -11,8 +11,8 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from bot.metrics import DeliveryCounts, Metrics
 from bot.store.base import Store
+from bot.web.metrics import DeliveryCounts, Metrics
 
 # A delivery retried with backoff waits at most ~16 s between attempts; five minutes
 # without finishing means the worker is stuck or gone.

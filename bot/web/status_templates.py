@@ -1,7 +1,7 @@
 """The status page's views and their rendering: Jinja2 templates with autoescaping.
 
-Pure: `bot.status_page` gathers the views from the store; this module formats times and
-renders `bot/templates/*.html.j2`. Every value reaches the HTML through Jinja's autoescape,
+Pure: `bot.web.status_page` gathers the views from the store; this module formats times and
+renders `bot/web/templates/*.html.j2`. Every value reaches the HTML through Jinja's autoescape,
 and a URL from a payload becomes a link only when it is http(s). No JavaScript: the page
 refreshes itself with a meta tag, and its Content-Security-Policy forbids scripts anyway.
 """
@@ -217,7 +217,7 @@ def repo_path(repo: str) -> str:
 # --- rendering ------------------------------------------------------------------------------
 
 _ENVIRONMENT = jinja2.Environment(
-    loader=jinja2.PackageLoader("bot", "templates"),
+    loader=jinja2.PackageLoader("bot.web", "templates"),
     autoescape=True,  # every template, whatever its name
     undefined=jinja2.StrictUndefined,
     trim_blocks=True,

@@ -5,7 +5,7 @@ inbox, and answered 202; the worker processes it afterwards.
 
 The edge is where bad input stops. What the headers alone can refuse (no signature, an
 encoded or oversized body) is refused before the body is read; bodies are read within one
-shared budget of bytes; and a body is stored only once `bot.payload_check` has found it fit
+shared budget of bytes; and a body is stored only once `bot.web.payload_check` has found it fit
 for every later reader, so no sender can make the App answer 5xx, fail another delivery of
 the same group commit, or grow its memory or its metrics.
 """
@@ -24,8 +24,8 @@ from collections.abc import AsyncIterator, Callable, Collection
 
 from aiohttp import web
 
-from bot.payload_check import BadPayload, parse_payload
 from bot.store.base import Delivery, Store
+from bot.web.payload_check import BadPayload, parse_payload
 
 log = logging.getLogger(__name__)
 

@@ -25,10 +25,10 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from bot.status_templates import PageContext, RepoView, render_index, render_repo
-from bot.status_views import PageConfig, RepoSnapshot, ViewBuilder
 from bot.store.base import Store
 from bot.tracker import RepoTracker
+from bot.web.status_templates import PageContext, RepoView, render_index, render_repo
+from bot.web.status_views import PageConfig, RepoSnapshot, ViewBuilder
 
 log = logging.getLogger(__name__)
 
