@@ -29,7 +29,7 @@ from bot.backtest_cache import PageCache
 from bot.config import load_default
 from bot.github.client import CallStats, GitHubClient
 from bot.history import EPOCH, INDUCTOR_JOBS, TRUNK_JOBS, Generator, Scenario
-from bot.replay import replay
+from bot.runtime.replay import replay
 from bot.simulated_github import SimulatedGitHub
 
 INSTALLATION = 7

@@ -37,7 +37,7 @@ from bot.devserver import ServeProcess, free_port, serve_env
 from bot.github import GitHubApp
 from bot.history import Generator, default_scenario
 from bot.quality import Recorder
-from bot.replay import RecordedDelivery, Replayer
+from bot.runtime.replay import RecordedDelivery, Replayer
 from bot.simulated_github import SimulatedGitHub
 from bot.simulated_github.keys import generate_private_key_pem
 from bot.tracker.model import DecisionKind

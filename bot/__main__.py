@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO, TextIO, cast
 
 from bot import backtest_cli
-from bot.replay import ReplayError, replay
+from bot.runtime.replay import ReplayError, replay
 from bot.settings import SettingsError, load_settings
 
 SERVE_SETTINGS = """\

@@ -34,7 +34,7 @@ from bot.engine import RepoConfigLike
 from bot.events import PULL_REQUEST_EVENTS
 from bot.github.client import CallStats
 from bot.github.rest import Commit
-from bot.replay import Replayer
+from bot.runtime.replay import Replayer
 from bot.tracker import RepoTracker
 from bot.tracker.model import Outcome, outcome_of
 

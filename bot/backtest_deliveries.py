@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.events import ZERO_SHA
 from bot.github.rest import Commit, Job
-from bot.replay import RecordedDelivery
+from bot.runtime.replay import RecordedDelivery
 from bot.tracker.model import Outcome, outcome_of
 
 

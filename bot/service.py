@@ -19,7 +19,6 @@ from aiohttp import web
 from cachetools import TTLCache
 from gidgethub.abc import GitHubAPI
 
-from bot import installations
 from bot.actions import escalation
 from bot.actions.alert_lifecycle import GitHubSink
 from bot.actions.config_report import report_config
@@ -31,19 +30,20 @@ from bot.engine import DecisionSink, Engine, RepoConfigLike
 from bot.github import GitHubApp, RetryPolicy
 from bot.handlers import EVENTS, router
 from bot.logs import setup_logging
-from bot.recovery import RECOVERY_SECONDS, DeliveryRecovery
+from bot.runtime import installations
+from bot.runtime.recovery import RECOVERY_SECONDS, DeliveryRecovery
+from bot.runtime.timers import TIMER_CHECK_SECONDS, enqueue_due
+from bot.runtime.worker import Worker
 from bot.settings import Settings, SettingsError
 from bot.store import StoreError, open_store
 from bot.store.base import Store
 from bot.store.carry_over import carry_state_over
-from bot.timers import TIMER_CHECK_SECONDS, enqueue_due
 from bot.tracker.model import CommitInfo
 from bot.web.metrics import Metrics
 from bot.web.ops import add_ops_routes
 from bot.web.server import WEBHOOK_KEY, make_app
 from bot.web.status_page import add_status_routes
 from bot.web.status_views import PageConfig
-from bot.worker import Worker
 
 log = logging.getLogger(__name__)
 

@@ -22,12 +22,12 @@ from bot.events import ZERO_SHA
 from bot.github import GitHubApp
 from bot.handlers import router
 from bot.history import Generator, Scenario
-from bot.replay import FixedConfig
+from bot.runtime.replay import FixedConfig
+from bot.runtime.worker import Worker
 from bot.simulated_github import SimulatedGitHub
 from bot.store import open_store
 from bot.store.base import Delivery, DeliveryStatus, Installation, Store
 from bot.tracker.model import Decision, DecisionKind, JobKey
-from bot.worker import Worker
 from tests.conftest import INSTALLATION_ID
 from tests.fixtures import load_payload
 

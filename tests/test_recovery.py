@@ -26,7 +26,7 @@ from bot.devserver import free_port
 from bot.github import GitHubApp
 from bot.handlers import EVENTS
 from bot.history import Generator, default_scenario
-from bot.recovery import LEASE, DeliveryRecovery
+from bot.runtime.recovery import LEASE, DeliveryRecovery
 from bot.simulated_github import SimulatedGitHub
 from bot.store import open_store
 from bot.store.base import Delivery, Store

@@ -27,7 +27,7 @@ from bot.engine import Engine, Unit
 from bot.events import parse_push, parse_workflow_job
 from bot.history import INDUCTOR_JOBS, TRUNK_JOBS, Generator, Scenario
 from bot.records import Ack
-from bot.replay import FixedConfig
+from bot.runtime.replay import FixedConfig
 from bot.store import open_store
 from bot.store.base import Installation, Store
 from bot.store.record_view import records_of

@@ -12,12 +12,12 @@ from typing import Any
 from bot.config.files import load_text
 from bot.engine import Engine, RepoConfigLike
 from bot.handlers import router
-from bot.replay import FixedConfig
+from bot.runtime.replay import FixedConfig
+from bot.runtime.timers import enqueue_due
+from bot.runtime.worker import Worker
 from bot.store import open_store
 from bot.store.base import Delivery
-from bot.timers import enqueue_due
 from bot.tracker.model import Decision, DecisionKind
-from bot.worker import Worker
 
 REPO = "octo-org/octo-repo"
 CONFIG = """

@@ -13,7 +13,7 @@ from bot.actions.policy import policy_for
 from bot.config.model import RepoConfig
 from bot.engine import RepoConfigLike, Unit
 from bot.github import GitHubApp
-from bot.replay import RecordedDelivery, Replayer
+from bot.runtime.replay import RecordedDelivery, Replayer
 from bot.simulated_github import SimulatedGitHub, generate_private_key_pem
 from bot.store.base import Store
 from bot.store.record_view import Records

@@ -26,7 +26,7 @@ from prometheus_client.registry import Collector
 
 from bot.github.client import CallStats
 from bot.records import CulpritRun, Revert
-from bot.recovery import RecoveryCounts
+from bot.runtime.recovery import RecoveryCounts
 from bot.store.base import Store
 from bot.tracker.model import AlertState
 

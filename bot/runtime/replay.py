@@ -15,8 +15,8 @@ from gidgethub.abc import GitHubAPI
 from bot.actions.dryrun import DryRunSink
 from bot.engine import DecisionSink, Engine, RepoConfigLike, Unit
 from bot.handlers import EVENTS, router
+from bot.runtime.worker import Worker
 from bot.store.memory import MemoryStore
-from bot.worker import Worker
 
 # Stored facts beyond the trackers' retention are dropped this often (in deliveries).
 PRUNE_EVERY = 10_000
