@@ -24,8 +24,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.backtest import Backtest, Report
-from bot.backtest_cache import PageCache
+from bot.backtest.backtest import Backtest, Report
+from bot.backtest.cache import PageCache
 from bot.config import load_default
 from bot.github.client import CallStats, GitHubClient
 from bot.history import EPOCH, INDUCTOR_JOBS, TRUNK_JOBS, Generator, Scenario

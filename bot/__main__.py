@@ -12,7 +12,7 @@ import traceback
 from pathlib import Path
 from typing import IO, TextIO, cast
 
-from bot import backtest_cli
+from bot.backtest import cli as backtest_cli
 from bot.runtime.replay import ReplayError, replay
 from bot.settings import SettingsError, load_settings
 

@@ -15,9 +15,9 @@ from typing import IO, Any
 import aiohttp
 import gidgethub
 
-from bot.backtest import Backtest, BacktestError, parse_since
-from bot.backtest_cache import PageCache
-from bot.backtest_report import as_html, as_json, as_markdown
+from bot.backtest.backtest import Backtest, BacktestError, parse_since
+from bot.backtest.cache import PageCache
+from bot.backtest.report import as_html, as_json, as_markdown
 from bot.github.app import USER_AGENT, GitHubApp, GitHubAuthError
 from bot.github.client import CallStats, GitHubClient, GitHubUnreachable
 from bot.settings import Settings, SettingsError, load_settings

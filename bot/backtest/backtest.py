@@ -28,8 +28,8 @@ import gidgethub
 from gidgethub.abc import GitHubAPI
 
 from bot.actions.dryrun import DryRunSink
-from bot.backtest_cache import AnswerCache
-from bot.backtest_deliveries import Fetched, deliveries_by_commit
+from bot.backtest.cache import AnswerCache
+from bot.backtest.deliveries import Fetched, deliveries_by_commit
 from bot.engine import RepoConfigLike
 from bot.events import PULL_REQUEST_EVENTS
 from bot.github.client import CallStats

@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 from bot.actions.suspects import pr_number_from_message
-from bot.backtest import Report
+from bot.backtest.backtest import Report
 from bot.github.rest import Commit, GitActor
 
 WEB = "https://github.com"
