@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return asyncio.run(serve(load_settings()))
         if args.command == "demo":
-            from bot.demo import run_demo
+            from bot.sim.demo import run_demo
 
             return asyncio.run(run_demo(keep_running=args.keep_running, port=args.port))
         if args.command == "replay":

@@ -23,9 +23,9 @@ from bot.backtest.cache import PageCache
 from bot.backtest.report import alerts_of, as_html, as_json, as_markdown
 from bot.config import load_default
 from bot.github.client import CallStats, GitHubClient
-from bot.history import EPOCH, INDUCTOR_JOBS, TRUNK_JOBS, Generator, Scenario
 from bot.runtime.replay import replay
-from bot.simulated_github import SimulatedGitHub
+from bot.sim.history import EPOCH, INDUCTOR_JOBS, TRUNK_JOBS, Generator, Scenario
+from bot.sim.simulated_github import SimulatedGitHub
 from tests.conftest import APP_ID, FAST_RETRIES, INSTALLATION_ID
 
 ROOT = Path(__file__).resolve().parents[1]

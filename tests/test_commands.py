@@ -27,8 +27,8 @@ from bot.github import GitHubApp, GitHubClient
 from bot.handlers import issue_comment
 from bot.records import ACKED, PENDING, Escalation
 from bot.runtime.worker import Worker
-from bot.simulated_github import SimulatedGitHub
-from bot.simulated_github.state import Comment
+from bot.sim.simulated_github import SimulatedGitHub
+from bot.sim.simulated_github.state import Comment
 from bot.store import open_store
 from bot.store.base import Delivery, DeliveryStatus, Store
 from bot.tracker.model import CommitInfo, DecisionKind, JobResult, Push

@@ -22,12 +22,12 @@ import pytest
 from aiohttp import web
 from prometheus_client import generate_latest
 
-from bot.devserver import free_port
 from bot.github import GitHubApp
 from bot.handlers import EVENTS
-from bot.history import Generator, default_scenario
 from bot.runtime.recovery import LEASE, DeliveryRecovery
-from bot.simulated_github import SimulatedGitHub
+from bot.sim.devserver import free_port
+from bot.sim.history import Generator, default_scenario
+from bot.sim.simulated_github import SimulatedGitHub
 from bot.store import open_store
 from bot.store.base import Delivery, Store
 from bot.tracker.model import CloseReason

@@ -20,7 +20,7 @@ from bot.actions.alert_issue import load
 from bot.actions.policy import AlertPolicy, policy_for
 from bot.config import load_text
 from bot.records import CulpritRun, Revert
-from bot.simulated_github.state import Issue
+from bot.sim.simulated_github.state import Issue
 from bot.store.record_view import Records
 from bot.tracker.model import CommitInfo, CulpritStatus, Decision, DecisionKind, Push
 from bot.web.metrics import Metrics

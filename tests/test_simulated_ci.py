@@ -26,7 +26,6 @@ from bot.actions.culprit import (
     ProbeSettings,
     request_probes,
 )
-from bot.devserver import free_port
 from bot.events import parse_workflow_job, parse_workflow_run
 from bot.github import GitHubApp, GitHubClient, list_run_jobs
 from bot.github.ci import (
@@ -41,7 +40,8 @@ from bot.github.ci import (
 )
 from bot.github.client import graphql_url
 from bot.handlers import EVENTS
-from bot.simulated_github import SimulatedGitHub
+from bot.sim.devserver import free_port
+from bot.sim.simulated_github import SimulatedGitHub
 from bot.store import open_store
 from bot.store.record_view import Records
 from bot.tracker.model import RERUN, Breakage, Decision, DecisionKind, JobKey, Probe

@@ -25,9 +25,9 @@ from bot.commands import quiet
 from bot.config import load_text
 from bot.engine import Engine, Unit
 from bot.events import parse_push, parse_workflow_job
-from bot.history import INDUCTOR_JOBS, TRUNK_JOBS, Generator, Scenario
 from bot.records import Ack
 from bot.runtime.replay import FixedConfig
+from bot.sim.history import INDUCTOR_JOBS, TRUNK_JOBS, Generator, Scenario
 from bot.store import open_store
 from bot.store.base import Installation, Store
 from bot.store.record_view import records_of

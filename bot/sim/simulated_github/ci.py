@@ -31,11 +31,11 @@ from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bot.simulated_github import commit_shapes, shapes
-from bot.simulated_github.state import Repo, Run, next_id, now_iso
+from bot.sim.simulated_github import commit_shapes, shapes
+from bot.sim.simulated_github.state import Repo, Run, next_id, now_iso
 
 if TYPE_CHECKING:
-    from bot.simulated_github.server import SimulatedGitHub
+    from bot.sim.simulated_github.server import SimulatedGitHub
 
 log = logging.getLogger(__name__)
 

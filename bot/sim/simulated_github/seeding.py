@@ -7,8 +7,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from bot.simulated_github import commit_shapes, state
-from bot.simulated_github.state import Installation, Issue, PullInfo, Repo, Run
+from bot.sim.simulated_github import commit_shapes, state
+from bot.sim.simulated_github.state import Installation, Issue, PullInfo, Repo, Run
 
 _PR_SUFFIX = re.compile(r"\(#(\d+)\)\s*$")
 

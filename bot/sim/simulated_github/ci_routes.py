@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot.simulated_github import shapes
-from bot.simulated_github.answers import ApiError, answer, json_body, not_found
-from bot.simulated_github.ci import in_progress, ref_node_id
-from bot.simulated_github.state import Repo, Run
+from bot.sim.simulated_github import shapes
+from bot.sim.simulated_github.answers import ApiError, answer, json_body, not_found
+from bot.sim.simulated_github.ci import in_progress, ref_node_id
+from bot.sim.simulated_github.state import Repo, Run
 
 if TYPE_CHECKING:
-    from bot.simulated_github.routes import Routes
+    from bot.sim.simulated_github.routes import Routes
 
 ALREADY_RUNNING = "This workflow is already running"
 ZERO_SHA = "0" * 40

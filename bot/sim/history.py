@@ -6,7 +6,7 @@ workflow one `workflow_job` delivery per job (reruns as further attempts) and on
 `workflow_run` delivery. Breakages, flakes and infrastructure blips are described by which
 job fails on which commits.
 
-`python -m bot.history --out examples/inductor-breakage.jsonl` writes the shipped example.
+`python -m bot.sim.history --out examples/inductor-breakage.jsonl` writes the shipped example.
 """
 
 from __future__ import annotations

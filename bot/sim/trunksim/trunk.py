@@ -9,9 +9,9 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-from bot.trunksim import truth
-from bot.trunksim.model import FAILING, Attempt, Event, Knobs, Request, RunRecord
-from bot.trunksim.payloads import Payloads
+from bot.sim.trunksim import truth
+from bot.sim.trunksim.model import FAILING, Attempt, Event, Knobs, Request, RunRecord
+from bot.sim.trunksim.payloads import Payloads
 
 AUTHORS = ("alice", "bob", "carol", "dmitri", "eve", "farah", "gao", "hana", "ivan", "jo")
 

@@ -6,10 +6,10 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 
-from bot.quality.alerts import Alert, alerts_for, labelled_for
-from bot.quality.scores import final_conclusions, passed_on_rerun
+from bot.sim.quality.alerts import Alert, alerts_for, labelled_for
+from bot.sim.quality.scores import final_conclusions, passed_on_rerun
+from bot.sim.trunksim import Breakage, Request, Trunk
 from bot.tracker.model import BISECT, CloseReason, Decision, DecisionKind
-from bot.trunksim import Breakage, Request, Trunk
 
 RERUNS = ("rerun_job", "rerun_failed")
 WHY = ("no alert", "range too wide", "budget spent", "wrong suspects", "unconfirmed")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
-from bot.quality.alerts import Alert, alerts_for, labelled_for
+from bot.sim.quality.alerts import Alert, alerts_for, labelled_for
+from bot.sim.trunksim import FAILING, Breakage, Trunk, normalized
 from bot.tracker.model import CloseReason
-from bot.trunksim import FAILING, Breakage, Trunk, normalized
 
 
 @dataclass

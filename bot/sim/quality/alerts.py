@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bot.sim.trunksim import Breakage, Trunk
 from bot.tracker.model import CloseReason, CulpritStatus, Decision, DecisionKind
-from bot.trunksim import Breakage, Trunk
 
 
 @dataclass

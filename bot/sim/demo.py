@@ -28,14 +28,14 @@ from urllib.parse import unquote
 import aiohttp
 
 from bot.config import RepoConfig, load_default
-from bot.devserver import free_port, post_delivery
-from bot.history import Generator, demo_scenario, truth
 from bot.logs import setup_logging
 from bot.service import running_service
 from bot.settings import Settings
-from bot.simulated_github import SimulatedGitHub, generate_private_key_pem
-from bot.simulated_github.server import RecordedRequest
-from bot.simulated_github.state import Comment
+from bot.sim.devserver import free_port, post_delivery
+from bot.sim.history import Generator, demo_scenario, truth
+from bot.sim.simulated_github import SimulatedGitHub, generate_private_key_pem
+from bot.sim.simulated_github.server import RecordedRequest
+from bot.sim.simulated_github.state import Comment
 from bot.store.base import Store
 
 APP_ID = 1

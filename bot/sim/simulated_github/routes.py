@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot.simulated_github import commit_shapes, shapes
-from bot.simulated_github.answers import (
+from bot.sim.simulated_github import commit_shapes, shapes
+from bot.sim.simulated_github.answers import (
     INSTALLATION,
     ApiError,
     answer,
@@ -19,12 +19,12 @@ from bot.simulated_github.answers import (
     paged,
     paginate,
 )
-from bot.simulated_github.ci_routes import CiRoutes, refuse_while_running
-from bot.simulated_github.issue_routes import IssueRoutes
-from bot.simulated_github.state import Repo, Run
+from bot.sim.simulated_github.ci_routes import CiRoutes, refuse_while_running
+from bot.sim.simulated_github.issue_routes import IssueRoutes
+from bot.sim.simulated_github.state import Repo, Run
 
 if TYPE_CHECKING:
-    from bot.simulated_github.server import SimulatedGitHub
+    from bot.sim.simulated_github.server import SimulatedGitHub
 
 
 # A filtered list of workflow runs returns at most this many (GitHub's documented limit).

@@ -24,7 +24,7 @@ the planned history (`events`), on which the truth-side scores are computed, so 
 stay the same whatever the App asked for.
 """
 
-from bot.trunksim.model import (
+from bot.sim.trunksim.model import (
     EPOCH,
     FAILING,
     Attempt,
@@ -34,9 +34,9 @@ from bot.trunksim.model import (
     Request,
     RunRecord,
 )
-from bot.trunksim.payloads import Payloads
-from bot.trunksim.trunk import AUTHORS, Trunk
-from bot.trunksim.workflows import CONFIG, WORKFLOWS, Suite, normalized
+from bot.sim.trunksim.payloads import Payloads
+from bot.sim.trunksim.trunk import AUTHORS, Trunk
+from bot.sim.trunksim.workflows import CONFIG, WORKFLOWS, Suite, normalized
 
 __all__ = [
     "AUTHORS",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from bot.simulated_github.state import (
+from bot.sim.simulated_github.state import (
     LEGACY_PERMISSION,
     Comment,
     Issue,

@@ -9,8 +9,8 @@ import base64
 import hashlib
 from typing import Any
 
-from bot.simulated_github.shapes import WEB, repository, user
-from bot.simulated_github.state import Commit, Repo, Run, next_id
+from bot.sim.simulated_github.shapes import WEB, repository, user
+from bot.sim.simulated_github.state import Commit, Repo, Run, next_id
 
 # Defaults for a job given to `add_run`, in the shape of a real list-jobs item.
 JOB_DEFAULTS: dict[str, Any] = {

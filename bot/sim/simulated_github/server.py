@@ -25,14 +25,14 @@ from typing import Any, NamedTuple
 import jwt as pyjwt
 from aiohttp import web
 
-from bot.simulated_github.answers import DOCS, INSTALLATION, JSON_BODY, ApiError
-from bot.simulated_github.ci import DEFAULT_TAG_PATTERN, CiConfig, SimulatedCI, Truth
-from bot.simulated_github.graphql import GraphQL, graphql_path
-from bot.simulated_github.hooks import HookDeliveries
-from bot.simulated_github.keys import generate_private_key_pem, public_key_pem
-from bot.simulated_github.routes import Routes
-from bot.simulated_github.seeding import Seeding
-from bot.simulated_github.state import Installation, Repo
+from bot.sim.simulated_github.answers import DOCS, INSTALLATION, JSON_BODY, ApiError
+from bot.sim.simulated_github.ci import DEFAULT_TAG_PATTERN, CiConfig, SimulatedCI, Truth
+from bot.sim.simulated_github.graphql import GraphQL, graphql_path
+from bot.sim.simulated_github.hooks import HookDeliveries
+from bot.sim.simulated_github.keys import generate_private_key_pem, public_key_pem
+from bot.sim.simulated_github.routes import Routes
+from bot.sim.simulated_github.seeding import Seeding
+from bot.sim.simulated_github.state import Installation, Repo
 
 RATE_LIMITS = {"core": 5000, "search": 30, "graphql": 5000}
 SECONDARY_MESSAGE = (

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.trunksim.workflows import WORKFLOWS, Suite
+from bot.sim.trunksim.workflows import WORKFLOWS, Suite
 
 EPOCH = datetime(2026, 11, 2, tzinfo=UTC)
 FAILING = ("failure", "timed_out")

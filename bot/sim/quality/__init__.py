@@ -1,4 +1,4 @@
-"""Scoring the App's alerts on generated trunks (`bot.trunksim`) against their truth.
+"""Scoring the App's alerts on generated trunks (`bot.sim.trunksim`) against their truth.
 
 The App is fed a trunk's deliveries in arrival order, through the replay path (handlers,
 engine, tracker; no inbox). Its alerts are matched to the trunk's real breakages; a plain
@@ -13,8 +13,8 @@ App's probes, so that scores compare across modes. The probes are scored per bre
 culprit, the runs it took, and how long until it was confirmed.
 """
 
-from bot.quality.alerts import Alert, alerts_for, alerts_of, labelled_for
-from bot.quality.culprits import (
+from bot.sim.quality.alerts import Alert, alerts_for, alerts_of, labelled_for
+from bot.sim.quality.culprits import (
     BREAKAGE_HEADER,
     CULPRIT_HEADER,
     RERUNS,
@@ -27,8 +27,8 @@ from bot.quality.culprits import (
     culprit_row,
     culprit_score,
 )
-from bot.quality.feed import Recorder, TrunkProber, run_app
-from bot.quality.scores import (
+from bot.sim.quality.feed import Recorder, TrunkProber, run_app
+from bot.sim.quality.scores import (
     Score,
     allows_exact,
     final_conclusions,

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot.simulated_github import shapes
-from bot.simulated_github.answers import INSTALLATION, answer, json_body
-from bot.simulated_github.state import Issue, Repo
+from bot.sim.simulated_github import shapes
+from bot.sim.simulated_github.answers import INSTALLATION, answer, json_body
+from bot.sim.simulated_github.state import Issue, Repo
 
 if TYPE_CHECKING:
-    from bot.simulated_github.server import SimulatedGitHub
+    from bot.sim.simulated_github.server import SimulatedGitHub
 
 _INPUT = re.compile(r"revertPullRequest\s*\(\s*input\s*:\s*(\$\w+|\{[^}]*\})", re.S)
 _FIELD = re.compile(r'(\w+)\s*:\s*(\$\w+|"(?:[^"\\]|\\.)*"|true|false|null)')

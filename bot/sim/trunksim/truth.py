@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from bot.trunksim.model import Breakage, Knobs
-from bot.trunksim.workflows import Suite, normalized
+from bot.sim.trunksim.model import Breakage, Knobs
+from bot.sim.trunksim.workflows import Suite, normalized
 
 
 def schedule(knobs: Knobs) -> tuple[list[list[int]], list[float]]:

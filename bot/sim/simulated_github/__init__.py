@@ -1,7 +1,7 @@
 """A simulated GitHub REST API for the tests and `trunkwatch demo`."""
 
-from bot.simulated_github.keys import generate_private_key_pem, public_key_pem
-from bot.simulated_github.server import ReceivedRequest, RecordedRequest, SimulatedGitHub
+from bot.sim.simulated_github.keys import generate_private_key_pem, public_key_pem
+from bot.sim.simulated_github.server import ReceivedRequest, RecordedRequest, SimulatedGitHub
 
 __all__ = [
     "ReceivedRequest",

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot.simulated_github import shapes
-from bot.simulated_github.answers import (
+from bot.sim.simulated_github import shapes
+from bot.sim.simulated_github.answers import (
     JSON_BODY,
     ApiError,
     answer,
@@ -16,10 +16,10 @@ from bot.simulated_github.answers import (
     not_found,
     paged,
 )
-from bot.simulated_github.state import REACTIONS, Comment, Issue, Reaction, Repo, now_iso
+from bot.sim.simulated_github.state import REACTIONS, Comment, Issue, Reaction, Repo, now_iso
 
 if TYPE_CHECKING:
-    from bot.simulated_github.routes import Routes
+    from bot.sim.simulated_github.routes import Routes
 
 STATES = ("open", "closed")
 STATE_REASONS = ("completed", "not_planned", "duplicate", "reopened")

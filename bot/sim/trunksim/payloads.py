@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from bot.trunksim.model import EPOCH, Event
+from bot.sim.trunksim.model import EPOCH, Event
 
 
 @dataclass

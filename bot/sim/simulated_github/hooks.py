@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.simulated_github.answers import MAX_PER_PAGE, ApiError, answer, int_param
+from bot.sim.simulated_github.answers import MAX_PER_PAGE, ApiError, answer, int_param
 
 DEFAULT_PER_PAGE = 30
 NO_ANSWER = 0  # status_code of an attempt that got no HTTP answer

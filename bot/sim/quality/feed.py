@@ -14,11 +14,11 @@ from bot.config.model import RepoConfig
 from bot.engine import RepoConfigLike, Unit
 from bot.github import GitHubApp
 from bot.runtime.replay import RecordedDelivery, Replayer
-from bot.simulated_github import SimulatedGitHub, generate_private_key_pem
+from bot.sim.simulated_github import SimulatedGitHub, generate_private_key_pem
+from bot.sim.trunksim import EPOCH, Request, Trunk
 from bot.store.base import Store
 from bot.store.record_view import Records
 from bot.tracker.model import Decision, DecisionKind
-from bot.trunksim import EPOCH, Request, Trunk
 
 
 class Recorder:

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.simulated_github.state import Installation
+from bot.sim.simulated_github.state import Installation
 
 DOCS = "https://docs.github.com/rest"
 DEFAULT_PER_PAGE = 30
