@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import IO, TextIO, cast
 
 from bot.backtest import cli as backtest_cli
+from bot.process.settings import SettingsError, load_settings
 from bot.runtime.replay import ReplayError, replay
-from bot.settings import SettingsError, load_settings
 
 SERVE_SETTINGS = """\
 settings (from the environment; a .env file in the working directory is read too):
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "serve":
-            from bot.service import serve
+            from bot.process.service import serve
 
             return asyncio.run(serve(load_settings()))
         if args.command == "demo":
@@ -172,7 +172,7 @@ async def _check_config(path: Path, repo: str | None, *, strict: bool = False) -
     import gidgethub.aiohttp
 
     from bot.config.checking import check_path
-    from bot.settings import DEFAULT_API_URL
+    from bot.process.settings import DEFAULT_API_URL
 
     api_url = os.environ.get("GITHUB_API_URL", DEFAULT_API_URL).rstrip("/")
     token = os.environ.get("GITHUB_TOKEN") or None

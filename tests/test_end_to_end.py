@@ -22,8 +22,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.service import Service, running_service
-from bot.settings import Settings
+from bot.process.service import Service, running_service
+from bot.process.settings import Settings
 from bot.sim.demo import default_config_text, post
 from bot.sim.devserver import free_port
 from bot.sim.history import INDUCTOR_JOBS, TRUNK_JOBS, Generator, Scenario, default_scenario

@@ -15,8 +15,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.service import running_service
-from bot.settings import Settings
+from bot.process.service import running_service
+from bot.process.settings import Settings
 from bot.sim.devserver import free_port, post_delivery
 from bot.sim.history import default_scenario
 from bot.sim.simulated_github import SimulatedGitHub

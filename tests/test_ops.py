@@ -24,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.__main__ import main
 from bot.github.client import CallStats
 from bot.handlers import EVENTS
-from bot.settings import Settings
+from bot.process.settings import Settings
 from bot.store import open_store
 from bot.store.base import Changes, Delivery, Store
 from bot.tracker.model import AlertState

@@ -20,7 +20,7 @@ from bot.backtest.cache import PageCache
 from bot.backtest.report import as_html, as_json, as_markdown
 from bot.github.app import USER_AGENT, GitHubApp, GitHubAuthError
 from bot.github.client import CallStats, GitHubClient, GitHubUnreachable
-from bot.settings import Settings, SettingsError, load_settings
+from bot.process.settings import Settings, SettingsError, load_settings
 
 DEFAULT_CACHE = Path(".trunkwatch-cache")
 

@@ -28,9 +28,9 @@ from urllib.parse import unquote
 import aiohttp
 
 from bot.config import RepoConfig, load_default
-from bot.logs import setup_logging
-from bot.service import running_service
-from bot.settings import Settings
+from bot.process.logs import setup_logging
+from bot.process.service import running_service
+from bot.process.settings import Settings
 from bot.sim.devserver import free_port, post_delivery
 from bot.sim.history import Generator, demo_scenario, truth
 from bot.sim.simulated_github import SimulatedGitHub, generate_private_key_pem

@@ -29,12 +29,12 @@ from bot.config import ConfigLoader
 from bot.engine import DecisionSink, Engine, RepoConfigLike
 from bot.github import GitHubApp, RetryPolicy
 from bot.handlers import EVENTS, router
-from bot.logs import setup_logging
+from bot.process.logs import setup_logging
+from bot.process.settings import Settings, SettingsError
 from bot.runtime import installations
 from bot.runtime.recovery import RECOVERY_SECONDS, DeliveryRecovery
 from bot.runtime.timers import TIMER_CHECK_SECONDS, enqueue_due
 from bot.runtime.worker import Worker
-from bot.settings import Settings, SettingsError
 from bot.store import StoreError, open_store
 from bot.store.base import Store
 from bot.store.carry_over import carry_state_over
