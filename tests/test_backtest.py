@@ -16,11 +16,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.__main__ import _parser
 from bot.backtest import cli as backtest_cli
 from bot.backtest.backtest import Backtest, BacktestError, Report, parse_since
 from bot.backtest.cache import PageCache
 from bot.backtest.report import alerts_of, as_html, as_json, as_markdown
+from bot.cli.main import _parser
 from bot.config import load_default
 from bot.github.client import CallStats, GitHubClient
 from bot.runtime.replay import replay

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.__main__ import _check_config, main
+from bot.cli.main import _check_config, main
 from bot.sim.simulated_github import SimulatedGitHub
 from tests.conftest import INSTALLATION_ID
 

@@ -21,7 +21,7 @@ from aiohttp.test_utils import TestClient
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.__main__ import main
+from bot.cli.main import main
 from bot.github.client import CallStats
 from bot.handlers import EVENTS
 from bot.process.settings import Settings
