@@ -2,7 +2,7 @@
 `trunkwatch replay` of the same history's deliveries: same alerts? how many calls? and the
 second run's calls (should be none).
 
-`--history trunksim` uses the busy trunk of `bot/trunksim/` instead (live arrival order,
+`--history trunksim` uses the busy trunk of `bot/sim/trunksim/` instead (live arrival order,
 pending runs and jobs, late deliveries): replay then sees the deliveries in the order they
 arrived, the backtest in trunk order with every run finished, and the two may differ.
 
@@ -24,13 +24,13 @@ from typing import Any
 
 import aiohttp
 
-from bot.backtest import Backtest, Report
-from bot.backtest_cache import PageCache
+from bot.backtest.backtest import Backtest, Report
+from bot.backtest.cache import PageCache
 from bot.config import load_default
 from bot.github.client import CallStats, GitHubClient
-from bot.history import EPOCH, INDUCTOR_JOBS, TRUNK_JOBS, Generator, Scenario
-from bot.replay import replay
-from bot.simulated_github import SimulatedGitHub
+from bot.runtime.replay import replay
+from bot.sim.history import EPOCH, INDUCTOR_JOBS, TRUNK_JOBS, Generator, Scenario
+from bot.sim.simulated_github import SimulatedGitHub
 
 INSTALLATION = 7
 
@@ -107,7 +107,7 @@ def lifecycle(records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
 
 async def main(commits: int, history: str) -> int:
     if history == "trunksim":
-        from bot import trunksim
+        from bot.sim import trunksim
 
         busy = trunksim.Trunk(trunksim.Knobs(commits=commits))
         deliveries = [d for _, d in busy.deliveries()]

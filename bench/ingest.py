@@ -31,11 +31,11 @@ from typing import Any
 
 import aiohttp
 
-from bot.devserver import ServeProcess, free_port, serve_env
-from bot.history import Generator, default_scenario
-from bot.server import signature_for
-from bot.simulated_github import SimulatedGitHub
-from bot.simulated_github.keys import generate_private_key_pem
+from bot.sim.devserver import ServeProcess, free_port, serve_env
+from bot.sim.history import Generator, default_scenario
+from bot.sim.simulated_github import SimulatedGitHub
+from bot.sim.simulated_github.keys import generate_private_key_pem
+from bot.web.server import signature_for
 
 SECRET = "bench-secret"
 REPO = "pytorch/pytorch"

@@ -8,7 +8,7 @@ the issue (title, body, labels; then assigns, labels and comments on the suspect
 (2) the peer: a bare aiohttp receiver that files an issue on the same simulated GitHub as
 soon as the delivery arrives (one POST with a ready installation token), the least any App
 must do. Each round starts both afresh and replays the built-in history
-(`bot.history.default_scenario`) up to the delivery that tips its first streak over, which a
+(`bot.sim.history.default_scenario`) up to the delivery that tips its first streak over, which a
 replay of the same history names; only that last delivery is timed.
 
     python bench/latency.py [--rounds 5]
@@ -32,14 +32,14 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.config.files import load_text
-from bot.demo import default_config_text, post
-from bot.devserver import ServeProcess, free_port, serve_env
 from bot.github import GitHubApp
-from bot.history import Generator, default_scenario
-from bot.quality import Recorder
-from bot.replay import RecordedDelivery, Replayer
-from bot.simulated_github import SimulatedGitHub
-from bot.simulated_github.keys import generate_private_key_pem
+from bot.runtime.replay import RecordedDelivery, Replayer
+from bot.sim.demo import default_config_text, post
+from bot.sim.devserver import ServeProcess, free_port, serve_env
+from bot.sim.history import Generator, default_scenario
+from bot.sim.quality import Recorder
+from bot.sim.simulated_github import SimulatedGitHub
+from bot.sim.simulated_github.keys import generate_private_key_pem
 from bot.tracker.model import DecisionKind
 
 SECRET = "bench-secret"

@@ -1,6 +1,6 @@
 """Alert quality on busy trunks with live arrival, beside a plain rule with hindsight.
 
-Each seed generates a trunk (`bot.trunksim`: ~100 jobs in 5 workflows, pushes of 1-4
+Each seed generates a trunk (`bot.sim.trunksim`: ~100 jobs in 5 workflows, pushes of 1-4
 commits every few minutes, jobs of 15 min to 2.5 h whose results interleave, flakes,
 reruns, superseded runs, runner outages, late deliveries and 5 real breakages) and feeds its
 deliveries, in arrival order, through the App's handlers, engine and tracker (the replay
@@ -55,7 +55,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.config.files import load_text
-from bot.quality import (
+from bot.sim.quality import (
     CULPRIT_HEADER,
     CulpritScore,
     Score,
@@ -69,7 +69,7 @@ from bot.quality import (
     run_app,
     score,
 )
-from bot.trunksim import CONFIG, Knobs, Trunk
+from bot.sim.trunksim import CONFIG, Knobs, Trunk
 
 MODES = {
     "jobs": "`workflow_job` events",

@@ -30,8 +30,8 @@ from typing import Any
 
 from bot.config import load_default
 from bot.events import parse_push, parse_workflow_job, parse_workflow_run
-from bot.history import Generator, Scenario
-from bot.replay import replay
+from bot.runtime.replay import replay
+from bot.sim.history import Generator, Scenario
 from bot.tracker import RepoTracker
 from bot.tracker.model import JobResult, Push
 
@@ -117,8 +117,8 @@ import asyncio, io, json, resource, sys, time
 from bench.replay import busy_trunk
 from bot.actions.dryrun import DryRunSink
 from bot.config import load_default
-from bot.history import Generator
-from bot.replay import RecordedDelivery, Replayer
+from bot.sim.history import Generator
+from bot.runtime.replay import RecordedDelivery, Replayer
 
 async def main(limit):
     replayer = Replayer(load_default(), DryRunSink(io.StringIO(), as_json=True))
@@ -141,7 +141,7 @@ import json, resource, sys, time
 from bench.replay import busy_trunk
 from bot.config import load_default
 from bot.events import parse_push, parse_workflow_job, parse_workflow_run
-from bot.history import Generator
+from bot.sim.history import Generator
 from bot.tracker import RepoTracker
 
 def main(limit):

@@ -19,12 +19,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.config import load_default
 from bot.engine import Engine, Unit
 from bot.events import parse_push, parse_workflow_job
-from bot.history import Generator, Scenario
-from bot.replay import FixedConfig
-from bot.status_page import add_status_routes
-from bot.status_views import PageConfig
+from bot.runtime.replay import FixedConfig
+from bot.sim.history import Generator, Scenario
 from bot.store import open_store
 from bot.store.base import Installation, Store
+from bot.web.status_page import add_status_routes
+from bot.web.status_views import PageConfig
 
 REPO = "pytorch/pytorch"
 

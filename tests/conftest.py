@@ -1,6 +1,6 @@
 """Shared fixtures.
 
-GitHub is the one simulated GitHub (`bot.simulated_github`), served over real HTTP on
+GitHub is the one simulated GitHub (`bot.sim.simulated_github`), served over real HTTP on
 127.0.0.1: nothing in the suite reaches the internet.
 
 - `app_key`: a fresh RSA private key (PEM) for the App; one per session, they are slow.
@@ -25,9 +25,9 @@ from typing import Any, Protocol
 import aiohttp
 import pytest
 
-from bot.devserver import ServeProcess, post_delivery, serve_env
 from bot.github import GitHubApp, GitHubClient, RetryPolicy
-from bot.simulated_github import SimulatedGitHub, generate_private_key_pem
+from bot.sim.devserver import ServeProcess, post_delivery, serve_env
+from bot.sim.simulated_github import SimulatedGitHub, generate_private_key_pem
 from bot.store import open_store
 from bot.store.base import Store
 

@@ -19,7 +19,7 @@ from bot.actions.policy import AlertPolicy, policy_for
 from bot.config.model import GroupConfig, RepoConfig, SuspectsConfig
 from bot.github import GitHubClient
 from bot.records import AlertIssue, SuspectHold, SuspectPRs
-from bot.simulated_github import SimulatedGitHub
+from bot.sim.simulated_github import SimulatedGitHub
 from bot.store import open_store
 from bot.store.base import Changes, Store
 from bot.tracker.model import (

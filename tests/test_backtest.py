@@ -16,16 +16,16 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot import backtest_cli
-from bot.__main__ import _parser
-from bot.backtest import Backtest, BacktestError, Report, parse_since
-from bot.backtest_cache import PageCache
-from bot.backtest_report import alerts_of, as_html, as_json, as_markdown
+from bot.backtest import cli as backtest_cli
+from bot.backtest.backtest import Backtest, BacktestError, Report, parse_since
+from bot.backtest.cache import PageCache
+from bot.backtest.report import alerts_of, as_html, as_json, as_markdown
+from bot.cli.main import _parser
 from bot.config import load_default
 from bot.github.client import CallStats, GitHubClient
-from bot.history import EPOCH, INDUCTOR_JOBS, TRUNK_JOBS, Generator, Scenario
-from bot.replay import replay
-from bot.simulated_github import SimulatedGitHub
+from bot.runtime.replay import replay
+from bot.sim.history import EPOCH, INDUCTOR_JOBS, TRUNK_JOBS, Generator, Scenario
+from bot.sim.simulated_github import SimulatedGitHub
 from tests.conftest import APP_ID, FAST_RETRIES, INSTALLATION_ID
 
 ROOT = Path(__file__).resolve().parents[1]

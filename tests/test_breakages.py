@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bot.demo import default_config_text
-from bot.history import INDUCTOR_JOBS, Scenario, truth
-from bot.simulated_github import SimulatedGitHub
+from bot.sim.demo import default_config_text
+from bot.sim.history import INDUCTOR_JOBS, Scenario, truth
+from bot.sim.simulated_github import SimulatedGitHub
 from tests.test_culprit_end_to_end import settle
 from tests.test_end_to_end import SECRET, SUSPECT_LABEL, Trunk, running_app
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.__main__ import _check_config, main
-from bot.simulated_github import SimulatedGitHub
+from bot.cli.main import _check_config, main
+from bot.sim.simulated_github import SimulatedGitHub
 from tests.conftest import INSTALLATION_ID
 
 BASE = """

@@ -26,12 +26,12 @@ from bot.events import PayloadError
 from bot.github import GitHubApp, GitHubClient
 from bot.handlers import issue_comment
 from bot.records import ACKED, PENDING, Escalation
-from bot.simulated_github import SimulatedGitHub
-from bot.simulated_github.state import Comment
+from bot.runtime.worker import Worker
+from bot.sim.simulated_github import SimulatedGitHub
+from bot.sim.simulated_github.state import Comment
 from bot.store import open_store
 from bot.store.base import Delivery, DeliveryStatus, Store
 from bot.tracker.model import CommitInfo, DecisionKind, JobResult, Push
-from bot.worker import Worker
 from tests.conftest import INSTALLATION_ID
 from tests.fixtures import load_payload
 

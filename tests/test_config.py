@@ -2,7 +2,7 @@
 
 Loading from GitHub runs over real HTTP against a minimal contents-API server on 127.0.0.1
 defined below (answers keyed by repository and path, requests recorded), and once against
-the shared simulated GitHub (`bot.simulated_github`), started here directly as
+the shared simulated GitHub (`bot.sim.simulated_github`), started here directly as
 tests/conftest.py has no `sim` fixture yet.
 """
 
@@ -45,7 +45,7 @@ from bot.config import (
     validate,
 )
 from bot.config.values import shown
-from bot.simulated_github.server import SimulatedGitHub
+from bot.sim.simulated_github.server import SimulatedGitHub
 from bot.tracker.model import GroupRule, TrackerConfig
 
 DESIGN_EXAMPLE = """\

@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.actions import config_report
-from bot.demo import default_config_text
-from bot.history import TRUNK_JOBS, default_scenario
-from bot.simulated_github import SimulatedGitHub
+from bot.sim.demo import default_config_text
+from bot.sim.history import TRUNK_JOBS, default_scenario
+from bot.sim.simulated_github import SimulatedGitHub
 from tests.test_end_to_end import BROKEN, Trunk, running_app
 
 CONFIG_PATH = ".github/trunkwatch.yml"

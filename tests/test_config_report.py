@@ -14,7 +14,7 @@ from bot.actions.config_report import LABEL, report_config
 from bot.actions.markdown import ZWSP
 from bot.config import CONFIG_PATH, ConfigError, ConfigLoader, LoadedConfig, NoConfig
 from bot.github import GitHubClient
-from bot.simulated_github import SimulatedGitHub
+from bot.sim.simulated_github import SimulatedGitHub
 from bot.store import open_store
 from bot.store.base import Store
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bot.demo import default_config_text
-from bot.history import INDUCTOR_JOBS, Scenario
-from bot.simulated_github import SimulatedGitHub
+from bot.sim.demo import default_config_text
+from bot.sim.history import INDUCTOR_JOBS, Scenario
+from bot.sim.simulated_github import SimulatedGitHub
 from tests.test_end_to_end import SECRET, SUSPECT_LABEL, App, Trunk, running_app
 
 JOB = INDUCTOR_JOBS[1]

@@ -9,8 +9,8 @@ import re
 
 import aiohttp
 
-from bot.demo import run_demo
-from bot.history import Generator, demo_scenario
+from bot.sim.demo import run_demo
+from bot.sim.history import Generator, demo_scenario
 
 
 async def test_the_demo_shows_the_alert_lifecycle() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bot.__main__ import _parser
+from bot.cli.main import _parser
 from bot.commands import COMMANDS
 from bot.config import load_text
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.history import Generator, default_scenario
-from bot.simulated_github import SimulatedGitHub
+from bot.sim.history import Generator, default_scenario
+from bot.sim.simulated_github import SimulatedGitHub
 from tests.conftest import INSTALLATION_ID, ServeApp
 
 SECRET = "durability-secret"

@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.server import IN_FLIGHT_BYTES
+from bot.web.server import IN_FLIGHT_BYTES
 from tests.conftest import ServeApp
 
 SECRET = "edge-memory-secret"

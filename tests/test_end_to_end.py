@@ -22,14 +22,14 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.demo import default_config_text, post
-from bot.devserver import free_port
-from bot.history import INDUCTOR_JOBS, TRUNK_JOBS, Generator, Scenario, default_scenario
-from bot.service import Service, running_service
-from bot.settings import Settings
-from bot.simulated_github import SimulatedGitHub
-from bot.simulated_github.server import RecordedRequest
-from bot.simulated_github.state import Issue
+from bot.process.service import Service, running_service
+from bot.process.settings import Settings
+from bot.sim.demo import default_config_text, post
+from bot.sim.devserver import free_port
+from bot.sim.history import INDUCTOR_JOBS, TRUNK_JOBS, Generator, Scenario, default_scenario
+from bot.sim.simulated_github import SimulatedGitHub
+from bot.sim.simulated_github.server import RecordedRequest
+from bot.sim.simulated_github.state import Issue
 from tests.conftest import APP_ID, INSTALLATION_ID, ServeApp, ServedApp, inbox_drained
 
 SECRET = "end-to-end-secret"

@@ -11,12 +11,12 @@ from typing import Any
 from bot.config import load_default
 from bot.engine import Engine, RepoConfigLike
 from bot.handlers import router
-from bot.history import Generator, Scenario
-from bot.replay import FixedConfig
+from bot.runtime.replay import FixedConfig
+from bot.runtime.worker import Worker
+from bot.sim.history import Generator, Scenario
 from bot.store import open_store
 from bot.store.base import Delivery
 from bot.tracker.model import Decision, TrackerConfig
-from bot.worker import Worker
 
 
 class SmallRetention:

@@ -11,7 +11,7 @@ from bot.events import (
     parse_workflow_job,
     parse_workflow_run,
 )
-from bot.history import Generator, default_scenario
+from bot.sim.history import Generator, default_scenario
 from tests.fixtures import load_payload
 
 

@@ -15,11 +15,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.devserver import free_port, post_delivery
-from bot.history import default_scenario
-from bot.service import running_service
-from bot.settings import Settings
-from bot.simulated_github import SimulatedGitHub
+from bot.process.service import running_service
+from bot.process.settings import Settings
+from bot.sim.devserver import free_port, post_delivery
+from bot.sim.history import default_scenario
+from bot.sim.simulated_github import SimulatedGitHub
 from tests.conftest import APP_ID, FAST_RETRIES, INSTALLATION_ID, inbox_drained
 from tests.test_end_to_end import Trunk
 from tests.test_store import fresh_postgres

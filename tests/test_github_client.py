@@ -22,7 +22,7 @@ from bot.github import (
     list_run_jobs,
     pulls_for_commit,
 )
-from bot.simulated_github import SimulatedGitHub, generate_private_key_pem
+from bot.sim.simulated_github import SimulatedGitHub, generate_private_key_pem
 from tests.conftest import APP_ID, FAST_RETRIES, INSTALLATION_ID
 
 REPO = "pytorch/pytorch"

@@ -21,13 +21,13 @@ from bot.engine import Engine, RepoConfigLike, Unit
 from bot.events import ZERO_SHA
 from bot.github import GitHubApp
 from bot.handlers import router
-from bot.history import Generator, Scenario
-from bot.replay import FixedConfig
-from bot.simulated_github import SimulatedGitHub
+from bot.runtime.replay import FixedConfig
+from bot.runtime.worker import Worker
+from bot.sim.history import Generator, Scenario
+from bot.sim.simulated_github import SimulatedGitHub
 from bot.store import open_store
 from bot.store.base import Delivery, DeliveryStatus, Installation, Store
 from bot.tracker.model import Decision, DecisionKind, JobKey
-from bot.worker import Worker
 from tests.conftest import INSTALLATION_ID
 from tests.fixtures import load_payload
 

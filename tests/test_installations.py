@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot.github import GitHubApp
-from bot.installations import sync_installations
-from bot.simulated_github import SimulatedGitHub
+from bot.runtime.installations import sync_installations
+from bot.sim.simulated_github import SimulatedGitHub
 from bot.store import open_store
 from bot.store.base import Installation, Store
 from tests.conftest import INSTALLATION_ID

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from bot.history import default_scenario
 from bot.records import AlertIssue
-from bot.simulated_github import SimulatedGitHub
+from bot.sim.history import default_scenario
+from bot.sim.simulated_github import SimulatedGitHub
 from bot.tracker.model import CloseReason
 from tests.conftest import INSTALLATION_ID
 from tests.test_end_to_end import BROKEN, SUSPECT_LABEL, App, Trunk, running_app

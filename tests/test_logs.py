@@ -13,9 +13,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.devserver import post_delivery
-from bot.history import Generator, default_scenario
-from bot.simulated_github import SimulatedGitHub
+from bot.sim.devserver import post_delivery
+from bot.sim.history import Generator, default_scenario
+from bot.sim.simulated_github import SimulatedGitHub
 from tests.conftest import INSTALLATION_ID, ServeApp
 
 DEFAULT_CONFIG = (

@@ -26,7 +26,7 @@ MANIFEST = ROOT / "app.yml"
 ALWAYS_DELIVERED = frozenset({"installation", "installation_repositories"})
 # The fake GitHub (its own routes) and the demo (which reads the fake GitHub) make no calls as
 # the App.
-NOT_THE_APP = ("simulated_github/", "demo.py")
+NOT_THE_APP = ("sim/simulated_github/", "sim/demo.py")
 CALL_METHODS = {
     "getitem": "GET",
     "getiter": "GET",

@@ -21,16 +21,16 @@ from aiohttp.test_utils import TestClient
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.__main__ import main
+from bot.cli.main import main
 from bot.github.client import CallStats
 from bot.handlers import EVENTS
-from bot.metrics import Metrics
-from bot.ops import add_ops_routes
-from bot.server import make_app, signature_for
-from bot.settings import Settings
+from bot.process.settings import Settings
 from bot.store import open_store
 from bot.store.base import Changes, Delivery, Store
 from bot.tracker.model import AlertState
+from bot.web.metrics import Metrics
+from bot.web.ops import add_ops_routes
+from bot.web.server import make_app, signature_for
 from tests.fixtures import load_payload
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -279,7 +279,7 @@ class SlowStore:
 async def test_not_ready_when_the_store_is_too_slow(
     store: Store, aiohttp_client: ClientMaker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("bot.metrics.STORE_TIMEOUT_SECONDS", 0.05)
+    monkeypatch.setattr("bot.web.metrics.STORE_TIMEOUT_SECONDS", 0.05)
     app = make_app(SECRET, store, EVENTS)
     add_ops_routes(app, store=SlowStore(), metrics=Metrics())  # type: ignore[arg-type]
     client = await aiohttp_client(app)

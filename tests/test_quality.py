@@ -12,8 +12,8 @@ from __future__ import annotations
 import pytest
 
 from bot.config.files import load_text
-from bot.quality import alerts_of, run_app, score
-from bot.trunksim import CONFIG, Knobs, Trunk
+from bot.sim.quality import alerts_of, run_app, score
+from bot.sim.trunksim import CONFIG, Knobs, Trunk
 
 SMALL = {"commits": 160, "breakages": 3, "outages": 3}
 

@@ -29,7 +29,7 @@ from bot.records import (
     SuspectHold,
     SuspectPRs,
 )
-from bot.simulated_github import SimulatedGitHub
+from bot.sim.simulated_github import SimulatedGitHub
 from bot.store.base import Changes, Delivery, Store
 from bot.store.carry_over import carry_state_over
 from bot.store.memory import MemoryStore

@@ -22,17 +22,17 @@ import pytest
 from aiohttp import web
 from prometheus_client import generate_latest
 
-from bot.devserver import free_port
 from bot.github import GitHubApp
 from bot.handlers import EVENTS
-from bot.history import Generator, default_scenario
-from bot.metrics import Metrics
-from bot.recovery import LEASE, DeliveryRecovery
-from bot.server import make_app
-from bot.simulated_github import SimulatedGitHub
+from bot.runtime.recovery import LEASE, DeliveryRecovery
+from bot.sim.devserver import free_port
+from bot.sim.history import Generator, default_scenario
+from bot.sim.simulated_github import SimulatedGitHub
 from bot.store import open_store
 from bot.store.base import Delivery, Store
 from bot.tracker.model import CloseReason
+from bot.web.metrics import Metrics
+from bot.web.server import make_app
 from tests.conftest import INSTALLATION_ID, ServeApp, inbox_drained
 from tests.test_durability import DEFAULT_CONFIG, processed_log_counts
 from tests.test_store import fresh_postgres

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from bot.config import load_default
-from bot.history import INDUCTOR_JOBS, TRUNK_JOBS, Generator, Scenario, default_scenario
-from bot.replay import ReplayError, replay
+from bot.runtime.replay import ReplayError, replay
+from bot.sim.history import INDUCTOR_JOBS, TRUNK_JOBS, Generator, Scenario, default_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "inductor-breakage.jsonl"

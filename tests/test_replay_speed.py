@@ -17,13 +17,13 @@ from bot.actions.dryrun import DryRunSink
 from bot.config import load_default, load_file
 from bot.engine import Engine
 from bot.handlers import EVENTS, router
-from bot.history import INDUCTOR_JOBS, TRUNK_JOBS, Generator, Scenario
-from bot.replay import FixedConfig, RecordedDelivery, Replayer, replay
-from bot.server import make_app, signature_for
+from bot.runtime.replay import FixedConfig, RecordedDelivery, Replayer, replay
+from bot.runtime.worker import Worker
+from bot.sim.history import INDUCTOR_JOBS, TRUNK_JOBS, Generator, Scenario
 from bot.store import open_store
 from bot.store.memory import MemoryStore
 from bot.tracker.model import CommitInfo, JobResult
-from bot.worker import Worker
+from bot.web.server import make_app, signature_for
 
 SECRET = "replay-speed-secret"
 ClientMaker = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]

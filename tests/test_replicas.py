@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import aiohttp
 import pytest
 
-from bot.history import default_scenario
-from bot.simulated_github import SimulatedGitHub
+from bot.sim.history import default_scenario
+from bot.sim.simulated_github import SimulatedGitHub
 from bot.store import open_store
 from tests.conftest import ServeApp
 from tests.test_end_to_end import SECRET, Trunk, assert_one_of_each_after_crash

@@ -19,12 +19,12 @@ from bot.actions import revert as reverts
 from bot.actions.alert_issue import load
 from bot.actions.policy import AlertPolicy, policy_for
 from bot.config import load_text
-from bot.metrics import Metrics
-from bot.ops import add_ops_routes
 from bot.records import CulpritRun, Revert
-from bot.simulated_github.state import Issue
+from bot.sim.simulated_github.state import Issue
 from bot.store.record_view import Records
 from bot.tracker.model import CommitInfo, CulpritStatus, Decision, DecisionKind, Push
+from bot.web.metrics import Metrics
+from bot.web.ops import add_ops_routes
 from tests import test_commands
 from tests.test_commands import JOB, READER, REPO, SHAS, Env
 

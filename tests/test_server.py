@@ -15,9 +15,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from bot.handlers import EVENTS
-from bot.server import WEBHOOK_KEY, BodyBudget, make_app, signature_for, signature_matches
 from bot.store import open_store
 from bot.store.base import Store
+from bot.web.server import WEBHOOK_KEY, BodyBudget, make_app, signature_for, signature_matches
 from tests.fixtures import FIXTURES, load_payload
 from tests.malformed import MUTATIONS, malformed_bodies
 

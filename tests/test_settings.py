@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import (
+from bot.process.settings import (
     DEFAULT_API_URL,
     DEFAULT_DATABASE_URL,
     Settings,

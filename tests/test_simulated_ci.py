@@ -26,7 +26,6 @@ from bot.actions.culprit import (
     ProbeSettings,
     request_probes,
 )
-from bot.devserver import free_port
 from bot.events import parse_workflow_job, parse_workflow_run
 from bot.github import GitHubApp, GitHubClient, list_run_jobs
 from bot.github.ci import (
@@ -41,11 +40,12 @@ from bot.github.ci import (
 )
 from bot.github.client import graphql_url
 from bot.handlers import EVENTS
-from bot.server import make_app
-from bot.simulated_github import SimulatedGitHub
+from bot.sim.devserver import free_port
+from bot.sim.simulated_github import SimulatedGitHub
 from bot.store import open_store
 from bot.store.record_view import Records
 from bot.tracker.model import RERUN, Breakage, Decision, DecisionKind, JobKey, Probe
+from bot.web.server import make_app
 from tests.conftest import APP_ID, FAST_RETRIES, INSTALLATION_ID
 from tests.fixtures import load_payload
 

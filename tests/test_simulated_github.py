@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from bot.github import GitHubApp, GitHubClient
-from bot.simulated_github import SimulatedGitHub
+from bot.sim.simulated_github import SimulatedGitHub
 from tests.conftest import INSTALLATION_ID
 from tests.fixtures import FIXTURES, load_payload
 

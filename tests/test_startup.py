@@ -15,9 +15,9 @@ import aiohttp
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from bot.service import running_service
-from bot.settings import Settings, SettingsError, load_settings
-from bot.simulated_github import SimulatedGitHub, generate_private_key_pem
+from bot.process.service import running_service
+from bot.process.settings import Settings, SettingsError, load_settings
+from bot.sim.simulated_github import SimulatedGitHub, generate_private_key_pem
 from tests.conftest import ServeApp
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import aiohttp
 import pytest
 
-from bot.history import default_scenario
-from bot.simulated_github import SimulatedGitHub
+from bot.sim.history import default_scenario
+from bot.sim.simulated_github import SimulatedGitHub
 from tests.conftest import ServeApp, ServedApp
 from tests.test_end_to_end import SECRET, Trunk
 from tests.test_store import PostgresBackend, fresh_postgres

@@ -25,11 +25,14 @@ from bot.commands import quiet
 from bot.config import load_text
 from bot.engine import Engine, Unit
 from bot.events import parse_push, parse_workflow_job
-from bot.history import INDUCTOR_JOBS, TRUNK_JOBS, Generator, Scenario
 from bot.records import Ack
-from bot.replay import FixedConfig
-from bot.status_page import add_status_routes
-from bot.status_templates import (
+from bot.runtime.replay import FixedConfig
+from bot.sim.history import INDUCTOR_JOBS, TRUNK_JOBS, Generator, Scenario
+from bot.store import open_store
+from bot.store.base import Installation, Store
+from bot.store.record_view import records_of
+from bot.web.status_page import add_status_routes
+from bot.web.status_templates import (
     AlertView,
     CommitView,
     GridView,
@@ -42,10 +45,7 @@ from bot.status_templates import (
     render_repo,
     wall_clock,
 )
-from bot.status_views import PageConfig
-from bot.store import open_store
-from bot.store.base import Installation, Store
-from bot.store.record_view import records_of
+from bot.web.status_views import PageConfig
 
 REPO = "pytorch/pytorch"
 TOKEN = "s3cret-status-token"

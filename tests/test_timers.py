@@ -12,12 +12,12 @@ from typing import Any
 from bot.config.files import load_text
 from bot.engine import Engine, RepoConfigLike
 from bot.handlers import router
-from bot.replay import FixedConfig
+from bot.runtime.replay import FixedConfig
+from bot.runtime.timers import enqueue_due
+from bot.runtime.worker import Worker
 from bot.store import open_store
 from bot.store.base import Delivery
-from bot.timers import enqueue_due
 from bot.tracker.model import Decision, DecisionKind
-from bot.worker import Worker
 
 REPO = "octo-org/octo-repo"
 CONFIG = """
@@ -122,7 +122,7 @@ async def test_a_timed_out_pending_result_is_decided_without_by_a_timer(tmp_path
 async def test_runner_failures_are_counted_apart_on_the_metrics(tmp_path: Path) -> None:
     from prometheus_client import generate_latest
 
-    from bot.metrics import Metrics
+    from bot.web.metrics import Metrics
 
     store = open_store(f"sqlite:///{tmp_path / 'runners.db'}")
     await store.open()

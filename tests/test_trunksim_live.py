@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.quality import (
+from bot.sim.quality import (
     TrunkProber,
     alerts_of,
     breakage_reports,
@@ -16,6 +16,7 @@ from bot.quality import (
     culprit_score,
     final_conclusions,
 )
+from bot.sim.trunksim import WORKFLOWS, Knobs, Trunk, normalized
 from bot.tracker.model import (
     BISECT,
     RERUN,
@@ -28,7 +29,6 @@ from bot.tracker.model import (
     JobKey,
     Probe,
 )
-from bot.trunksim import WORKFLOWS, Knobs, Trunk, normalized
 
 # One workflow of three suites: small and quick, every result decided by the truth alone.
 SMALL = {

@@ -2,7 +2,7 @@
 
 The tracker's timers are a pending result's timeout (`alerts.pending_timeout`) and the wait
 of provisional suspects (`suspects.wait`). Both are derived from stored facts; when one falls
-due, `bot.timers` puts a delivery of this event in the inbox, so it is processed like any
+due, `bot.runtime.timers` puts a delivery of this event in the inbox, so it is processed like any
 other: one repository at a time, in one transaction, once (its id names the deadline).
 """
 

@@ -1,0 +1,1 @@
+"""The `trunkwatch` command line: serve, demo, replay, backtest, check-config (main)."""

@@ -1,0 +1,171 @@
+"""Feeding a generated trunk to the App: its decisions with their moments, and the runs it
+asks for (culprit confirmation) started on the trunk."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+
+from gidgethub.abc import GitHubAPI
+
+from bot.actions.culprit import Prober, confirmation_outstanding, request_probes
+from bot.actions.policy import policy_for
+from bot.config.model import RepoConfig
+from bot.engine import RepoConfigLike, Unit
+from bot.github import GitHubApp
+from bot.runtime.replay import RecordedDelivery, Replayer
+from bot.sim.simulated_github import SimulatedGitHub, generate_private_key_pem
+from bot.sim.trunksim import EPOCH, Request, Trunk
+from bot.store.base import Store
+from bot.store.record_view import Records
+from bot.tracker.model import Decision, DecisionKind
+
+
+class Recorder:
+    """A sink that keeps each decision with the minute and trunk head it was taken at, and
+    asks for the runs its breakages want (culprit confirmation) as the App does, from
+    `prober` (the trunk's), within the configured budget."""
+
+    def __init__(self, prober: Prober | None = None) -> None:
+        self.minute = 0.0
+        self.head = -1
+        self.taken: list[tuple[float, int, Decision]] = []
+        self.prober = prober
+        self.store: Store | None = None  # where the requests are recorded (the replayer's)
+        # `culprit.confirm_before_filing`: alert → where in `taken` the App would file it
+        self.filed: dict[str, int] = {}
+
+    async def act(
+        self,
+        decisions: Sequence[Decision],
+        gh: GitHubAPI | None,
+        config: RepoConfigLike,
+        unit: Unit,
+    ) -> None:
+        if self.prober is None or self.store is None:
+            self.taken += [(self.minute, self.head, d) for d in decisions]
+            return
+        now = (EPOCH + timedelta(minutes=self.minute)).timestamp()
+        records = Records(self.store, unit.changes)
+        for decision in decisions:
+            self.taken.append((self.minute, self.head, decision))
+            policy = policy_for(config, decision.group)
+            if decision.alert not in self.filed and decision.kind is not DecisionKind.CLOSE:
+                waits = policy.confirm_before_filing and await confirmation_outstanding(
+                    decision, records, policy.probes, now
+                )
+                if not waits:  # (as the App's sink decides it, before it asks for runs)
+                    self.filed[decision.alert] = len(self.taken) - 1
+            await request_probes([decision], self.prober, records, policy.probes, now)
+
+
+async def run_app(
+    trunk: Trunk, config: RepoConfig, probe: bool = True, filed: dict[str, int] | None = None
+) -> list[tuple[float, int, Decision]]:
+    """Feed the trunk's deliveries through the App; its decisions with their moments.
+    `probe`: the App asks for the runs that confirm culprits (reruns, bisect tags), and
+    the trunk runs them. `filed` gets, per alert, the position of the decision on which the
+    App files its issue (with `culprit.confirm_before_filing`, not always its OPEN)."""
+    recorder = Recorder()
+    if filed is not None:
+        recorder.filed = filed
+    recorder.prober = TrunkProber(trunk, lambda: recorder.minute) if probe else None
+    index = {sha: i for i, sha in enumerate(trunk.shas)}
+    if trunk.knobs.workflow_jobs:
+        replayer = Replayer(config, recorder)
+        recorder.store = replayer.store
+        await _feed(trunk, replayer, recorder, index, None)
+        return recorder.taken
+
+    key = generate_private_key_pem()
+    sim = SimulatedGitHub(app_id=1, app_key=key)
+    sim.add_installation(4242)
+    await sim.start()
+    app = GitHubApp(1, key, base_url=sim.base_url)
+    try:
+        sim.seed_deliveries(d for _, d in trunk.deliveries() if d["event"] == "push")
+        gh = await app.installation_client(4242)
+        replayer = Replayer(config, recorder, gh)
+        recorder.store = replayer.store
+        await _feed(trunk, replayer, recorder, index, sim)
+    finally:
+        await app.close()
+        await sim.stop()
+    return recorder.taken
+
+
+async def _feed(
+    trunk: Trunk,
+    replayer: Replayer,
+    recorder: Recorder,
+    index: dict[str, int],
+    sim: SimulatedGitHub | None,
+) -> None:
+    for minute, delivery in trunk.deliveries():
+        payload = delivery["payload"]
+        recorder.minute = minute
+        if delivery["event"] == "push":
+            recorder.head = max(recorder.head, index[payload["after"]])
+        run = payload.get("workflow_run")
+        if sim is not None and run is not None and run["status"] == "completed":
+            jobs = trunk.run_jobs(run["id"], run["run_attempt"], minute)
+            sim.add_run(
+                trunk.repo,
+                run["id"],
+                jobs,
+                head_sha=run["head_sha"],
+                workflow=run["name"],
+                attempt=run["run_attempt"],
+                conclusion=run["conclusion"],
+            )
+        await replayer.feed(RecordedDelivery(delivery["event"], delivery["delivery_id"], payload))
+    if replayer.dead:
+        raise RuntimeError(f"{len(replayer.dead)} deliveries failed: {replayer.dead[0][1]}")
+
+
+class TrunkProber:
+    """Culprit confirmation's Prober on a generated trunk: the runs the App asks for start
+    on the trunk as of `clock()` (the feed's current minute; the trunk's own by default)
+    and join its deliveries. Every request is logged on the trunk (`Trunk.requests`), with
+    the commit it concerns, the minute and what the App was told."""
+
+    def __init__(self, trunk: Trunk, clock: Callable[[], float] | None = None) -> None:
+        self.trunk = trunk
+        self.clock = clock or (lambda: trunk.now)
+        self.tags: dict[str, str] = {}  # tag → commit, while it exists
+
+    @property
+    def log(self) -> list[Request]:
+        return self.trunk.requests
+
+    def _refuse(self, kind: str, sha: str = "", tag: str = "") -> bool:
+        self.trunk.requests.append(Request(kind, sha, self.clock(), False, tag=tag))
+        return False
+
+    async def rerun_job(self, repo: str, job_id: int) -> bool:
+        if repo != self.trunk.repo:
+            return self._refuse("rerun_job")
+        return self.trunk.rerun_job(job_id, self.clock())
+
+    async def rerun_failed_jobs(self, repo: str, run_id: int) -> bool:
+        if repo != self.trunk.repo:
+            return self._refuse("rerun_failed")
+        return self.trunk.rerun_failed(run_id, self.clock())
+
+    async def create_tag(self, repo: str, tag: str, sha: str) -> bool:
+        if repo != self.trunk.repo or tag in self.tags:  # GitHub: the reference exists
+            return self._refuse("tag", sha, tag)
+        ok = self.trunk.tag_run(sha, tag, self.clock())
+        if ok:
+            self.tags[tag] = sha
+        return ok
+
+    async def delete_tag(self, repo: str, tag: str) -> None:
+        sha = self.tags.pop(tag, "") if repo == self.trunk.repo else ""
+        self.trunk.requests.append(Request("delete_tag", sha, self.clock(), bool(sha), tag=tag))
+
+    async def revert(self, repo: str, sha: str) -> bool:
+        """A revert PR of `sha` (counted only; the trunk does not change)."""
+        ok = repo == self.trunk.repo and sha in self.trunk.index
+        self.trunk.requests.append(Request("revert", sha, self.clock(), ok))
+        return ok
