@@ -7,6 +7,7 @@ import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +16,15 @@ import pytest
 from bot.actions import alert_issue, escalation, suspect_labels, suspects
 from bot.actions.alert_lifecycle import GitHubSink
 from bot.actions.markdown import ZWSP
-from bot.actions.policy import AlertPolicy, policy_for
+from bot.actions.policy import AlertPolicy
 from bot.config.model import GroupConfig, RepoConfig, SuspectsConfig
 from bot.github import GitHubClient
+from bot.policies import policy_for
 from bot.records import AlertIssue, SuspectHold, SuspectPRs
 from bot.sim.simulated_github import SimulatedGitHub
 from bot.store import open_store
 from bot.store.base import Changes, Store
+from bot.store.record_view import Records
 from bot.tracker.model import (
     Breakage,
     CloseReason,
@@ -92,9 +95,14 @@ def commits(sim: SimulatedGitHub) -> Commits:
     return known
 
 
+def github_sink(store: Store, commits: Commits | None = None, **options: Any) -> GitHubSink:
+    """The sink as bot/service.py builds it: the store's records, the config's policies."""
+    return GitHubSink(partial(Records, store), commits, policy_for=policy_for, **options)
+
+
 @pytest.fixture
 def sink(store: Store, commits: Commits) -> GitHubSink:
-    return GitHubSink(store, commits)
+    return github_sink(store, commits)
 
 
 def opened(alert: str = "a1", **changes: Any) -> Decision:
@@ -226,7 +234,7 @@ async def test_close_recovered_names_the_fix_and_releases_suspects(
     assert f"`{FIX[:7]}`" in comment and "Recovered" in comment
     assert "Revert the breakage" in comment
     assert "ci: suspected breakage" not in sim.labels_of(REPO, 12)
-    record = await alert_issue.load(store, "a1")
+    record = await alert_issue.load(Records(store), "a1")
     assert record is not None and (record.state, record.closed_by) == ("closed", "bot")
 
 
@@ -269,14 +277,15 @@ async def test_a_new_breakage_files_a_new_issue_linking_the_previous(
     assert f"[#{first.number}](https://github.com/{REPO}/issues/{first.number})" in second.body
 
     # With the store lost, the previous issue is still found and linked.
-    fresh = GitHubSink(open_store("sqlite:///:memory:"), commits)
-    await fresh.store.open()
+    lost = open_store("sqlite:///:memory:")
+    fresh = github_sink(lost, commits)
+    await lost.open()
     try:
         await fresh.act([closed("a2")], gh, CONFIG, None)  # nothing known: nothing closed
         await sink.act([closed("a2")], gh, CONFIG, None)
         await fresh.act([opened("a3")], gh, CONFIG, None)
     finally:
-        await fresh.store.close()
+        await lost.close()
     third = alert_issues(sim)[-1]
     assert f"[#{second.number}](" in third.body
 
@@ -289,7 +298,7 @@ async def test_acting_twice_or_with_a_lost_store_never_duplicates(
     empty = open_store(f"sqlite:///{tmp_path / 'empty.db'}")
     await empty.open()
     try:
-        await GitHubSink(empty, commits).act([opened(), updated()], gh, CONFIG, None)
+        await github_sink(empty, commits).act([opened(), updated()], gh, CONFIG, None)
     finally:
         await empty.close()
 
@@ -320,7 +329,7 @@ class CrashingStore:
 async def test_a_crash_between_filing_and_recording_files_nothing_twice(
     sim: SimulatedGitHub, gh: GitHubClient, store: Store, commits: Commits
 ) -> None:
-    crashing = GitHubSink(CrashingStore(store), commits)
+    crashing = github_sink(CrashingStore(store), commits)
     with pytest.raises(RuntimeError):
         await crashing.act([opened()], gh, CONFIG, None)
     assert len(alert_issues(sim)) == 1
@@ -341,12 +350,13 @@ async def test_issues_found_by_search_and_planted_markers_ignored(
     planted = sim.add_issue(REPO, "fake", issue.body, author="mallory", labels=["trunkwatch"])
     by_app = sim.add_issue(REPO, "fake", issue.body, author="evil-app[bot]", labels=["trunkwatch"])
 
-    fresh = GitHubSink(open_store("sqlite:///:memory:"), commits)
-    await fresh.store.open()
+    lost = open_store("sqlite:///:memory:")
+    fresh = github_sink(lost, commits)
+    await lost.open()
     try:
         await fresh.act([updated(streak=5)], gh, CONFIG, None)
     finally:
-        await fresh.store.close()
+        await lost.close()
     assert "now **5 commits in a row**" in issue.body  # the real one was found and edited
     assert planted.title == "fake" and "5 commits" not in planted.body
     assert "5 commits" not in by_app.body  # another App's marker is not ours either
@@ -411,7 +421,7 @@ async def test_prs_found_from_commit_messages(
         REPO, RED2, f"ghstack\n\nPull Request resolved: https://github.com/{REPO}/pull/41"
     )
     sim.add_commit(REPO, RED3, "Elsewhere\n\nPull Request resolved: https://github.com/o/x/pull/40")
-    none = GitHubSink(store).commits_for(REPO)  # the tracker knows nothing: GitHub is asked
+    none = github_sink(store).commits_for(REPO)  # the tracker knows nothing: GitHub is asked
     found = [await suspects.pr_for_commit(gh, store, REPO, sha, none) for sha in SHAS[2:5]]
     assert [(p.number, p.author) if p else None for p in found] == [
         (40, "carol"),
@@ -428,19 +438,19 @@ async def test_unsuspect_and_suspect(
 ) -> None:
     await sink.act([opened()], gh, CONFIG, None)
     policy = policy_for(CONFIG, GROUP)
-    assert await suspect_labels.unsuspect(gh, store, REPO, "a1", 12, policy)
+    assert await suspect_labels.unsuspect(gh, Records(store), REPO, "a1", 12, policy)
     assert "ci: suspected breakage" not in sim.labels_of(REPO, 12)
     await sink.act([updated(streak=4)], gh, CONFIG, None)
     assert "ci: suspected breakage" not in sim.labels_of(REPO, 12)
 
-    record = await alert_issue.load(store, "a1")
+    record = await alert_issue.load(Records(store), "a1")
     assert record is not None
-    pr = await suspect_labels.suspect(gh, store, record, 13, policy, set())
+    pr = await suspect_labels.suspect(gh, Records(store), record, 13, policy, set())
     assert pr is not None and pr.author == "bob"
     await sink.act([updated(streak=5)], gh, CONFIG, None)
     assert "ci: suspected breakage" in sim.labels_of(REPO, 13)
     assert len(sim.comments(REPO, 13)) == 1
-    assert await suspect_labels.suspect(gh, store, record, 999, policy, set()) is None
+    assert await suspect_labels.suspect(gh, Records(store), record, 999, policy, set()) is None
 
 
 async def test_a_pr_suspected_by_two_alerts_keeps_its_label_until_both_close(
@@ -460,7 +470,7 @@ async def test_escalation_fires_once_unless_acknowledged(
     sim: SimulatedGitHub, gh: GitHubClient, store: Store, commits: Commits
 ) -> None:
     clock = [1000.0]
-    sink = GitHubSink(store, commits, clock=lambda: clock[0])
+    sink = github_sink(store, commits, clock=lambda: clock[0])
     group = replace(
         CONFIG.groups[0],
         escalate_after=timedelta(seconds=60),
@@ -473,18 +483,18 @@ async def test_escalation_fires_once_unless_acknowledged(
     async def client_for(installation: int) -> GitHubClient:
         return gh
 
-    assert await escalation.ack(store, REPO, second.number, "alice")
-    assert await escalation.check_escalations(store, client_for, 1030.0) == 0
-    assert await escalation.check_escalations(store, client_for, 1061.0) == 1
-    assert await escalation.check_escalations(store, client_for, 5000.0) == 0
+    assert await escalation.ack(Records(store), REPO, second.number, "alice")
+    assert await escalation.check_escalations(Records(store), client_for, 1030.0) == 0
+    assert await escalation.check_escalations(Records(store), client_for, 1061.0) == 1
+    assert await escalation.check_escalations(Records(store), client_for, 5000.0) == 0
     [pinged] = sim.comments(REPO, first.number)
     assert "@pytorch/pt2-oncall, @erin" in pinged and "/trunkwatch ack" in pinged
     assert sim.comments(REPO, second.number) == []
 
-    assert await escalation.unack(store, REPO, second.number, 6000.0)
-    assert not await escalation.ack(store, REPO, 999, "alice")
+    assert await escalation.unack(Records(store), REPO, second.number, 6000.0)
+    assert not await escalation.ack(Records(store), REPO, 999, "alice")
     await sink.act([closed("c1", group="cuda")], gh, config, None)
-    assert await escalation.check_escalations(store, client_for, 9000.0) == 0
+    assert await escalation.check_escalations(Records(store), client_for, 9000.0) == 0
     assert len(sim.comments(REPO, second.number)) == 1  # the closing comment only
 
 
@@ -496,7 +506,7 @@ async def test_a_human_closing_the_issue_is_detected(
     async def closed_by_human(decision: Decision, number: int) -> None:
         told.append((decision.alert, number))
 
-    sink = GitHubSink(store, commits, on_closed_by_human=closed_by_human)
+    sink = github_sink(store, commits, on_closed_by_human=closed_by_human)
     await sink.act([opened()], gh, CONFIG, None)
     [issue] = alert_issues(sim)
     issue.state, issue.state_reason = "closed", "not_planned"
@@ -543,7 +553,7 @@ async def test_a_deleted_issue_counts_as_closed_by_hand(
     async def closed_by_human(decision: Decision, number: int) -> None:
         told.append(number)
 
-    sink = GitHubSink(store, commits, on_closed_by_human=closed_by_human)
+    sink = github_sink(store, commits, on_closed_by_human=closed_by_human)
     await sink.act([opened()], gh, CONFIG, None)
     [issue] = alert_issues(sim)
     del sim.repo(REPO).issues[issue.number]
@@ -554,7 +564,7 @@ async def test_a_deleted_issue_counts_as_closed_by_hand(
 async def test_a_failing_escalation_is_tried_again(
     sim: SimulatedGitHub, gh: GitHubClient, store: Store, commits: Commits
 ) -> None:
-    sink = GitHubSink(store, commits, clock=lambda: 0.0)
+    sink = github_sink(store, commits, clock=lambda: 0.0)
     group = replace(
         CONFIG.groups[0], escalate_after=timedelta(minutes=90), escalation_owners=("erin",)
     )
@@ -565,8 +575,8 @@ async def test_a_failing_escalation_is_tried_again(
         return gh
 
     sim.fail_next("GET", f"/repos/{REPO}/issues/{issue.number}", 500, times=4)
-    assert await escalation.check_escalations(store, client_for, 6000.0) == 0
-    assert await escalation.check_escalations(store, client_for, 6000.0) == 1
+    assert await escalation.check_escalations(Records(store), client_for, 6000.0) == 0
+    assert await escalation.check_escalations(Records(store), client_for, 6000.0) == 1
     [comment] = sim.comments(REPO, issue.number)
     assert "within 1 h 30 min" in comment and "@erin" in comment
 
@@ -652,7 +662,7 @@ async def test_a_breakage_joins_and_recovers_with_a_comment_each_and_its_own_lab
     assert f"failing since [`{SECOND[:7]}`]" in joined and "[#14](" in joined
     assert labelled(sim) == {12, 14}
 
-    restarted = GitHubSink(store, commits)  # what was shown is in the store
+    restarted = github_sink(store, commits)  # what was shown is in the store
     await restarted.act([both(streak=4)], gh, CONFIG, None)
     await restarted.act([only(B)], gh, CONFIG, None)
     await sink.act([only(B)], gh, CONFIG, None)
@@ -671,7 +681,7 @@ async def test_a_breakage_whose_jobs_leave_without_passing_is_not_recovered(
     sim: SimulatedGitHub, gh: GitHubClient, store: Store, commits: Commits
 ) -> None:
     passed: list[bool] = []  # what the tracker says of B's job since its first failure
-    sink = GitHubSink(store, commits, passed_since=lambda *where: passed[-1])
+    sink = github_sink(store, commits, passed_since=lambda *where: passed[-1])
     await sink.act([with_breakages(opened(), A, B)], gh, CONFIG, None)
     [issue] = alert_issues(sim)
     assert labelled(sim) == {12, 14}
@@ -732,13 +742,13 @@ async def test_unsuspect_and_suspect_with_breakages(
 ) -> None:
     await sink.act([with_breakages(opened(), A, B)], gh, CONFIG, None)
     policy = policy_for(CONFIG, GROUP)
-    assert await suspect_labels.unsuspect(gh, store, REPO, "a1", 14, policy)
+    assert await suspect_labels.unsuspect(gh, Records(store), REPO, "a1", 14, policy)
     await sink.act([both(streak=4)], gh, CONFIG, None)
     assert labelled(sim) == {12}  # cleared: its breakage does not label it again
 
-    record = await alert_issue.load(store, "a1")
+    record = await alert_issue.load(Records(store), "a1")
     assert record is not None
-    assert await suspect_labels.suspect(gh, store, record, 16, policy, set()) is not None
+    assert await suspect_labels.suspect(gh, Records(store), record, 16, policy, set()) is not None
     assert labelled(sim) == {12, 16}
     await sink.act([only(B)], gh, CONFIG, None)  # A recovered: a person's suspect stays
     assert labelled(sim) == {16}

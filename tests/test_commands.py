@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +26,14 @@ from bot.engine import Engine, Unit
 from bot.events import PayloadError
 from bot.github import GitHubApp, GitHubClient
 from bot.handlers import issue_comment
+from bot.policies import policy_for
 from bot.records import ACKED, PENDING, Escalation
 from bot.runtime.worker import Worker
 from bot.sim.simulated_github import SimulatedGitHub
 from bot.sim.simulated_github.state import Comment
 from bot.store import open_store
 from bot.store.base import Delivery, DeliveryStatus, Store
+from bot.store.record_view import Records
 from bot.tracker.model import CommitInfo, DecisionKind, JobResult, Push
 from tests.conftest import INSTALLATION_ID
 from tests.fixtures import load_payload
@@ -226,7 +229,7 @@ async def env(
     await store.open()
     configs = Configs()
     engine = Engine(store, configs)
-    sink = GitHubSink(store)
+    sink = GitHubSink(partial(Records, store), policy_for=policy_for)
     router = routing.Router(issue_comment.router)
     worker = Worker(store, engine, router, sink, configs, github_app, max_attempts=1)
     try:

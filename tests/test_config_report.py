@@ -17,6 +17,7 @@ from bot.github import GitHubClient
 from bot.sim.simulated_github import SimulatedGitHub
 from bot.store import open_store
 from bot.store.base import Store
+from bot.store.record_view import Records
 
 REPO = "octo-org/trunk"
 VALID = 'groups:\n  inductor:\n    workflows: ["inductor*"]\n'
@@ -43,7 +44,7 @@ async def read_and_report(
     sim.set_file(REPO, CONFIG_PATH, text)
     loader.invalidate(REPO)
     result = await loader.get(gh, REPO, "main")
-    await report_config(gh, store, REPO, result)
+    await report_config(gh, Records(store), REPO, result)
     return result
 
 
@@ -125,6 +126,10 @@ async def test_planted_marker_on_a_human_issue_is_not_adopted(
     assert len(reports(sim)) == 2
     await read_and_report(sim, gh, store, ConfigLoader(), VALID)
     assert sim.repo(REPO).issues[planted.number].state == "open"
+
+
+def test_the_report_names_the_file_the_config_reads() -> None:
+    assert config_report.CONFIG_PATH == CONFIG_PATH  # the actions keep their own copy
 
 
 def test_a_long_list_of_errors_is_cut() -> None:

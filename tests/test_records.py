@@ -271,16 +271,19 @@ async def test_two_replicas_fire_every_escalation_once(
     try:
         await asyncio.gather(
             *(
-                escalation.schedule(replicas[index % 2], issue, policy, 0.0, 7)
+                escalation.schedule(Records(replicas[index % 2]), issue, policy, 0.0, 7)
                 for index, issue in enumerate(issues)
             )
         )
         fired = await asyncio.gather(
-            *(escalation.check_escalations(replica, client_for, 120.0) for replica in replicas)
+            *(
+                escalation.check_escalations(Records(replica), client_for, 120.0)
+                for replica in replicas
+            )
         )
         assert sum(fired) == 80
         for issue in issues:
             assert len(sim.comments(REPO, issue.number)) == 1
-        assert await escalation.check_escalations(replicas[0], client_for, 500.0) == 0
+        assert await escalation.check_escalations(Records(replicas[0]), client_for, 500.0) == 0
     finally:
         await asyncio.gather(*(replica.close() for replica in replicas))

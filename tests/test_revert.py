@@ -17,8 +17,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.actions import revert as reverts
 from bot.actions.alert_issue import load
-from bot.actions.policy import AlertPolicy, policy_for
+from bot.actions.policy import AlertPolicy
 from bot.config import load_text
+from bot.policies import policy_for
 from bot.records import CulpritRun, Revert
 from bot.sim.simulated_github.state import Issue
 from bot.store.record_view import Records
@@ -135,7 +136,7 @@ async def test_revert_opens_one_pull_request_even_when_delivered_twice(env: Env)
 
 async def test_two_replicas_asking_at_once_open_one(env: Env) -> None:
     await confirm(env)
-    issue = await load(env.store, (await env.alert()).alert)
+    issue = await load(Records(env.store), (await env.alert()).alert)
     assert issue is not None
     pull = await reverts.culprit_pull(env.gh, env.store, REPO, SHAS[1])
     assert pull is not None and pull["number"] == CULPRIT_PR
@@ -144,7 +145,7 @@ async def test_two_replicas_asking_at_once_open_one(env: Env) -> None:
     async def ask(who: str) -> reverts.Opened | str:
         try:
             return await reverts.open_revert(
-                env.gh, env.store, issue, pull, SHAS[1], who, time.time(), policy, set()
+                env.gh, Records(env.store), issue, pull, SHAS[1], who, time.time(), policy, set()
             )
         except reverts.RevertRefused as exc:
             return str(exc)

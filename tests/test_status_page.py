@@ -20,11 +20,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from bot.actions import alert_issue, escalation
-from bot.actions.policy import policy_for
 from bot.commands import quiet
 from bot.config import load_text
 from bot.engine import Engine, Unit
 from bot.events import parse_push, parse_workflow_job
+from bot.policies import policy_for
 from bot.records import Ack
 from bot.runtime.replay import FixedConfig
 from bot.sim.history import INDUCTOR_JOBS, TRUNK_JOBS, Generator, Scenario
@@ -113,7 +113,7 @@ async def feed(store: Store, plan: Scenario) -> History:
     alert = tracker.open_alert("main", "inductor")
     if alert is not None:
         await alert_issue.save(
-            store,
+            records_of(store),
             alert_issue.AlertIssue(
                 alert=alert.alert,
                 repo=plan.repo,
@@ -337,12 +337,12 @@ async def people_did_things(history: History) -> None:
     """Bob acknowledged the inductor alert; carol snoozed the trunk group for two hours."""
     store, now = history.store, time.time()
     alert_id = f"{REPO}:main:inductor:1"
-    issue = await alert_issue.load(store, alert_id)
+    issue = await alert_issue.load(records_of(store), alert_id)
     assert issue is not None
     policy = policy_for(load_text(CONFIG, "trunkwatch.yml"), "inductor")
-    await escalation.schedule(store, issue, policy, now, 7)
+    await escalation.schedule(records_of(store), issue, policy, now, 7)
     # What `/trunkwatch ack` writes: the escalation stops, the acknowledgement is recorded.
-    assert await escalation.ack(store, REPO, ISSUE_NUMBER, "bob")
+    assert await escalation.ack(records_of(store), REPO, ISSUE_NUMBER, "bob")
     await records_of(store).put(Ack(alert_id, "bob", now - 600))
     await quiet.snooze(store, REPO, "main", "trunk", quiet.Snooze(now + 7200, "carol"))
 

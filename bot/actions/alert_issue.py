@@ -14,11 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from bot.actions import markdown as md
+from bot.actions.book import RecordBook
 from bot.actions.policy import AlertPolicy
 from bot.github.rest import Issue
 from bot.records import AlertIssue as AlertIssue  # the record, where the actions name it
-from bot.store.base import Store
-from bot.store.record_view import Records, records_of
 from bot.tracker.model import Breakage, Decision
 
 # What these were in the key/value state before typed records (carried over at start).
@@ -29,25 +28,23 @@ BY_NUMBER = "alert_by_issue"
 BY_BOT, BY_HUMAN = "bot", "human"  # who closed it
 
 
-async def load(store: Store | Records, alert: str) -> AlertIssue | None:
-    return await records_of(store).get(AlertIssue, alert)
+async def load(records: RecordBook, alert: str) -> AlertIssue | None:
+    return await records.get(AlertIssue, alert)
 
 
-async def save(store: Store | Records, issue: AlertIssue) -> None:
-    await records_of(store).put(issue)
+async def save(records: RecordBook, issue: AlertIssue) -> None:
+    await records.put(issue)
 
 
-async def alert_for_issue(store: Store | Records, repo: str, number: int) -> str | None:
+async def alert_for_issue(records: RecordBook, repo: str, number: int) -> str | None:
     """The alert id an issue was filed for (for slash commands typed on it)."""
-    found = await records_of(store).find(AlertIssue, repo=repo, number=number)
+    found = await records.find(AlertIssue, repo=repo, number=number)
     return found[0].alert if found else None
 
 
-async def latest(store: Store | Records, key: md.AlertKey) -> AlertIssue | None:
+async def latest(records: RecordBook, key: md.AlertKey) -> AlertIssue | None:
     """The group's most recently filed issue (the next one links it as "previous")."""
-    found = await records_of(store).find(
-        AlertIssue, repo=key.repo, branch=key.branch, group=key.group
-    )
+    found = await records.find(AlertIssue, repo=key.repo, branch=key.branch, group=key.group)
     return max(found, key=lambda issue: issue.opened_at) if found else None
 
 

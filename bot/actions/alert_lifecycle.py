@@ -34,10 +34,9 @@ from bot.actions import (
 from bot.actions import markdown as md
 from bot.actions.alert_issue import AlertIssue
 from bot.actions.alert_text import BodyContext, CommitLookup
-from bot.actions.policy import DEFAULT_APP_SLUG, AlertPolicy, policy_for
+from bot.actions.book import RecordBook
+from bot.actions.policy import DEFAULT_APP_SLUG, AlertPolicy, PolicyFor
 from bot.records import CulpritRun, Revert
-from bot.store.base import Changes, Store
-from bot.store.record_view import Records
 from bot.tracker.model import CloseReason, CommitInfo, Decision, DecisionKind
 
 log = logging.getLogger(__name__)
@@ -48,13 +47,16 @@ ClosedByHuman = Callable[[Decision, int], Awaitable[None]]
 Quiet = Callable[[str, str, str, float], Awaitable[str | None]]
 # (repo, branch, group, job keys, sha) → whether each of the jobs passed on a commit after sha
 PassedSince = Callable[[str, str, str, Sequence[str], str], bool]
+# a delivery's pending writes (the store's `Changes`; None outside a delivery) → the records as
+# that delivery sees them, its writes committed with it (each write at once without one)
+RecordsFor = Callable[[Any], RecordBook]
 
 
 class DeliveryWork(Protocol):
     """What the sink needs of the engine's `Unit`: the delivery's pending writes."""
 
     @property
-    def changes(self) -> Changes: ...
+    def changes(self) -> object: ...
 
 
 def _no_commits(repo: str) -> CommitLookup:
@@ -67,17 +69,20 @@ def _no_commits(repo: str) -> CommitLookup:
 class GitHubSink:
     """Implements the engine's `DecisionSink` against the GitHub API.
 
-    `commits_for(repo)` looks up what the tracker knows of a commit (message, author, time,
-    link). `on_closed_by_human(decision, issue_number)` is awaited when an alert's issue is
-    found closed (or gone) although the alert is still active: the caller tells the tracker,
-    which then neither reopens nor refiles it for the same streak.
+    `records_for(changes)` gives the records as a delivery sees them; `policy_for(config,
+    group)` a group's policy in the repository's configuration. `commits_for(repo)` looks up
+    what the tracker knows of a commit (message, author, time, link).
+    `on_closed_by_human(decision, issue_number)` is awaited when an alert's issue is found
+    closed (or gone) although the alert is still active: the caller tells the tracker, which
+    then neither reopens nor refiles it for the same streak.
     """
 
     def __init__(
         self,
-        store: Store,
+        records_for: RecordsFor,
         commits_for: CommitsFor | None = None,
         *,
+        policy_for: PolicyFor,
         app_slug: str = DEFAULT_APP_SLUG,
         on_closed_by_human: ClosedByHuman | None = None,
         quiet: Quiet | None = None,
@@ -85,7 +90,8 @@ class GitHubSink:
         prober_for: Callable[[GitHubAPI], culprit.Prober] | None = None,
         passed_since: PassedSince | None = None,
     ) -> None:
-        self.store = store
+        self.records_for = records_for
+        self.policy_for = policy_for
         self.commits_for = commits_for or _no_commits
         self.app_slug = app_slug
         self.on_closed_by_human = on_closed_by_human
@@ -108,9 +114,9 @@ class GitHubSink:
             return
         # What this does is recorded with the delivery (its `unit`), in one transaction;
         # without one, straight in the store.
-        records = Records(self.store, unit.changes if unit is not None else None)
+        records = self.records_for(unit.changes if unit is not None else None)
         for decision in decisions:
-            policy = policy_for(config, decision.group, app_slug=self.app_slug)
+            policy = self.policy_for(config, decision.group, app_slug=self.app_slug)
             if decision.kind is DecisionKind.OPEN:
                 await self.open(decision, gh, policy, records)
             elif decision.kind is DecisionKind.UPDATE:
@@ -123,7 +129,7 @@ class GitHubSink:
                 await revert.auto(decision, gh, policy, records, self.clock(), self._labels_known)
 
     async def _probe(
-        self, decision: Decision, gh: GitHubAPI, policy: AlertPolicy, records: Records
+        self, decision: Decision, gh: GitHubAPI, policy: AlertPolicy, records: RecordBook
     ) -> None:
         """Ask for the runs that find the culprit, once its alert has an issue (a muted
         group's alert, never filed, spends none)."""
@@ -143,7 +149,7 @@ class GitHubSink:
     # --- the three decisions -------------------------------------------------------------
 
     async def open(
-        self, decision: Decision, gh: GitHubAPI, policy: AlertPolicy, records: Records
+        self, decision: Decision, gh: GitHubAPI, policy: AlertPolicy, records: RecordBook
     ) -> None:
         record = await self._find(decision, gh, policy, records)
         if record is not None:
@@ -190,7 +196,7 @@ class GitHubSink:
             await suspect_labels.apply(gh, records, record, found, policy, self._labels_known)
 
     async def update(
-        self, decision: Decision, gh: GitHubAPI, policy: AlertPolicy, records: Records
+        self, decision: Decision, gh: GitHubAPI, policy: AlertPolicy, records: RecordBook
     ) -> None:
         record = await self._find(decision, gh, policy, records)
         if record is None:  # never filed (its OPEN failed before the issue existed)
@@ -199,7 +205,7 @@ class GitHubSink:
             await self._refresh(decision, gh, policy, record, False, records)
 
     async def close(
-        self, decision: Decision, gh: GitHubAPI, policy: AlertPolicy, records: Records
+        self, decision: Decision, gh: GitHubAPI, policy: AlertPolicy, records: RecordBook
     ) -> None:
         record = await self._find(decision, gh, policy, records)
         if record is not None:
@@ -241,7 +247,9 @@ class GitHubSink:
             return None
         return await self.quiet(decision.repo, decision.branch, decision.group, self.clock())
 
-    async def _unconfirmed(self, decision: Decision, policy: AlertPolicy, records: Records) -> bool:
+    async def _unconfirmed(
+        self, decision: Decision, policy: AlertPolicy, records: RecordBook
+    ) -> bool:
         """`culprit.confirm_before_filing`: the alert waits for its confirmation rerun (if it
         passes, the alert is withdrawn before it was ever filed)."""
         if not policy.confirm_before_filing or self.prober_for is None:
@@ -259,7 +267,7 @@ class GitHubSink:
         policy: AlertPolicy,
         record: AlertIssue,
         first: bool,
-        records: Records,
+        records: RecordBook,
     ) -> None:
         """Bring an open alert issue up to date with the decision."""
         found = await suspects.resolve(gh, records, decision, policy, self._commits(decision))
@@ -307,7 +315,7 @@ class GitHubSink:
         return self.passed_since(*where, keys, str(breakage.get("id")))
 
     async def _first_steps(
-        self, gh: GitHubAPI, policy: AlertPolicy, record: AlertIssue, records: Records
+        self, gh: GitHubAPI, policy: AlertPolicy, record: AlertIssue, records: RecordBook
     ) -> None:
         await escalation.assign(gh, record.repo, record.number, record.owners)
         installation = getattr(gh, "installation_id", None)
@@ -319,7 +327,7 @@ class GitHubSink:
         gh: GitHubAPI,
         policy: AlertPolicy,
         record: AlertIssue,
-        records: Records,
+        records: RecordBook,
     ) -> None:
         log.info("alert issue closed by hand", extra={"repo": record.repo, "issue": record.number})
         await suspect_labels.release_all(gh, records, record.repo, record.alert, policy)
@@ -332,7 +340,7 @@ class GitHubSink:
     # --- finding things again ------------------------------------------------------------
 
     async def _find(
-        self, decision: Decision, gh: GitHubAPI, policy: AlertPolicy, records: Records
+        self, decision: Decision, gh: GitHubAPI, policy: AlertPolicy, records: RecordBook
     ) -> AlertIssue | None:
         """The alert's issue: from the store, else found open on GitHub by its marker."""
         record = await alert_issue.load(records, decision.alert)
@@ -348,7 +356,7 @@ class GitHubSink:
         return record
 
     async def _previous(
-        self, gh: GitHubAPI, key: md.AlertKey, policy: AlertPolicy, records: Records
+        self, gh: GitHubAPI, key: md.AlertKey, policy: AlertPolicy, records: RecordBook
     ) -> dict[str, Any] | None:
         latest = await alert_issue.latest(records, key)
         if latest is not None:
@@ -363,7 +371,7 @@ class GitHubSink:
         decision: Decision,
         gh: GitHubAPI,
         policy: AlertPolicy,
-        records: Records,
+        records: RecordBook,
         found: suspects.Suspects,
         owner_list: Sequence[str],
         opened_at: float,

@@ -14,18 +14,67 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
+from typing import Protocol
 
 from gidgethub.abc import GitHubAPI
 
 from bot.actions import issue_calls
 from bot.actions import markdown as md
-from bot.config import CONFIG_PATH, ConfigError, ConfigResult, LoadedConfig
+from bot.actions.book import RecordBook
 from bot.github.rest import Issue
 from bot.records import ConfigReport
-from bot.store.base import Store
-from bot.store.record_view import Records, records_of
 
 log = logging.getLogger(__name__)
+
+CONFIG_PATH = ".github/trunkwatch.yml"  # the file reported on (bot.config.CONFIG_PATH)
+
+
+class Problem(Protocol):
+    """One problem of the file (`bot.config.ConfigError`); its str() is its one-line form."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def line(self) -> int: ...  # 0: the whole file
+    @property
+    def key(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def ignored(self) -> str: ...  # what was set aside because of it
+
+
+class Group(Protocol):
+    """A group the configuration watches (`bot.config.GroupConfig`)."""
+
+    @property
+    def name(self) -> str: ...
+
+
+class InForce(Protocol):
+    """The configuration in force after a read (`bot.config.RepoConfig`)."""
+
+    @property
+    def groups(self) -> Sequence[Group]: ...
+
+
+class ConfigRead(Protocol):
+    """A read of the configuration (`bot.config.ConfigResult`): its problems, and what is in
+    force after it (`config`: None when nothing is; `fallback`: the last good one, read from
+    `source`)."""
+
+    @property
+    def errors(self) -> Sequence[Problem]: ...
+    @property
+    def warnings(self) -> Sequence[Problem]: ...
+    @property
+    def config(self) -> InForce | None: ...
+    @property
+    def fallback(self) -> bool: ...
+    @property
+    def source(self) -> str | None: ...
+
 
 REPORTS = "config_report"  # before typed records (carried over at start)
 LABEL = "trunkwatch: config error"
@@ -36,36 +85,36 @@ ERRORS_SHOWN = 50
 OPEN, CLOSED = "open", "closed"
 
 
-def _digest(problems: tuple[ConfigError, ...]) -> str:
+def _digest(problems: Sequence[Problem]) -> str:
     text = "\n".join(str(problem) for problem in problems)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def error_line(error: ConfigError) -> str:
+def error_line(error: Problem) -> str:
     where = f"{error.path}:{error.line}" if error.line else error.path
     key = f" {md.escape(error.key, 120)}:" if error.key else ""
     ignored = f" — {md.escape(error.ignored, 200)}" if error.ignored else ""
     return f"- **{md.escape(where, 200)}**{key} {md.escape(error.message, 300)}{ignored}"
 
 
-def title_for(result: ConfigResult) -> str:
+def title_for(result: ConfigRead) -> str:
     return TITLE if result.errors else TITLE_WARNINGS
 
 
-def _listed(problems: tuple[ConfigError, ...], room: int) -> list[str]:
+def _listed(problems: Sequence[Problem], room: int) -> list[str]:
     lines = [error_line(problem) for problem in problems[: max(room, 0)]]
     if len(problems) > room:
         lines.append(f"- … and {len(problems) - max(room, 0)} more.")
     return lines
 
 
-def _in_force(result: ConfigResult) -> str:
+def _in_force(result: ConfigRead) -> str:
     if result.config is None:
         return "trunkwatch watches nothing in this repository until the file can be read."
     if result.fallback:
         return (
             "trunkwatch keeps using the last valid configuration"
-            f" (from {md.escape(result.source, 200)}) until the file is fixed."
+            f" (from {md.escape(result.source or '', 200)}) until the file is fixed."
         )
     watched = [f"`{md.escape(group.name, 100)}`" for group in result.config.groups]
     if not watched:
@@ -76,7 +125,7 @@ def _in_force(result: ConfigResult) -> str:
     return f"The rest of the file applies: trunkwatch watches {', '.join(watched)}."
 
 
-def report_body(repo: str, result: ConfigResult) -> str:
+def report_body(repo: str, result: ConfigRead) -> str:
     errors, warnings = result.errors, result.warnings
     if result.config is None or result.fallback:
         summary = f"The newest `{CONFIG_PATH}` cannot be used: {len(errors)} error(s)."
@@ -126,9 +175,7 @@ async def _find_open(gh: GitHubAPI, repo: str) -> Issue | None:
     return None
 
 
-async def _report(
-    gh: GitHubAPI, repo: str, result: ConfigResult, record: ConfigReport | None
-) -> int:
+async def _report(gh: GitHubAPI, repo: str, result: ConfigRead, record: ConfigReport | None) -> int:
     """File or edit the report; returns its issue number."""
     body, title = report_body(repo, result), title_for(result)
     number = record.number if record is not None and record.state == OPEN else 0
@@ -146,8 +193,8 @@ async def _report(
     return int(created["number"])
 
 
-def fixed_comment(result: ConfigResult) -> str:
-    if isinstance(result, LoadedConfig):
+def fixed_comment(result: ConfigRead) -> str:
+    if result.config is not None:  # a file without problems, rather than none
         return f"✅ `{CONFIG_PATH}` is valid again; trunkwatch uses all of it from now on."
     return f"✅ `{CONFIG_PATH}` is gone, and with it the errors; trunkwatch watches nothing here."
 
@@ -159,13 +206,10 @@ async def _close(gh: GitHubAPI, repo: str, number: int, text: str) -> None:
     log.info("config error report closed", extra={"repo": repo, "issue": number})
 
 
-async def report_config(
-    gh: GitHubAPI, store: Store | Records, repo: str, result: ConfigResult
-) -> None:
+async def report_config(gh: GitHubAPI, records: RecordBook, repo: str, result: ConfigRead) -> None:
     """Bring the repository's config-error issue in line with a fresh read of its
     configuration: open or edit it while the read has errors or warnings, close it once it
     has none."""
-    records = records_of(store)
     key = repo.lower()
     record = await records.get(ConfigReport, key)
     problems = (*result.errors, *result.warnings)

@@ -22,9 +22,9 @@ from typing import Protocol
 import gidgethub
 from gidgethub.abc import GitHubAPI
 
+from bot.actions.book import RecordBook
 from bot.github import ci
 from bot.records import CulpritRun
-from bot.store.record_view import Records
 from bot.tracker.model import (
     BISECT,
     RERUN,
@@ -91,7 +91,7 @@ class ProbeSettings:
 async def request_probes(
     decisions: Sequence[Decision],
     prober: Prober,
-    records: Records,
+    records: RecordBook,
     settings: ProbeSettings,
     now: float,
 ) -> list[CulpritRun]:
@@ -105,7 +105,7 @@ async def request_probes(
 
 
 async def confirmation_outstanding(
-    decision: Decision, records: Records, settings: ProbeSettings, now: float
+    decision: Decision, records: RecordBook, settings: ProbeSettings, now: float
 ) -> bool:
     """Whether a confirmation rerun of the alert is still to come: wanted and within the
     budget, or asked for and not reported yet (its commit still pending). What
@@ -136,7 +136,7 @@ async def confirmation_outstanding(
 
 
 async def _for_alert(
-    decision: Decision, prober: Prober, records: Records, settings: ProbeSettings, now: float
+    decision: Decision, prober: Prober, records: RecordBook, settings: ProbeSettings, now: float
 ) -> list[CulpritRun]:
     asked = {run.probe: run for run in await records.find(CulpritRun, alert=decision.alert)}
     used = sum(1 for run in asked.values() if run.outcome == "requested")
@@ -194,7 +194,7 @@ async def _request(
     decision: Decision,
     probe: Probe,
     prober: Prober,
-    records: Records,
+    records: RecordBook,
     settings: ProbeSettings,
     now: float,
     refusals: int = 0,
@@ -214,7 +214,7 @@ async def _request(
         at=now,
         refusals=refusals,
     )
-    claim = Records(records.store)  # committed before the request: it is made once
+    claim = records.at_once()  # committed before the request: it is made once
     await claim.put(run)
     why = "refused"
     try:

@@ -20,11 +20,10 @@ from gidgethub.abc import GitHubAPI
 from bot.actions import alert_issue, issue_calls
 from bot.actions import markdown as md
 from bot.actions.alert_issue import AlertIssue
+from bot.actions.book import RecordBook
 from bot.actions.issue_calls import repo_vars
 from bot.actions.policy import DEFAULT_APP_SLUG, AlertPolicy, users_among
 from bot.records import ACKED, CANCELLED, DONE, PENDING, Escalation, copy
-from bot.store.base import Store
-from bot.store.record_view import Records, records_of
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +53,7 @@ async def assign(gh: GitHubAPI, repo: str, number: int, owners: Sequence[str]) -
 
 
 async def schedule(
-    store: Store | Records,
+    records: RecordBook,
     issue: AlertIssue,
     policy: AlertPolicy,
     now: float,
@@ -63,7 +62,6 @@ async def schedule(
     """Start the escalation timer of a newly filed alert (once: a retry keeps the first)."""
     if policy.escalate_after is None or not policy.escalation_owners:
         return
-    records = records_of(store)
     if await records.get(Escalation, issue.alert) is not None:
         return
     await records.put(
@@ -81,23 +79,21 @@ async def schedule(
     )
 
 
-async def cancel(store: Store | Records, alert: str) -> None:
+async def cancel(records: RecordBook, alert: str) -> None:
     """The alert is over: its escalation will never fire."""
-    records = records_of(store)
     record = await records.get(Escalation, alert)
     if record is not None and record.state in (PENDING, ACKED):
         await records.put(copy(record, state=CANCELLED))
 
 
-async def _record_for_issue(records: Records, repo: str, number: int) -> Escalation | None:
+async def _record_for_issue(records: RecordBook, repo: str, number: int) -> Escalation | None:
     alert = await alert_issue.alert_for_issue(records, repo, number)
     return await records.get(Escalation, alert) if alert else None
 
 
-async def ack(store: Store | Records, repo: str, number: int, by: str) -> bool:
+async def ack(records: RecordBook, repo: str, number: int, by: str) -> bool:
     """`/trunkwatch ack` on the alert issue: someone is on it, so no escalation.
     Returns False when the issue has no escalation that could still fire."""
-    records = records_of(store)
     record = await _record_for_issue(records, repo, number)
     if record is None or record.state not in (PENDING, ACKED):
         return False
@@ -105,10 +101,9 @@ async def ack(store: Store | Records, repo: str, number: int, by: str) -> bool:
     return True
 
 
-async def unack(store: Store | Records, repo: str, number: int, now: float) -> bool:
+async def unack(records: RecordBook, repo: str, number: int, now: float) -> bool:
     """`/trunkwatch unack`: nobody is on it after all; the escalation fires `escalate_after`
     from now unless acknowledged again. False when there is no acknowledgement to withdraw."""
-    records = records_of(store)
     record = await _record_for_issue(records, repo, number)
     if record is None or record.state != ACKED:
         return False
@@ -142,14 +137,15 @@ async def _escalate(record: Escalation, gh: GitHubAPI) -> bool:
     return True
 
 
-async def check_escalations(store: Store, client_for: ClientFor, now: float) -> int:
+async def check_escalations(records: RecordBook, client_for: ClientFor, now: float) -> int:
     """Fire the escalations that are due and not acknowledged. Returns how many fired.
 
     Each due escalation is claimed in the store first, so with several replicas each fires
     once. One failing escalation (GitHub unreachable, an uninstalled App) is logged, handed
     back and tried again at the next check; it does not stop the others."""
     fired = 0
-    records = Records(store)
+    store = records.store
+    records = records.at_once()  # a claim handed back, or done, is seen at once by every replica
     for record in await store.claim_escalations(now, CLAIM_SECONDS, ESCALATIONS_PER_CHECK):
         context = {"repo": record.repo, "alert": record.alert}
         installation = record.installation or await store.installation_for_repo(record.repo)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from bot.actions.culprit import ProbeSettings
-from bot.config.model import GroupConfig, RepoConfig, is_team
 
 DEFAULT_APP_SLUG = "trunkwatch"
 BOT_LABEL = "trunkwatch"
@@ -66,42 +66,14 @@ class AlertPolicy:
 
 
 def users_among(owners: Sequence[str]) -> tuple[str, ...]:
-    """The users among owners (`alice`, not the team `@org/team`)."""
-    return tuple(owner for owner in owners if not is_team(owner))
+    """The users among owners (`alice`, not the team `@org/team`: bot.config's `is_team`)."""
+    return tuple(owner for owner in owners if not owner.startswith("@"))
 
 
-def policy_for(config: object, group: str, *, app_slug: str = DEFAULT_APP_SLUG) -> AlertPolicy:
-    """The policy of `group` in a repository's configuration (`bot.config.RepoConfig`).
+class PolicyFor(Protocol):
+    """A group's policy in a repository's configuration: `bot.policies.policy_for`, given to
+    the sink by the App (the actions do not read the configuration)."""
 
-    A group that is no longer configured (its alert outlived a config change), or a config
-    of another kind (a dry run's), gets the defaults of DESIGN.md.
-    """
-    if not isinstance(config, RepoConfig):
-        return AlertPolicy(group=group, app_slug=app_slug)
-    rule = config.group(group) or GroupConfig(name=group)
-    labels = (*rule.labels, *config.alerts.labels)
-    return AlertPolicy(
-        group=group,
-        priority=rule.priority,
-        threshold=rule.threshold,
-        owners=rule.owners,
-        escalate_after=(
-            rule.escalate_after.total_seconds() if rule.escalate_after is not None else None
-        ),
-        escalation_owners=rule.escalation_owners,
-        labels=labels,
-        suspect_label=config.suspects.label,
-        max_suspects=config.suspects.max_prs,
-        suspect_comment=config.suspects.comment,
-        commands_prefix=config.commands.prefix,
-        app_slug=app_slug,
-        probes=ProbeSettings(
-            max_runs=config.culprit.max_runs,
-            confirm=config.culprit.confirm == "rerun",
-            tag_pattern=config.culprit.bisect_tag,
-        ),
-        confirm_before_filing=config.culprit.confirm_before_filing,
-        revert=config.culprit.revert,
-        max_reverts_per_day=config.culprit.max_reverts_per_day,
-        no_revert_label=config.culprit.no_revert_label,
-    )
+    def __call__(
+        self, config: object, group: str, *, app_slug: str = DEFAULT_APP_SLUG
+    ) -> AlertPolicy: ...

@@ -24,13 +24,12 @@ from gidgethub.abc import GitHubAPI
 from bot.actions import alert_issue, issue_calls, suspects
 from bot.actions import markdown as md
 from bot.actions.alert_issue import AlertIssue
+from bot.actions.book import ActionStore, RecordBook
 from bot.actions.issue_calls import repo_vars
 from bot.actions.policy import AlertPolicy
 from bot.github import ci
 from bot.github.rest import Commit, Issue, IssueSearch, PullRequest, login_of
 from bot.records import Revert
-from bot.store.base import Store
-from bot.store.record_view import Records
 from bot.tracker.model import Breakage, CommitInfo, CulpritStatus, Decision, DecisionKind
 
 log = logging.getLogger(__name__)
@@ -87,7 +86,9 @@ def _labels(pull: PullRequest) -> set[str]:
     }
 
 
-async def culprit_pull(gh: GitHubAPI, store: Store, repo: str, sha: str) -> PullRequest | None:
+async def culprit_pull(
+    gh: GitHubAPI, store: ActionStore, repo: str, sha: str
+) -> PullRequest | None:
     """The merged pull request that brought `sha` in, as the pulls API describes it."""
     found = await suspects.pr_for_commit(gh, store, repo, sha, _no_commits)
     return await ci.pull_request(gh, repo, found.number) if found is not None else None
@@ -138,7 +139,7 @@ def reverted_comment(pull: PullRequest, record: Revert, issue: AlertIssue) -> st
 
 async def open_revert(
     gh: GitHubAPI,
-    store: Store,
+    records: RecordBook,
     issue: AlertIssue,
     pull: PullRequest,
     sha: str,
@@ -150,11 +151,11 @@ async def open_revert(
     """Open the pull request that reverts `pull` (once, whoever asks), label it and tell the
     reverted pull request. RevertRefused when it cannot be opened now."""
     number = int(pull["number"])
-    record = await _claim(gh, store, issue, pull, sha, by, now)
+    record = await _claim(gh, records, issue, pull, sha, by, now)
     if record.state == OPENED:  # opened before, or found opened after a crash
         await _link(gh, issue, pull, record, policy, labels_known)
         return Opened(record, False)
-    claims = Records(store)  # each write its own transaction: seen at once by every replica
+    claims = records.at_once()  # each write its own transaction: seen at once by every replica
     try:
         made = await ci.revert_pull_request(
             gh,
@@ -179,7 +180,7 @@ async def open_revert(
 
 async def _claim(
     gh: GitHubAPI,
-    store: Store,
+    records: RecordBook,
     issue: AlertIssue,
     pull: PullRequest,
     sha: str,
@@ -190,9 +191,10 @@ async def _claim(
     claim, committed. RevertRefused while someone else is opening it."""
     number, repo = int(pull["number"]), issue.repo.lower()
     lease, holder = f"revert:{repo}#{number}", uuid.uuid4().hex
+    store = records.store
     if not await store.take_lease(lease, holder, now, LEASE_SECONDS):
         raise RevertRefused(f"A revert of #{number} is being opened right now.")
-    claims = Records(store)
+    claims = records.at_once()
     try:
         existing = await claims.get(Revert, repo, number)
         if existing is not None and existing.state == OPENED:
@@ -238,7 +240,7 @@ async def auto(
     decision: Decision,
     gh: GitHubAPI,
     policy: AlertPolicy,
-    records: Records,
+    records: RecordBook,
     now: float,
     labels_known: set[tuple[str, str]],
 ) -> list[Revert]:
@@ -255,7 +257,7 @@ async def auto(
     opened: list[Revert] = []
     for breakage in confirmed:
         try:
-            made = await _auto_one(decision, breakage, gh, policy, records.store, issue, now)
+            made = await _auto_one(decision, breakage, gh, policy, records, issue, now)
         except gidgethub.BadRequest as exc:  # e.g. the culprit is no longer on the branch
             extra = {"alert": decision.alert, "status": exc.status_code, "reason": str(exc)}
             log.warning("no automatic revert", extra=extra)
@@ -265,7 +267,7 @@ async def auto(
         try:
             done = await open_revert(
                 gh,
-                records.store,
+                records,
                 issue,
                 made,
                 breakage.culprit or "",
@@ -306,7 +308,7 @@ async def _auto_one(
     breakage: Breakage,
     gh: GitHubAPI,
     policy: AlertPolicy,
-    store: Store,
+    records: RecordBook,
     issue: AlertIssue,
     now: float,
 ) -> PullRequest | None:
@@ -315,11 +317,11 @@ async def _auto_one(
     if not sha:
         return None
     pull = None
-    found = await suspects.pr_for_commit(gh, store, decision.repo, sha, _no_commits)
+    found = await suspects.pr_for_commit(gh, records.store, decision.repo, sha, _no_commits)
     if found is None:
         reason: str | None = "its pull request is not known"
     else:
-        reason = await _known_refusal(store, decision.repo, found.number, policy, now)
+        reason = await _known_refusal(records.at_once(), decision.repo, found.number, policy, now)
         if reason is None:
             pull = await ci.pull_request(gh, decision.repo, found.number)
             if pull is None:
@@ -335,12 +337,12 @@ async def _auto_one(
 
 
 async def _known_refusal(
-    store: Store, repo: str, number: int, policy: AlertPolicy, now: float
+    stored: RecordBook, repo: str, number: int, policy: AlertPolicy, now: float
 ) -> str | None:
     """What the store alone says against reverting #number now (no call to GitHub)."""
-    if await store.get_record(Revert, repo.lower(), number) is not None:
+    if await stored.get(Revert, repo.lower(), number) is not None:
         return "trunkwatch reverts it already"
-    if reverts_today(await store.find_records(Revert, repo=repo.lower()), now) >= (
+    if reverts_today(await stored.find(Revert, repo=repo.lower()), now) >= (
         policy.max_reverts_per_day
     ):
         return f"{policy.max_reverts_per_day} automatic reverts in the last 24 hours"

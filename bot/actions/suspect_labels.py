@@ -17,13 +17,12 @@ from gidgethub.abc import GitHubAPI
 from bot.actions import issue_calls
 from bot.actions import markdown as md
 from bot.actions.alert_issue import AlertIssue
+from bot.actions.book import RecordBook
 from bot.actions.issue_calls import repo_vars
 from bot.actions.policy import AlertPolicy
 from bot.actions.suspects import WHOLE, SuspectPR, Suspects, get_pull, load_record
 from bot.github.rest import login_of
 from bot.records import SuspectHold, SuspectPRs
-from bot.store.base import Store
-from bot.store.record_view import Records, records_of
 
 ISSUE_LABELS_PATH = "/repos/{owner}/{repo}/issues/{number}/labels"
 ISSUE_LABEL_PATH = "/repos/{owner}/{repo}/issues/{number}/labels/{name}"
@@ -44,7 +43,7 @@ def suspect_comment(pr: SuspectPR, issue: AlertIssue, policy: AlertPolicy) -> st
 Hold = tuple[int, str]  # (PR, breakage) of one alert
 
 
-async def _held(records: Records, repo: str, alert: str, done: SuspectPRs) -> set[Hold]:
+async def _held(records: RecordBook, repo: str, alert: str, done: SuspectPRs) -> set[Hold]:
     """The holds of this alert. A PR it labelled with no hold recorded (an older store) is
     held by the alert as a whole."""
     held = {(h.pr, h.breakage) for h in await records.find(SuspectHold, repo=repo, alert=alert)}
@@ -58,7 +57,7 @@ async def _held(records: Records, repo: str, alert: str, done: SuspectPRs) -> se
 
 
 async def _release(
-    gh: GitHubAPI, records: Records, repo: str, hold: Hold, alert: str, label: str
+    gh: GitHubAPI, records: RecordBook, repo: str, hold: Hold, alert: str, label: str
 ) -> None:
     """Drop one (alert, breakage) hold on the PR's label; remove the label when nobody
     holds it any more."""
@@ -79,7 +78,7 @@ async def _release(
 
 async def _hold(
     gh: GitHubAPI,
-    records: Records,
+    records: RecordBook,
     issue: AlertIssue,
     done: SuspectPRs,
     pr: SuspectPR,
@@ -108,7 +107,7 @@ async def _hold(
 
 async def apply(
     gh: GitHubAPI,
-    store: Store | Records,
+    records: RecordBook,
     issue: AlertIssue,
     found: Suspects,
     policy: AlertPolicy,
@@ -118,7 +117,6 @@ async def apply(
     """Label and tell the suspect PRs; release the holds of breakages that suspect a PR no
     more (a breakage recovered, its range narrowed or grew too wide), but those of the
     breakages to `keep`. Returns the PRs that carry the label for this alert."""
-    records = records_of(store)
     done = await load_record(records, issue.alert)
     wanted = {pr.number: pr for pr in found.prs}
     holds = {(pr.number, b) for pr in found.prs for b in pr.breakages or (WHOLE,)}
@@ -141,7 +139,7 @@ async def apply(
 
 async def _let_go(
     gh: GitHubAPI,
-    records: Records,
+    records: RecordBook,
     repo: str,
     alert: str,
     holds: set[Hold],
@@ -162,7 +160,7 @@ async def _let_go(
 
 async def release(
     gh: GitHubAPI,
-    store: Store | Records,
+    records: RecordBook,
     repo: str,
     alert: str,
     breakages: Iterable[str],
@@ -170,7 +168,6 @@ async def release(
 ) -> None:
     """These breakages of the alert recovered: release their holds (the PRs that another
     breakage or alert still suspects keep their label)."""
-    records = records_of(store)
     done = await load_record(records, alert)
     gone = set(breakages) - {WHOLE}
     held = await _held(records, repo, alert, done)
@@ -178,20 +175,18 @@ async def release(
 
 
 async def release_all(
-    gh: GitHubAPI, store: Store | Records, repo: str, alert: str, policy: AlertPolicy
+    gh: GitHubAPI, records: RecordBook, repo: str, alert: str, policy: AlertPolicy
 ) -> None:
     """The alert is over: remove its suspect labels."""
-    records = records_of(store)
     done = await load_record(records, alert)
     await _let_go(gh, records, repo, alert, await _held(records, repo, alert, done), done, policy)
 
 
 async def unsuspect(
-    gh: GitHubAPI, store: Store | Records, repo: str, alert: str, number: int, policy: AlertPolicy
+    gh: GitHubAPI, records: RecordBook, repo: str, alert: str, number: int, policy: AlertPolicy
 ) -> bool:
     """`/trunkwatch unsuspect #N`: clear the PR for this alert (all its breakages) and remove
     its label. Returns False when the PR was not a suspect of the alert."""
-    records = records_of(store)
     done = await load_record(records, alert)
     entry = done.prs.get(str(number))
     if number not in done.cleared:
@@ -204,7 +199,7 @@ async def unsuspect(
 
 async def suspect(
     gh: GitHubAPI,
-    store: Store | Records,
+    records: RecordBook,
     issue: AlertIssue,
     number: int,
     policy: AlertPolicy,
@@ -217,7 +212,6 @@ async def suspect(
         return None
     login = login_of(pull.get("user"))
     pr = SuspectPR(number, login, str(pull.get("html_url") or ""), ())
-    records = records_of(store)
     done = await load_record(records, issue.alert)
     if number in done.cleared:
         done.cleared.remove(number)

@@ -18,13 +18,12 @@ import gidgethub
 from gidgethub.abc import GitHubAPI
 
 from bot.actions.alert_text import CommitLookup, SuspectRow
+from bot.actions.book import ActionStore, RecordBook
 from bot.actions.issue_calls import repo_vars
 from bot.actions.policy import AlertPolicy
 from bot.github import pulls_for_commit
 from bot.github.rest import Commit, PullRequest, login_of
 from bot.records import SuspectPRs
-from bot.store.base import Store
-from bot.store.record_view import Records, records_of
 from bot.tracker.model import Decision
 
 log = logging.getLogger(__name__)
@@ -101,7 +100,7 @@ async def _message(gh: GitHubAPI, repo: str, sha: str, commits: CommitLookup) ->
 
 
 async def pr_for_commit(
-    gh: GitHubAPI, store: Store, repo: str, sha: str, commits: CommitLookup
+    gh: GitHubAPI, store: ActionStore, repo: str, sha: str, commits: CommitLookup
 ) -> SuspectPR | None:
     """The merged PR that brought `sha` in, remembered in the store once found."""
     cache_key = f"{repo}@{sha}"
@@ -127,7 +126,7 @@ async def pr_for_commit(
 
 async def resolve(
     gh: GitHubAPI,
-    store: Store | Records,
+    records: RecordBook,
     decision: Decision,
     policy: AlertPolicy,
     commits: CommitLookup,
@@ -139,7 +138,6 @@ async def resolve(
     parts = [(b.first_failure, b.suspects, b.suspects_known) for b in decision.breakages]
     if not parts:
         parts = [(WHOLE, decision.suspects, decision.suspects_known)]
-    records = records_of(store)
     rows: dict[str, SuspectRow] = {}
     prs: dict[int, SuspectPR] = {}
     too_wide: list[str] = []
@@ -173,7 +171,7 @@ async def resolve(
 
 async def _range(
     gh: GitHubAPI,
-    records: Records,
+    records: RecordBook,
     repo: str,
     shas: Sequence[str],
     policy: AlertPolicy,
@@ -201,6 +199,6 @@ async def _range(
     return rows, [] if too_wide else list(prs.values()), too_wide
 
 
-async def load_record(records: Records, alert: str) -> SuspectPRs:
+async def load_record(records: RecordBook, alert: str) -> SuspectPRs:
     """What was done for the alert's suspect PRs (nothing yet: an empty record)."""
     return await records.get(SuspectPRs, alert) or SuspectPRs(alert)

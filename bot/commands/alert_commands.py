@@ -228,7 +228,7 @@ async def revert(ctx: CommandContext, target: AlertTarget, command: Command) -> 
     for pull, sha in await _to_revert(ctx, state, command):
         try:
             opened = await reverts.open_revert(
-                ctx.gh, ctx.store, target.issue, pull, sha, ctx.author, ctx.now, policy, set()
+                ctx.gh, ctx.records, target.issue, pull, sha, ctx.author, ctx.now, policy, set()
             )
         except reverts.RevertRefused as exc:
             refused.append(str(exc))

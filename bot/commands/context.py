@@ -9,7 +9,7 @@ from gidgethub.abc import GitHubAPI
 from bot.actions import alert_issue
 from bot.actions import markdown as md
 from bot.actions.alert_issue import AlertIssue
-from bot.actions.policy import AlertPolicy, policy_for
+from bot.actions.policy import AlertPolicy, PolicyFor
 from bot.config import RepoConfig
 from bot.engine import Engine, Unit
 from bot.store.base import Store
@@ -53,6 +53,7 @@ class CommandContext:
     comment_id: int
     author: str
     now: float  # unix seconds
+    policy_for: PolicyFor  # a group's policy in `config` (`bot.policies.policy_for`)
     _target: AlertTarget | None = field(default=None, init=False)
     _looked: bool = field(default=False, init=False)
 
@@ -66,7 +67,7 @@ class CommandContext:
         return self.issue.number
 
     def policy(self, group: str) -> AlertPolicy:
-        return policy_for(self.config, group, app_slug=self.app_slug)
+        return self.policy_for(self.config, group, app_slug=self.app_slug)
 
     async def tracker(self) -> RepoTracker | None:
         return await self.engine.tracker(self.gh, self.repo, self.default_branch, self.unit)

@@ -23,6 +23,7 @@ from bot.commands.runner import run_comment
 from bot.config import RepoConfig
 from bot.engine import ConfigSource, Engine, Unit
 from bot.events import PayloadError, repo_of
+from bot.policies import policy_for
 from bot.store.base import Store
 
 router = routing.Router()
@@ -114,5 +115,6 @@ async def on_comment_created(
         comment_id=comment.comment_id,
         author=comment.author,
         now=clock(),
+        policy_for=policy_for,
     )
     await run_comment(ctx, comment.body, command_limits)

@@ -23,9 +23,10 @@ from gidgethub import routing, sansio
 from gidgethub.abc import GitHubAPI
 
 from bot.actions import alert_issue, escalation, issue_calls, suspect_labels
-from bot.actions.policy import AlertPolicy, policy_for
+from bot.actions.policy import AlertPolicy
 from bot.engine import ConfigSource, Engine, Unit
 from bot.events import PayloadError, repo_of
+from bot.policies import policy_for
 from bot.store.base import Store
 from bot.store.record_view import Records
 

@@ -13,6 +13,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -29,6 +30,7 @@ from bot.config import ConfigLoader
 from bot.engine import DecisionSink, Engine, RepoConfigLike
 from bot.github import GitHubApp, RetryPolicy
 from bot.handlers import EVENTS, router
+from bot.policies import policy_for
 from bot.process.logs import setup_logging
 from bot.process.settings import Settings, SettingsError
 from bot.runtime import installations
@@ -38,6 +40,7 @@ from bot.runtime.worker import Worker
 from bot.store import StoreError, open_store
 from bot.store.base import Store
 from bot.store.carry_over import carry_state_over
+from bot.store.record_view import Records
 from bot.tracker.model import CommitInfo
 from bot.web.metrics import Metrics
 from bot.web.ops import add_ops_routes
@@ -62,7 +65,7 @@ class GitHubConfigSource:
         if gh is None:
             return None
         result = await self._loader.get(gh, repo, default_branch)
-        await report_config(gh, self._store, repo, result)
+        await report_config(gh, Records(self._store), repo, result)
         return result.config
 
     def invalidate(self, repo: str) -> None:
@@ -168,8 +171,9 @@ def github_sink(store: Store, engine: Engine) -> GitHubSink:
         return lookup
 
     return GitHubSink(
-        store,
+        partial(Records, store),
         commits_for,
+        policy_for=policy_for,
         on_closed_by_human=engine.closed_by_person,
         quiet=lambda repo, branch, group, now: suppressed(store, repo, branch, group, now),
         prober_for=GitHubProber,
@@ -277,7 +281,9 @@ async def running_service(
         worker.every(RECOVERY_SECONDS, recovery.run_once, "recover-deliveries")
         worker.every(
             ESCALATION_CHECK_SECONDS,
-            lambda: escalation.check_escalations(store, github.installation_client, time.time()),
+            lambda: escalation.check_escalations(
+                Records(store), github.installation_client, time.time()
+            ),
             "escalations",
         )
         worker.every(

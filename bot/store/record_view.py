@@ -22,6 +22,10 @@ class Records:
         self.store = store
         self.changes = changes
 
+    def at_once(self) -> Records:
+        """The same records, each write its own transaction (a claim made before a call)."""
+        return Records(self.store)
+
     async def get(self, kind: type[R], *key: Any) -> R | None:
         for write in reversed(self._pending()):
             if _is(write, kind) and _key(write) == key:

@@ -12,11 +12,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from bot.actions import alert_issue
 from bot.actions.suspects import pr_number_from_message
 from bot.commands import quiet
 from bot.config import RepoConfig
-from bot.records import PENDING, Ack, Escalation
+from bot.records import PENDING, Ack, AlertIssue, Escalation
 from bot.store.base import Store
 from bot.tracker import RepoTracker
 from bot.tracker.jobkeys import key_for, rule_matches
@@ -245,7 +244,7 @@ class ViewBuilder:
         moment = self.now.timestamp()
         changes: dict[str, Any] = {}
         if status.open_alert:
-            issue = await alert_issue.load(self.store, status.open_alert)
+            issue = await self.store.get_record(AlertIssue, status.open_alert)
             ack = await self.store.get_record(Ack, status.open_alert)
             escalation = await self.store.get_record(Escalation, status.open_alert)
             pending = escalation is not None and escalation.state == PENDING

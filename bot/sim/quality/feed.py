@@ -9,10 +9,10 @@ from datetime import timedelta
 from gidgethub.abc import GitHubAPI
 
 from bot.actions.culprit import Prober, confirmation_outstanding, request_probes
-from bot.actions.policy import policy_for
 from bot.config.model import RepoConfig
 from bot.engine import RepoConfigLike, Unit
 from bot.github import GitHubApp
+from bot.policies import policy_for
 from bot.runtime.replay import RecordedDelivery, Replayer
 from bot.sim.simulated_github import SimulatedGitHub, generate_private_key_pem
 from bot.sim.trunksim import EPOCH, Request, Trunk
