@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.records import Escalation
@@ -66,21 +67,10 @@ R = TypeVar("R")
 class PostgresStore(PostgresPool):
     """The Store on a PostgreSQL database, shared by any number of replicas."""
 
-    def __init__(
-        self,
-        dsn: str,
-        *,
-        migrate_to: int | None = None,
-        min_connections: int = 1,
-        max_connections: int = 10,
-    ) -> None:
-        super().__init__(
-            dsn,
-            migrate_to=migrate_to,
-            min_connections=min_connections,
-            max_connections=max_connections,
-        )
-        self._inbox = GroupCommit(self._insert_deliveries)
+    @cached_property
+    def _inbox(self) -> GroupCommit:
+        """Concurrent `add_delivery` calls, group-committed: one transaction per batch."""
+        return GroupCommit(self._insert_deliveries)
 
     # --- lifecycle ---------------------------------------------------------------------
     async def close(self) -> None:
