@@ -127,6 +127,25 @@ def test_a_streak_of_flakes_is_withdrawn_when_the_confirmation_rerun_passes() ->
     assert r.decisions[-1].reason is CloseReason.FLAKY
 
 
+def test_an_alert_that_recovers_before_its_bisection_still_wants_its_rerun() -> None:
+    """Bisection waits before the confirmation rerun; if the streak recovers first, the
+    rerun is still wanted (nothing is bisected any more), and when it passes the closed
+    alert is withdrawn as chance failures."""
+    r = tracker()
+    r.feed(push(0, 0), result(0, "a", "success"), push(1, 4))  # commit 1 never ran
+    r.feed(*(result(i, "a", "failure", job_id=10 + i) for i in (2, 3, 4)))
+    (breakage,) = latest(r).breakages
+    assert [(p.kind, p.sha) for p in breakage.wanted] == [(BISECT, sha(1))]
+    r.feed(push(5, 5), result(5, "a", "success"))
+    closed = r.decisions[-1]
+    assert closed.kind is DecisionKind.CLOSE and closed.reason is CloseReason.RECOVERED
+    (breakage,) = closed.breakages
+    assert [(p.kind, p.sha, p.job_id) for p in breakage.wanted] == [(RERUN, sha(2), 12)]
+    r.feed(result(2, "a", "success", attempt=2, job_id=22))
+    assert r.decisions[-1].kind is DecisionKind.CLOSE
+    assert r.decisions[-1].reason is CloseReason.FLAKY
+
+
 def test_a_result_known_only_for_the_run_is_rerun_by_run() -> None:
     r = tracker()
     r.feed(push(0, 3), result(0, "", "success", run=500))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import gidgethub
@@ -28,6 +28,7 @@ from bot.records import CulpritRun
 from bot.tracker.model import (
     BISECT,
     RERUN,
+    CloseReason,
     CulpritStatus,
     Decision,
     DecisionKind,
@@ -98,8 +99,20 @@ async def request_probes(
     """Ask for the runs the decisions' breakages want; the requests made."""
     made: list[CulpritRun] = []
     for decision in decisions:
-        if decision.kind is DecisionKind.CLOSE or not decision.breakages:
+        if not decision.breakages:
             continue
+        if decision.kind is DecisionKind.CLOSE:
+            if decision.reason is not CloseReason.RECOVERED:
+                continue
+            # Recovered before it was confirmed: its rerun may still show it was chance
+            # failures (the alert is then withdrawn); nothing is bisected any more.
+            decision = replace(
+                decision,
+                breakages=tuple(
+                    replace(b, wanted=tuple(p for p in b.wanted if p.kind == RERUN))
+                    for b in decision.breakages
+                ),
+            )
         made += await _for_alert(decision, prober, records, settings, now)
     return made
 

@@ -187,7 +187,9 @@ class Decisions:
     def _recover(self, alert: AlertState, episode: Episode, track: GroupTrack) -> Decision:
         assert episode.recovered is not None
         order = track.facts.order.order
-        content = self._content(track, episode.keys, episode.recovered - 1)
+        # (the breakage is over: nothing left to bisect, but a confirmation rerun that was
+        # never asked is still wanted, so an alert on chance failures can be withdrawn)
+        content = self._content(track, episode.keys, episode.recovered - 1, bisect=False)
         at, delivery = track.decisive(episode.keys, episode.recovered, failing=False)
         closed = replace(
             self._with_content(alert, content),
@@ -258,10 +260,12 @@ class Decisions:
             flaky_reruns=tuple(str(k) for k in (flaky or keys)),
         )
 
-    def _content(self, track: GroupTrack, keys: Iterable[JobKey], index: int) -> Content:
+    def _content(
+        self, track: GroupTrack, keys: Iterable[JobKey], index: int, bisect: bool = True
+    ) -> Content:
         config = self.config
         return track.content(
-            keys, index, config.confirm, bool(config.bisect_tag), config.confirm_first
+            keys, index, config.confirm, bisect and bool(config.bisect_tag), config.confirm_first
         )
 
     def _with_content(self, alert: AlertState, content: Content) -> AlertState:
