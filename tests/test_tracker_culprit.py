@@ -128,14 +128,16 @@ def test_a_streak_of_flakes_is_withdrawn_when_the_confirmation_rerun_passes() ->
 
 
 def test_an_alert_that_recovers_before_its_bisection_still_wants_its_rerun() -> None:
-    """Bisection waits before the confirmation rerun; if the streak recovers first, the
-    rerun is still wanted (nothing is bisected any more), and when it passes the closed
-    alert is withdrawn as chance failures."""
+    """Bisection goes before the confirmation rerun; if the streak recovers first, the
+    rerun is still wanted at once (nothing is bisected any more, and the bisection run still
+    running is not waited for), and when it passes the closed alert is withdrawn as chance
+    failures."""
     r = tracker()
     r.feed(push(0, 0), result(0, "a", "success"), push(1, 4))  # commit 1 never ran
     r.feed(*(result(i, "a", "failure", job_id=10 + i) for i in (2, 3, 4)))
     (breakage,) = latest(r).breakages
     assert [(p.kind, p.sha) for p in breakage.wanted] == [(BISECT, sha(1))]
+    r.feed(replace(tagged(result(1, "a", None, job_id=201)), status="queued"))  # it runs
     r.feed(push(5, 5), result(5, "a", "success"))
     closed = r.decisions[-1]
     assert closed.kind is DecisionKind.CLOSE and closed.reason is CloseReason.RECOVERED

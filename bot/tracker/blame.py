@@ -57,11 +57,12 @@ class Blame:
         confirm: bool = False,
         bisect: bool = False,
         confirm_first: bool = False,
+        over: bool = False,
     ) -> Content:
         """The alert's jobs, breakages, suspects and last green commit as of commit `index`.
 
-        `confirm`, `bisect`, `confirm_first`: which runs each breakage may want, and whether
-        the rerun goes first (see `breakage`).
+        `confirm`, `bisect`, `confirm_first`, `over`: which runs each breakage may want, and
+        whether the rerun goes first (see `breakage`).
         """
         order = self.facts.order.order
         jobs: list[FailingJob] = []
@@ -109,6 +110,7 @@ class Blame:
                 confirm,
                 bisect,
                 confirm_first,
+                over,
             )
             for part in overlapping(ranges)
         )
@@ -134,6 +136,7 @@ class Blame:
         confirm: bool,
         bisect: bool,
         confirm_first: bool = False,
+        over: bool = False,
     ) -> Breakage:
         """One breakage: its suspects, how sure the culprit is, and the runs that would tell.
 
@@ -141,11 +144,14 @@ class Blame:
         job that failed first (`probe key`) is the one the runs are about: BISECT the
         suspects where it never ran (all of them when they are few, else the middle one
         once none is still running); then RERUN it at its first failure when that failed
-        only once (at once with `confirm_first`: the alert waits for it). CONFIRMED: a
+        only once (at once with `confirm_first`: the alert waits for it; and at once, with
+        nothing bisected, when the breakage is `over`: its alert recovered, and only that
+        rerun can still tell it was chance failures). CONFIRMED: a
         single suspect, where a job of the breakage failed on two attempts, and a job of it
         passed on the parent.
         """
         order = self.facts.order.order
+        bisect = bisect and not over
         low = max(r[0] for r in ranges.values())
         high = min(r[1] for r in ranges.values())
         span = list(range(low, high + 1)) if low <= high else suspect_indices(list(ranges.values()))
@@ -184,6 +190,8 @@ class Blame:
         if confirm_first:  # (the alert is filed once it reports: it does not wait its turn)
             rerunning = any(v.tries for i in running if (v := line.verdict_at(i)) is not None)
             settled = not rerun_pending and not rerunning
+        if over:
+            settled = not rerun_pending
         if settled and confirm and tries == 1 and verdict is not None and verdict.failed:
             result = verdict.decisive
             wanted.append(Probe(RERUN, sha, key.workflow, result.job, result.job_id, result.run_id))

@@ -189,7 +189,7 @@ class Decisions:
         order = track.facts.order.order
         # (the breakage is over: nothing left to bisect, but a confirmation rerun that was
         # never asked is still wanted, so an alert on chance failures can be withdrawn)
-        content = self._content(track, episode.keys, episode.recovered - 1, bisect=False)
+        content = self._content(track, episode.keys, episode.recovered - 1, over=True)
         at, delivery = track.decisive(episode.keys, episode.recovered, failing=False)
         closed = replace(
             self._with_content(alert, content),
@@ -261,11 +261,11 @@ class Decisions:
         )
 
     def _content(
-        self, track: GroupTrack, keys: Iterable[JobKey], index: int, bisect: bool = True
+        self, track: GroupTrack, keys: Iterable[JobKey], index: int, over: bool = False
     ) -> Content:
         config = self.config
         return track.content(
-            keys, index, config.confirm, bisect and bool(config.bisect_tag), config.confirm_first
+            keys, index, config.confirm, bool(config.bisect_tag), config.confirm_first, over
         )
 
     def _with_content(self, alert: AlertState, content: Content) -> AlertState:
