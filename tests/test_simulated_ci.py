@@ -25,6 +25,7 @@ from bot.actions.culprit import (
     GitHubProber,
     ProbeSettings,
     request_probes,
+    retry_refused,
 )
 from bot.events import parse_workflow_job, parse_workflow_run
 from bot.github import GitHubApp, GitHubClient, list_run_jobs
@@ -40,6 +41,7 @@ from bot.github.ci import (
 )
 from bot.github.client import graphql_url
 from bot.handlers import EVENTS
+from bot.records import AlertIssue, CulpritRun
 from bot.sim.devserver import free_port
 from bot.sim.simulated_github import SimulatedGitHub
 from bot.store import open_store
@@ -537,5 +539,45 @@ async def test_an_alert_that_recovered_unconfirmed_gets_its_rerun_and_no_bisecti
         posts = [r.path for r in sim.requests if r.method == "POST"]
         assert any(p.endswith(f"/jobs/{test_id}/rerun") for p in posts), posts
         assert not any(p.endswith("/git/refs") for p in posts), posts
+    finally:
+        await store.close()
+
+
+async def test_a_closed_alerts_refused_rerun_is_asked_again_by_the_sweep(
+    sim: SimulatedGitHub, gh: GitHubClient, tmp_path: Path
+) -> None:
+    """A closed alert makes no more decisions: its refused confirmation rerun is asked again
+    by the periodic sweep, once the wait is over, so that it can still be withdrawn. An open
+    alert's is left to its own decisions."""
+    seed(sim)
+    sim.add_run(REPO, 505, [{"name": "test", "conclusion": "failure"}], head_sha=SHAS[1])
+    test_id = await job_id(gh, 505, "test")
+    probe = Probe(RERUN, SHAS[1], "trunk", "test", test_id, 505)
+    store = open_store(f"sqlite:///{tmp_path / 'sweep.db'}")
+    await store.open()
+    try:
+        records = Records(store)
+        for alert, state in (("closed-1", "closed"), ("open-1", "open")):
+            await records.at_once().put(
+                AlertIssue(alert, REPO, "main", "ci", 7, "https://example.test/7", state=state)
+            )
+            refused = CulpritRun(alert, probe.id, REPO, RERUN, SHAS[1], "trunk", "test")
+            await records.at_once().put(
+                replace(
+                    refused, job_id=test_id, run_id=505, at=1000.0, outcome="refused", refusals=1
+                )
+            )
+
+        async def prober_for(repo: str) -> GitHubProber:
+            return GitHubProber(gh)
+
+        early = 1000.0 + RETRY_REFUSED_SECONDS / 2
+        assert await retry_refused(records, prober_for, early, "replica-1") == []
+        later = 1000.0 + RETRY_REFUSED_SECONDS + 120
+        (asked,) = await retry_refused(records, prober_for, later, "replica-1")
+        assert (asked.alert, asked.outcome) == ("closed-1", "requested")
+        reruns = [r for r in sim.requests if r.method == "POST" and r.path.endswith("/rerun")]
+        assert [r.path for r in reruns] == [f"/repos/{REPO}/actions/jobs/{test_id}/rerun"]
+        assert await retry_refused(records, prober_for, later + 240, "replica-1") == []
     finally:
         await store.close()

@@ -15,7 +15,7 @@ is made once across redeliveries, crashes and replicas, and the alert issue list
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -24,7 +24,7 @@ from gidgethub.abc import GitHubAPI
 
 from bot.actions.book import RecordBook
 from bot.github import ci
-from bot.records import CulpritRun
+from bot.records import AlertIssue, CulpritRun
 from bot.tracker.model import (
     BISECT,
     RERUN,
@@ -204,7 +204,7 @@ def _retry(probe: Probe, run: CulpritRun, now: float) -> bool:
 
 
 async def _request(
-    decision: Decision,
+    decision: Decision | CulpritRun,
     probe: Probe,
     prober: Prober,
     records: RecordBook,
@@ -250,3 +250,42 @@ async def _request(
         extra={"alert": run.alert, "kind": run.kind, "sha": run.sha, "workflow": run.workflow},
     )
     return run
+
+
+# --- refused reruns of alerts that decide nothing more ---------------------------------------
+
+RETRY_SWEEP_SECONDS = 60.0  # how often `retry_refused` runs (the lease it holds meanwhile)
+ProberFor = Callable[[str], Awaitable[Prober | None]]  # repository → where to ask, if anywhere
+
+
+async def retry_refused(
+    records: RecordBook, prober_for: ProberFor, now: float, holder: str
+) -> list[CulpritRun]:
+    """Ask again the confirmation reruns GitHub refused (their workflow run still ran) for
+    alerts whose issue is closed: an open alert's are asked again on its next decision, a
+    closed one gets none, and only its rerun can still withdraw it as chance failures. One
+    replica sweeps at a time (a lease); the runs asked again."""
+    store = records.store
+    if not await store.take_lease("culprit-retries", holder, now, RETRY_SWEEP_SECONDS):
+        return []
+    made: list[CulpritRun] = []
+    for run in await records.find(CulpritRun):
+        probe = Probe(RERUN, run.sha, run.workflow, run.job, run.job_id, run.run_id)
+        if run.kind != RERUN or not _retry(probe, run, now):
+            continue
+        issue = await records.get(AlertIssue, run.alert)
+        if issue is None or issue.state == "open":
+            continue  # never filed, or open: its own decisions ask again
+        prober = await prober_for(run.repo)
+        if prober is None:
+            continue
+        try:
+            made.append(
+                await _request(run, probe, prober, records, ProbeSettings(), now, run.refusals)
+            )
+        except Exception as exc:  # GitHub unreachable: keep the refusal, try at the next sweep
+            await records.at_once().put(run)
+            log.warning(
+                "culprit rerun not asked again", extra={"alert": run.alert, "error": str(exc)}
+            )
+    return made

@@ -23,7 +23,7 @@ from gidgethub.abc import GitHubAPI
 from bot.actions import escalation
 from bot.actions.alert_lifecycle import GitHubSink
 from bot.actions.config_report import report_config
-from bot.actions.culprit import GitHubProber
+from bot.actions.culprit import RETRY_SWEEP_SECONDS, GitHubProber, Prober, retry_refused
 from bot.commands import suppressed
 from bot.commands.limits import ReplyLimits
 from bot.config import ConfigLoader
@@ -285,6 +285,18 @@ async def running_service(
                 Records(store), github.installation_client, time.time()
             ),
             "escalations",
+        )
+
+        async def prober_for(repo: str) -> Prober | None:
+            installation = await store.installation_for_repo(repo)
+            if installation is None:
+                return None
+            return GitHubProber(await github.installation_client(int(installation)))
+
+        worker.every(
+            RETRY_SWEEP_SECONDS,
+            lambda: retry_refused(Records(store), prober_for, time.time(), worker.worker_id),
+            "culprit-retries",
         )
         worker.every(
             PRUNE_SECONDS,

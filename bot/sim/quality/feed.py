@@ -8,11 +8,12 @@ from datetime import timedelta
 
 from gidgethub.abc import GitHubAPI
 
-from bot.actions.culprit import Prober, confirmation_outstanding, request_probes
+from bot.actions.culprit import Prober, confirmation_outstanding, request_probes, retry_refused
 from bot.config.model import RepoConfig
 from bot.engine import RepoConfigLike, Unit
 from bot.github import GitHubApp
 from bot.policies import policy_for
+from bot.records import AlertIssue
 from bot.runtime.replay import RecordedDelivery, Replayer
 from bot.sim.simulated_github import SimulatedGitHub, generate_private_key_pem
 from bot.sim.trunksim import EPOCH, Request, Trunk
@@ -56,7 +57,27 @@ class Recorder:
                 )
                 if not waits:  # (as the App's sink decides it, before it asks for runs)
                     self.filed[decision.alert] = len(self.taken) - 1
+            if decision.alert in self.filed:  # the issue's state, as the App's sink keeps it
+                state = "closed" if decision.kind is DecisionKind.CLOSE else "open"
+                await records.put(
+                    AlertIssue(
+                        decision.alert,
+                        decision.repo,
+                        decision.branch,
+                        decision.group,
+                        0,
+                        "",
+                        state=state,
+                    )
+                )
             await request_probes([decision], self.prober, records, policy.probes, now)
+        prober = self.prober
+
+        async def prober_for(repo: str) -> Prober:
+            return prober
+
+        # (the App's periodic sweep, at most once a minute: a lease)
+        await retry_refused(records, prober_for, now, "bench")
 
 
 async def run_app(
