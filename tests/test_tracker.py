@@ -366,6 +366,20 @@ def test_a_recovered_alert_is_withdrawn_when_its_failures_pass_on_rerun_later() 
     assert r.feed(result(3, "a", "success", attempt=2)) == []  # once
 
 
+def test_a_rerun_that_passes_after_the_group_had_another_alert_still_withdraws_its_own() -> None:
+    """A confirmation rerun reports hours later: the group may have had another alert since.
+    The older alert, on failures that all passed on rerun, is withdrawn all the same."""
+    r = run({"a": "PFFFPPFFFP"}, threshold=3)
+    assert [k for k in r.kinds() if k[0] is CLOSE] == [
+        (CLOSE, 1, CloseReason.RECOVERED),
+        (CLOSE, 2, CloseReason.RECOVERED),
+    ]
+    withdrawn = r.feed(result(1, "a", "success", attempt=2))  # two in a row: no streak
+    assert [(d.kind, d.reason) for d in withdrawn] == [(CLOSE, CloseReason.FLAKY)]
+    assert withdrawn[0].alert == r.decisions[0].alert
+    assert [a.reason for a in r.tracker.alerts()] == [CloseReason.FLAKY, CloseReason.RECOVERED]
+
+
 def test_a_recovery_that_turns_pending_and_passes_again_files_nothing_new() -> None:
     """The pass that recovered an alert goes pending (its run is rerun for another job's
     sake): the streak does not go on from there unless the key fails again."""

@@ -19,6 +19,8 @@ from bot.tracker.model import (
 )
 from bot.tracker.walk import Episode, WalkState
 
+RECHECKED_CLOSED = 4  # closed alerts of a group that a late rerun may still withdraw
+
 _KIND_ORDER = {DecisionKind.OPEN: 0, DecisionKind.UPDATE: 1, DecisionKind.CLOSE: 2}
 
 
@@ -109,12 +111,14 @@ class Decisions:
         for episode in episodes:
             seq += 1
             decisions += self._open(branch, group, seq, episode, track, state)
-        # The newest closed alert, this one included if it just recovered (so that a restart,
-        # which sees it closed, decides as the live run did).
+        # The newest closed alerts, this one included if it just recovered (so that a restart,
+        # which sees it closed, decides as the live run did): a rerun reports hours later,
+        # when the group may have had another alert since.
         now = self._by_group.get((branch, group), [])
-        newest = next((self._alerts[i] for i in reversed(now) if not self._alerts[i].open), None)
-        if newest is not None and self._vanished(newest, track):
-            decisions.append(self._withdraw(newest, track, newest.closed_at))
+        closed = [self._alerts[i] for i in reversed(now) if not self._alerts[i].open]
+        for alert in closed[:RECHECKED_CLOSED]:
+            if self._vanished(alert, track):
+                decisions.append(self._withdraw(alert, track, alert.closed_at))
         return decisions
 
     @staticmethod
