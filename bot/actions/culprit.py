@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Protocol
 
 import gidgethub
@@ -101,18 +101,8 @@ async def request_probes(
     for decision in decisions:
         if not decision.breakages:
             continue
-        if decision.kind is DecisionKind.CLOSE:
-            if decision.reason is not CloseReason.RECOVERED:
-                continue
-            # Recovered before it was confirmed: its rerun may still show it was chance
-            # failures (the alert is then withdrawn); nothing is bisected any more.
-            decision = replace(
-                decision,
-                breakages=tuple(
-                    replace(b, wanted=tuple(p for p in b.wanted if p.kind == RERUN))
-                    for b in decision.breakages
-                ),
-            )
+        if decision.kind is DecisionKind.CLOSE and decision.reason is not CloseReason.RECOVERED:
+            continue  # (a recovered alert may still want its rerun: chance failures or not)
         made += await _for_alert(decision, prober, records, settings, now)
     return made
 

@@ -19,7 +19,13 @@ import asyncpg
 from bot.store import codec
 from bot.store.base import Changes, Delivery, DeliveryStatus, Installation, StoreError
 from bot.store.migrations import MIGRATIONS, OPEN_STATUSES, Migration
-from bot.store.sqlite_rows import DELIVERY_COLUMNS, delivery_from_row
+from bot.store.sqlite_rows import (
+    DELIVERY_COLUMNS,
+    INSTALLATION_REPOS,
+    INSTALLATIONS,
+    delivery_from_row,
+    installations_from_rows,
+)
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -366,22 +372,8 @@ async def save_installation(conn: Connection, installation: Installation) -> Non
 
 
 async def load_installations(conn: Connection) -> list[Installation]:
-    repos: dict[int, list[str]] = {}
-    for row in await conn.fetch(
-        "SELECT installation_id, repo FROM installation_repos ORDER BY installation_id, position"
-    ):
-        repos.setdefault(row["installation_id"], []).append(row["repo"])
-    return [
-        Installation(
-            installation_id=row["installation_id"],
-            account=row["account"],
-            repos=tuple(repos.get(row["installation_id"], ())),
-            suspended=row["suspended"],
-        )
-        for row in await conn.fetch(
-            "SELECT installation_id, account, suspended FROM installations ORDER BY installation_id"
-        )
-    ]
+    repo_rows = await conn.fetch(INSTALLATION_REPOS)
+    return installations_from_rows(await conn.fetch(INSTALLATIONS), repo_rows)
 
 
 def row_count(status: str) -> int:

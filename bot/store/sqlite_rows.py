@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from bot.store import codec
-from bot.store.base import Changes, Delivery, DeliveryStatus, StoredCommit, StoreError
+from bot.store.base import Changes, Delivery, DeliveryStatus, Installation, StoredCommit, StoreError
 from bot.store.schema import OPEN_STATUSES
 from bot.tracker.model import AlertState, CommitInfo, JobResult
 
@@ -238,3 +239,29 @@ def alert_from_row(row: NamedRow) -> AlertState:
         return codec.alert_from_json(data)
     except ValueError as exc:
         raise StoreError(f"alert {row['alert']!r} is stored malformed: {exc}") from exc
+
+
+INSTALLATION_REPOS = (
+    "SELECT installation_id, repo FROM installation_repos ORDER BY installation_id, position"
+)
+INSTALLATIONS = (
+    "SELECT installation_id, account, suspended FROM installations ORDER BY installation_id"
+)
+
+
+def installations_from_rows(
+    rows: Iterable[NamedRow], repo_rows: Iterable[NamedRow]
+) -> list[Installation]:
+    """Installations from the rows of `INSTALLATIONS` and `INSTALLATION_REPOS` (either store)."""
+    repos: dict[int, list[str]] = {}
+    for row in repo_rows:
+        repos.setdefault(row["installation_id"], []).append(row["repo"])
+    return [
+        Installation(
+            installation_id=row["installation_id"],
+            account=row["account"],
+            repos=tuple(repos.get(row["installation_id"], ())),
+            suspended=bool(row["suspended"]),
+        )
+        for row in rows
+    ]

@@ -17,7 +17,15 @@ from bot.store import record_rows
 from bot.store.base import Changes, Delivery, DeliveryStatus, Installation, StoreError
 from bot.store.migrations import current_version, migrate
 from bot.store.schema import REPO_VERSIONS_SINCE
-from bot.store.sqlite_rows import CLAIM, delivery_from_row, insert_delivery, write_changes
+from bot.store.sqlite_rows import (
+    CLAIM,
+    INSTALLATION_REPOS,
+    INSTALLATIONS,
+    delivery_from_row,
+    insert_delivery,
+    installations_from_rows,
+    write_changes,
+)
 
 BUSY_TIMEOUT_SECONDS = 10.0  # another process (a CLI next to `serve`) holding the write lock
 
@@ -217,22 +225,8 @@ def save_installation(conn: sqlite3.Connection, installation: Installation) -> N
 
 
 def installations(conn: sqlite3.Connection) -> list[Installation]:
-    repos: dict[int, list[str]] = {}
-    for row in conn.execute(
-        "SELECT installation_id, repo FROM installation_repos ORDER BY installation_id, position"
-    ):
-        repos.setdefault(row["installation_id"], []).append(row["repo"])
-    return [
-        Installation(
-            installation_id=row["installation_id"],
-            account=row["account"],
-            repos=tuple(repos.get(row["installation_id"], ())),
-            suspended=bool(row["suspended"]),
-        )
-        for row in conn.execute(
-            "SELECT installation_id, account, suspended FROM installations ORDER BY installation_id"
-        )
-    ]
+    repo_rows = conn.execute(INSTALLATION_REPOS).fetchall()
+    return installations_from_rows(conn.execute(INSTALLATIONS), repo_rows)
 
 
 def _row_error(path: str, exc: Exception) -> StoreError:
