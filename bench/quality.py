@@ -16,6 +16,8 @@ commits after the job's last pass up to its first failure.
     python bench/quality.py [--commits 1000] [--seeds 1 2 3]
                             [--modes jobs runs blind stacks overlap] [--culprit]
                             [--per-breakage] [--max-runs 6] [--stack 2 4] [--fix-commits 6 40]
+                            [--revert off|auto] [--max-reverts-per-day 2] [--wait 30m]
+                            [--confirm-before-filing]
 
 Modes: `jobs`, the repository sends `workflow_job` events; `runs`, it does not (jobs listed
 from the simulated GitHub); `blind`, `workflow_job` events but no announcements (no
@@ -31,8 +33,10 @@ Columns: alerts; false alarms (matching no real breakage) and, apart, those with
 because every failure passed on a rerun; duplicates (more than one alert for a breakage);
 recall; the culprit among the suspects when they were first labelled; the suspects exactly
 the culprit when first labelled, of the breakages whose history allows it (the culprit's own
-run reported a failure and its parent's passed); and the median commits and minutes from the
-culprit's push to the alert.
+run reported a failure and its parent's passed), and again of the labelled breakages whose
+results known *when they were labelled* allowed it (after `suspects.wait` an alert labels
+with its parent's run still going: exactness was not yet possible); and the median commits
+and minutes from the culprit's push to the alert.
 
 `--culprit` adds a table of culprit confirmation: the breakages whose suspects were, when
 last labelled, exactly the culprit, and why the others were not (no alert; the range too
@@ -40,8 +44,10 @@ wide to label; the run budget, `--max-runs`, spent; the culprit not among them; 
 unconfirmed); breakages whose culprit was confirmed; the runs (reruns and bisect tags) the
 App asked for per breakage; the minutes from the alert to the confirmation; alerts on
 failures that passed on a rerun, withdrawn as flaky or left standing; culprits confirmed
-that broke nothing; revert PRs. `--per-breakage` prints each breakage. The truth (and the
-plain rule) is that of the trunk without the App's runs.
+that broke nothing; revert PRs opened (with `--revert auto`: the App opens one by itself
+for each confirmed culprit, within `max_reverts_per_day`) and how many of them were wrong;
+the breakages whose confirmed culprit got one. `--per-breakage` prints each breakage. The
+truth (and the plain rule) is that of the trunk without the App's runs.
 """
 
 from __future__ import annotations
@@ -82,8 +88,9 @@ MODES = {
 HEADER = (
     "| rule, same histories | alerts | false alarms | withdrawn: passed on rerun | duplicates "
     "| recall | culprit in first labelled suspects | exactly the culprit (where allowed) "
+    "| exactly the culprit (where allowed when labelled) "
     "| commits to alert (median) | minutes to alert (median) |\n"
-    "|---|---|---|---|---|---|---|---|---|---|"
+    "|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -110,10 +117,26 @@ async def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="culprit.confirm_before_filing: true (alerts filed once their rerun failed again)",
     )
+    parser.add_argument(
+        "--revert",
+        choices=["off", "auto"],
+        default="off",
+        help="culprit.revert (auto: a revert PR for each confirmed culprit, as the App decides)",
+    )
+    parser.add_argument(
+        "--max-reverts-per-day",
+        type=int,
+        default=None,
+        help="culprit.max_reverts_per_day (default: 2)",
+    )
     args = parser.parse_args(argv)
     text = CONFIG + (f"suspects: {{wait: {args.wait}}}\n" if args.wait else "")
+    culprit_keys = [f"revert: {args.revert}"]
+    if args.max_reverts_per_day is not None:
+        culprit_keys.append(f"max_reverts_per_day: {args.max_reverts_per_day}")
     if args.confirm_before_filing:
-        text += "culprit: {confirm_before_filing: true}\n"
+        culprit_keys.append("confirm_before_filing: true")
+    text += "culprit: {" + ", ".join(culprit_keys) + "}\n"
     config = load_text(text, "bench")
     threshold, max_prs = config.groups[0].threshold, config.suspects.max_prs
     rows: list[str] = []
@@ -157,7 +180,8 @@ async def main(argv: list[str] | None = None) -> int:
     print(HEADER)
     print("\n".join(rows))
     if args.culprit:
-        print(f"\nCulprit confirmation (culprit.max_runs {args.max_runs}):\n")
+        reverts = f"revert {args.revert}, max_reverts_per_day {config.culprit.max_reverts_per_day}"
+        print(f"\nCulprit confirmation (culprit.max_runs {args.max_runs}, {reverts}):\n")
         print(CULPRIT_HEADER)
         print("\n".join(culprit_rows))
     if args.per_breakage:

@@ -82,6 +82,27 @@ def test_a_stack_tested_only_at_its_top_is_bisected_then_the_culprit_confirmed()
     assert breakage.evidence[1].conclusions == ("success",)
 
 
+def test_a_range_with_a_push_not_delivered_yet_is_neither_bisected_nor_labelled() -> None:
+    """Commits 1-2 were pushed, but their push has not arrived: 3's parent is known only by
+    its sha. Runs on 3 would be spent beside the culprit, and labels put on the wrong PRs."""
+    r = tracker()
+    r.feed(push(0, 0), result(0, "a", "success", job_id=100))
+    r.feed(push(3, 4), result(4, "a", "failure", job_id=104))
+    r.feed(push(5, 6), result(5, "a", "failure", job_id=105), result(6, "a", "failure", job_id=106))
+    decision = latest(r)
+    (breakage,) = decision.breakages
+    assert breakage.suspects == (sha(3), sha(4))
+    assert breakage.wanted == () and breakage.status is CulpritStatus.CONFIRMING
+    assert decision.provisional  # no pull request labelled yet
+
+    r.feed(push(1, 2))  # the missing push arrives: the range is whole
+    decision = latest(r)
+    (breakage,) = decision.breakages
+    assert breakage.suspects == tuple(sha(i) for i in (1, 2, 3, 4))
+    assert [(p.kind, p.sha) for p in breakage.wanted] == [(BISECT, sha(i)) for i in (2, 3, 1)]
+    assert not decision.provisional
+
+
 def test_many_untested_commits_are_halved_one_run_at_a_time() -> None:
     r = tracker()
     r.feed(push(0, 0), result(0, "a", "success"), push(1, 9), result(9, "a", "failure"))

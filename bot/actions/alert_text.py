@@ -291,6 +291,12 @@ def body(decision: Decision, ctx: BodyContext) -> str:
             + (" No pull request is labelled until then." if decision.provisional else ""),
             "",
         ]
+    elif decision.provisional:  # (nothing running: commits of the range are not known yet)
+        lines += [
+            "Commits before the first failure are not known yet (a push not delivered):"
+            " no pull request is labelled until they are.",
+            "",
+        ]
     if ctx.suspects and len(ctx.suspects) <= 5 * SUSPECTS_SHOWN:
         many = len(ctx.suspects) > SUSPECTS_SHOWN
         table = _suspect_table(ctx)

@@ -321,7 +321,7 @@ async def _auto_one(
     if found is None:
         reason: str | None = "its pull request is not known"
     else:
-        reason = await _known_refusal(records.at_once(), decision.repo, found.number, policy, now)
+        reason = await known_refusal(records.at_once(), decision.repo, found.number, policy, now)
         if reason is None:
             pull = await ci.pull_request(gh, decision.repo, found.number)
             if pull is None:
@@ -336,7 +336,7 @@ async def _auto_one(
     return pull
 
 
-async def _known_refusal(
+async def known_refusal(
     stored: RecordBook, repo: str, number: int, policy: AlertPolicy, now: float
 ) -> str | None:
     """What the store alone says against reverting #number now (no call to GitHub)."""

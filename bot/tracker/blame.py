@@ -38,6 +38,7 @@ class Content:
     pending: tuple[str, ...] = ()  # blamelist commits still running, in trunk order
     breakages: tuple[Breakage, ...] = ()
     rerunning: bool = False  # one of them runs again after a failure (a confirmation)
+    gap: bool = False  # commits of a blamelist are missing (a push not delivered yet)
 
     @property
     def streak(self) -> int:
@@ -68,7 +69,7 @@ class Blame:
         jobs: list[FailingJob] = []
         ranges: dict[JobKey, tuple[int, int]] = {}
         pending: set[str] = set()
-        rerunning = False
+        rerunning = gap = False
         for key in sorted(keys):
             line = self.lines.get(key)
             run = line.run_at(index) if line is not None else None
@@ -100,6 +101,7 @@ class Blame:
                 )
             )
             ranges[key] = (low, first)
+            gap = gap or self.missing(low, first)
             pending.update(waiting)
         index_of = self.facts.order.index
         known = {job.key: job.last_passing_sha is not None for job in jobs}
@@ -125,7 +127,14 @@ class Blame:
             tuple(sorted(pending, key=index_of.__getitem__)),
             breakages,
             rerunning,
+            gap,
         )
+
+    def missing(self, low: int, high: int) -> bool:
+        """Whether commits are missing from the range `low`..`high` (a push not delivered yet:
+        the parent of one of them is known only by its sha)."""
+        order = self.facts.order
+        return any(order.missing_before(i) for i in range(max(low, 1), high + 1))
 
     # -- culprits ---------------------------------------------------------------------------
 
@@ -177,8 +186,11 @@ class Blame:
         # A failure below that is being rerun most likely fails again and is the first
         # failure once more: bisecting the commits after it meanwhile would be wasted.
         refailing = any(line.verdicts[line.position(i)].tries for i in running)
+        # Commits missing from the range (a push not delivered yet) may hold the culprit:
+        # runs on the known ones could spend the budget away from it.
+        gap = self.missing(low, first)
         wanted: list[Probe] = []
-        if bisect and untested and not refailing:
+        if bisect and untested and not refailing and not gap:
             # A few untested commits are run at once (a run takes hours; a breakage is often
             # over sooner); more are halved, one run at a time, once nothing else runs.
             if len(untested) <= PARALLEL_BISECT:
@@ -197,7 +209,7 @@ class Blame:
             wanted.append(Probe(RERUN, sha, key.workflow, result.job, result.job_id, result.run_id))
         if len(span) == 1 and tries >= 2 and parent_passed:
             status = CulpritStatus.CONFIRMED
-        elif wanted or running or rerun_pending:
+        elif wanted or running or rerun_pending or (gap and bisect and untested):
             status = CulpritStatus.CONFIRMING
         elif not known:
             status = CulpritStatus.UNKNOWN

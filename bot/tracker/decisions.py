@@ -284,7 +284,10 @@ class Decisions:
             pending=content.pending,
             # (a rerun of a failure among them holds the labels however long it takes: it
             # is most likely a confirmation, and the suspects will come back as they were)
-            provisional=bool(content.pending) and (waiting or content.rerunning),
+            # (commits missing from a blamelist, a push not delivered yet, hold them as long
+            # as commits still running do)
+            provisional=(bool(content.pending) and (waiting or content.rerunning))
+            or (content.gap and waiting),
             breakages=content.breakages,
         )
 

@@ -52,6 +52,12 @@ class BranchOrder:
     def head(self) -> str | None:
         return self.order[-1] if self.order else None
 
+    def missing_before(self, index: int) -> bool:
+        """Whether commits are missing just before the one at `index`: its parent is known
+        by sha (a push's `before`) but not as a commit (that push was not delivered yet)."""
+        parent = self.parent.get(self.order[index])
+        return parent is not None and parent not in self.info
+
     def add_push(self, push: Push) -> int | None:
         """Learn a push; the lowest index whose commit changed, or None when nothing did."""
         if push.forced:

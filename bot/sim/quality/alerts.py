@@ -25,6 +25,7 @@ class Alert:
     recovered_at: int | None = None  # the commit it recovered at, when it did
     # Each time one of its breakages was labelled: (that breakage's job keys, its suspects).
     labelled: list[tuple[frozenset[str], tuple[int, ...]]] = field(default_factory=list)
+    labelled_at: list[float] = field(default_factory=list)  # the minute of each of those
     # Each (job key, its first failure) it showed, with the newest commit pushed then.
     seen: dict[tuple[str, int], int] = field(default_factory=dict)
 
@@ -71,11 +72,13 @@ def alerts_of(
             if not parts:  # (decisions that name no breakages: the alert's as one)
                 keys = frozenset(str(j.key) for j in decision.jobs)
                 parts = [(keys, decision.suspects, decision.suspects_known)]
-            alert.labelled += [
+            entries = [
                 (keys, tuple(index[s] for s in suspects))
                 for keys, suspects, known in parts
                 if known and 0 < len(suspects) <= max_prs
             ]
+            alert.labelled += entries
+            alert.labelled_at += [minute] * len(entries)
         labelled = decision.suspects_known and not decision.provisional
         if labelled and 0 < len(decision.suspects) <= max_prs:
             alert.final_labelled = tuple(index[s] for s in decision.suspects)
@@ -98,6 +101,16 @@ def labelled_for(
     if plain is None:
         return None, None, None
     return plain, plain.first_labelled, plain.final_labelled
+
+
+def first_labelled_at(b: Breakage, mine: list[Alert]) -> float | None:
+    """The minute the breakage's suspects were first labelled (None: never, or the plain
+    rule's, which labels with hindsight)."""
+    for a in mine:
+        for (keys, _), minute in zip(a.labelled, a.labelled_at, strict=True):
+            if keys & b.keys:
+                return minute
+    return None
 
 
 def alerts_for(b: Breakage, alerts: list[Alert]) -> list[Alert]:

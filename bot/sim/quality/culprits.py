@@ -131,8 +131,9 @@ class CulpritScore:
     withdrawn_flaky: int = 0  # alerts on failures that passed on rerun, closed as flaky
     left_standing: int = 0  # such alerts not withdrawn
     wrong_confirmed: int = 0  # (alert, commit) confirmed that broke nothing it alerted on
-    reverts: int = 0  # revert PRs asked for (hook: once the App opens them)
+    reverts: int = 0  # revert PRs opened (`culprit.revert: auto`)
     wrong_reverts: int = 0  # of which not of a real culprit
+    reverted: int = 0  # breakages whose confirmed culprit got a revert PR
 
     def add(self, other: CulpritScore) -> None:
         for name, value in vars(other).items():
@@ -166,6 +167,10 @@ def culprit_score(trunk: Trunk, alerts: list[Alert], reports: list[BreakageRepor
     reverts = [r for r in trunk.requests if r.kind == "revert" and r.ok]
     result.reverts = len(reverts)
     result.wrong_reverts = sum(r.sha not in real for r in reverts)
+    shas = {r.sha for r in reverts}
+    result.reverted = sum(
+        r.minutes_to_confirm is not None and trunk.shas[r.breakage.culprit] in shas for r in reports
+    )
     return result
 
 
@@ -174,7 +179,7 @@ CULPRIT_HEADER = (
     + " | ".join(WHY)
     + " | culprit confirmed | runs per breakage (median) | minutes to confirm (median) "
     "| rerun-passing alerts withdrawn / left standing | wrong culprits confirmed "
-    "| revert PRs (wrong) |\n" + "|---" * (len(WHY) + 8) + "|"
+    "| revert PRs (wrong) | confirmed culprits reverted |\n" + "|---" * (len(WHY) + 9) + "|"
 )
 
 
@@ -190,7 +195,7 @@ def culprit_row(name: str, c: CulpritScore) -> str:
     return (
         f"| {name} | {c.exact_final}/{c.breakages} | {why} | {c.confirmed}/{c.breakages} "
         f"| {runs} | {minutes} | {c.withdrawn_flaky} / {c.left_standing} "
-        f"| {c.wrong_confirmed} | {c.reverts} ({c.wrong_reverts}) |"
+        f"| {c.wrong_confirmed} | {c.reverts} ({c.wrong_reverts}) | {c.reverted}/{c.confirmed} |"
     )
 
 

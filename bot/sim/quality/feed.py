@@ -8,18 +8,20 @@ from datetime import timedelta
 
 from gidgethub.abc import GitHubAPI
 
+from bot.actions import revert as reverts
 from bot.actions.culprit import Prober, confirmation_outstanding, request_probes, retry_refused
+from bot.actions.policy import AlertPolicy
 from bot.config.model import RepoConfig
 from bot.engine import RepoConfigLike, Unit
 from bot.github import GitHubApp
 from bot.policies import policy_for
-from bot.records import AlertIssue
+from bot.records import AlertIssue, Revert
 from bot.runtime.replay import RecordedDelivery, Replayer
 from bot.sim.simulated_github import SimulatedGitHub, generate_private_key_pem
 from bot.sim.trunksim import EPOCH, Request, Trunk
 from bot.store.base import Store
 from bot.store.record_view import Records
-from bot.tracker.model import Decision, DecisionKind
+from bot.tracker.model import CulpritStatus, Decision, DecisionKind
 
 
 class Recorder:
@@ -71,6 +73,8 @@ class Recorder:
                     )
                 )
             await request_probes([decision], self.prober, records, policy.probes, now)
+            if policy.revert == reverts.AUTO and decision.alert in self.filed:
+                await self._auto_revert(decision, records, policy, now)
         prober = self.prober
 
         async def prober_for(repo: str) -> Prober:
@@ -78,6 +82,30 @@ class Recorder:
 
         # (the App's periodic sweep, at most once a minute: a lease)
         await retry_refused(records, prober_for, now, "bench")
+
+    async def _auto_revert(
+        self, decision: Decision, records: Records, policy: AlertPolicy, now: float
+    ) -> None:
+        """`culprit.revert: auto` as the App's sink decides it from the store (each confirmed
+        culprit once, `max_reverts_per_day`, merged less than a day ago); the checks only
+        GitHub can answer (labels, a revert PR opened by hand, later commits touching its
+        files) are the revert tests' (`tests/test_revert.py`): a generated trunk has no files."""
+        if decision.kind is DecisionKind.CLOSE or not isinstance(self.prober, TrunkProber):
+            return
+        trunk = self.prober.trunk
+        for breakage in decision.breakages:
+            sha = breakage.culprit
+            if breakage.status is not CulpritStatus.CONFIRMED or sha not in trunk.index:
+                continue
+            number = trunk.index[sha] + 1  # (each commit of a generated trunk is a PR)
+            if await reverts.known_refusal(records, decision.repo, number, policy, now):
+                continue
+            if self.minute - trunk.pushed_at[trunk.index[sha]] >= 24 * 60:
+                continue
+            await records.put(
+                Revert(decision.repo.lower(), number, decision.alert, sha, at=now, state="opened")
+            )
+            await self.prober.revert(decision.repo, sha)
 
 
 async def run_app(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
-from bot.sim.quality.alerts import Alert, alerts_for, labelled_for
+from bot.sim.quality.alerts import Alert, alerts_for, first_labelled_at, labelled_for
 from bot.sim.trunksim import FAILING, Breakage, Trunk, normalized
 from bot.tracker.model import CloseReason
 
@@ -22,6 +22,8 @@ class Score:
     culprit_in_first: int = 0
     exact_first: int = 0
     exact_allowed: int = 0
+    exact_first_now: int = 0  # exact when first labelled, of those ...
+    exact_allowed_now: int = 0  # ... whose results known then allowed it
     commits_to_alert: list[int] = field(default_factory=list)
     minutes_to_alert: list[float] = field(default_factory=list)
 
@@ -48,6 +50,33 @@ def allows_exact(trunk: Trunk, b: Breakage, final: dict[tuple[int, str, str], st
     culprit = any(final.get((b.culprit, b.workflow, j)) in FAILING for j in b.jobs)
     parent = all(final.get((b.culprit - 1, b.workflow, j)) == "success" for j in b.jobs)
     return culprit and parent
+
+
+Arrivals = dict[tuple[int, str, str], list[tuple[float, int, str]]]
+
+
+def arrivals(trunk: Trunk) -> Arrivals:
+    """(commit, workflow, job name) → its completed attempts: (minute it arrived, attempt,
+    conclusion), in the planned history."""
+    found: Arrivals = {}
+    for event in trunk.events:
+        d = event.data
+        if event.kind == "job" and d["status"] == "completed":
+            where = (d["index"], d["workflow"], d["name"])
+            found.setdefault(where, []).append((event.at, d["attempt"], d["conclusion"]))
+    return found
+
+
+def allows_exact_at(b: Breakage, known: Arrivals, minute: float) -> bool:
+    """As `allows_exact`, with only the results that had arrived by `minute`: the history as
+    the App knew it then."""
+
+    def latest(index: int, job: str) -> str | None:
+        seen = [(a, c) for at, a, c in known.get((index, b.workflow, job), ()) if at <= minute]
+        return max(seen)[1] if seen else None
+
+    culprit = any(latest(b.culprit, j) in FAILING for j in b.jobs)
+    return culprit and all(latest(b.culprit - 1, j) == "success" for j in b.jobs)
 
 
 def hindsight(trunk: Trunk, threshold: int) -> list[Alert]:
@@ -93,6 +122,7 @@ def hindsight(trunk: Trunk, threshold: int) -> list[Alert]:
 def score(trunk: Trunk, alerts: list[Alert], max_prs: int) -> Score:
     result = Score(alerts=len(alerts), breakages=len(trunk.breakages))
     final = final_conclusions(trunk)
+    known = arrivals(trunk)
     matched: set[int] = set()
     for b in trunk.breakages:
         mine = alerts_for(b, alerts)
@@ -106,8 +136,13 @@ def score(trunk: Trunk, alerts: list[Alert], max_prs: int) -> Score:
         first = min(mine, key=lambda a: (a.opened_head, a.opened_minute))
         result.commits_to_alert.append(first.opened_head - b.culprit)
         result.minutes_to_alert.append(first.opened_minute - trunk.pushed_at[b.culprit])
-        labelled = labelled_for(b, sorted(mine, key=lambda a: (a.opened_head, a.opened_minute)))[1]
+        mine.sort(key=lambda a: (a.opened_head, a.opened_minute))
+        labelled = labelled_for(b, mine)[1]
         result.labelled += bool(labelled)
+        minute = first_labelled_at(b, mine)
+        now = allowed if minute is None else allows_exact_at(b, known, minute)
+        result.exact_allowed_now += bool(labelled) and now
+        result.exact_first_now += bool(labelled) and now and labelled == (b.culprit,)
         if labelled and b.culprit in labelled:
             result.culprit_in_first += 1
             result.exact_first += allowed and labelled == (b.culprit,)
@@ -156,5 +191,6 @@ def row(name: str, s: Score, live: bool) -> str:
     return (
         f"| {name} | {s.alerts} | {s.false_alarms} | {s.rerun_passed} | {s.duplicates} "
         f"| {s.found}/{s.breakages} | {s.culprit_in_first}/{s.labelled} "
-        f"| {s.exact_first}/{s.exact_allowed} | {timing} |"
+        f"| {s.exact_first}/{s.exact_allowed} | {s.exact_first_now}/{s.exact_allowed_now} "
+        f"| {timing} |"
     )
