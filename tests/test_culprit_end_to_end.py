@@ -155,3 +155,57 @@ async def test_confirm_before_filing_files_once_the_rerun_fails_again(
         reruns = [i for i, path in enumerate(posts) if path.endswith("/rerun")]
         filed = posts.index(f"/repos/{trunk.repo}/issues")
         assert len(reruns) == 1 and reruns[0] < filed  # filed once the rerun failed again
+
+
+async def test_a_culprit_settled_after_the_recovery_is_told_on_the_closed_issue(
+    sim: SimulatedGitHub, app_key: str, tmp_path: Path
+) -> None:
+    """Commit 2 fails by chance right below the real breakage (3 to 5, fixed by 6), and 1
+    never ran. The alert blames 2, bisects 1 first, and recovers before anything reports:
+    it asks the rerun of 2 at the close. That rerun passes, so the culprit is 3, rerun in
+    turn: the closed issue says so, then that 3 is confirmed, with no label put back."""
+    trunk = Trunk(sim, Scenario(failures={("inductor", JOB): {2, 3, 4, 5}}, commits=8))
+    trunk.scenario.superseded = {1}
+    deliveries = [
+        d
+        for i in range(7)
+        for d in trunk.history.commit_deliveries(i)
+        if i != 1 or d["event"] == "push"
+    ]
+    with_runs(sim, trunk, range(7))
+    trunk.scenario.failures[("inductor", JOB)] = {3, 4, 5}  # 2 passes when rerun
+    with_ci(sim, trunk)
+    repo, sha = trunk.repo, trunk.history.commit_sha
+    async with running_app(sim, app_key, tmp_path) as app:
+        sim.hooks.configure(f"{app.url}/webhook", SECRET)
+        await app.send(deliveries)
+        await settle(sim, app)
+        [issue] = trunk.alert_issues()
+        reruns = sim.requests_to("POST", f"/repos/{repo}/actions/jobs/*/rerun")
+        assert len(reruns) == 2  # at 2, asked at the close, then at 3
+        assert (issue.state, issue.state_reason) == ("closed", "completed")
+        assert f"**Culprit: [`{sha(3)[:7]}`]" in issue.body and "— confirmed**" in issue.body
+        settled = [c for c in sim.comments(repo, issue.number) if "🔎" in c]
+        assert len(settled) == 2
+        assert "moved the suspects: now" in settled[0] and sha(3)[:7] in settled[0]
+        assert "Confirmed after the recovery" in settled[1] and sha(3)[:7] in settled[1]
+        assert all(SUSPECT_LABEL not in sim.labels_of(repo, trunk.pr(i)) for i in range(7))
+
+
+def with_runs(sim: SimulatedGitHub, trunk: Trunk, commits: range) -> None:
+    """The inductor runs of `commits`, as GitHub keeps them (a job is rerun by its id)."""
+    for i in commits:
+        jobs = [
+            d["payload"]["workflow_job"]
+            for d in trunk.history.commit_deliveries(i)
+            if d["event"] == "workflow_job"
+            and d["payload"]["workflow_job"]["workflow_name"] == "inductor"
+        ]
+        if jobs:
+            sim.add_run(
+                trunk.repo,
+                trunk.history.run_id(i, "inductor"),
+                jobs,
+                head_sha=trunk.history.commit_sha(i),
+                workflow="inductor",
+            )

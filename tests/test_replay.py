@@ -37,12 +37,14 @@ async def run(path: Path) -> list[dict[str, Any]]:
 
 def lifecycle(actions: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     """What a person sees of each alert whatever the arrival order: that it opened, for which
-    jobs, and how it ended. (Which commit's result tipped it over, and what a closed alert
-    knew when it closed, depend on what had arrived by then: see the README.)"""
+    jobs, and how it ended (its last close: a recovered alert whose culprit settles after it
+    closed is closed again, naming the culprit, when results come after the recovery).
+    (Which commit's result tipped it over, and what a closed alert knew when it closed,
+    depend on what had arrived by then: see the README.)"""
+    ended = {a["alert"]: a for a in actions if a["action"] == "close_alert"}
     return sorted(
         (a["action"], a["alert"], a["group"], tuple(a.get("jobs", ())), a.get("reason"))
-        for a in actions
-        if a["action"] in ("open_alert", "close_alert")
+        for a in [*(a for a in actions if a["action"] == "open_alert"), *ended.values()]
     )
 
 

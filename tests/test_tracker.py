@@ -357,7 +357,14 @@ def test_withdrawn_as_flaky_when_a_rerun_passes() -> None:
 def test_a_recovered_alert_is_withdrawn_when_its_failures_pass_on_rerun_later() -> None:
     r = run({"a": "PFFFFP"}, threshold=3)
     assert r.kinds()[-1] == (DecisionKind.CLOSE, 1, CloseReason.RECOVERED)
-    assert r.feed(result(1, "a", "success", attempt=2)) == []  # three in a row remain: real
+    # Three in a row remain: real, and the culprit is 2, not 1 (said on the closed alert).
+    (settled,) = r.feed(result(1, "a", "success", attempt=2))
+    assert (settled.kind, settled.reason, settled.suspects) == (
+        CLOSE,
+        CloseReason.RECOVERED,
+        (sha(2),),
+    )
+    assert "suspects" in settled.changed
     withdrawn = r.feed(result(2, "a", "success", attempt=2))  # two: there never was a streak
     assert [(d.kind, d.reason) for d in withdrawn] == [(DecisionKind.CLOSE, CloseReason.FLAKY)]
     assert withdrawn[0].alert == r.decisions[0].alert

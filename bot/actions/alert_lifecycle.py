@@ -28,6 +28,7 @@ from bot.actions import (
     escalation,
     issue_calls,
     revert,
+    settled,
     suspect_labels,
     suspects,
 )
@@ -123,7 +124,8 @@ class GitHubSink:
                 await self.update(decision, gh, policy, records)
             else:
                 await self.close(decision, gh, policy, records)
-            if decision.kind is not DecisionKind.CLOSE and self.prober_for is not None:
+            # (a recovered alert may still want its confirmation rerun: chance failures or not)
+            if self.prober_for is not None and decision.reason in (None, CloseReason.RECOVERED):
                 await self._probe(decision, gh, policy, records)
             if policy.revert == revert.AUTO:  # a revert PR for each confirmed culprit
                 await revert.auto(decision, gh, policy, records, self.clock(), self._labels_known)
@@ -141,8 +143,8 @@ class GitHubSink:
                 decision, policy, records
             ):
                 return
-        elif record.state != issue_calls.OPEN:
-            return
+        elif record.state != issue_calls.OPEN and decision.kind is not DecisionKind.CLOSE:
+            return  # (closed by hand, or withdrawn: nothing more to find)
         prober = self.prober_for(gh)
         await culprit.request_probes([decision], prober, records, policy.probes, self.clock())
 
@@ -208,6 +210,21 @@ class GitHubSink:
         self, decision: Decision, gh: GitHubAPI, policy: AlertPolicy, records: RecordBook
     ) -> None:
         record = await self._find(decision, gh, policy, records)
+        if record is not None and record.state == issue_calls.CLOSED and decision.changed:
+            # (its culprit settled after it recovered: the closed issue says so)
+            found = await suspects.resolve(gh, records, decision, policy, self._commits(decision))
+            ctx = await self._context(
+                decision,
+                gh,
+                policy,
+                records,
+                found,
+                record.owners,
+                record.opened_at,
+                record.previous,
+            )
+            await settled.announce(gh, decision, policy, record, records, ctx)
+            return
         if record is not None:
             # A second close: the alert had recovered, then reruns of its failures passed.
             again = record.state == issue_calls.CLOSED and decision.reason is CloseReason.FLAKY

@@ -12,6 +12,7 @@ from bot.tracker.group import GroupTrack
 from bot.tracker.model import (
     AlertState,
     CloseReason,
+    CulpritStatus,
     Decision,
     DecisionKind,
     JobKey,
@@ -119,7 +120,55 @@ class Decisions:
         for alert in closed[:RECHECKED_CLOSED]:
             if self._vanished(alert, track):
                 decisions.append(self._withdraw(alert, track, alert.closed_at))
+            elif (settled := self._settled_late(alert, track)) is not None:
+                decisions.append(settled)
         return decisions
+
+    def _settled_late(self, alert: AlertState, track: GroupTrack) -> Decision | None:
+        """A recovered alert whose culprit was still being confirmed when it closed (its
+        rerun takes as long as the job, and the fix often lands first): once the rerun or
+        the commits below report, what it says of its culprit, if that changed. A second
+        CLOSE, `changed` naming "suspects" and/or "culprit" (a breakage's status); a new
+        first failure wants its own rerun (no bisection: the alert is over)."""
+        if alert.reason is not CloseReason.RECOVERED or not any(
+            b.status is CulpritStatus.CONFIRMING for b in alert.breakages
+        ):
+            return None
+        closed = track.facts.order.index.get(alert.closed_at or "")
+        keys = [job.key for job in alert.jobs]
+        if not closed or not keys:
+            return None
+        content = self._content(track, keys, closed - 1, over=True)
+        if not content.jobs:
+            return None  # (no streak left: `_vanished` withdraws it once nothing runs)
+        breakages = content.breakages
+        updated = replace(
+            alert,
+            jobs=content.jobs,
+            suspects=content.suspects,
+            suspects_known=content.suspects_known,
+            pending=content.pending,
+            breakages=breakages,
+        )
+        was = {b.first_failure: b.status for b in alert.breakages}
+        now = {b.first_failure: b.status for b in breakages}
+        changed = ["suspects"] if updated.suspects != alert.suspects else []
+        changed += ["culprit"] if was != now else []
+        if updated.breakages != alert.breakages:
+            self._record(updated)  # (kept quietly when only the evidence or what runs moved)
+        if not changed or content.pending:
+            return None  # (while a result below is still coming, nothing is settled)
+        at, delivery = track.decisive(keys, closed - 1)
+        order = track.facts.order.order
+        return self._decision(
+            DecisionKind.CLOSE,
+            updated,
+            order[at],
+            delivery,
+            reason=CloseReason.RECOVERED,
+            recovered_by=alert.closed_at,
+            changed=changed,
+        )
 
     @staticmethod
     def _vanished(alert: AlertState, track: GroupTrack) -> bool:

@@ -58,14 +58,14 @@ def alerts_of(
         alert.keys |= {str(j.key) for j in decision.jobs}
         for j in decision.jobs:
             alert.seen.setdefault((str(j.key), index[j.first_failing_sha]), head)
+        for breakage in decision.breakages:  # (a closed alert's too: its issue says it)
+            if breakage.status is CulpritStatus.CONFIRMED and breakage.culprit in index:
+                alert.confirmed.setdefault(index[breakage.culprit], minute)
         if decision.kind is DecisionKind.CLOSE:
             alert.reason = decision.reason
             if decision.recovered_by in index and alert.recovered_at is None:
                 alert.recovered_at = index[decision.recovered_by or ""]
             continue
-        for breakage in decision.breakages:
-            if breakage.status is CulpritStatus.CONFIRMED and breakage.culprit in index:
-                alert.confirmed.setdefault(index[breakage.culprit], minute)
         if not decision.provisional:  # (each breakage labels its own, within max_prs)
             parts = [(frozenset(map(str, b.jobs)), b.suspects, b.suspects_known)
                      for b in decision.breakages]  # fmt: skip
