@@ -387,6 +387,19 @@ def test_a_rerun_that_passes_after_the_group_had_another_alert_still_withdraws_i
     assert [a.reason for a in r.tracker.alerts()] == [CloseReason.FLAKY, CloseReason.RECOVERED]
 
 
+def test_a_later_alert_whose_rerun_runs_does_not_take_the_previous_ones_culprit() -> None:
+    """While the rerun of the second alert's first failure runs, its streak is gone, and the
+    newest streak before it is the first alert's: nothing is said of that. When it passes,
+    the second alert stood on chance failures: it is withdrawn, the first one untouched."""
+    r = run({"a": "PFFFPPFFFP"}, threshold=3)
+    second = r.decisions[-1].alert
+    running = replace(result(6, "a", None, attempt=2), status="queued")
+    assert r.feed(running) == []
+    (withdrawn,) = r.feed(result(6, "a", "success", attempt=2))
+    assert (withdrawn.alert, withdrawn.reason) == (second, CloseReason.FLAKY)
+    assert r.tracker.alerts()[0].suspects == (sha(1),)
+
+
 def test_a_recovery_that_turns_pending_and_passes_again_files_nothing_new() -> None:
     """The pass that recovered an alert goes pending (its run is rerun for another job's
     sake): the streak does not go on from there unless the key fails again."""

@@ -134,17 +134,34 @@ class Decisions:
             b.status is CulpritStatus.CONFIRMING for b in alert.breakages
         ):
             return None
-        closed = track.facts.order.index.get(alert.closed_at or "")
+        index = track.facts.order.index
+        closed = index.get(alert.closed_at or "")
         keys = [job.key for job in alert.jobs]
-        if not closed or not keys:
+        firsts = [index[j.first_failing_sha] for j in alert.jobs if j.first_failing_sha in index]
+        if not closed or not keys or not firsts:
             return None
+        for key in keys:  # (a rerun of its failures still running: it may fail again)
+            line = track.lines.get(key)
+            if line is not None and any(
+                v.pending
+                for v in line.verdicts[
+                    bisect_left(line.idx, min(firsts)) : bisect_left(line.idx, closed)
+                ]
+            ):
+                return None
         content = self._content(track, keys, closed - 1, over=True)
-        if not content.jobs:
-            return None  # (no streak left: `_vanished` withdraws it once nothing runs)
+        ids = self._by_group.get((alert.branch, alert.group), [])
+        before = ids[: ids.index(alert.alert)] if alert.alert in ids else []
+        floor = max((index.get(self._alerts[i].closed_at or "", -1) for i in before), default=-1)
+        if not content.jobs or any(
+            index.get(j.first_failing_sha, -1) <= floor for j in content.jobs
+        ):
+            return None  # (no streak left, or only the group's previous alert's)
         breakages = content.breakages
+        # (its jobs stay those it closed with: they are what the group's next alert is told
+        # apart from; the decision shows them as they stand now)
         updated = replace(
             alert,
-            jobs=content.jobs,
             suspects=content.suspects,
             suspects_known=content.suspects_known,
             pending=content.pending,
@@ -162,7 +179,7 @@ class Decisions:
         order = track.facts.order.order
         return self._decision(
             DecisionKind.CLOSE,
-            updated,
+            replace(updated, jobs=content.jobs, streak=content.streak),
             order[at],
             delivery,
             reason=CloseReason.RECOVERED,

@@ -26,6 +26,8 @@ class Alert:
     # Each time one of its breakages was labelled: (that breakage's job keys, its suspects).
     labelled: list[tuple[frozenset[str], tuple[int, ...]]] = field(default_factory=list)
     labelled_at: list[float] = field(default_factory=list)  # the minute of each of those
+    # Its breakages as its latest decision (a late CLOSE included) named them: the issue's top.
+    named: list[tuple[frozenset[str], tuple[int, ...]]] = field(default_factory=list)
     # Each (job key, its first failure) it showed, with the newest commit pushed then.
     seen: dict[tuple[str, int], int] = field(default_factory=dict)
 
@@ -58,6 +60,11 @@ def alerts_of(
         alert.keys |= {str(j.key) for j in decision.jobs}
         for j in decision.jobs:
             alert.seen.setdefault((str(j.key), index[j.first_failing_sha]), head)
+        if decision.breakages:
+            alert.named = [
+                (frozenset(map(str, b.jobs)), tuple(index[x] for x in b.suspects if x in index))
+                for b in decision.breakages
+            ]
         for breakage in decision.breakages:  # (a closed alert's too: its issue says it)
             if breakage.status is CulpritStatus.CONFIRMED and breakage.culprit in index:
                 alert.confirmed.setdefault(index[breakage.culprit], minute)
@@ -101,6 +108,16 @@ def labelled_for(
     if plain is None:
         return None, None, None
     return plain, plain.first_labelled, plain.final_labelled
+
+
+def named_at_the_end(b: Breakage, mine: list[Alert]) -> tuple[int, ...] | None:
+    """The suspects the breakage's alert named last (what its issue says at the top, closed
+    or not), of its breakage that holds the real breakage's jobs."""
+    for a in mine:
+        for keys, suspects in a.named:
+            if keys & b.keys:
+                return suspects
+    return None
 
 
 def first_labelled_at(b: Breakage, mine: list[Alert]) -> float | None:

@@ -6,7 +6,7 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 
-from bot.sim.quality.alerts import Alert, alerts_for, labelled_for
+from bot.sim.quality.alerts import Alert, alerts_for, labelled_for, named_at_the_end
 from bot.sim.quality.scores import final_conclusions, passed_on_rerun
 from bot.sim.trunksim import Breakage, Request, Trunk
 from bot.tracker.model import BISECT, CloseReason, Decision, DecisionKind
@@ -74,6 +74,7 @@ class BreakageReport:
     reverts: int = 0  # revert PRs for its alerts (once the App opens them)
     minutes_to_confirm: float | None = None  # from the alert's opening; None: not confirmed
     why: str = ""  # "" when the final labelled suspects are exactly the culprit; else of WHY
+    named_exact: bool = False  # the alert names exactly the culprit at the end (closed or not)
 
     @property
     def exact(self) -> bool:
@@ -98,6 +99,7 @@ def breakage_reports(
             report.why = "no alert"
             continue
         alert, report.first_labelled, report.final_labelled = labelled_for(b, mine)
+        report.named_exact = named_at_the_end(b, [alert or mine[0], *mine]) == (b.culprit,)
         report.alert = (alert or mine[0]).id
         asked = [r for a in mine for r in requests.get(a.id, ()) if r.ok]
         report.reruns = sum(r.kind in RERUNS for r in asked)
@@ -124,6 +126,7 @@ def breakage_reports(
 class CulpritScore:
     breakages: int = 0
     exact_final: int = 0  # final labelled suspects exactly the culprit
+    named_exact: int = 0  # the issue names exactly the culprit at the end
     why: Counter[str] = field(default_factory=Counter)  # the rest, by reason
     runs: list[int] = field(default_factory=list)  # reruns + tags per alerted breakage
     minutes_to_confirm: list[float] = field(default_factory=list)
@@ -144,6 +147,7 @@ def culprit_score(trunk: Trunk, alerts: list[Alert], reports: list[BreakageRepor
     result = CulpritScore(breakages=len(reports))
     for report in reports:
         result.exact_final += report.exact
+        result.named_exact += report.named_exact
         if not report.exact:
             result.why[report.why] += 1
         if report.alert:
@@ -175,11 +179,12 @@ def culprit_score(trunk: Trunk, alerts: list[Alert], reports: list[BreakageRepor
 
 
 CULPRIT_HEADER = (
-    "| rule, same histories | exactly the culprit when last labelled | "
+    "| rule, same histories | exactly the culprit when last labelled "
+    "| exactly the culprit named at the end | "
     + " | ".join(WHY)
     + " | culprit confirmed | runs per breakage (median) | minutes to confirm (median) "
     "| rerun-passing alerts withdrawn / left standing | wrong culprits confirmed "
-    "| revert PRs (wrong) | confirmed culprits reverted |\n" + "|---" * (len(WHY) + 9) + "|"
+    "| revert PRs (wrong) | confirmed culprits reverted |\n" + "|---" * (len(WHY) + 10) + "|"
 )
 
 
@@ -193,7 +198,8 @@ def culprit_row(name: str, c: CulpritScore) -> str:
     )
     why = " | ".join(str(c.why[w]) for w in WHY)
     return (
-        f"| {name} | {c.exact_final}/{c.breakages} | {why} | {c.confirmed}/{c.breakages} "
+        f"| {name} | {c.exact_final}/{c.breakages} | {c.named_exact}/{c.breakages} | {why} "
+        f"| {c.confirmed}/{c.breakages} "
         f"| {runs} | {minutes} | {c.withdrawn_flaky} / {c.left_standing} "
         f"| {c.wrong_confirmed} | {c.reverts} ({c.wrong_reverts}) | {c.reverted}/{c.confirmed} |"
     )
@@ -201,9 +207,8 @@ def culprit_row(name: str, c: CulpritScore) -> str:
 
 BREAKAGE_HEADER = (
     "| culprit | fix | kind | workflow | last of its push | alert | first labelled "
-    "| last labelled | exact | reruns | tags | minutes to confirm | reverts | why not |\n"
-    + "|---" * 14
-    + "|"
+    "| last labelled | exact | named at the end | reruns | tags | minutes to confirm | reverts "
+    "| why not |\n" + "|---" * 15 + "|"
 )
 
 
@@ -221,7 +226,8 @@ def breakage_table(reports: list[BreakageReport]) -> str:
             f"| {b.culprit} | {b.fix} | {b.kind} | {b.workflow} "
             f"| {'yes' if r.culprit_is_head else 'no'} | {r.alert or '—'} "
             f"| {commits(r.first_labelled)} | {commits(r.final_labelled)} "
-            f"| {'yes' if r.exact else 'no'} | {r.reruns} | {r.tags} | {minutes} "
+            f"| {'yes' if r.exact else 'no'} | {'yes' if r.named_exact else 'no'} "
+            f"| {r.reruns} | {r.tags} | {minutes} "
             f"| {r.reverts} | {r.why or '—'} |"
         )
     return "\n".join(lines)
