@@ -138,6 +138,8 @@ class GitHubSink:
         if self.prober_for is None or not any(b.wanted for b in decision.breakages):
             return
         record = await alert_issue.load(records, decision.alert)
+        if record is None and decision.kind is DecisionKind.CLOSE:
+            return  # (over before it was ever filed: nobody is told what the runs would say)
         if record is None:  # not filed: muted, or waiting for these runs (confirm_before_filing)
             if await self._quiet(decision) or not await self._unconfirmed(
                 decision, policy, records

@@ -72,7 +72,9 @@ class Recorder:
                         state=state,
                     )
                 )
-            await request_probes([decision], self.prober, records, policy.probes, now)
+            over = decision.kind is DecisionKind.CLOSE and decision.alert not in self.filed
+            if not over:  # (as the App's sink: an alert over before it was filed asks nothing)
+                await request_probes([decision], self.prober, records, policy.probes, now)
             if policy.revert == reverts.AUTO and decision.alert in self.filed:
                 await self._auto_revert(decision, records, policy, now)
         prober = self.prober
