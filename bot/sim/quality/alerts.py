@@ -21,6 +21,7 @@ class Alert:
     reason: CloseReason | None = None
     final_labelled: tuple[int, ...] | None = None  # the suspects when last labelled
     confirmed: dict[int, float] = field(default_factory=dict)  # culprit → minute confirmed
+    confirmed_open: set[int] = field(default_factory=set)  # of those, while it was open
     id: str = ""
     recovered_at: int | None = None  # the commit it recovered at, when it did
     # Each time one of its breakages was labelled: (that breakage's job keys, its suspects).
@@ -68,6 +69,8 @@ def alerts_of(
         for breakage in decision.breakages:  # (a closed alert's too: its issue says it)
             if breakage.status is CulpritStatus.CONFIRMED and breakage.culprit in index:
                 alert.confirmed.setdefault(index[breakage.culprit], minute)
+                if decision.kind is not DecisionKind.CLOSE:
+                    alert.confirmed_open.add(index[breakage.culprit])
         if decision.kind is DecisionKind.CLOSE:
             alert.reason = decision.reason
             if decision.recovered_by in index and alert.recovered_at is None:

@@ -73,6 +73,7 @@ class BreakageReport:
     tags: int = 0  # accepted bisect tags for its alerts
     reverts: int = 0  # revert PRs for its alerts (once the App opens them)
     minutes_to_confirm: float | None = None  # from the alert's opening; None: not confirmed
+    confirmed_open: bool = False  # confirmed while its alert was open (a revert may follow)
     why: str = ""  # "" when the final labelled suspects are exactly the culprit; else of WHY
     named_exact: bool = False  # the alert names exactly the culprit at the end (closed or not)
 
@@ -108,6 +109,7 @@ def breakage_reports(
         confirmed = [a.confirmed[b.culprit] for a in mine if b.culprit in a.confirmed]
         if confirmed:
             report.minutes_to_confirm = min(confirmed) - mine[0].opened_minute
+        report.confirmed_open = any(b.culprit in a.confirmed_open for a in mine)
         final = report.final_labelled
         if final == (b.culprit,):
             continue
@@ -136,7 +138,8 @@ class CulpritScore:
     wrong_confirmed: int = 0  # (alert, commit) confirmed that broke nothing it alerted on
     reverts: int = 0  # revert PRs opened (`culprit.revert: auto`)
     wrong_reverts: int = 0  # of which not of a real culprit
-    reverted: int = 0  # breakages whose confirmed culprit got a revert PR
+    reverted: int = 0  # breakages whose culprit, confirmed while red, got a revert PR
+    confirmed_open: int = 0  # breakages whose culprit was confirmed while its alert was open
 
     def add(self, other: CulpritScore) -> None:
         for name, value in vars(other).items():
@@ -172,8 +175,9 @@ def culprit_score(trunk: Trunk, alerts: list[Alert], reports: list[BreakageRepor
     result.reverts = len(reverts)
     result.wrong_reverts = sum(r.sha not in real for r in reverts)
     shas = {r.sha for r in reverts}
+    result.confirmed_open = sum(r.confirmed_open for r in reports)
     result.reverted = sum(
-        r.minutes_to_confirm is not None and trunk.shas[r.breakage.culprit] in shas for r in reports
+        r.confirmed_open and trunk.shas[r.breakage.culprit] in shas for r in reports
     )
     return result
 
@@ -184,7 +188,9 @@ CULPRIT_HEADER = (
     + " | ".join(WHY)
     + " | culprit confirmed | runs per breakage (median) | minutes to confirm (median) "
     "| rerun-passing alerts withdrawn / left standing | wrong culprits confirmed "
-    "| revert PRs (wrong) | confirmed culprits reverted |\n" + "|---" * (len(WHY) + 10) + "|"
+    "| revert PRs (wrong) | culprits confirmed while red, reverted |\n"
+    + "|---" * (len(WHY) + 10)
+    + "|"
 )
 
 
@@ -201,7 +207,8 @@ def culprit_row(name: str, c: CulpritScore) -> str:
         f"| {name} | {c.exact_final}/{c.breakages} | {c.named_exact}/{c.breakages} | {why} "
         f"| {c.confirmed}/{c.breakages} "
         f"| {runs} | {minutes} | {c.withdrawn_flaky} / {c.left_standing} "
-        f"| {c.wrong_confirmed} | {c.reverts} ({c.wrong_reverts}) | {c.reverted}/{c.confirmed} |"
+        f"| {c.wrong_confirmed} | {c.reverts} ({c.wrong_reverts}) "
+        f"| {c.reverted}/{c.confirmed_open} |"
     )
 
 
