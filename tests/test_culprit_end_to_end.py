@@ -105,20 +105,7 @@ def flaky_trunk(
     fail too (the truth). `wait`: the config waits for the confirmation before filing."""
     trunk = Trunk(sim, Scenario(failures={("inductor", JOB): {3, 4, 5}}, commits=8))
     deliveries = [d for i in range(6) for d in trunk.history.commit_deliveries(i)]
-    for i in range(6):  # the runs, as GitHub keeps them (a job is rerun by its id)
-        jobs = [
-            d["payload"]["workflow_job"]
-            for d in trunk.history.commit_deliveries(i)
-            if d["event"] == "workflow_job"
-            and d["payload"]["workflow_job"]["workflow_name"] == "inductor"
-        ]
-        sim.add_run(
-            trunk.repo,
-            trunk.history.run_id(i, "inductor"),
-            jobs,
-            head_sha=trunk.history.commit_sha(i),
-            workflow="inductor",
-        )
+    with_runs(sim, trunk, range(6))
     trunk.scenario.failures[("inductor", JOB)] = failures
     with_ci(sim, trunk)
     if wait:
