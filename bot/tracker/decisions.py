@@ -171,10 +171,9 @@ class Decisions:
         now = {b.first_failure: b.status for b in breakages}
         changed = ["suspects"] if updated.suspects != alert.suspects else []
         changed += ["culprit"] if was != now else []
-        if updated.breakages != alert.breakages:
-            self._record(updated)  # (kept quietly when only the evidence or what runs moved)
         if not changed or content.pending:
             return None  # (while a result below is still coming, nothing is settled)
+        self._record(updated)  # (only what was said: a restart, from the store, decides alike)
         at, delivery = track.decisive(keys, closed - 1)
         order = track.facts.order.order
         return self._decision(
