@@ -214,17 +214,7 @@ class GitHubSink:
         record = await self._find(decision, gh, policy, records)
         if record is not None and record.state == issue_calls.CLOSED and decision.changed:
             # (its culprit settled after it recovered: the closed issue says so)
-            found = await suspects.resolve(gh, records, decision, policy, self._commits(decision))
-            ctx = await self._context(
-                decision,
-                gh,
-                policy,
-                records,
-                found,
-                record.owners,
-                record.opened_at,
-                record.previous,
-            )
+            _, ctx = await self._issue_context(decision, gh, policy, records, record)
             await settled.announce(gh, decision, policy, record, records, ctx)
             return
         if record is not None:
@@ -289,10 +279,7 @@ class GitHubSink:
         records: RecordBook,
     ) -> None:
         """Bring an open alert issue up to date with the decision."""
-        found = await suspects.resolve(gh, records, decision, policy, self._commits(decision))
-        ctx = await self._context(
-            decision, gh, policy, records, found, record.owners, record.opened_at, record.previous
-        )
+        found, ctx = await self._issue_context(decision, gh, policy, records, record)
         title, body = alert_text.title(decision, policy), alert_text.body(decision, ctx)
         digest = alert_text.body_hash(title, body)
         known_before = bool(record.body_hash)  # else what the issue showed is not known
@@ -409,6 +396,21 @@ class GitHubSink:
             runs=await records.find(CulpritRun, alert=decision.alert),
             reverts=await records.find(Revert, alert=decision.alert),
         )
+
+    async def _issue_context(
+        self,
+        decision: Decision,
+        gh: GitHubAPI,
+        policy: AlertPolicy,
+        records: RecordBook,
+        record: AlertIssue,
+    ) -> tuple[suspects.Suspects, BodyContext]:
+        """The suspect PRs and what the text of an issue already filed is made from."""
+        found = await suspects.resolve(gh, records, decision, policy, self._commits(decision))
+        ctx = await self._context(
+            decision, gh, policy, records, found, record.owners, record.opened_at, record.previous
+        )
+        return found, ctx
 
     async def _repo_url(self, gh: GitHubAPI, decision: Decision) -> str:
         """The repository's web address (GitHub Enterprise has its own host)."""

@@ -151,8 +151,9 @@ class Decisions:
                 return None
         content = self._content(track, keys, closed - 1, over=True)
         ids = self._by_group.get((alert.branch, alert.group), [])
-        before = ids[: ids.index(alert.alert)] if alert.alert in ids else []
-        floor = max((index.get(self._alerts[i].closed_at or "", -1) for i in before), default=-1)
+        position = ids.index(alert.alert) if alert.alert in ids else 0
+        previous = self._alerts[ids[position - 1]] if position > 0 else None
+        floor = index.get(previous.closed_at or "", -1) if previous is not None else -1
         if not content.jobs or any(
             index.get(j.first_failing_sha, -1) <= floor for j in content.jobs
         ):
