@@ -121,6 +121,26 @@ def test_a_rerun_someone_requested_already_stands_for_the_apps() -> None:
     assert not trunk.tag_run("0" * 40, "t", 0.0)  # no such commit
 
 
+def test_a_rerun_of_failed_test_jobs_queues_them_at_once() -> None:
+    """GitHub's "re-run failed jobs" queues the failed jobs when the new attempt starts:
+    their build passed before and is not run again, so nothing waits for it."""
+    trunk = Trunk(Knobs(seed=5, **(SMALL | {"rerun_rate": 1.0, "flake_rate": 0.05})))
+    started: dict[tuple[int, int], float] = {}
+    queued: dict[tuple[int, int], list[tuple[float, str]]] = {}
+    for event in trunk.events:
+        d = event.data
+        if d.get("attempt") != 2:
+            continue
+        if event.kind == "run" and d["status"] == "requested":
+            started[d["run_id"], 2] = d["start"]
+        elif event.kind == "job" and d["status"] == "queued":
+            queued.setdefault((d["run_id"], 2), []).append((d["start"], d["name"]))
+    tests_only = [k for k, jobs in queued.items() if all("build" not in n for _, n in jobs)]
+    assert tests_only, "no rerun of failed test jobs on this trunk"
+    for run in tests_only:
+        assert all(at == started[run] for at, _ in queued[run])
+
+
 async def test_the_prober_refuses_a_tag_twice_and_logs_every_request() -> None:
     trunk = Trunk(Knobs(seed=5, **SMALL))
     minute = 0.0

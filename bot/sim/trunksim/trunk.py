@@ -158,8 +158,10 @@ class Trunk:
                 if only is not None and name not in only and not rerun:
                     continue
                 is_build = name == build
-                waits = is_build or (live and only is not None and not rerun)
-                began = start if waits else build_done
+                # A rerun of jobs whose build is not rerun starts at once: GitHub queues the
+                # failed jobs of "re-run failed jobs" right away (their build passed before).
+                at_once = is_build or (only is not None and not rerun)
+                began = start if at_once else build_done
                 finish = build_done if is_build else began + self.rng.uniform(15, 150)
                 steps_fail = True
                 if not is_build and build_conclusion != "success":
