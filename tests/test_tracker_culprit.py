@@ -218,3 +218,21 @@ def test_the_culprit_settings_reach_the_tracker() -> None:
     assert (off.confirm, off.bisect_tag) == (False, "")
     default = load_text("groups: {ci: {workflows: [trunk]}}\n", "test").tracker_config("main")
     assert (default.confirm, default.bisect_tag) == (True, TAG)
+
+
+def test_no_bisection_below_a_pass_whose_run_is_asked_to_run_again() -> None:
+    """Commit 2 passed; then a new attempt of its run was asked for (GitHub's "re-run failed
+    jobs" of its other jobs), which has not named its jobs yet: 2 is pending again, and the
+    range reaches down to 1. But 2 most likely passes again: only 3 is worth a run."""
+    r = tracker(bisect_tag=TAG)
+    r.feed(push(0, 6), result(0, "a", "success"), result(2, "a", "success"))
+    r.feed(*(result(i, "a", "failure", job_id=10 + i) for i in (4, 5, 6)))
+    (breakage,) = latest(r).breakages
+    assert [(p.kind, p.sha) for p in breakage.wanted] == [(BISECT, sha(3))]
+    r.feed(replace(result(2, "", None, attempt=2), status="requested"))
+    (breakage,) = latest(r).breakages
+    assert breakage.suspects == tuple(sha(i) for i in (1, 2, 3, 4))  # (pending, as the rule says)
+    assert [(p.kind, p.sha) for p in breakage.wanted] == [(BISECT, sha(3))]
+    r.feed(replace(result(2, "b", None, attempt=2), status="queued"))  # it reruns another job
+    (breakage,) = latest(r).breakages
+    assert breakage.suspects == (sha(3), sha(4))

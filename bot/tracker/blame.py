@@ -169,7 +169,10 @@ class Blame:
         line = self.lines[key]
         below = [i for i in span if i < first]
         running = [i for i in below if (v := line.verdict_at(i)) is not None and v.pending]
-        untested = [i for i in below if line.verdict_at(i) is None]
+        # A commit whose pass is being rerun (its run's other jobs, most likely) bounds the
+        # range again once it reports: the commits below it are not worth a run meanwhile.
+        floor = max((i for i in below if self._passed_before(ranges, i)), default=-1)
+        untested = [i for i in below if i > floor and line.verdict_at(i) is None]
         verdict = line.verdict_at(first)
         rerun_pending = verdict is not None and verdict.pending
         sha = order[first]
@@ -225,6 +228,15 @@ class Blame:
             evidence=tuple(e for e in evidence if e.conclusions),
             wanted=tuple(wanted),
         )
+
+    def _passed_before(self, ranges: dict[JobKey, tuple[int, int]], index: int) -> bool:
+        """Whether a job of the breakage passed at `index`, within its blamelist, and runs
+        there again (`Verdict.passed_before`)."""
+        for key, (low, first) in ranges.items():
+            verdict = self.lines[key].verdict_at(index) if low <= index < first else None
+            if verdict is not None and verdict.passed_before:
+                return True
+        return False
 
     def _evidence(self, index: int, key: JobKey) -> Evidence:
         verdict = self.lines[key].verdict_at(index)

@@ -103,6 +103,18 @@ class Verdict:
         return not (self.failed or self.pending or self.infra)
 
     @property
+    def passed_before(self) -> bool:
+        """PENDING again after its attempts so far passed: a newer attempt of its run was
+        asked for (GitHub's "re-run failed jobs" of other jobs, until that attempt names its
+        own, or a rerun of all of them). It most likely passes again."""
+        return (
+            self.pending
+            and self.decisive.run_attempt > 1
+            and self.tries == 0
+            and any(outcome_of(c) is Outcome.PASS for c in self.attempts)
+        )
+
+    @property
     def tries(self) -> int:
         """How many attempts failed (for the code, not the runner)."""
         return sum(1 for c in self.attempts if outcome_of(c) is Outcome.FAIL)
