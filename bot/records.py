@@ -59,7 +59,8 @@ class AlertIssue:
     body_hash: str = ""  # "" until this process rendered it: the previous body is unknown
     updates: int = 0  # change comments posted
     previous: dict[str, Any] | None = None  # {"number", "url"} of the group's last issue
-    # The breakages the body last showed, in its order: [{"id": first failure, "jobs": [key]}];
+    # The breakages the body last showed, in its order: [{"id": first failure, "jobs": [key],
+    # "culprit": sha, once confirmed}];
     # None while not known (filed before breakages were kept, or found again by its marker).
     breakages: list[dict[str, Any]] | None = None
 

@@ -29,6 +29,7 @@ from bot.tracker.model import (
     Breakage,
     CloseReason,
     CommitInfo,
+    CulpritStatus,
     Decision,
     DecisionKind,
     FailingJob,
@@ -674,6 +675,23 @@ async def test_a_breakage_joins_and_recovers_with_a_comment_each_and_its_own_lab
 
     await sink.act([closed()], gh, CONFIG, None)
     assert labelled(sim) == set() and issue.state == "closed"
+
+
+@pytest.mark.usefixtures("second_culprit")
+async def test_a_recovered_breakage_keeps_its_confirmed_culprit_in_the_issue(
+    sim: SimulatedGitHub, gh: GitHubClient, sink: GitHubSink
+) -> None:
+    confirmed = replace(A, status=CulpritStatus.CONFIRMED)
+    await sink.act([with_breakages(opened(), confirmed, B)], gh, CONFIG, None)
+    [issue] = alert_issues(sim)
+    assert f"Breakage 1: 1 job since [`{CULPRIT[:7]}`]" in issue.body
+
+    await sink.act([only(B)], gh, CONFIG, None)  # the body names breakage 2 only now
+    [recovered] = sim.comments(REPO, issue.number)
+    assert f"Culprit: [`{CULPRIT[:7]}`]" not in issue.body
+    pr = "[#12](https://github.com/octo/trunk/pull/12)"
+    assert f"; culprit [`{CULPRIT[:7]}`]" in recovered
+    assert f"({pr}), confirmed) recovered; breakage 2 is still failing." in recovered
 
 
 @pytest.mark.usefixtures("second_culprit")

@@ -79,10 +79,11 @@ async def announce(
         )
         record.updates += 1
     record.jobs, record.suspects = new_jobs, shown
+    prs = alert_text.pull_requests(ctx)
     if breakages is not None:
-        record.breakages = breakages.summary()
+        record.breakages = breakages.summary(prs)
     else:
-        record.breakages = breakage_summary(decision.breakages)
+        record.breakages = breakage_summary(decision.breakages, prs)
     return breakages
 
 

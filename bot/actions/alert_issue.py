@@ -8,7 +8,7 @@ find, edit, comment on and close it are `issue_calls`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +18,7 @@ from bot.actions.book import RecordBook
 from bot.actions.policy import AlertPolicy
 from bot.github.rest import Issue
 from bot.records import AlertIssue as AlertIssue  # the record, where the actions name it
-from bot.tracker.model import Breakage, Decision
+from bot.tracker.model import Breakage, CulpritStatus, Decision
 
 # What these were in the key/value state before typed records (carried over at start).
 ISSUES = "alert_issue"  # alert id → AlertIssue
@@ -77,9 +77,21 @@ def adopt(decision: Decision, found: Issue, policy: AlertPolicy) -> AlertIssue:
 # --- breakages that join or recover --------------------------------------------------------
 
 
-def breakage_summary(breakages: Sequence[Breakage]) -> list[dict[str, Any]]:
-    """What the alert's record keeps of the breakages the body shows, in its order."""
-    return [{"id": b.first_failure, "jobs": [str(key) for key in b.jobs]} for b in breakages]
+def breakage_summary(
+    breakages: Sequence[Breakage], prs: Mapping[str, int] | None = None
+) -> list[dict[str, Any]]:
+    """What the alert's record keeps of the breakages the body shows, in its order: with its
+    confirmed culprit (and its PR, from `prs` by sha), which the comment saying it recovered
+    names, since the body no longer does."""
+    kept: list[dict[str, Any]] = []
+    for b in breakages:
+        entry: dict[str, Any] = {"id": b.first_failure, "jobs": [str(key) for key in b.jobs]}
+        if b.status is CulpritStatus.CONFIRMED and b.culprit is not None:
+            entry["culprit"] = b.culprit
+            if prs and b.culprit in prs:
+                entry["pr"] = prs[b.culprit]
+        kept.append(entry)
+    return kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +122,9 @@ class BreakageChanges:
             [f"+{b.first_failure}" for b in self.joined] + [f"-{r['id']}" for r in self.recovered]
         )
 
-    def summary(self) -> list[dict[str, Any]]:
+    def summary(self, prs: Mapping[str, int] | None = None) -> list[dict[str, Any]]:
         """What the record keeps now: the breakages shown, and those expected back."""
-        return [*breakage_summary(self.after), *self.interrupted]
+        return [*breakage_summary(self.after, prs), *self.interrupted]
 
 
 def breakage_changes(

@@ -191,7 +191,9 @@ class GitHubSink:
             suspects=list(decision.suspects),
             body_hash=alert_text.body_hash(title, body),
             previous=previous,
-            breakages=alert_issue.breakage_summary(decision.breakages),
+            breakages=alert_issue.breakage_summary(
+                decision.breakages, alert_text.pull_requests(ctx)
+            ),
         )
         await alert_issue.save(records, record)
         log.info("alert issue filed", extra={"repo": record.repo, "issue": record.number})

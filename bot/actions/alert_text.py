@@ -147,6 +147,11 @@ SURENESS = {
 }
 
 
+def pull_requests(ctx: BodyContext) -> dict[str, int]:
+    """The suspects' pull requests, by commit."""
+    return {row.sha: row.pr for row in ctx.suspects if row.pr}
+
+
 def _pr_of(sha: str, ctx: BodyContext) -> str:
     row = next((r for r in ctx.suspects if r.sha == sha and r.pr), None)
     return f" ({md.link(f'#{row.pr}', row.pr_url)})" if row is not None else ""
@@ -370,6 +375,13 @@ def _jobs_since(jobs: int, sha: str, ctx: BodyContext) -> str:
     return f"{jobs} job{'s' if jobs != 1 else ''} since {commit_link(sha, ctx)}"
 
 
+def _confirmed(breakage: dict[str, Any], ctx: BodyContext) -> str:
+    """A recovered breakage's culprit, as its record kept it."""
+    pr = breakage.get("pr")
+    link = f" ({md.link(f'#{pr}', f'{ctx.repo_url}/pull/{pr}')})" if isinstance(pr, int) else ""
+    return f"{commit_link(str(breakage['culprit']), ctx)}{link}, confirmed"
+
+
 def _and(names: Sequence[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
@@ -398,7 +410,9 @@ def breakage_comment(changes: BreakageChanges, ctx: BodyContext) -> str:
         )
     if changes.recovered:
         gone = [
-            f"breakage {shown[str(b['id'])]} ({_jobs_since(len(b['jobs']), str(b['id']), ctx)})"
+            f"breakage {shown[str(b['id'])]} ({_jobs_since(len(b['jobs']), str(b['id']), ctx)}"
+            + (f"; culprit {_confirmed(b, ctx)}" if b.get("culprit") else "")
+            + ")"
             for b in changes.recovered
         ]
         left = [
