@@ -236,3 +236,40 @@ def test_no_bisection_below_a_pass_whose_run_is_asked_to_run_again() -> None:
     r.feed(replace(result(2, "b", None, attempt=2), status="queued"))  # it reruns another job
     (breakage,) = latest(r).breakages
     assert breakage.suspects == (sha(3), sha(4))
+
+
+def test_a_first_failure_where_the_breakages_shards_passed_has_the_commits_above_it_run() -> None:
+    """Pushes of a stack, tested on their last commit: shard 1 of a suite fails by chance at 3
+    (shard 2 passes there); from the culprit, 5, both shards fail at 6, 9 and 12. The key's
+    streak starts at 3, whose blamelist (1-3) holds no culprit: beside 1 and 2, the commits
+    between 3 and 6 are run, since the shard that fails at 6 passed at 3."""
+    one, two = "test (default, 1, 2, linux)", "test (default, 2, 2, linux)"
+    r = tracker(bisect_tag=TAG)
+    r.feed(push(0, 0), result(0, one, "success", job_id=1), result(0, two, "success", job_id=2))
+    for top in (3, 6, 9, 12):
+        r.feed(push(top - 2, top))
+        r.feed(result(top, one, "failure", job_id=10 * top + 1))
+        r.feed(result(top, two, "failure" if top > 5 else "success", job_id=10 * top + 2))
+    (breakage,) = latest(r).breakages
+    assert breakage.suspects == tuple(sha(i) for i in (1, 2, 3))  # (as the rule says)
+    assert sorted(p.sha for p in breakage.wanted if p.kind is BISECT) == [sha(i) for i in (1, 2, 4)]
+
+    r.feed(tagged(result(4, one, "success", job_id=401)), tagged(result(4, two, "success")))
+    r.feed(tagged(result(5, one, "failure", job_id=501)), tagged(result(5, two, "failure")))
+    r.feed(result(3, one, "success", attempt=2, job_id=31))  # the chance failure passes again
+    (breakage,) = latest(r).breakages
+    assert breakage.suspects == (sha(5),) and breakage.culprit == sha(5)
+
+
+def test_a_first_failure_of_the_same_shards_as_above_has_nothing_above_it_run() -> None:
+    """The same stacks, where both shards fail at 3 as at 6: 3 is most likely the first
+    failure of the breakage, and only the untested commits below it are run."""
+    one, two = "test (default, 1, 2, linux)", "test (default, 2, 2, linux)"
+    r = tracker(bisect_tag=TAG)
+    r.feed(push(0, 0), result(0, one, "success", job_id=1), result(0, two, "success", job_id=2))
+    for top in (3, 6, 9):
+        r.feed(push(top - 2, top))
+        r.feed(result(top, one, "failure", job_id=10 * top + 1))
+        r.feed(result(top, two, "failure", job_id=10 * top + 2))
+    (breakage,) = latest(r).breakages
+    assert sorted(p.sha for p in breakage.wanted if p.kind is BISECT) == [sha(1), sha(2)]

@@ -18,7 +18,7 @@ from bot.tracker.model import (
     JobKey,
     Probe,
 )
-from bot.tracker.results import identity
+from bot.tracker.results import Verdict, identity
 from bot.tracker.timeline import KeyLine
 
 if TYPE_CHECKING:
@@ -152,7 +152,9 @@ class Blame:
         The suspects are the commits in every blamelist (in any when none is in all). The
         job that failed first (`probe key`) is the one the runs are about: BISECT the
         suspects where it never ran (all of them when they are few, else the middle one
-        once none is still running); then RERUN it at its first failure when that failed
+        once none is still running), and beside them the untested commits above a first
+        failure where job names that fail above it passed (a chance failure of one shard,
+        most likely); then RERUN it at its first failure when that failed
         only once (at once with `confirm_first`: the alert waits for it; and at once, with
         nothing bisected, when the breakage is `over`: its alert recovered, and only that
         rerun can still tell it was chance failures). CONFIRMED: a
@@ -193,6 +195,7 @@ class Blame:
         # runs on the known ones could spend the budget away from it.
         gap = self.missing(low, first)
         wanted: list[Probe] = []
+        picks: list[int] = []
         if bisect and untested and not refailing and not gap:
             # A few untested commits are run at once (a run takes hours; a breakage is often
             # over sooner); more are halved, one run at a time, once nothing else runs.
@@ -200,7 +203,13 @@ class Blame:
                 picks = sorted(untested, key=lambda i: (abs(2 * i - low - first), i))
             else:
                 picks = [] if running else [untested[len(untested) // 2]]
-            wanted += [Probe(BISECT, order[i], key.workflow) for i in picks]
+        if bisect and not gap and verdict is not None and tries == 1:
+            # A first failure where shards that fail above it passed is most likely chance
+            # (the breakage's shards pass there): the culprit is then above it, among the
+            # untested commits up to the next failure, which run beside the others.
+            room = PARALLEL_BISECT - len(picks)
+            picks += self._above_partial(line, first, verdict)[: max(room, 0)]
+        wanted += [Probe(BISECT, order[i], key.workflow) for i in picks]
         settled = not running and not rerun_pending and not (bisect and untested)
         if confirm_first:  # (the alert is filed once it reports: it does not wait its turn)
             rerunning = any(v.tries for i in running if (v := line.verdict_at(i)) is not None)
@@ -228,6 +237,23 @@ class Blame:
             evidence=tuple(e for e in evidence if e.conclusions),
             wanted=tuple(wanted),
         )
+
+    @staticmethod
+    def _above_partial(line: KeyLine, first: int, verdict: Verdict) -> list[int]:
+        """The untested commits between a first failure and the key's next failure, nearest
+        first, when job names that fail at the next one passed at the first: shards of the
+        breakage passed there, so its failure is most likely a chance one."""
+        if not verdict.passed_names:
+            return []
+        for pos in range(line.position(first) + 1, len(line.idx)):
+            above = line.verdicts[pos]
+            if above.failed:
+                if not verdict.passed_names & above.failed_names:
+                    return []
+                return [i for i in range(first + 1, line.idx[pos]) if line.verdict_at(i) is None]
+            if not above.pending:
+                return []  # a pass: the breakage is not above it
+        return []
 
     def _passed_before(self, ranges: dict[JobKey, tuple[int, int]], index: int) -> bool:
         """Whether a job of the breakage passed at `index`, within its blamelist, and runs

@@ -97,6 +97,9 @@ class Verdict:
     # The conclusions of every completed attempt of the decisive job name (or run) on the
     # commit, oldest first ("infra" for a runner's failure): the evidence of a culprit.
     attempts: tuple[str, ...] = ()
+    # FAIL: the exact job names that failed, and those that passed (shards of a suite).
+    failed_names: frozenset[str] = frozenset()
+    passed_names: frozenset[str] = frozenset()
 
     @property
     def passed(self) -> bool:
@@ -227,7 +230,16 @@ class CommitResults:
             worst = max(failing, key=identity)
             runners = frozenset(r.runner for r in failing)
             tried = _conclusions(by_name[worst.job])
-            return Verdict(True, worst, flakes, worst.url, runners=runners, attempts=tried)
+            return Verdict(
+                True,
+                worst,
+                flakes,
+                worst.url,
+                runners=runners,
+                attempts=tried,
+                failed_names=frozenset(r.job for r in failing),
+                passed_names=frozenset(passed),
+            )
         if pending:
             # The attempts that came before: a rerun of a failure shows its failures.
             tried = tuple(c for name in names for c in _conclusions(by_name[name]))
