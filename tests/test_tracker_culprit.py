@@ -273,3 +273,22 @@ def test_a_first_failure_of_the_same_shards_as_above_has_nothing_above_it_run() 
         r.feed(result(top, two, "failure", job_id=10 * top + 2))
     (breakage,) = latest(r).breakages
     assert sorted(p.sha for p in breakage.wanted if p.kind is BISECT) == [sha(1), sha(2)]
+
+
+def test_nothing_above_a_chance_looking_first_failure_runs_while_a_push_is_missing() -> None:
+    """As above, but the push of commit 4 has not arrived: 5 is known, its parent only by its
+    sha. The culprit may be 4: a run on 5 alone could spend the budget away from it."""
+    one, two = "test (default, 1, 2, linux)", "test (default, 2, 2, linux)"
+    r = tracker(bisect_tag=TAG)
+    r.feed(push(0, 0), result(0, one, "success", job_id=1), result(0, two, "success", job_id=2))
+    r.feed(push(1, 3), result(3, one, "failure", job_id=31), result(3, two, "success", job_id=32))
+    for top in (6, 9, 12):
+        r.feed(push(5 if top == 6 else top - 2, top))  # (commit 4's push is late)
+        r.feed(result(top, one, "failure", job_id=10 * top + 1))
+        r.feed(result(top, two, "failure", job_id=10 * top + 2))
+    (breakage,) = latest(r).breakages
+    assert sorted(p.sha for p in breakage.wanted if p.kind is BISECT) == [sha(1), sha(2)]
+
+    r.feed(push(4, 4))  # it arrives: 4 and 5 are run beside 1 and 2 (3 at once, at most)
+    (breakage,) = latest(r).breakages
+    assert sorted(p.sha for p in breakage.wanted if p.kind is BISECT) == [sha(1), sha(2), sha(4)]

@@ -207,8 +207,9 @@ class Blame:
             # A first failure where shards that fail above it passed is most likely chance
             # (the breakage's shards pass there): the culprit is then above it, among the
             # untested commits up to the next failure, which run beside the others.
-            room = PARALLEL_BISECT - len(picks)
-            picks += self._above_partial(line, first, verdict)[: max(room, 0)]
+            above = self._above_partial(line, first, verdict)
+            if above and not self.missing(first + 1, max(above)):
+                picks += above[: max(PARALLEL_BISECT - len(picks), 0)]
         wanted += [Probe(BISECT, order[i], key.workflow) for i in picks]
         settled = not running and not rerun_pending and not (bisect and untested)
         if confirm_first:  # (the alert is filed once it reports: it does not wait its turn)
