@@ -20,8 +20,10 @@ from bot.tracker.model import (
     GroupRule,
     JobKey,
     JobResult,
+    Push,
     TrackerConfig,
 )
+from bot.tracker.reference import judge
 from tests.test_tracker import REPO, Run, push, result, sha
 
 TAG = "trunkwatch/bisect/{sha}"
@@ -241,8 +243,9 @@ def test_no_bisection_below_a_pass_whose_run_is_asked_to_run_again() -> None:
 def test_a_first_failure_where_the_breakages_shards_passed_has_the_commits_above_it_run() -> None:
     """Pushes of a stack, tested on their last commit: shard 1 of a suite fails by chance at 3
     (shard 2 passes there); from the culprit, 5, both shards fail at 6, 9 and 12. The key's
-    streak starts at 3, whose blamelist (1-3) holds no culprit: beside 1 and 2, the commits
-    between 3 and 6 are run, since the shard that fails at 6 passed at 3."""
+    streak starts at 3, but the shard that fails at 6 and 9 passed there: 3 looks like chance,
+    and the suspects run up to 6 (the blamelist up to 3 alone would hold no culprit). Beside 1
+    and 2, the commits between 3 and 6 are run."""
     one, two = "test (default, 1, 2, linux)", "test (default, 2, 2, linux)"
     r = tracker(bisect_tag=TAG)
     r.feed(push(0, 0), result(0, one, "success", job_id=1), result(0, two, "success", job_id=2))
@@ -251,7 +254,7 @@ def test_a_first_failure_where_the_breakages_shards_passed_has_the_commits_above
         r.feed(result(top, one, "failure", job_id=10 * top + 1))
         r.feed(result(top, two, "failure" if top > 5 else "success", job_id=10 * top + 2))
     (breakage,) = latest(r).breakages
-    assert breakage.suspects == tuple(sha(i) for i in (1, 2, 3))  # (as the rule says)
+    assert breakage.suspects == tuple(sha(i) for i in range(1, 7))
     assert sorted(p.sha for p in breakage.wanted if p.kind is BISECT) == [sha(i) for i in (1, 2, 4)]
 
     r.feed(tagged(result(4, one, "success", job_id=401)), tagged(result(4, two, "success")))
@@ -259,6 +262,89 @@ def test_a_first_failure_where_the_breakages_shards_passed_has_the_commits_above
     r.feed(result(3, one, "success", attempt=2, job_id=31))  # the chance failure passes again
     (breakage,) = latest(r).breakages
     assert breakage.suspects == (sha(5),) and breakage.culprit == sha(5)
+
+
+def test_a_chance_failure_of_one_shard_on_the_culprits_parent_keeps_the_culprit_a_suspect() -> None:
+    """Every commit runs both shards. Shard 1 fails by chance at 3; from the culprit, 4, both
+    shards fail. The streak starts at 3, but shard 2, which fails at 4 and 5, passed there:
+    the suspects run up to 4, the culprit among them (the reference says the same). Once 3
+    passes on its rerun, the culprit alone is suspected."""
+    one, two = "test (default, 1, 2, linux)", "test (default, 2, 2, linux)"
+    r = tracker()
+    facts: list[Push | JobResult] = [push(0, 6)]
+    for i in range(7):
+        facts.append(result(i, one, "success" if i < 3 else "failure", job_id=10 * i + 1))
+        facts.append(result(i, two, "success" if i < 4 else "failure", job_id=10 * i + 2))
+    r.feed(*facts)
+    decision = latest(r)
+    assert decision.suspects == (sha(3), sha(4))
+    (job,) = decision.jobs
+    assert job.first_failing_sha == sha(3) and job.blamelist == (sha(3), sha(4))
+    rerun = [p for p in decision.breakages[0].wanted if p.kind is RERUN]
+    assert [p.sha for p in rerun] == [sha(3)]  # the chance-looking failure is the one rerun
+    order = [sha(i) for i in range(7)]
+    results = [f for f in facts if isinstance(f, JobResult)]
+    judged = judge(order, results, GroupRule("ci", threshold=3))
+    assert [order[i] for i in judged.suspects] == [sha(3), sha(4)]
+
+    r.feed(result(3, one, "success", attempt=2, job_id=32))
+    assert latest(r).suspects == (sha(4),)
+
+
+def test_a_first_failure_the_breakage_did_not_reach_is_no_culprit_when_it_fails_again() -> None:
+    """As above, but shard 1 fails again on its rerun at 3 (chance twice, or another fault of
+    that shard): 3 failed on two attempts and its parent passed, yet shard 2, which fails from
+    4 on, passed there. 3 is not confirmed as the culprit; the suspects stay 3 and 4."""
+    one, two = "test (default, 1, 2, linux)", "test (default, 2, 2, linux)"
+    r = tracker()
+    r.feed(push(0, 6))
+    for i in range(7):
+        r.feed(result(i, one, "success" if i < 3 else "failure", job_id=10 * i + 1))
+        r.feed(result(i, two, "success" if i < 4 else "failure", job_id=10 * i + 2))
+    r.feed(result(3, one, "failure", attempt=2, job_id=32))
+    decision = latest(r)
+    (breakage,) = decision.breakages
+    assert decision.suspects == (sha(3), sha(4))
+    assert breakage.status is not CulpritStatus.CONFIRMED and breakage.culprit is None
+
+
+def test_a_first_failure_of_one_shard_is_the_culprit_when_that_shard_alone_fails_above() -> None:
+    """A breakage of shard 1 only, from 3: shard 2 passes everywhere, so nothing fails above 3
+    that passed there, and 3 alone is suspected."""
+    one, two = "test (default, 1, 2, linux)", "test (default, 2, 2, linux)"
+    r = tracker()
+    r.feed(push(0, 6))
+    for i in range(7):
+        r.feed(result(i, one, "success" if i < 3 else "failure", job_id=10 * i + 1))
+        r.feed(result(i, two, "success", job_id=10 * i + 2))
+    assert latest(r).suspects == (sha(3),)
+
+
+def test_a_failure_of_most_shards_below_a_commit_still_running_ends_the_blamelist() -> None:
+    """Both shards fail at 3, the culprit; 4 still runs; 5-7 fail. A lone failure below a
+    running commit may be chance, but both shards of a suite failing at once are not: the
+    suspects are 3 alone, as the reference says. One shard failing alone there would leave
+    them provisional up to the streak (3-5) until 4 reports."""
+    one, two = "test (default, 1, 2, linux)", "test (default, 2, 2, linux)"
+
+    def history(both: bool) -> list[Push | JobResult]:
+        facts: list[Push | JobResult] = [push(0, 7)]
+        for i in (0, 1, 2, 3, 5, 6, 7):
+            facts.append(result(i, one, "success" if i < 3 else "failure", job_id=10 * i + 1))
+            second = "failure" if i > 3 or (both and i == 3) else "success"
+            facts.append(result(i, two, second, job_id=10 * i + 2))
+        facts.append(replace(result(4, one, None, job_id=41), status="queued"))
+        return facts
+
+    order = [sha(i) for i in range(8)]
+    for both, suspects in ((True, (3,)), (False, (3, 4, 5))):
+        r = tracker()
+        facts = history(both)
+        r.feed(*facts)
+        assert latest(r).suspects == tuple(sha(i) for i in suspects)
+        results = [f for f in facts if isinstance(f, JobResult)]
+        judged = judge(order, results, GroupRule("ci", threshold=3))
+        assert judged.suspects == suspects
 
 
 def test_a_first_failure_of_the_same_shards_as_above_has_nothing_above_it_run() -> None:

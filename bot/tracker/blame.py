@@ -18,7 +18,7 @@ from bot.tracker.model import (
     JobKey,
     Probe,
 )
-from bot.tracker.results import Verdict, identity
+from bot.tracker.results import Verdict, identity, looks_chance, looks_real
 from bot.tracker.timeline import KeyLine
 
 if TYPE_CHECKING:
@@ -67,7 +67,8 @@ class Blame:
         """
         order = self.facts.order.order
         jobs: list[FailingJob] = []
-        ranges: dict[JobKey, tuple[int, int]] = {}
+        ranges: dict[JobKey, tuple[int, int]] = {}  # each job's blamelist
+        firsts: dict[JobKey, int] = {}  # each job's first failure
         pending: set[str] = set()
         rerunning = gap = False
         for key in sorted(keys):
@@ -82,7 +83,13 @@ class Blame:
             # that pass: fewer failures below a pending commit may be flakes or the breakage's
             # start; until it reports the culprit may be anywhere up to that real streak.
             first_pos = next(r.first for r in line.runs if pass_pos is None or r.first > pass_pos)
+            # ... or of a lower row with a failure that looks real on its own.
+            for p in range(0 if pass_pos is None else pass_pos + 1, first_pos):
+                if line.verdicts[p].failed and looks_real(line.verdicts[p]):
+                    first_pos = line.first[p]
+                    break
             first = line.idx[first_pos]
+            high = reach(line, first_pos)
             failed = line.latest_failed(index)
             running = [
                 p for p in range(bisect_left(line.idx, low), first_pos) if line.verdicts[p].pending
@@ -96,12 +103,13 @@ class Blame:
                     first_failing_sha=order[first],
                     last_passing_sha=None if last_pass is None else order[last_pass],
                     latest_failed_url=failed.failed_url if failed is not None else "",
-                    blamelist=tuple(order[low : first + 1]),
+                    blamelist=tuple(order[low : high + 1]),
                     pending=waiting,
                 )
             )
-            ranges[key] = (low, first)
-            gap = gap or self.missing(low, first)
+            ranges[key] = (low, high)
+            firsts[key] = first
+            gap = gap or self.missing(low, high)
             pending.update(waiting)
         index_of = self.facts.order.index
         known = {job.key: job.last_passing_sha is not None for job in jobs}
@@ -109,6 +117,7 @@ class Blame:
             self.breakage(
                 {k: ranges[k] for k in part},
                 all(known[k] for k in part),
+                {k: firsts[k] for k in part},
                 confirm,
                 bisect,
                 confirm_first,
@@ -121,9 +130,7 @@ class Blame:
             tuple(jobs),
             tuple(suspects),
             all(known.values()),
-            self.last_green(
-                [job.key for job in jobs], min((r[1] for r in ranges.values()), default=0)
-            ),
+            self.last_green([job.key for job in jobs], min(firsts.values(), default=0)),
             tuple(sorted(pending, key=index_of.__getitem__)),
             breakages,
             rerunning,
@@ -142,6 +149,7 @@ class Blame:
         self,
         ranges: dict[JobKey, tuple[int, int]],
         known: bool,
+        firsts: dict[JobKey, int],
         confirm: bool,
         bisect: bool,
         confirm_first: bool = False,
@@ -166,8 +174,8 @@ class Blame:
         low = max(r[0] for r in ranges.values())
         high = min(r[1] for r in ranges.values())
         span = list(range(low, high + 1)) if low <= high else suspect_indices(list(ranges.values()))
-        key = min(ranges, key=lambda k: (ranges[k][1], k))
-        first = ranges[key][1]
+        key = min(ranges, key=lambda k: (firsts[k], k))
+        first = firsts[key]
         line = self.lines[key]
         below = [i for i in span if i < first]
         running = [i for i in below if (v := line.verdict_at(i)) is not None and v.pending]
@@ -336,6 +344,16 @@ class Blame:
             (self.lines[k].idx[-1] for k in keys if k in self.lines and self.lines[k].idx),
             default=0,
         )
+
+
+def reach(line: KeyLine, first: int) -> int:
+    """The last commit of a blamelist whose first failure is at position `first`: that
+    failure, or the next one when it looks like chance (`looks_chance`): the culprit may be
+    that one or a commit between, where the job did not run."""
+    above = [p for p in range(first + 1, len(line.idx)) if not line.verdicts[p].infra][:2]
+    if looks_chance(line.verdicts[first], [line.verdicts[p] for p in above]):
+        return line.idx[above[0]]
+    return line.idx[first]
 
 
 def overlapping(ranges: dict[JobKey, tuple[int, int]]) -> list[list[JobKey]]:

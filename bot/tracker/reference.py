@@ -30,6 +30,28 @@ class KeyJudgement:
 
 
 @dataclass(frozen=True)
+class Failure:
+    """What a failing commit says beside FAIL: the exact job names of the key that failed and
+    passed there, and how many had a result."""
+
+    failed: frozenset[str] = frozenset()
+    passed: frozenset[str] = frozenset()
+    names: int = 0  # the key's job names with a result there, pending ones too
+
+
+def looks_real(failure: Failure) -> bool:
+    """Most of the key's jobs with a result failed, two at least: no chance failure."""
+    return len(failure.failed) >= 2 and 2 * len(failure.failed) > failure.names
+
+
+def looks_chance(first: Failure, above: Sequence[Failure]) -> bool:
+    """A first failure that the breakage above it did not reach: a job that passed there
+    failed on the next two commits with a result (chance, most likely, even if it failed
+    again on a rerun: it is not this breakage's failure)."""
+    return len(above) == 2 and bool(first.passed & above[0].failed & above[1].failed)
+
+
+@dataclass(frozen=True)
 class GroupJudgement:
     keys: dict[JobKey, KeyJudgement]
     broken: bool
@@ -74,9 +96,10 @@ def _cell(
     key: JobKey,
     rule: GroupRule,
     shards: set[tuple[int, int]],
-) -> tuple[State | str, set[str]]:
+) -> tuple[State | str, set[str], Failure]:
     """The key's state on one commit (`alive`: its results but timed-out announcements;
-    `every`: all of them) before outages are recognized; the runners of its failures."""
+    `every`: all of them) before outages are recognized; the runners of its failures and
+    what a failure says beside them."""
     runs = [r for r in alive if r.workflow == key.workflow and not r.job]
     run = max(runs, key=_attempt) if runs else None
     green = run is not None and not run.pending and outcome_of(run.conclusion) is Outcome.PASS
@@ -91,18 +114,18 @@ def _cell(
 
     if not key.job:  # the whole run, when it has no job-level results
         if run is None or any(r.run_id == run.run_id for r in every if r.job):
-            return (State.PASS if green else State.NONE), set()
+            return (State.PASS if green else State.NONE), set(), Failure()
         if run.pending:
-            return State.PENDING, set()
+            return State.PENDING, set(), Failure()
         outcome = outcome_of(run.conclusion)
         if outcome is Outcome.NONE:
-            return State.NONE, set()
-        return (State.PASS if green else State.FAIL), {run.runner}
+            return State.NONE, set(), Failure()
+        return (State.PASS if green else State.FAIL), {run.runner}, Failure()
     mine = [r for r in alive if ours(r)]
     if not mine:
         if run is not None and run.pending:
-            return State.PENDING, set()
-        return (State.PASS if green else State.NONE), set()
+            return State.PENDING, set(), Failure()
+        return (State.PASS if green else State.NONE), set(), Failure()
     names = sorted({r.job for r in mine})
     own_jobs = run is not None and any(
         r.job
@@ -113,20 +136,22 @@ def _cell(
     states = {n: _name_state([r for r in mine if r.job == n], run, own_jobs) for n in names}
     failing = {runner for state, runner in states.values() if state is State.FAIL}
     if failing:
-        return State.FAIL, failing
+        failed = frozenset(n for n in names if states[n][0] is State.FAIL)
+        ok = frozenset(n for n in names if states[n][0] is State.PASS)
+        return State.FAIL, failing, Failure(failed, ok, len(names))
     if any(state is State.PENDING for state, _ in states.values()):
-        return State.PENDING, set()
+        return State.PENDING, set(), Failure()
     passed = [n for n in names if states[n][0] is State.PASS]
     if passed:
         seen = {shard for shard in map(shard_of, passed) if shard is not None}
         totals = {total for _, total in seen}
         complete = all(s in seen for s in shards if s[1] in totals)
         if green or not shards or complete or (run is not None and not run.pending):
-            return State.PASS, set()
-        return (State.PENDING if run is not None else State.NONE), set()
+            return State.PASS, set(), Failure()
+        return (State.PENDING if run is not None else State.NONE), set(), Failure()
     if any(state == INFRA for state, _ in states.values()):
-        return INFRA, set()
-    return State.NONE, set()
+        return INFRA, set(), Failure()
+    return State.NONE, set(), Failure()
 
 
 def _outages(on_commit: list[JobResult]) -> set[str]:
@@ -151,8 +176,9 @@ def _outages(on_commit: list[JobResult]) -> set[str]:
 
 def key_states(
     order: Sequence[str], results: Sequence[JobResult], rule: GroupRule, now: float, timeout: float
-) -> dict[JobKey, list[State | str]]:
-    """Each job key's state on each commit (oldest first), outages recognized."""
+) -> dict[JobKey, tuple[list[State | str], list[Failure]]]:
+    """Each job key's state on each commit (oldest first), outages recognized, and what each
+    failure says beside it."""
     every = [r for r in results if r.head_sha in order]
     alive = _alive(every, now - timeout)
     on = {sha: [r for r in every if r.head_sha == sha] for sha in order}
@@ -160,7 +186,7 @@ def key_states(
     keys = {
         key_for(r.workflow, r.job, rule) for r in every if rule_matches(rule, r.workflow, r.job)
     }
-    table: dict[JobKey, list[State | str]] = {}
+    table: dict[JobKey, tuple[list[State | str], list[Failure]]] = {}
     for key in keys:
         shards = set()
         if not rule.split_shards:
@@ -170,25 +196,30 @@ def key_states(
                     if shard is not None and key_for(r.workflow, r.job, rule) == key:
                         shards.add(shard)
         cells = [_cell(alive_on[sha], on[sha], key, rule, shards) for sha in order]
-        states: list[State | str] = [state for state, _ in cells]
-        for i, (state, runners) in enumerate(cells):
+        states: list[State | str] = [state for state, _, _ in cells]
+        for i, (state, runners, _) in enumerate(cells):
             if state is not State.FAIL or not runners <= _outages(on[order[i]]):
                 continue
             later = [s for s in states[i + 1 :] if s is not State.NONE]
             if later and later[0] is State.PASS:  # passed on the next commit with a result
                 states[i] = INFRA
-        table[key] = states
+        table[key] = (states, [failure for _, _, failure in cells])
     return table
 
 
-def streak_and_blame(states: Sequence[State | str], threshold: int = 1) -> KeyJudgement:
+def streak_and_blame(
+    states: Sequence[State | str], threshold: int = 1, failures: Sequence[Failure] = ()
+) -> KeyJudgement:
     """Walk back from the newest commit with a result, skipping NONE and runner failures
     (and pending commits newer than the newest failure); count failures until a pass or a
     pending commit. The blamelist: after the last pass before the streak up to the first
-    failure of the lowest `threshold` failures in a row after that pass. (Fewer failures
-    below a pending commit may be flakes or the breakage's start: until it reports, the
-    culprit may be anywhere up to that real streak, and the pending commits in the range make
-    the suspects provisional.)"""
+    failure of the lowest `threshold` failures in a row after that pass, or of the lowest
+    row with a failure that looks real on its own (`looks_real`), whichever comes first.
+    (Fewer failures below a pending commit may be flakes or the breakage's start: until it
+    reports, the culprit may be anywhere up to that real streak, and the pending commits in
+    the range make the suspects provisional.) When that first failure looks like chance
+    (`looks_chance`, next to the two failures above it), the blamelist goes on up to the next
+    failure: the culprit may be that one or a commit between, where the job did not run."""
     counted = [i for i, s in enumerate(states) if s is not State.NONE and s != INFRA]
     while counted and states[counted[-1]] is State.PENDING:
         counted.pop()
@@ -206,10 +237,16 @@ def streak_and_blame(states: Sequence[State | str], threshold: int = 1) -> KeyJu
         row = row + 1 if states[i] is State.FAIL else 0
         if row == 1:
             start = i
-        if row == threshold:
+        real = row > 0 and bool(failures) and looks_real(failures[i])
+        if row == threshold or real:
             first = start
             break
-    blamelist = tuple(range(low, first + 1))
+    high = first
+    above = [i for i in counted if i > first][:2]
+    failing_above = failures and all(states[i] is State.FAIL for i in above)
+    if failing_above and looks_chance(failures[first], [failures[i] for i in above]):
+        high = above[0]
+    blamelist = tuple(range(low, high + 1))
     pending = tuple(i for i in blamelist if states[i] is State.PENDING)
     return KeyJudgement(tuple(states), streak, blamelist, pending, bool(passes))
 
@@ -223,8 +260,8 @@ def judge(
 ) -> GroupJudgement:
     """The group on this branch as of its newest commit."""
     keys = {
-        key: streak_and_blame(states, rule.threshold)
-        for key, states in key_states(order, results, rule, now, timeout).items()
+        key: streak_and_blame(states, rule.threshold, failures)
+        for key, (states, failures) in key_states(order, results, rule, now, timeout).items()
     }
     failing = {key: k for key, k in keys.items() if k.streak >= rule.threshold}
     broken = len(failing) >= rule.min_failing_jobs

@@ -100,6 +100,7 @@ class Verdict:
     # FAIL: the exact job names that failed, and those that passed (shards of a suite).
     failed_names: frozenset[str] = frozenset()
     passed_names: frozenset[str] = frozenset()
+    seen: int = 0  # FAIL: how many of the key's job names have a result here (pending too)
 
     @property
     def passed(self) -> bool:
@@ -126,6 +127,24 @@ class Verdict:
         return Verdict(
             False, self.decisive, self.flakes, self.failed_url, infra=True, attempts=self.attempts
         )
+
+
+def looks_real(failure: Verdict) -> bool:
+    """A failure that looks like a breakage on its own: most of the key's jobs with a result
+    on the commit failed, two at least (shards of a suite failing together are no chance)."""
+    failed = len(failure.failed_names)
+    return failure.failed and failed >= 2 and 2 * failed > failure.seen
+
+
+def looks_chance(first: Verdict, above: list[Verdict]) -> bool:
+    """A first failure that the breakage above it did not reach: a job that passed there
+    failed on the next two commits with a result (`above`). It was chance most likely (or
+    another breakage: failing again on a rerun does not make it the culprit of this one)."""
+    return (
+        len(above) == 2
+        and all(v.failed for v in above)
+        and bool(first.passed_names & above[0].failed_names & above[1].failed_names)
+    )
 
 
 @dataclass(slots=True)
@@ -189,6 +208,7 @@ class CommitResults:
         passed: list[str] = []
         flakes = 0
         heard = False  # of any name, but through announcements that timed out
+        seen = 0
         # A newer attempt that names its own jobs reruns those (and passed ones are left).
         own_jobs = run is not None and identity(run)[:2] in self.job_attempts.get(workflow, ())
         for name in names:
@@ -197,6 +217,7 @@ class CommitResults:
             if latest is None:
                 continue
             heard = True
+            seen += 1
             if run is not None and identity(latest)[:2] < identity(run)[:2]:
                 kept = (
                     own_jobs
@@ -239,6 +260,7 @@ class CommitResults:
                 attempts=tried,
                 failed_names=frozenset(r.job for r in failing),
                 passed_names=frozenset(passed),
+                seen=seen,
             )
         if pending:
             # The attempts that came before: a rerun of a failure shows its failures.

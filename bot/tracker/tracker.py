@@ -39,8 +39,11 @@ trunk-ordered history and of the alerts already emitted, never of arrival order:
 8. The alert's jobs are the keys of its episode that have not recovered yet (with
    `recovery_passes: 1`, those whose streak is at or over the threshold). A job's
    blamelist: the commits after its last pass up to the first failure of the lowest streak
-   that reached the threshold after that pass (fewer failures below a pending commit may be
-   flakes; the pending commits in it make the suspects provisional); the suspects: the
+   that reached the threshold after that pass, or of a lower one with a failure of most of
+   the key's jobs (fewer failures below a pending commit may be flakes; the pending commits
+   in it make the suspects provisional), and on to the next failure when that first one
+   looks like chance (a single attempt, where a job that fails on the next two passed);
+   the suspects: the
    commits in every blamelist, or in any when none is in all. Without a known pass, the
    blamelist runs from the oldest known commit and `suspects_known` is False. `last_green`:
    the newest commit before the earliest first failure where each of the alert's jobs with
