@@ -41,8 +41,8 @@ trunk-ordered history and of the alerts already emitted, never of arrival order:
    blamelist: the commits after its last pass up to the first failure of the lowest streak
    that reached the threshold after that pass, or of a lower one with a failure of most of
    the key's jobs (fewer failures below a pending commit may be flakes; the pending commits
-   in it make the suspects provisional), and on to the next failure when that first one
-   looks like chance (a single attempt, where a job that fails on the next two passed);
+   in it make the suspects provisional), and on to the next failure when the breakage did
+   not reach that first one (a job that fails on the next two failures passed there);
    the suspects: the
    commits in every blamelist, or in any when none is in all. Without a known pass, the
    blamelist runs from the oldest known commit and `suspects_known` is False. `last_green`:
