@@ -173,11 +173,7 @@ def _reference_view(tracker: RepoTracker, results: list[JobResult]) -> View:
     return streaks, verdict.broken, suspects, verdict.suspects_known, breakages
 
 
-@SETTINGS
-@given(live_histories())
-def test_the_engine_agrees_with_the_reference_at_every_prefix(
-    history: tuple[TrackerConfig, list[Fact]],
-) -> None:
+def _agrees_at_every_prefix(history: tuple[TrackerConfig, list[Fact]]) -> None:
     config, facts = history
     tracker = RepoTracker(REPO, config)
     results: list[JobResult] = []
@@ -186,6 +182,14 @@ def test_the_engine_agrees_with_the_reference_at_every_prefix(
         if isinstance(fact, JobResult):
             results.append(fact)
         assert _engine_view(tracker) == _reference_view(tracker, results), fact.delivery_id
+
+
+@SETTINGS
+@given(live_histories())
+def test_the_engine_agrees_with_the_reference_at_every_prefix(
+    history: tuple[TrackerConfig, list[Fact]],
+) -> None:
+    _agrees_at_every_prefix(history)
 
 
 @settings(max_examples=600, deadline=None)
@@ -196,14 +200,7 @@ def test_the_engine_agrees_with_the_reference_on_the_shards_of_one_suite(
     """Histories of one sharded suite only, where the shapes of its failures that bound a
     blamelist (most shards failing at once; one failing by chance below the others) are
     frequent."""
-    config, facts = history
-    tracker = RepoTracker(REPO, config)
-    results: list[JobResult] = []
-    for fact in facts:
-        tracker.apply(fact)
-        if isinstance(fact, JobResult):
-            results.append(fact)
-        assert _engine_view(tracker) == _reference_view(tracker, results), fact.delivery_id
+    _agrees_at_every_prefix(history)
 
 
 @SETTINGS

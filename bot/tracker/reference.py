@@ -237,7 +237,7 @@ def streak_and_blame(
         row = row + 1 if states[i] is State.FAIL else 0
         if row == 1:
             start = i
-        real = row > 0 and bool(failures) and looks_real(failures[i])
+        real = bool(failures) and looks_real(failures[i])
         if row == threshold or real:
             first = start
             break
