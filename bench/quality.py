@@ -35,7 +35,9 @@ recall; the culprit among the suspects when they were first labelled; the suspec
 the culprit when first labelled, of the breakages whose history allows it (the culprit's own
 run reported a failure and its parent's passed), and again of the labelled breakages whose
 results known *when they were labelled* allowed it (after `suspects.wait` an alert labels
-with its parent's run still going: exactness was not yet possible); and the median commits
+with its parent's run still going: exactness was not yet possible; the culprit's run counts
+once every job of the breakage reported there, and without `workflow_job` events a job is
+known once its run completed, when the App lists its jobs); and the median commits
 and minutes from the culprit's push to the alert.
 
 `--culprit` adds a table of culprit confirmation: the breakages whose suspects were, when

@@ -56,27 +56,44 @@ Arrivals = dict[tuple[int, str, str], list[tuple[float, int, str]]]
 
 
 def arrivals(trunk: Trunk) -> Arrivals:
-    """(commit, workflow, job name) → its completed attempts: (minute it arrived, attempt,
-    conclusion), in the planned history."""
+    """(commit, workflow, job name) → its completed attempts: (minute the App could know
+    it, attempt, conclusion), in the planned history. Without `workflow_job` events the App
+    learns a job's result when it lists the jobs of its run, on the run's `completed`
+    delivery: a job counts from then (and not at all when it was not listed then)."""
+    listed: dict[tuple[int, int], float] = {}  # (run id, attempt) → its completed delivery
+    if not trunk.knobs.workflow_jobs:
+        for event in trunk.events:
+            d = event.data
+            if event.kind == "run" and d["status"] == "completed":
+                listed[(d["run_id"], d["attempt"])] = event.at
     found: Arrivals = {}
     for event in trunk.events:
         d = event.data
-        if event.kind == "job" and d["status"] == "completed":
-            where = (d["index"], d["workflow"], d["name"])
-            found.setdefault(where, []).append((event.at, d["attempt"], d["conclusion"]))
+        if event.kind != "job" or d["status"] != "completed":
+            continue
+        at = event.at
+        if not trunk.knobs.workflow_jobs:
+            at = listed.get((d["run_id"], d["attempt"]), -1.0)
+            if at < event.at:
+                continue  # (its run was not over, or not yet listed with it)
+        where = (d["index"], d["workflow"], d["name"])
+        found.setdefault(where, []).append((at, d["attempt"], d["conclusion"]))
     return found
 
 
 def allows_exact_at(b: Breakage, known: Arrivals, minute: float) -> bool:
     """As `allows_exact`, with only the results that had arrived by `minute`: the history as
-    the App knew it then."""
+    the App knew it then. The culprit's own run has reported when every job of the
+    breakage has a result there (one shard failing while the others still run may be
+    chance: the App cannot tell it from a flake yet)."""
 
     def latest(index: int, job: str) -> str | None:
         seen = [(a, c) for at, a, c in known.get((index, b.workflow, job), ()) if at <= minute]
         return max(seen)[1] if seen else None
 
-    culprit = any(latest(b.culprit, j) in FAILING for j in b.jobs)
-    return culprit and all(latest(b.culprit - 1, j) == "success" for j in b.jobs)
+    culprit = [latest(b.culprit, j) for j in b.jobs]
+    reported = None not in culprit and any(c in FAILING for c in culprit)
+    return reported and all(latest(b.culprit - 1, j) == "success" for j in b.jobs)
 
 
 def hindsight(trunk: Trunk, threshold: int) -> list[Alert]:
