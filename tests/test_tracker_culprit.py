@@ -378,3 +378,78 @@ def test_nothing_above_a_chance_looking_first_failure_runs_while_a_push_is_missi
     r.feed(push(4, 4))  # it arrives: 4 and 5 are run beside 1 and 2 (3 at once, at most)
     (breakage,) = latest(r).breakages
     assert sorted(p.sha for p in breakage.wanted if p.kind is BISECT) == [sha(1), sha(2), sha(4)]
+
+
+def test_an_alert_that_recovers_while_its_culprits_rerun_runs_reruns_nothing_above_it() -> None:
+    """The culprit's confirmation rerun is running when the alert recovers: its commit is
+    pending, so the first failure seems to be the next one, but the rerun most likely fails
+    again; nothing is rerun above it meanwhile (a run spent for nothing). What the rerun
+    says then settles the closed alert: a culprit confirmed, or (it passed) the next
+    failure's rerun wanted, so chance failures are still told apart."""
+    for second, settled in (("failure", CulpritStatus.CONFIRMED), ("success", None)):
+        r = tracker()
+        r.feed(push(0, 4), result(0, "a", "success"))
+        r.feed(*(result(i, "a", "failure", job_id=10 + i) for i in (1, 2, 3, 4)))
+        (breakage,) = latest(r).breakages
+        assert [(p.kind, p.sha, p.job_id) for p in breakage.wanted] == [(RERUN, sha(1), 11)]
+        r.feed(replace(result(1, "a", None, attempt=2, job_id=21), status="queued"))
+        r.feed(push(5, 5), result(5, "a", "success"))
+        closed = r.decisions[-1]
+        assert closed.kind is DecisionKind.CLOSE and closed.reason is CloseReason.RECOVERED
+        (breakage,) = closed.breakages
+        assert breakage.wanted == ()
+        r.feed(result(1, "a", second, attempt=2, job_id=21))
+        (breakage,) = r.decisions[-1].breakages
+        if settled is not None:
+            assert breakage.status is settled and breakage.culprit == sha(1)
+        else:
+            assert [(p.kind, p.sha, p.job_id) for p in breakage.wanted] == [(RERUN, sha(2), 12)]
+
+
+def test_an_alert_whose_failures_passed_on_rerun_is_withdrawn_while_newer_commits_run() -> None:
+    """Three chance failures in a row, each passing on its rerun: the alert is withdrawn as
+    soon as the last rerun passes, though newer commits are still running (on a busy trunk
+    some always are); while a rerun, or the next result above the failures, is still
+    coming, it waits (the streak may come back)."""
+    r = tracker()
+    r.feed(push(0, 6), result(0, "a", "success"))
+    r.feed(*(result(i, "a", "failure", job_id=10 + i) for i in (1, 2, 3)))
+    assert r.decisions[-1].kind is not DecisionKind.CLOSE
+    r.feed(replace(result(4, "a", None, job_id=14), status="queued"))  # the next commit
+    r.feed(*(replace(result(i, "a", None, job_id=10 + i), status="queued") for i in (5, 6)))
+    for i in (1, 2):
+        r.feed(replace(result(i, "a", None, attempt=2, job_id=20 + i), status="queued"))
+        r.feed(result(i, "a", "success", attempt=2, job_id=20 + i))
+        assert r.decisions[-1].kind is not DecisionKind.CLOSE  # 3 and 4 may fail again
+    r.feed(replace(result(3, "a", None, attempt=2, job_id=23), status="queued"))
+    assert r.decisions[-1].kind is not DecisionKind.CLOSE
+    r.feed(result(3, "a", "success", attempt=2, job_id=23))
+    closed = r.decisions[-1]
+    assert closed.kind is DecisionKind.CLOSE and closed.reason is CloseReason.FLAKY
+
+
+def test_a_failure_that_failed_again_on_its_rerun_ends_the_blamelist_below_a_running_one() -> None:
+    """Commit 1's job failed and failed again on its rerun: no chance failure. Commit 2 is
+    still running (a bisect run of another alert, say) and splits it from the row of three
+    above it (3-5); the blamelist ends at 1 all the same, in the engine as in the reference,
+    and the culprit stays confirmed (the job passed at 0) instead of going back to a range
+    of three and runs on the commits between."""
+    r = tracker(bisect_tag=TAG)
+    facts: list[Push | JobResult] = [
+        push(0, 5),
+        result(0, "a", "success", job_id=10),
+        result(1, "a", "failure", job_id=11),
+        result(1, "a", "failure", attempt=2, job_id=21),
+        replace(result(2, "a", None, job_id=12), status="queued"),
+        *(result(i, "a", "failure", job_id=10 + i) for i in (3, 4, 5)),
+    ]
+    r.feed(*facts)
+    (breakage,) = latest(r).breakages
+    assert breakage.suspects == (sha(1),)
+    assert breakage.status is CulpritStatus.CONFIRMED and breakage.wanted == ()
+    order = [sha(i) for i in range(6)]
+    results = [f for f in facts if isinstance(f, JobResult)]
+    assert judge(order, results, GroupRule("ci", threshold=3)).suspects == (1,)
+    # Failed once only, the same failure may be chance: the blamelist runs to the row above.
+    once = [f for f in results if not (f.head_sha == sha(1) and f.run_attempt == 2)]
+    assert judge(order, once, GroupRule("ci", threshold=3)).suspects == (1, 2, 3)

@@ -162,11 +162,12 @@ class Blame:
         suspects where it never ran (all of them when they are few, else the middle one
         once none is still running), and beside them the untested commits above a first
         failure where job names that fail above it passed (a chance failure of one shard,
-        most likely); then RERUN it at its first failure when that failed
-        only once (at once with `confirm_first`: the alert waits for it; and at once, with
-        nothing bisected, when the breakage is `over`: its alert recovered, and only that
-        rerun can still tell it was chance failures). CONFIRMED: a
-        single suspect, where a job of the breakage failed on two attempts, and a job of it
+        most likely); then RERUN it at its first failure when that failed only once (at
+        once with `confirm_first`: the alert waits for it; and at once, with nothing
+        bisected, when the breakage is `over`: its alert recovered, and only that rerun can
+        still tell it was chance failures; unless a failure below is being rerun, which
+        most likely fails again and is the first failure once more). CONFIRMED: a single
+        suspect, where a job of the breakage failed on two attempts, and a job of it
         passed on the parent.
         """
         order = self.facts.order.order
@@ -223,8 +224,8 @@ class Blame:
         if confirm_first:  # (the alert is filed once it reports: it does not wait its turn)
             rerunning = any(v.tries for i in running if (v := line.verdict_at(i)) is not None)
             settled = not rerun_pending and not rerunning
-        if over:
-            settled = not rerun_pending
+        if over:  # (but not past a failure below whose rerun runs: it most likely fails again)
+            settled = not rerun_pending and not refailing
         if settled and confirm and tries == 1 and verdict is not None and verdict.failed:
             result = verdict.decisive
             wanted.append(Probe(RERUN, sha, key.workflow, result.job, result.job_id, result.run_id))
@@ -329,14 +330,19 @@ class Blame:
             return index, ""
         return best[0], best[2]
 
-    def pending_from(self, keys: Iterable[JobKey], index: int) -> bool:
-        """Whether any of the keys is pending on a commit at or after `index`."""
+    def pending_between_failures(self, keys: Iterable[JobKey], index: int) -> bool:
+        """Whether any of the keys is pending where its result may join failures into a
+        streak again: on a commit from `index` up to its newest failure (one being rerun,
+        most likely), or on its next commit with a result above that failure. Commits still
+        running higher up block nothing: on a busy trunk some always are."""
         for key in keys:
             line = self.lines.get(key)
-            if line is not None:
-                start = bisect_left(line.idx, index)
-                if any(v.pending for v in line.verdicts[start:]):
-                    return True
+            if line is None:
+                continue
+            verdicts = line.verdicts[bisect_left(line.idx, index) :]
+            failed = [p for p, v in enumerate(verdicts) if v.failed or (v.pending and v.tries)]
+            if failed and any(v.pending for v in verdicts[: failed[-1] + 2]):
+                return True
         return False
 
     def latest_index(self, keys: Iterable[JobKey]) -> int:

@@ -280,10 +280,14 @@ class Decisions:
     @staticmethod
     def _interrupted(alert: AlertState, track: GroupTrack) -> bool:
         """Whether the open alert's streak is gone only because a result between its
-        failures is pending again (a rerun was requested): it may come back."""
+        failures is pending again (a rerun was requested), or the next one above them is
+        still coming: it may come back. (Not while anything at all above its first failure
+        runs: on a busy trunk something always does, and an alert whose failures passed on
+        their reruns would stay open for hours on no streak.)"""
         index = track.facts.order.index
         firsts = [index[j.first_failing_sha] for j in alert.jobs if j.first_failing_sha in index]
-        return bool(firsts) and track.pending_from([j.key for j in alert.jobs], min(firsts))
+        keys = [j.key for j in alert.jobs]
+        return bool(firsts) and track.pending_between_failures(keys, min(firsts))
 
     def _withdraw(
         self, alert: AlertState, track: GroupTrack, closed_at: str | None = None

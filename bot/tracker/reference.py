@@ -32,16 +32,19 @@ class KeyJudgement:
 @dataclass(frozen=True)
 class Failure:
     """What a failing commit says beside FAIL: the exact job names of the key that failed and
-    passed there, and how many had a result."""
+    passed there, how many had a result, and whether the newest failing job failed on two
+    attempts there (its rerun failed again)."""
 
     failed: frozenset[str] = frozenset()
     passed: frozenset[str] = frozenset()
     names: int = 0  # the key's job names with a result there, pending ones too
+    again: bool = False
 
 
 def looks_real(failure: Failure) -> bool:
-    """Most of the key's jobs with a result failed, two at least: no chance failure."""
-    return len(failure.failed) >= 2 and 2 * len(failure.failed) > failure.names
+    """No chance failure: most of the key's jobs with a result failed, two at least; or the
+    job failed again on its rerun (two chance failures of one job on one commit are rare)."""
+    return failure.again or (len(failure.failed) >= 2 and 2 * len(failure.failed) > failure.names)
 
 
 def looks_chance(first: Failure, above: Sequence[Failure]) -> bool:
@@ -138,7 +141,15 @@ def _cell(
     if failing:
         failed = frozenset(n for n in names if states[n][0] is State.FAIL)
         ok = frozenset(n for n in names if states[n][0] is State.PASS)
-        return State.FAIL, failing, Failure(failed, ok, len(names))
+        newest = max((max((r for r in mine if r.job == n), key=_attempt) for n in failed),
+                     key=_attempt)  # fmt: skip
+        tries = sum(
+            1
+            for r in every
+            if ours(r) and r.job == newest.job and not r.pending and not r.infra
+            and outcome_of(r.conclusion) is Outcome.FAIL
+        )  # fmt: skip
+        return State.FAIL, failing, Failure(failed, ok, len(names), tries >= 2)
     if any(state is State.PENDING for state, _ in states.values()):
         return State.PENDING, set(), Failure()
     passed = [n for n in names if states[n][0] is State.PASS]
@@ -214,7 +225,8 @@ def streak_and_blame(
     (and pending commits newer than the newest failure); count failures until a pass or a
     pending commit. The blamelist: after the last pass before the streak up to the first
     failure of the lowest `threshold` failures in a row after that pass, or of the lowest
-    row with a failure that looks real on its own (`looks_real`), whichever comes first.
+    row with a failure that looks real on its own (`looks_real`: most shards, or failed
+    again on a rerun), whichever comes first.
     (Fewer failures below a pending commit may be flakes or the breakage's start: until it
     reports, the culprit may be anywhere up to that real streak, and the pending commits in
     the range make the suspects provisional.) When that first failure looks like chance

@@ -131,9 +131,11 @@ class Verdict:
 
 def looks_real(failure: Verdict) -> bool:
     """A failure that looks like a breakage on its own: most of the key's jobs with a result
-    on the commit failed, two at least (shards of a suite failing together are no chance)."""
+    on the commit failed, two at least (shards of a suite failing together are no chance);
+    or its job failed again on a rerun (two chance failures of one job on one commit are
+    rare)."""
     failed = len(failure.failed_names)
-    return failure.failed and failed >= 2 and 2 * failed > failure.seen
+    return failure.failed and (failure.tries >= 2 or (failed >= 2 and 2 * failed > failure.seen))
 
 
 def looks_chance(first: Verdict, above: list[Verdict]) -> bool:

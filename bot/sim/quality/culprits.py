@@ -196,7 +196,7 @@ CULPRIT_HEADER = (
 
 def culprit_row(name: str, c: CulpritScore) -> str:
     """One line of the culprit table."""
-    runs = f"{statistics.median(c.runs):.0f}" if c.runs else "—"
+    runs = f"{statistics.median(c.runs):g}" if c.runs else "—"  # (3.5: not rounded to 4)
     minutes = (
         f"{statistics.median(c.minutes_to_confirm):.0f}"
         if c.minutes_to_confirm
