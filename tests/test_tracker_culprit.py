@@ -453,3 +453,23 @@ def test_a_failure_that_failed_again_on_its_rerun_ends_the_blamelist_below_a_run
     # Failed once only, the same failure may be chance: the blamelist runs to the row above.
     once = [f for f in results if not (f.head_sha == sha(1) and f.run_attempt == 2)]
     assert judge(order, once, GroupRule("ci", threshold=3)).suspects == (1, 2, 3)
+
+
+def test_a_failure_above_where_the_alert_opened_does_not_hold_its_withdrawal() -> None:
+    """The alert opened on 1-3 and took in a failure at 6 (4 and 5 did not run), just below a
+    commit still running (7); when 1-3 pass on their reruns it is withdrawn at once: the
+    failure at 6 alone is another streak's start, if anything (a newer commit is always
+    running next to some chance failure on a busy trunk). While a failure it opened on is
+    left, joined to the commit still running, it waits (3, 6 and 7 may be a streak)."""
+    r = tracker()
+    r.feed(push(0, 7), result(0, "a", "success"))
+    r.feed(*(result(i, "a", "failure", job_id=10 + i) for i in (1, 2, 3)))
+    r.feed(result(6, "a", "failure", job_id=16))
+    r.feed(replace(result(7, "a", None, job_id=17), status="queued"))
+    assert latest(r).streak == 4
+    r.feed(result(1, "a", "success", attempt=2, job_id=21))
+    r.feed(result(2, "a", "success", attempt=2, job_id=22))
+    assert r.decisions[-1].kind is not DecisionKind.CLOSE
+    r.feed(result(3, "a", "success", attempt=2, job_id=23))
+    closed = r.decisions[-1]
+    assert closed.kind is DecisionKind.CLOSE and closed.reason is CloseReason.FLAKY

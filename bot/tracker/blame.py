@@ -3,7 +3,7 @@ suspects, how sure the culprit is, and the runs that would tell (culprit confirm
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -330,18 +330,27 @@ class Blame:
             return index, ""
         return best[0], best[2]
 
-    def pending_between_failures(self, keys: Iterable[JobKey], index: int) -> bool:
-        """Whether any of the keys is pending where its result may join failures into a
-        streak again: on a commit from `index` up to its newest failure (one being rerun,
-        most likely), or on its next commit with a result above that failure. Commits still
-        running higher up block nothing: on a busy trunk some always are."""
+    def pending_in_streak(self, keys: Iterable[JobKey], index: int, top: int) -> bool:
+        """Whether any of the keys is pending where its result may join an alert's failures
+        into a streak again: on a commit from `index` (the alert's first failure) up to its
+        newest failure at or below `top` (where the alert opened), a rerun of one most
+        likely, or on the next commit with a result above it and the failures joined to it.
+        Commits running higher up block nothing: on a busy trunk some always are, next to
+        some chance failure."""
         for key in keys:
             line = self.lines.get(key)
             if line is None:
                 continue
-            verdicts = line.verdicts[bisect_left(line.idx, index) :]
-            failed = [p for p, v in enumerate(verdicts) if v.failed or (v.pending and v.tries)]
-            if failed and any(v.pending for v in verdicts[: failed[-1] + 2]):
+            low, high = bisect_left(line.idx, index), bisect_right(line.idx, top)
+            verdicts = line.verdicts
+            failed = [p for p in range(low, high) if verdicts[p].failed or
+                      (verdicts[p].pending and verdicts[p].tries)]  # fmt: skip
+            if not failed:
+                continue
+            above = failed[-1] + 1  # (the failures on from it are joined to it: then what)
+            while above < len(verdicts) and verdicts[above].failed:
+                above += 1
+            if any(v.pending for v in verdicts[low : above + 1]):
                 return True
         return False
 

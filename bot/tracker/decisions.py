@@ -287,7 +287,8 @@ class Decisions:
         index = track.facts.order.index
         firsts = [index[j.first_failing_sha] for j in alert.jobs if j.first_failing_sha in index]
         keys = [j.key for j in alert.jobs]
-        return bool(firsts) and track.pending_between_failures(keys, min(firsts))
+        top = index.get(alert.opened_at, len(index) - 1)
+        return bool(firsts) and track.pending_in_streak(keys, min(firsts), max(top, *firsts))
 
     def _withdraw(
         self, alert: AlertState, track: GroupTrack, closed_at: str | None = None
