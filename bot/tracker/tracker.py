@@ -40,12 +40,12 @@ trunk-ordered history and of the alerts already emitted, never of arrival order:
    `recovery_passes: 1`, those whose streak is at or over the threshold). A job's
    blamelist: the commits after its last pass up to the first failure of the lowest streak
    that reached the threshold after that pass, or of a lower one with a failure of most of
-   the key's jobs (fewer failures below a pending commit may be flakes; the pending commits
-   in it make the suspects provisional), and on to the next failure when the breakage did
-   not reach that first one (a job that fails on the next two failures passed there); the
-   suspects: the commits in every blamelist, or in any when none is in all. Without a
-   known pass, the blamelist runs from the oldest known commit and `suspects_known` is
-   False. `last_green`: the newest commit before the earliest first failure where each of
+   the key's jobs, or one that failed again on its rerun (fewer failures below a pending
+   commit may be flakes; the pending commits in it make the suspects provisional), and on
+   to the next failure when the breakage did not reach that first one (a job that fails on
+   the next two failures passed there); the suspects: the commits in every blamelist, or
+   in any when none is in all. Without a known pass, the blamelist runs from the oldest
+   known commit and `suspects_known` is False. `last_green`: the newest commit before the earliest first failure where each of
    the alert's jobs with a result passed.
 9. A repeated fact changes nothing.
 """
