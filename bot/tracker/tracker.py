@@ -45,8 +45,8 @@ trunk-ordered history and of the alerts already emitted, never of arrival order:
    to the next failure when the breakage did not reach that first one (a job that fails on
    the next two failures passed there); the suspects: the commits in every blamelist, or
    in any when none is in all. Without a known pass, the blamelist runs from the oldest
-   known commit and `suspects_known` is False. `last_green`: the newest commit before the earliest first failure where each of
-   the alert's jobs with a result passed.
+   known commit and `suspects_known` is False. `last_green`: the newest commit before the
+   earliest first failure where each of the alert's jobs with a result passed.
 9. A repeated fact changes nothing.
 """
 
