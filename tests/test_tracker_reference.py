@@ -59,9 +59,12 @@ def live_histories(
     reruns: bool = True,
     early_announcements: bool = False,
     names_from: tuple[str, ...] = NAMES,
+    conclusions: tuple[str, ...] = OUTCOMES,
+    rerun_one_in: int = 4,
 ) -> tuple[TrackerConfig, list[Fact]]:
     """A config and the facts of a live trunk in one arrival order (`names_from`: the job
-    names to draw from; when it is not NAMES, every commit runs all of them)."""
+    names to draw from; when it is not NAMES, every commit runs all of them; `conclusions`:
+    the conclusions a job draws from; `rerun_one_in`: one run in so many is run twice)."""
     n = draw(st.integers(3, 10))
     names = draw(st.lists(st.sampled_from(names_from), min_size=1, max_size=4, unique=True))
     if names_from != NAMES:
@@ -83,7 +86,7 @@ def live_histories(
         timed.append((push_time, 0, push))
         run_id = 1000 + i
         ran_with_jobs = draw(st.booleans()) or not reruns
-        attempts = 2 if reruns and draw(st.integers(0, 3)) == 0 else 1
+        attempts = 2 if reruns and draw(st.integers(0, rerun_one_in - 1)) == 0 else 1
         done = push_time
         for attempt in range(1, attempts + 1):
             start = done + (1 if attempt > 1 else 0)
@@ -98,7 +101,7 @@ def live_histories(
             for job_id, name in enumerate(names):
                 if not ran_with_jobs:
                     break
-                outcome = draw(st.sampled_from(OUTCOMES))
+                outcome = draw(st.sampled_from(conclusions))
                 outcomes.append(outcome)
                 runner = draw(st.sampled_from(RUNNERS)) if runners else ""
                 infra = runners and outcome == "failure" and draw(st.integers(0, 4)) == 0
@@ -200,6 +203,23 @@ def test_the_engine_agrees_with_the_reference_on_the_shards_of_one_suite(
     """Histories of one sharded suite only, where the shapes of its failures that bound a
     blamelist (most shards failing at once; one failing by chance below the others) are
     frequent."""
+    _agrees_at_every_prefix(history)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    live_histories(
+        runners=False,
+        names_from=NAMES[:1],
+        conclusions=("success", "failure", "failure"),
+        rerun_one_in=2,
+    )
+)
+def test_the_engine_agrees_with_the_reference_on_one_job_often_failing_again(
+    history: tuple[TrackerConfig, list[Fact]],
+) -> None:
+    """Histories of one job that fails often and is often rerun, where a failure that
+    failed again below a commit still running (it ends the blamelist) is frequent."""
     _agrees_at_every_prefix(history)
 
 
