@@ -343,11 +343,14 @@ class Blame:
                 continue
             low, high = bisect_left(line.idx, index), bisect_right(line.idx, top)
             verdicts = line.verdicts
-            failed = [p for p in range(low, high) if verdicts[p].failed or
-                      (verdicts[p].pending and verdicts[p].tries)]  # fmt: skip
-            if not failed:
+            newest = next(
+                (p for p in range(high - 1, low - 1, -1)
+                 if verdicts[p].failed or (verdicts[p].pending and verdicts[p].tries)),
+                None,
+            )  # fmt: skip
+            if newest is None:
                 continue
-            above = failed[-1] + 1  # (the failures on from it are joined to it: then what)
+            above = newest + 1  # (the failures on from it are joined to it: then what)
             while above < len(verdicts) and verdicts[above].failed:
                 above += 1
             if any(v.pending for v in verdicts[low : above + 1]):

@@ -141,8 +141,7 @@ def _cell(
     if failing:
         failed = frozenset(n for n in names if states[n][0] is State.FAIL)
         ok = frozenset(n for n in names if states[n][0] is State.PASS)
-        newest = max((max((r for r in mine if r.job == n), key=_attempt) for n in failed),
-                     key=_attempt)  # fmt: skip
+        newest = max((r for r in mine if r.job in failed), key=_attempt)
         tries = sum(
             1
             for r in every
