@@ -42,14 +42,16 @@ and minutes from the culprit's push to the alert.
 
 `--culprit` adds a table of culprit confirmation: the breakages whose suspects were, when
 last labelled, exactly the culprit, and why the others were not (no alert; the range too
-wide to label; the run budget, `--max-runs`, spent; the culprit not among them; left
-unconfirmed); breakages whose culprit was confirmed; the runs (reruns and bisect tags) the
-App asked for per breakage; the minutes from the alert to the confirmation; alerts on
-failures that passed on a rerun, withdrawn as flaky or left standing; culprits confirmed
-that broke nothing; revert PRs opened (with `--revert auto`: the App opens one by itself
-for each confirmed culprit, within `max_reverts_per_day`) and how many of them were wrong;
-the breakages whose confirmed culprit got one. `--per-breakage` prints each breakage. The
-truth (and the plain rule) is that of the trunk without the App's runs.
+wide to label; the run budget, `--max-runs`, spent; the culprit not among them; the culprit
+among them but confirmed only after the alert recovered, its fix in before the runs that
+confirm it reported (the labels go at the close); left unconfirmed); breakages whose culprit
+was confirmed; the runs (reruns and bisect tags) the App asked for per breakage; the minutes
+from the alert to the confirmation; alerts on failures that passed on a rerun, withdrawn as
+flaky or left standing; culprits confirmed that broke nothing; revert PRs opened (with
+`--revert auto`: the App opens one by itself for each confirmed culprit, within
+`max_reverts_per_day`) and how many of them were wrong; the breakages whose confirmed
+culprit got one. `--per-breakage` prints each breakage. The truth (and the plain rule) is
+that of the trunk without the App's runs.
 """
 
 from __future__ import annotations

@@ -255,6 +255,16 @@ async def test_per_breakage_report_on_hand_built_decisions() -> None:
     assert report.why == "unconfirmed" and report.minutes_to_confirm is None
     (report,) = breakage_reports(trunk, alerts, taken[:4], max_runs=2)
     assert report.why == "budget spent"
+    # Recovered while its culprit was a suspect, the culprit confirmed on the closed issue.
+    over = decision(trunk, DecisionKind.CLOSE, "A", suspects, first, reason=CloseReason.RECOVERED)
+    late_confirmed = decision(trunk, DecisionKind.CLOSE, "A", (c,), first,
+                              reason=CloseReason.RECOVERED, breakages=(confirmed,))  # fmt: skip
+    settled = [*taken[:4], (1150.0, c + 5, over), (1400.0, c + 9, late_confirmed)]
+    alerts = alerts_of(trunk, settled, max_prs=5)
+    (report,) = breakage_reports(trunk, alerts, settled, max_runs=6)
+    assert report.why == "confirmed after the recovery" and report.minutes_to_confirm == 300.0
+    assert report.final_labelled == tuple(suspects) and report.named_exact
+    assert not culprit_score(trunk, alerts, [report]).confirmed_open
     # Never labelled (provisional until it ended), or labelled without the culprit.
     alerts = alerts_of(trunk, taken[:3], max_prs=5)
     (report,) = breakage_reports(trunk, alerts, taken[:3], max_runs=6)
@@ -267,4 +277,4 @@ async def test_per_breakage_report_on_hand_built_decisions() -> None:
     (report,) = breakage_reports(trunk, [], [], max_runs=6)
     assert report.why == "no alert" and report.alert == ""
     row = culprit_row("x", culprit_score(trunk, [], [report]))
-    assert "| 0/1 | 1 | 0 | 0 | 0 | 0 | 0/1 | — | no confirmation |" in row
+    assert "| 0/1 | 1 | 0 | 0 | 0 | 0 | 0 | 0/1 | — | no confirmation |" in row

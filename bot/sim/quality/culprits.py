@@ -12,7 +12,14 @@ from bot.sim.trunksim import Breakage, Request, Trunk
 from bot.tracker.model import BISECT, CloseReason, Decision, DecisionKind
 
 RERUNS = ("rerun_job", "rerun_failed")
-WHY = ("no alert", "range too wide", "budget spent", "wrong suspects", "unconfirmed")
+WHY = (
+    "no alert",
+    "range too wide",
+    "budget spent",
+    "wrong suspects",
+    "confirmed after the recovery",
+    "unconfirmed",
+)
 
 
 def attribute(trunk: Trunk, taken: list[tuple[float, int, Decision]]) -> dict[str, list[Request]]:
@@ -119,6 +126,8 @@ def breakage_reports(
             report.why = "range too wide"
         elif b.culprit not in final:
             report.why = "wrong suspects"
+        elif report.minutes_to_confirm is not None and not report.confirmed_open:
+            report.why = "confirmed after the recovery"  # (its fix was in before the runs told)
         else:
             report.why = "unconfirmed"
     return reports
