@@ -19,6 +19,9 @@ from bot.sim.trunksim import CONFIG, Breakage, Knobs, Trunk
 SMALL = {"commits": 160, "breakages": 3, "outages": 3}
 
 
+# Run without coverage: under its tracer these replays take four times as long (60 s a
+# trunk), and the code they run is measured by the tests of its parts.
+@pytest.mark.no_cover
 @pytest.mark.parametrize(
     ("seed", "workflow_jobs"),
     [(11, True), (12, True), (13, False)],
