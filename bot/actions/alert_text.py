@@ -335,7 +335,13 @@ def close_comment(decision: Decision, ctx: BodyContext) -> str:
         subject = (
             f" ({md.escape(info.message.split(chr(10), 1)[0], SUBJECT_LIMIT)})" if info else ""
         )
-        return f"✅ Recovered at {commit_link(by, ctx)}{subject}: every failing job passes again."
+        text = f"✅ Recovered at {commit_link(by, ctx)}{subject}: every failing job passes again."
+        if any(b.status is CulpritStatus.CONFIRMING for b in decision.breakages):
+            text += (
+                "\n\nIts culprit was still being confirmed (runs under way): the top of this"
+                " issue follows what they find."
+            )
+        return text
     if decision.reason is CloseReason.FLAKY:
         jobs = ", ".join(md.escape(job, 120) for job in decision.flaky_reruns) or "the failures"
         return f"♻️ Withdrawn as flaky: on rerun, {jobs} passed. Nothing was broken."
