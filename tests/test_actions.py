@@ -234,7 +234,7 @@ async def test_close_recovered_names_the_fix_and_releases_suspects(
     [comment] = sim.comments(REPO, issue.number)
     assert f"`{FIX[:7]}`" in comment and "Recovered" in comment
     assert "Revert the breakage" in comment
-    assert "still being confirmed" not in comment  # (no run of it under way)
+    assert "not confirmed yet" not in comment  # (no run of it under way)
     assert "ci: suspected breakage" not in sim.labels_of(REPO, 12)
     record = await alert_issue.load(Records(store), "a1")
     assert record is not None and (record.state, record.closed_by) == ("closed", "bot")

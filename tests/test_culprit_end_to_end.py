@@ -174,7 +174,7 @@ async def test_a_culprit_settled_after_the_recovery_is_told_on_the_closed_issue(
         assert f"**Culprit: [`{sha(3)[:7]}`]" in issue.body and "— confirmed**" in issue.body
         comments = sim.comments(repo, issue.number)
         (recovered,) = [c for c in comments if "✅ Recovered" in c]
-        assert "still being confirmed" in recovered  # (what the comments below then say)
+        assert "not confirmed yet" in recovered  # (what the comments below then say)
         settled = [c for c in comments if "🔎" in c]
         assert len(settled) == 2
         assert "moved the suspects: now" in settled[0] and sha(3)[:7] in settled[0]

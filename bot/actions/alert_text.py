@@ -338,8 +338,8 @@ def close_comment(decision: Decision, ctx: BodyContext) -> str:
         text = f"✅ Recovered at {commit_link(by, ctx)}{subject}: every failing job passes again."
         if any(b.status is CulpritStatus.CONFIRMING for b in decision.breakages):
             text += (
-                "\n\nIts culprit was still being confirmed (runs under way): the top of this"
-                " issue follows what they find."
+                "\n\nIts culprit is not confirmed yet: the top of this issue follows what"
+                " confirmation runs that report after this find."
             )
         return text
     if decision.reason is CloseReason.FLAKY:
