@@ -244,8 +244,8 @@ def test_a_first_failure_where_the_breakages_shards_passed_has_the_commits_above
     """Pushes of a stack, tested on their last commit: shard 1 of a suite fails by chance at 3
     (shard 2 passes there); from the culprit, 5, both shards fail at 6, 9 and 12. The key's
     streak starts at 3, but the shard that fails at 6 and 9 passed there: 3 looks like chance,
-    and the suspects run up to 6 (the blamelist up to 3 alone would hold no culprit). Beside 1
-    and 2, the commits between 3 and 6 are run."""
+    and the suspects are the commits above it up to 6 (the blamelist up to 3 alone would hold
+    no culprit, and shard 2 passed at 3); those between 3 and 6 are run, and not 1 and 2."""
     one, two = "test (default, 1, 2, linux)", "test (default, 2, 2, linux)"
     r = tracker(bisect_tag=TAG)
     r.feed(push(0, 0), result(0, one, "success", job_id=1), result(0, two, "success", job_id=2))
@@ -254,21 +254,24 @@ def test_a_first_failure_where_the_breakages_shards_passed_has_the_commits_above
         r.feed(result(top, one, "failure", job_id=10 * top + 1))
         r.feed(result(top, two, "failure" if top > 5 else "success", job_id=10 * top + 2))
     (breakage,) = latest(r).breakages
-    assert breakage.suspects == tuple(sha(i) for i in range(1, 7))
-    assert sorted(p.sha for p in breakage.wanted if p.kind is BISECT) == [sha(i) for i in (1, 2, 4)]
+    assert breakage.suspects == tuple(sha(i) for i in range(4, 7))
+    assert sorted(p.sha for p in breakage.wanted if p.kind is BISECT) == [sha(i) for i in (4, 5)]
 
     r.feed(tagged(result(4, one, "success", job_id=401)), tagged(result(4, two, "success")))
     r.feed(tagged(result(5, one, "failure", job_id=501)), tagged(result(5, two, "failure")))
-    r.feed(result(3, one, "success", attempt=2, job_id=31))  # the chance failure passes again
     (breakage,) = latest(r).breakages
     assert breakage.suspects == (sha(5),) and breakage.culprit == sha(5)
+    # 4 passed: 3 is below the range now, and 5, its first failure, is rerun.
+    assert [(p.kind, p.sha) for p in breakage.wanted] == [(RERUN, sha(5))]
+    assert breakage.status is CulpritStatus.CONFIRMING
 
 
-def test_a_chance_failure_of_one_shard_on_the_culprits_parent_keeps_the_culprit_a_suspect() -> None:
+def test_a_chance_failure_of_one_shard_on_the_culprits_parent_leaves_the_culprit_alone() -> None:
     """Every commit runs both shards. Shard 1 fails by chance at 3; from the culprit, 4, both
     shards fail. The streak starts at 3, but shard 2, which fails at 4 and 5, passed there:
-    the suspects run up to 4, the culprit among them (the reference says the same). Once 3
-    passes on its rerun, the culprit alone is suspected."""
+    the culprit alone is suspected (the reference says the same). 3 is rerun first (4, rerun,
+    would be pending meanwhile and no longer show it); once 4 has failed on two attempts it
+    is confirmed: shard 2 passed at its parent, and nothing more is rerun."""
     one, two = "test (default, 1, 2, linux)", "test (default, 2, 2, linux)"
     r = tracker()
     facts: list[Push | JobResult] = [push(0, 6)]
@@ -277,18 +280,24 @@ def test_a_chance_failure_of_one_shard_on_the_culprits_parent_keeps_the_culprit_
         facts.append(result(i, two, "success" if i < 4 else "failure", job_id=10 * i + 2))
     r.feed(*facts)
     decision = latest(r)
-    assert decision.suspects == (sha(3), sha(4))
+    assert decision.suspects == (sha(4),)
     (job,) = decision.jobs
-    assert job.first_failing_sha == sha(3) and job.blamelist == (sha(3), sha(4))
-    rerun = [p for p in decision.breakages[0].wanted if p.kind is RERUN]
-    assert [p.sha for p in rerun] == [sha(3)]  # the chance-looking failure is the one rerun
+    assert job.first_failing_sha == sha(3) and job.blamelist == (sha(4),)
+    (breakage,) = decision.breakages
+    assert [(p.kind, p.sha) for p in breakage.wanted] == [(RERUN, sha(3))]
+    assert breakage.status is CulpritStatus.CONFIRMING
     order = [sha(i) for i in range(7)]
     results = [f for f in facts if isinstance(f, JobResult)]
     judged = judge(order, results, GroupRule("ci", threshold=3))
-    assert [order[i] for i in judged.suspects] == [sha(3), sha(4)]
+    assert [order[i] for i in judged.suspects] == [sha(4)]
 
-    r.feed(result(3, one, "success", attempt=2, job_id=32))
-    assert latest(r).suspects == (sha(4),)
+    r.feed(result(4, two, "failure", attempt=2, job_id=43))
+    (breakage,) = latest(r).breakages
+    assert breakage.status is CulpritStatus.CONFIRMED and breakage.culprit == sha(4)
+    assert breakage.wanted == ()
+    # The evidence names the shard that passed on the parent, not the key that failed there.
+    parent = next(e for e in breakage.evidence if e.sha == sha(3))
+    assert parent.key.job == two and parent.conclusions == ("success",)
 
 
 def test_a_first_failure_the_breakage_did_not_reach_is_no_culprit_when_it_fails_again() -> None:
@@ -373,11 +382,13 @@ def test_nothing_above_a_chance_looking_first_failure_runs_while_a_push_is_missi
         r.feed(result(top, one, "failure", job_id=10 * top + 1))
         r.feed(result(top, two, "failure", job_id=10 * top + 2))
     (breakage,) = latest(r).breakages
-    assert sorted(p.sha for p in breakage.wanted if p.kind is BISECT) == [sha(1), sha(2)]
+    assert breakage.wanted == ()  # (1 and 2 are below 3, where shard 2 passed: not suspects)
+    assert breakage.status is CulpritStatus.CONFIRMING
 
-    r.feed(push(4, 4))  # it arrives: 4 and 5 are run beside 1 and 2 (3 at once, at most)
+    r.feed(push(4, 4))  # it arrives: 4 and 5 are run
     (breakage,) = latest(r).breakages
-    assert sorted(p.sha for p in breakage.wanted if p.kind is BISECT) == [sha(1), sha(2), sha(4)]
+    assert breakage.suspects == tuple(sha(i) for i in range(4, 7))
+    assert sorted(p.sha for p in breakage.wanted if p.kind is BISECT) == [sha(4), sha(5)]
 
 
 def test_an_alert_that_recovers_while_its_culprits_rerun_runs_reruns_nothing_above_it() -> None:

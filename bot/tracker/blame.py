@@ -69,6 +69,7 @@ class Blame:
         jobs: list[FailingJob] = []
         ranges: dict[JobKey, tuple[int, int]] = {}  # each job's blamelist
         firsts: dict[JobKey, int] = {}  # each job's first failure
+        chances: dict[JobKey, int] = {}  # a chance-looking first failure below it
         pending: set[str] = set()
         rerunning = gap = False
         for key in sorted(keys):
@@ -90,6 +91,12 @@ class Blame:
                     break
             first = line.idx[first_pos]
             high = reach(line, first_pos)
+            # A first failure that looks like chance (`reach`), failed once: the jobs failing
+            # above it passed there, so their breakage starts above it (its own failure is
+            # chance most likely, or another fault, which its rerun would tell).
+            narrowed = high > first and line.verdicts[first_pos].tries < 2
+            if narrowed:
+                low, chances[key] = first + 1, first
             failed = line.latest_failed(index)
             running = [
                 p for p in range(bisect_left(line.idx, low), first_pos) if line.verdicts[p].pending
@@ -108,7 +115,7 @@ class Blame:
                 )
             )
             ranges[key] = (low, high)
-            firsts[key] = first
+            firsts[key] = high if narrowed else first
             gap = gap or self.missing(low, high)
             pending.update(waiting)
         index_of = self.facts.order.index
@@ -122,6 +129,7 @@ class Blame:
                 bisect,
                 confirm_first,
                 over,
+                {k: chances[k] for k in part if k in chances},
             )
             for part in overlapping(ranges)
         )
@@ -154,6 +162,7 @@ class Blame:
         bisect: bool,
         confirm_first: bool = False,
         over: bool = False,
+        chances: dict[JobKey, int] | None = None,
     ) -> Breakage:
         """One breakage: its suspects, how sure the culprit is, and the runs that would tell.
 
@@ -166,9 +175,11 @@ class Blame:
         once with `confirm_first`: the alert waits for it; and at once, with nothing
         bisected, when the breakage is `over`: its alert recovered, and only that rerun can
         still tell it was chance failures; unless a failure below is being rerun, which
-        most likely fails again and is the first failure once more). CONFIRMED: a single
-        suspect, where a job of the breakage failed on two attempts, and a job of it
-        passed on the parent.
+        most likely fails again and is the first failure once more). A job's first failure
+        here (`firsts`) is that of its breakage: above a chance-looking one (`content`).
+        CONFIRMED: a single suspect, where a job of the breakage failed on two attempts,
+        and a job of it passed on the parent (`passed_for`: a shard failing at the suspect
+        passed there, where another failed once).
         """
         order = self.facts.order.order
         bisect = bisect and not over
@@ -193,9 +204,15 @@ class Blame:
         if len(span) == 1 and first > 0:
             for other in sorted(ranges):
                 before = self.lines[other].verdict_at(first - 1)
-                if before is not None and before.passed:
+                at = self.lines[other].verdict_at(first)
+                if before is not None and passed_for(before, at):
                     parent_passed = True
-                    evidence.append(self._evidence(first - 1, other))
+                    if before.passed or at is None:
+                        evidence.append(self._evidence(first - 1, other))
+                    else:  # the job failing at the culprit that passed there (a shard)
+                        job = min(before.passed_names & at.failed_names)
+                        shard = JobKey(other.workflow, job)
+                        evidence.append(Evidence(order[first - 1], shard, ("success",)))
                     break
         # A failure below that is being rerun most likely fails again and is the first
         # failure once more: bisecting the commits after it meanwhile would be wasted.
@@ -226,10 +243,20 @@ class Blame:
             settled = not rerun_pending and not rerunning
         if over:  # (but not past a failure below whose rerun runs: it most likely fails again)
             settled = not rerun_pending and not refailing
-        if settled and confirm and tries == 1 and verdict is not None and verdict.failed:
-            result = verdict.decisive
-            wanted.append(Probe(RERUN, sha, key.workflow, result.job, result.job_id, result.run_id))
-        if len(span) == 1 and tries >= 2 and parent_passed:
+        confirmed = len(span) == 1 and tries >= 2 and parent_passed
+        chance = (chances or {}).get(key)
+        target, again = (first, verdict) if chance is None else (chance, line.verdict_at(chance))
+        # (A chance-looking failure below is rerun first: the failure above, rerun, would be
+        # pending meanwhile and no longer show that the breakage's shards passed below it.
+        # Once it passes, the failure above is the first failure, rerun in turn.)
+        once = again is not None and again.failed and again.tries == 1
+        if settled and confirm and not confirmed and again is not None and once:
+            result = again.decisive
+            job, job_id, run_id = result.job, result.job_id, result.run_id
+            wanted.append(Probe(RERUN, order[target], key.workflow, job, job_id, run_id))
+        if chance is not None:
+            sha = order[chance]  # (the probe key's first failure, chance-looking)
+        if confirmed:
             status = CulpritStatus.CONFIRMED
         elif wanted or running or rerun_pending or (gap and bisect and untested):
             status = CulpritStatus.CONFIRMING
@@ -362,6 +389,20 @@ class Blame:
             (self.lines[k].idx[-1] for k in keys if k in self.lines and self.lines[k].idx),
             default=0,
         )
+
+
+def passed_for(parent: Verdict, child: Verdict | None) -> bool:
+    """Whether the key passed at a parent for the failures at its child: it passed there, or
+    it failed once there while job names failing at the child passed (a chance failure of
+    one shard below a breakage of the others)."""
+    if parent.passed:
+        return True
+    return (
+        parent.failed
+        and parent.tries < 2
+        and child is not None
+        and bool(parent.passed_names & child.failed_names)
+    )
 
 
 def reach(line: KeyLine, first: int) -> int:

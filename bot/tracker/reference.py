@@ -230,7 +230,9 @@ def streak_and_blame(
     reports, the culprit may be anywhere up to that real streak, and the pending commits in
     the range make the suspects provisional.) When that first failure looks like chance
     (`looks_chance`, next to the two failures above it), the blamelist goes on up to the next
-    failure: the culprit may be that one or a commit between, where the job did not run."""
+    failure: the culprit may be that one or a commit between, where the job did not run; and
+    unless it failed again on a rerun, it starts above it, where the jobs failing above last
+    passed."""
     counted = [i for i, s in enumerate(states) if s is not State.NONE and s != INFRA]
     while counted and states[counted[-1]] is State.PENDING:
         counted.pop()
@@ -257,6 +259,8 @@ def streak_and_blame(
     failing_above = failures and all(states[i] is State.FAIL for i in above)
     if failing_above and looks_chance(failures[first], [failures[i] for i in above]):
         high = above[0]
+        if not failures[first].again:  # failed once: the breakage's jobs last passed there
+            low = first + 1
     blamelist = tuple(range(low, high + 1))
     pending = tuple(i for i in blamelist if states[i] is State.PENDING)
     return KeyJudgement(tuple(states), streak, blamelist, pending, bool(passes))
