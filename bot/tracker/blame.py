@@ -69,7 +69,6 @@ class Blame:
         jobs: list[FailingJob] = []
         ranges: dict[JobKey, tuple[int, int]] = {}  # each job's blamelist
         firsts: dict[JobKey, int] = {}  # each job's first failure
-        chances: dict[JobKey, int] = {}  # a chance-looking first failure below it
         pending: set[str] = set()
         rerunning = gap = False
         for key in sorted(keys):
@@ -94,9 +93,8 @@ class Blame:
             # A first failure that looks like chance (`reach`), failed once: the jobs failing
             # above it passed there, so their breakage starts above it (its own failure is
             # chance most likely, or another fault, which its rerun would tell).
-            narrowed = high > first and line.verdicts[first_pos].tries < 2
-            if narrowed:
-                low, chances[key] = first + 1, first
+            if high > first and line.verdicts[first_pos].tries < 2:
+                low = first + 1
             failed = line.latest_failed(index)
             running = [
                 p for p in range(bisect_left(line.idx, low), first_pos) if line.verdicts[p].pending
@@ -115,7 +113,7 @@ class Blame:
                 )
             )
             ranges[key] = (low, high)
-            firsts[key] = high if narrowed else first
+            firsts[key] = first
             gap = gap or self.missing(low, high)
             pending.update(waiting)
         index_of = self.facts.order.index
@@ -129,7 +127,6 @@ class Blame:
                 bisect,
                 confirm_first,
                 over,
-                {k: chances[k] for k in part if k in chances},
             )
             for part in overlapping(ranges)
         )
@@ -162,7 +159,6 @@ class Blame:
         bisect: bool,
         confirm_first: bool = False,
         over: bool = False,
-        chances: dict[JobKey, int] | None = None,
     ) -> Breakage:
         """One breakage: its suspects, how sure the culprit is, and the runs that would tell.
 
@@ -175,19 +171,24 @@ class Blame:
         once with `confirm_first`: the alert waits for it; and at once, with nothing
         bisected, when the breakage is `over`: its alert recovered, and only that rerun can
         still tell it was chance failures; unless a failure below is being rerun, which
-        most likely fails again and is the first failure once more). A job's first failure
-        here (`firsts`) is that of its breakage: above a chance-looking one (`content`).
+        most likely fails again and is the first failure once more). A job whose blamelist
+        starts above its first failure (a chance-looking one, `content`) has its breakage's
+        first failure at the top of its blamelist, and its chance failure is the one rerun.
         CONFIRMED: a single suspect, where a job of the breakage failed on two attempts,
-        and a job of it passed on the parent (`passed_for`: a shard failing at the suspect
-        passed there, where another failed once).
+        and a job of it passed on the parent (or a shard failing at the suspect passed there
+        while another failed once: `shard_passed`).
         """
         order = self.facts.order.order
         bisect = bisect and not over
         low = max(r[0] for r in ranges.values())
         high = min(r[1] for r in ranges.values())
         span = list(range(low, high + 1)) if low <= high else suspect_indices(list(ranges.values()))
-        key = min(ranges, key=lambda k: (firsts[k], k))
-        first = firsts[key]
+
+        def start(k: JobKey) -> int:  # the first failure of the job's breakage
+            return ranges[k][1] if ranges[k][0] > firsts[k] else firsts[k]
+
+        key = min(ranges, key=lambda k: (start(k), k))
+        first = start(key)
         line = self.lines[key]
         below = [i for i in span if i < first]
         running = [i for i in below if (v := line.verdict_at(i)) is not None and v.pending]
@@ -197,23 +198,24 @@ class Blame:
         untested = [i for i in below if i > floor and line.verdict_at(i) is None]
         verdict = line.verdict_at(first)
         rerun_pending = verdict is not None and verdict.pending
-        sha = order[first]
+        sha = order[firsts[key]]  # (the probe key's own first failure, chance-looking or not)
         tries = verdict.tries if verdict is not None and verdict.failed else 0
         evidence = [self._evidence(first, key)]
         parent_passed = False
         if len(span) == 1 and first > 0:
             for other in sorted(ranges):
                 before = self.lines[other].verdict_at(first - 1)
-                at = self.lines[other].verdict_at(first)
-                if before is not None and passed_for(before, at):
-                    parent_passed = True
-                    if before.passed or at is None:
-                        evidence.append(self._evidence(first - 1, other))
-                    else:  # the job failing at the culprit that passed there (a shard)
-                        job = min(before.passed_names & at.failed_names)
-                        shard = JobKey(other.workflow, job)
-                        evidence.append(Evidence(order[first - 1], shard, ("success",)))
-                    break
+                if before is None:
+                    continue
+                if before.passed:
+                    evidence.append(self._evidence(first - 1, other))
+                elif shard := shard_passed(before, self.lines[other].verdict_at(first)):
+                    passed = JobKey(other.workflow, shard)
+                    evidence.append(Evidence(order[first - 1], passed, ("success",)))
+                else:
+                    continue
+                parent_passed = True
+                break
         # A failure below that is being rerun most likely fails again and is the first
         # failure once more: bisecting the commits after it meanwhile would be wasted.
         refailing = any(line.verdicts[line.position(i)].tries for i in running)
@@ -244,18 +246,14 @@ class Blame:
         if over:  # (but not past a failure below whose rerun runs: it most likely fails again)
             settled = not rerun_pending and not refailing
         confirmed = len(span) == 1 and tries >= 2 and parent_passed
-        chance = (chances or {}).get(key)
-        target, again = (first, verdict) if chance is None else (chance, line.verdict_at(chance))
-        # (A chance-looking failure below is rerun first: the failure above, rerun, would be
-        # pending meanwhile and no longer show that the breakage's shards passed below it.
-        # Once it passes, the failure above is the first failure, rerun in turn.)
-        once = again is not None and again.failed and again.tries == 1
-        if settled and confirm and not confirmed and again is not None and once:
-            result = again.decisive
-            job, job_id, run_id = result.job, result.job_id, result.run_id
-            wanted.append(Probe(RERUN, order[target], key.workflow, job, job_id, run_id))
-        if chance is not None:
-            sha = order[chance]  # (the probe key's first failure, chance-looking)
+        # The rerun: at the first failure, or at a chance-looking one below it (the failure
+        # above, rerun, would be pending meanwhile and no longer show that the breakage's
+        # shards passed below it; once the chance one passes, the one above is rerun).
+        again = line.verdict_at(firsts[key])
+        once = again if again is not None and again.failed and again.tries == 1 else None
+        if settled and confirm and not confirmed and once is not None:
+            result = once.decisive
+            wanted.append(Probe(RERUN, sha, key.workflow, result.job, result.job_id, result.run_id))
         if confirmed:
             status = CulpritStatus.CONFIRMED
         elif wanted or running or rerun_pending or (gap and bisect and untested):
@@ -391,18 +389,12 @@ class Blame:
         )
 
 
-def passed_for(parent: Verdict, child: Verdict | None) -> bool:
-    """Whether the key passed at a parent for the failures at its child: it passed there, or
-    it failed once there while job names failing at the child passed (a chance failure of
-    one shard below a breakage of the others)."""
-    if parent.passed:
-        return True
-    return (
-        parent.failed
-        and parent.tries < 2
-        and child is not None
-        and bool(parent.passed_names & child.failed_names)
-    )
+def shard_passed(parent: Verdict, child: Verdict | None) -> str | None:
+    """A job name failing at the child that passed at its parent, where the key failed once
+    (a chance failure of one shard below a breakage of the others); None when there is none."""
+    if child is None or not parent.failed or parent.tries >= 2:
+        return None
+    return min(parent.passed_names & child.failed_names, default=None)
 
 
 def reach(line: KeyLine, first: int) -> int:
