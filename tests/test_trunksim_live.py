@@ -105,6 +105,33 @@ def test_reruns_and_tag_runs_join_the_feed_in_order_and_follow_the_truth() -> No
     assert [r.ok for r in trunk.requests] == [True, False, True, True]
 
 
+def test_a_run_asked_for_draws_the_same_whatever_was_asked_before_it() -> None:
+    """Two versions of the App fed one trunk differ by what they ask, not by chance: a tag
+    run's chance failures and durations, and a rerun's, are the same whether or not other
+    runs were asked for before them (each draws from a stream of its own)."""
+    noisy = SMALL | {"flake_rate": 0.3}  # (most jobs of a run fail by chance somewhere)
+
+    def asked(first: bool) -> list[tuple[Any, ...]]:
+        trunk = Trunk(Knobs(seed=5, **noisy))
+        if first:  # another App asks for more runs first
+            for i in (3, 7, 11):
+                assert trunk.tag_run(trunk.shas[i], TAG.format(trunk.shas[i]), 100.0)
+        sha = trunk.shas[20]
+        assert trunk.tag_run(sha, TAG.format(sha), 200.0)
+        (run_id,) = trunk.requests[-1].run_ids
+        job = next(j for j, (r, _) in trunk._job_ids.items() if r == run_id)
+        assert trunk.rerun_job(job, 400.0)
+        return [
+            (e.at, e.kind, e.data["status"], e.data.get("conclusion"), e.data.get("name"))
+            for e in trunk.injected
+            if e.data["index"] == 20
+        ]
+
+    alone = asked(first=False)
+    assert any(conclusion == "failure" for *_, conclusion, _ in alone)  # chance failures
+    assert asked(first=True) == alone
+
+
 def test_a_rerun_someone_requested_already_stands_for_the_apps() -> None:
     trunk = Trunk(Knobs(seed=5, **(SMALL | {"rerun_rate": 1.0})))
     run_id = 0

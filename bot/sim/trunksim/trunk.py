@@ -7,6 +7,7 @@ import hashlib
 import heapq
 import random
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from bot.sim.trunksim import truth
@@ -231,10 +232,25 @@ class Trunk:
             return all(n in ahead[0].jobs for n in names), True
         prior = record.conclusions()
         number = record.attempts[-1].number + 1
-        start = minute + self.rng.uniform(1, 5)  # waiting for a runner
-        attempt, _ = self._attempt(run_id, record, number, start, names, False, prior)
+        with self._drawing(record, f"attempt {number}"):
+            start = minute + self.rng.uniform(1, 5)  # waiting for a runner
+            attempt, _ = self._attempt(run_id, record, number, start, names, False, prior)
         attempt.requested = minute
         return True, False
+
+    @contextmanager
+    def _drawing(self, record: RunRecord, what: str) -> Iterator[None]:
+        """Draw a run asked for while fed from its own random stream, named by its commit,
+        workflow, ref and attempt: what it does (chance failures, durations) does not
+        depend on which other runs were asked before it, so two versions of the App fed
+        the same trunk differ by what they ask, not by draws shifted along one stream."""
+        shared = self.rng
+        name = (self.knobs.seed, record.index, record.workflow, record.branch, what)
+        self.rng = random.Random("/".join(map(str, name)))
+        try:
+            yield
+        finally:
+            self.rng = shared
 
     def tag_run(self, sha: str, tag: str, minute: float) -> bool:
         """Run every workflow on a commit, as a push of `tag` there starts them."""
@@ -243,8 +259,10 @@ class Trunk:
         if index is not None:
             for number, workflow in enumerate(sorted(self.knobs.workflows)):
                 run_id = self._next_run + number
+                again = sum(r.index == index and r.branch == tag for r in self.runs.values())
                 record = self.runs[run_id] = RunRecord(index, workflow, tag)
-                self._attempt(run_id, record, 1, minute + 0.1, None, False, {})
+                with self._drawing(record, f"run {again // len(self.knobs.workflows)}"):
+                    self._attempt(run_id, record, 1, minute + 0.1, None, False, {})
                 started.append(run_id)
             self._next_run += 10
         self.requests.append(
