@@ -474,7 +474,8 @@ async def test_a_confirmation_rerun_refused_while_its_run_runs_is_asked_again_la
     sim: SimulatedGitHub, gh: GitHubClient, tmp_path: Path
 ) -> None:
     """GitHub reruns only finished runs: a refusal is kept (it costs no budget) and the rerun
-    is asked again `RETRY_REFUSED_SECONDS` later, at most `MAX_REFUSALS` times."""
+    is asked again `RETRY_REFUSED_SECONDS` later, at most `MAX_REFUSALS` times (with
+    bisection off: no tag to run the workflow again through)."""
     seed(sim)
     sim.add_run(REPO, 503, [{"name": "test", "conclusion": "failure"}], head_sha=SHAS[1])
     sim.repo(REPO).runs[503].conclusions[1] = None  # another job of it still runs
@@ -487,7 +488,8 @@ async def test_a_confirmation_rerun_refused_while_its_run_runs_is_asked_again_la
     store = open_store(f"sqlite:///{tmp_path / 'probes.db'}")
     await store.open()
     try:
-        records, settings, prober = Records(store), ProbeSettings(), GitHubProber(gh)
+        records, prober = Records(store), GitHubProber(gh)
+        settings = ProbeSettings(tag_pattern=None)
         (refused,) = await request_probes([decision], prober, records, settings, 1000.0)
         assert (refused.outcome, refused.refusals) == ("refused", 1)
         assert await request_probes([decision], prober, records, settings, 1300.0) == []
@@ -500,6 +502,51 @@ async def test_a_confirmation_rerun_refused_while_its_run_runs_is_asked_again_la
         stuck = replace(asked, outcome="refused", refusals=MAX_REFUSALS)
         await records.put(stuck)
         assert await request_probes([decision], prober, records, settings, later * 2) == []
+    finally:
+        await store.close()
+
+
+async def test_a_refused_confirmation_rerun_of_an_open_alert_runs_through_the_bisect_tag(
+    sim: SimulatedGitHub, gh: GitHubClient, tmp_path: Path
+) -> None:
+    """While the failing run still runs, GitHub refuses the rerun; an open alert does not
+    wait hours for it: the workflow runs again on the commit through its bisect tag (one run
+    of the budget). A tag already there (its runs started by someone else) is not taken as
+    ours: the rerun stays refused and is asked again later. A recovered alert takes no tag."""
+    seed(sim)
+    sim.add_run(REPO, 505, [{"name": "test", "conclusion": "failure"}], head_sha=SHAS[1])
+    sim.repo(REPO).runs[505].conclusions[1] = None  # another job of it still runs
+    test_id = await job_id(gh, 505, "test")
+    probe = Probe(RERUN, SHAS[1], "trunk", "test", test_id, 505)
+    breakage = Breakage((JobKey("trunk", "test"),), (SHAS[1],), SHAS[1], wanted=(probe,))
+    decision = Decision(
+        DecisionKind.UPDATE, "a4", REPO, "main", "ci", (), 3, (SHAS[1],), breakages=(breakage,)
+    )
+    tag = f"trunkwatch/bisect/{SHAS[1]}"
+    store = open_store(f"sqlite:///{tmp_path / 'retag.db'}")
+    await store.open()
+    try:
+        records, settings, prober = Records(store), ProbeSettings(), GitHubProber(gh)
+        (asked,) = await request_probes([decision], prober, records, settings, 1000.0)
+        assert (asked.kind, asked.outcome, asked.tag) == (RERUN, "requested", tag)
+        posts = [r.path for r in sim.requests if r.method == "POST"]
+        assert posts[-2].endswith(f"/actions/jobs/{test_id}/rerun")
+        assert posts[-1].endswith("/git/refs")
+        assert sim.tags(REPO) == {tag: SHAS[1]}
+        (row,) = await records.find(CulpritRun, alert="a4")
+        assert (row.outcome, row.tag) == ("requested", tag)  # one run of the budget
+        assert await request_probes([decision], prober, records, settings, 1100.0) == []
+
+        other = replace(decision, alert="a5")  # the tag is there now: not ours to read
+        (refused,) = await request_probes([other], prober, records, settings, 1000.0)
+        assert (refused.outcome, refused.refusals, refused.tag) == ("refused", 1, tag)
+
+        recovered = replace(decision, alert="a6", kind=DecisionKind.CLOSE)
+        recovered = replace(recovered, reason=CloseReason.RECOVERED)
+        before = len(sim.requests)
+        (waits,) = await request_probes([recovered], prober, records, settings, 1000.0)
+        assert (waits.outcome, waits.tag) == ("refused", "")
+        assert not any(r.path.endswith("/git/refs") for r in sim.requests[before:])
     finally:
         await store.close()
 

@@ -221,7 +221,10 @@ def _runs_lines(ctx: BodyContext) -> list[str]:
         return []
     lines = ["| run | commit | job | asked at |", "|---|---|---|---|"]
     for run in sorted(ctx.runs, key=lambda r: r.at):
-        what = "rerun" if run.kind == RERUN else f"bisect tag `{md.escape(run.tag, 120)}`"
+        tag = f"`{md.escape(run.tag, 120)}`"
+        what = f"bisect tag {tag}" if run.kind != RERUN else "rerun"
+        if run.kind == RERUN and run.tag:
+            what = f"rerun, through tag {tag}"
         if run.outcome != "requested":
             what += f" ({md.escape(run.outcome, 60)})"
         job = md.escape(run.job or run.workflow, 120)

@@ -53,7 +53,7 @@ class Prober(Protocol):
 
     async def rerun_failed_jobs(self, repo: str, run_id: int) -> bool: ...
 
-    async def create_tag(self, repo: str, tag: str, sha: str) -> bool: ...
+    async def create_tag(self, repo: str, tag: str, sha: str, existing_ok: bool = True) -> bool: ...
 
     async def delete_tag(self, repo: str, tag: str) -> None: ...
 
@@ -70,8 +70,8 @@ class GitHubProber:
     async def rerun_failed_jobs(self, repo: str, run_id: int) -> bool:
         return await ci.rerun_failed_jobs(self.gh, repo, run_id)
 
-    async def create_tag(self, repo: str, tag: str, sha: str) -> bool:
-        return await ci.create_tag(self.gh, repo, tag, sha)
+    async def create_tag(self, repo: str, tag: str, sha: str, existing_ok: bool = True) -> bool:
+        return await ci.create_tag(self.gh, repo, tag, sha, existing_ok)
 
     async def delete_tag(self, repo: str, tag: str) -> None:
         await ci.delete_tag(self.gh, repo, tag)
@@ -149,6 +149,10 @@ async def _for_alert(
             before = asked.get(probe.id)
             refusals = before.refusals if before is not None else 0
             run = await _request(decision, probe, prober, records, settings, now, refusals)
+            if _through_tag(decision, probe, run, settings):
+                run = await _request(
+                    decision, probe, prober, records, settings, now, refusals, by_tag=True
+                )
             asked[run.probe] = run
             made.append(run)
             used += run.outcome == "requested"
@@ -183,6 +187,22 @@ def _next(
     return None
 
 
+def _through_tag(
+    decision: Decision, probe: Probe, run: CulpritRun, settings: ProbeSettings
+) -> bool:
+    """Whether a rerun GitHub refused (its workflow run still runs, or is too old) is asked
+    through the bisect tag instead: a new run of the workflow on the same commit, whose
+    result for the job is as good as a second attempt. For an open alert only (a recovered
+    one waits for the rerun: it withdraws or not, and the fix is in), and only when no run
+    on that tag is going (GitHub refuses a tag that exists: the rerun is asked again)."""
+    return (
+        probe.kind == RERUN
+        and run.outcome != "requested"
+        and decision.kind is not DecisionKind.CLOSE
+        and settings.tag_for(probe.sha) is not None
+    )
+
+
 def _retry(probe: Probe, run: CulpritRun, now: float) -> bool:
     """Whether a refused rerun is asked again now."""
     return (
@@ -201,8 +221,9 @@ async def _request(
     settings: ProbeSettings,
     now: float,
     refusals: int = 0,
+    by_tag: bool = False,
 ) -> CulpritRun:
-    tag = settings.tag_for(probe.sha) if probe.kind == BISECT else None
+    tag = settings.tag_for(probe.sha) if probe.kind == BISECT or by_tag else None
     run = CulpritRun(
         alert=decision.alert,
         probe=probe.id,
@@ -222,7 +243,7 @@ async def _request(
     why = "refused"
     try:
         if tag is not None:
-            ok = await prober.create_tag(decision.repo, tag, probe.sha)
+            ok = await prober.create_tag(decision.repo, tag, probe.sha, existing_ok=not by_tag)
         elif probe.job_id:
             ok = await prober.rerun_job(decision.repo, probe.job_id)
         else:

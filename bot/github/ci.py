@@ -85,16 +85,20 @@ async def rerun_failed_jobs(gh: GitHubAPI, repo: str, run_id: int) -> bool:
     return await _requested(call, f"{repo} run {run_id}")
 
 
-async def create_tag(gh: GitHubAPI, repo: str, tag: str, sha: str) -> bool:
+async def create_tag(
+    gh: GitHubAPI, repo: str, tag: str, sha: str, existing_ok: bool = True
+) -> bool:
     """Tag `sha` as `tag` (a lightweight tag, which the repository's workflows may run on):
     `POST /repos/{owner}/{repo}/git/refs` {"ref": "refs/tags/<tag>", "sha"} (201). A tag
-    that already exists (422 "Reference already exists") counts as created."""
+    that already exists (422 "Reference already exists") counts as created, or, when not
+    `existing_ok`, as refused (False): its runs were started by someone else."""
     body = {"ref": TAG_PREFIX + tag, "sha": sha}
     try:
         await gh.post(REFS, url_vars=_repo_vars(repo), data=body)
     except gidgethub.BadRequest as exc:
         if exc.status_code != 422 or "already exists" not in str(exc).lower():
             raise
+        return existing_ok
     return True
 
 

@@ -203,7 +203,7 @@ class TrunkProber:
             return self._refuse("rerun_failed")
         return self.trunk.rerun_failed(run_id, self.clock())
 
-    async def create_tag(self, repo: str, tag: str, sha: str) -> bool:
+    async def create_tag(self, repo: str, tag: str, sha: str, existing_ok: bool = True) -> bool:
         if repo != self.trunk.repo or tag in self.tags:  # GitHub: the reference exists
             return self._refuse("tag", sha, tag)
         ok = self.trunk.tag_run(sha, tag, self.clock())
