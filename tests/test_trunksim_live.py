@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.sim.quality import (
+    Alert,
     TrunkProber,
     alerts_of,
     breakage_reports,
@@ -272,6 +273,16 @@ async def test_per_breakage_report_on_hand_built_decisions() -> None:
     assert (score.exact_final, score.breakages, score.confirmed) == (1, 1, 1)
     assert score.runs == [2]
     assert score.wrong_confirmed == 1  # B's
+    # An alert on chance failures before the culprit, which A's job joined (its recovery, in
+    # trunk order before the culprit, not known yet) and which confirmed A's culprit: a
+    # real culprit, of a job it showed failing; one that showed only failures before the
+    # culprit and confirmed it would be wrong.
+    key = f"{b.workflow} / {normalized(sorted(b.jobs)[0])}"
+    joined = Alert(b.workflow, 1100.0, c + 3, {c - 3}, {key}, recovered_at=c - 2)
+    joined.seen, joined.confirmed = {(key, c - 3): c - 2, (key, c): c + 3}, {c: 1150.0}
+    assert culprit_score(trunk, [joined], []).wrong_confirmed == 0
+    joined.seen = {(key, c - 3): c - 2}
+    assert culprit_score(trunk, [joined], []).wrong_confirmed == 1
     assert (score.withdrawn_flaky, score.left_standing) == (1, 0)
     assert (score.reverts, score.wrong_reverts) == (1, 0)
     assert f"| {c} | {b.fix} |" in breakage_table([report])

@@ -155,6 +155,16 @@ class CulpritScore:
             setattr(self, name, getattr(self, name) + value)
 
 
+def showed_failing(a: Alert, b: Breakage) -> bool:
+    """Whether the alert showed one of the breakage's jobs failing from its culprit on: its
+    culprit, confirmed there, is no wrong one, even when the alert does not account for the
+    breakage (it recovered, in trunk order, before the culprit, and the breakage's jobs
+    joined it until that recovery was known)."""
+    return a.group == b.workflow and any(
+        key in b.keys and b.culprit <= first < b.fix for key, first in a.seen
+    )
+
+
 def culprit_score(trunk: Trunk, alerts: list[Alert], reports: list[BreakageReport]) -> CulpritScore:
     result = CulpritScore(breakages=len(reports))
     for report in reports:
@@ -174,7 +184,9 @@ def culprit_score(trunk: Trunk, alerts: list[Alert], reports: list[BreakageRepor
             owners.setdefault(id(a), []).append(b)
     for a in alerts:
         owner = owners.get(id(a))
-        theirs = {b.culprit for b in owner or ()}
+        theirs = {b.culprit for b in owner or ()} | {
+            b.culprit for b in trunk.breakages if showed_failing(a, b)
+        }
         result.wrong_confirmed += sum(c not in theirs for c in a.confirmed)
         if owner is None and (a.reason is CloseReason.FLAKY or passed_on_rerun(trunk, a, final)):
             result.withdrawn_flaky += a.reason is CloseReason.FLAKY
