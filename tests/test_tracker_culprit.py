@@ -332,8 +332,10 @@ def test_a_first_failure_of_one_shard_is_the_culprit_when_that_shard_alone_fails
 def test_a_failure_of_most_shards_below_a_commit_still_running_ends_the_blamelist() -> None:
     """Both shards fail at 3, the culprit; 4 still runs; 5-7 fail. A lone failure below a
     running commit may be chance, but both shards of a suite failing at once are not: the
-    suspects are 3 alone, as the reference says. One shard failing alone there would leave
-    them provisional up to the streak (3-5) until 4 reports."""
+    suspects are 3 alone, as the reference says. Shard 1 failing alone there, where shard 2
+    passed (which fails on 5 and 6), looks like chance: the breakage of shard 2 starts
+    above it, and the suspects are provisional from 4 up to the streak (4-5) until 4
+    reports, as they would be once 4 reports a failure (4 alone)."""
     one, two = "test (default, 1, 2, linux)", "test (default, 2, 2, linux)"
 
     def history(both: bool) -> list[Push | JobResult]:
@@ -346,7 +348,7 @@ def test_a_failure_of_most_shards_below_a_commit_still_running_ends_the_blamelis
         return facts
 
     order = [sha(i) for i in range(8)]
-    for both, suspects in ((True, (3,)), (False, (3, 4, 5))):
+    for both, suspects in ((True, (3,)), (False, (4, 5))):
         r = tracker()
         facts = history(both)
         r.feed(*facts)
@@ -354,6 +356,32 @@ def test_a_failure_of_most_shards_below_a_commit_still_running_ends_the_blamelis
         results = [f for f in facts if isinstance(f, JobResult)]
         judged = judge(order, results, GroupRule("ci", threshold=3))
         assert judged.suspects == suspects
+
+
+def test_the_suspects_above_a_chance_looking_failure_stay_while_a_bisect_run_goes() -> None:
+    """Shard 1 failed once at 1 by chance, where shard 2 passed; 2 and 3 (a stack) never ran;
+    shard 2 fails from 4 on. The suspects are 2-4, and the App tags 2 and 3. Their runs make
+    2 and 3 pending, between the chance failure and the streak: the suspects stay 2-4 (they
+    used to widen back to 1-4, the last pass, and more commits were tagged), in the engine
+    as in the reference."""
+    one, two = "test (default, 1, 2, linux)", "test (default, 2, 2, linux)"
+    facts: list[Push | JobResult] = [push(0, 7)]
+    for i in (0, 1, 4, 5, 6, 7):
+        facts.append(result(i, one, "failure" if i == 1 else "success", job_id=10 * i + 1))
+        facts.append(result(i, two, "success" if i < 2 else "failure", job_id=10 * i + 2))
+    order = [sha(i) for i in range(8)]
+    r = tracker()
+    r.feed(*facts)
+    (breakage,) = latest(r).breakages
+    assert breakage.suspects == (sha(2), sha(3), sha(4))
+    assert {p.sha for p in breakage.wanted if p.kind == BISECT} == {sha(2), sha(3)}
+    running = [replace(result(i, one, None, job_id=10 * i + 1), status="queued") for i in (2, 3)]
+    r.feed(*(tagged(f) for f in running))
+    (breakage,) = latest(r).breakages
+    assert breakage.suspects == (sha(2), sha(3), sha(4))
+    assert breakage.status is CulpritStatus.CONFIRMING and not breakage.wanted
+    results = [f for f in facts if isinstance(f, JobResult)] + running
+    assert judge(order, results, GroupRule("ci", threshold=3)).suspects == (2, 3, 4)
 
 
 def test_a_first_failure_of_the_same_shards_as_above_has_nothing_above_it_run() -> None:

@@ -95,6 +95,7 @@ class Blame:
             # chance most likely, or another fault, which its rerun would tell).
             if high > first and line.verdicts[first_pos].tries < 2:
                 low = first + 1
+            low = above_chance(line, low, first_pos)
             failed = line.latest_failed(index)
             running = [
                 p for p in range(bisect_left(line.idx, low), first_pos) if line.verdicts[p].pending
@@ -405,6 +406,27 @@ def reach(line: KeyLine, first: int) -> int:
     if looks_chance(line.verdicts[first], [line.verdicts[p] for p in above]):
         return line.idx[above[0]]
     return line.idx[first]
+
+
+def above_chance(line: KeyLine, low: int, first: int) -> int:
+    """Where a blamelist starts, given that it starts at commit `low` at the latest: above a
+    lower failure (below a pending commit, before position `first`) that failed once and
+    looks like chance (`looks_chance`) next to the two failures above it with a result. The
+    breakage's jobs passed there, whatever runs between: a bisect run on a commit between
+    would otherwise widen the suspects back down to the last pass."""
+    for p in range(first - 1, bisect_left(line.idx, low) - 1, -1):
+        verdict = line.verdicts[p]
+        if not verdict.failed or verdict.tries >= 2:
+            continue
+        decided: list[Verdict] = []
+        for above in line.verdicts[p + 1 :]:
+            if not above.infra and not above.pending:
+                decided.append(above)
+                if len(decided) == 2:
+                    break
+        if looks_chance(verdict, decided):
+            return line.idx[p] + 1
+    return low
 
 
 def overlapping(ranges: dict[JobKey, tuple[int, int]]) -> list[list[JobKey]]:

@@ -232,7 +232,8 @@ def streak_and_blame(
     (`looks_chance`, next to the two failures above it), the blamelist goes on up to the next
     failure: the culprit may be that one or a commit between, where the job did not run; and
     unless it failed again on a rerun, it starts above it, where the jobs failing above last
-    passed."""
+    passed. So does a lower failure, below a pending commit, that failed once and looks like
+    chance next to the two failures above it with a result."""
     counted = [i for i, s in enumerate(states) if s is not State.NONE and s != INFRA]
     while counted and states[counted[-1]] is State.PENDING:
         counted.pop()
@@ -261,6 +262,19 @@ def streak_and_blame(
         high = above[0]
         if not failures[first].again:  # failed once: the breakage's jobs last passed there
             low = first + 1
+    # A lower failure, below a pending commit, that failed once and looks like chance next
+    # to the two failures above it with a result: the breakage's jobs passed there, so the
+    # blamelist starts above it, whatever runs between (a bisect run there would otherwise
+    # widen the suspects back down to the last pass).
+    for i in reversed([i for i in counted if low <= i < first]):
+        if states[i] is not State.FAIL or not failures or failures[i].again:
+            continue
+        decided = [j for j in counted if j > i and states[j] is not State.PENDING][:2]
+        if all(states[j] is State.FAIL for j in decided) and looks_chance(
+            failures[i], [failures[j] for j in decided]
+        ):
+            low = i + 1
+            break
     blamelist = tuple(range(low, high + 1))
     pending = tuple(i for i in blamelist if states[i] is State.PENDING)
     return KeyJudgement(tuple(states), streak, blamelist, pending, bool(passes))
