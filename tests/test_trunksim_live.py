@@ -199,6 +199,26 @@ async def test_the_prober_refuses_a_tag_twice_and_logs_every_request() -> None:
     assert prober.log[3].sha == sha
 
 
+async def test_a_tag_is_gone_once_its_first_run_completed_as_the_app_deletes_it() -> None:
+    """The App deletes a bisect tag when the first run on it completes; a trunk fed without
+    a GitHub client does not see that call, so the prober takes the tag as gone from that
+    moment: a second tag on the commit is refused while the first one's runs go, and
+    starts new runs after."""
+    trunk = Trunk(Knobs(seed=5, **SMALL))
+    minute = 500.0
+    prober = TrunkProber(trunk, lambda: minute)
+    sha, tag = trunk.shas[10], TAG.format(trunk.shas[10])
+    assert await prober.create_tag(trunk.repo, tag, sha)
+    (request,) = [r for r in prober.log if r.kind == "tag"]
+    first_done = min(trunk.runs[run_id].attempts[0].done for run_id in request.run_ids)
+    minute = first_done - 0.5
+    assert not await prober.create_tag(trunk.repo, tag, sha)
+    minute = first_done + 0.5
+    assert await prober.create_tag(trunk.repo, tag, sha)
+    again = [r for r in prober.log if r.kind == "tag" and r.ok][-1]
+    assert again.run_ids and not set(again.run_ids) & set(request.run_ids)
+
+
 def test_runs_only_on_the_last_commit_of_each_push() -> None:
     trunk = Trunk(Knobs(seed=7, last_commit_only=True, stack=(2, 4), **SMALL))
     heads = {push[-1] for push in trunk.pushes}

@@ -184,6 +184,7 @@ class TrunkProber:
         self.trunk = trunk
         self.clock = clock or (lambda: trunk.now)
         self.tags: dict[str, str] = {}  # tag → commit, while it exists
+        self.tag_runs: dict[str, tuple[int, ...]] = {}  # tag → the runs it started
 
     @property
     def log(self) -> list[Request]:
@@ -204,12 +205,23 @@ class TrunkProber:
         return self.trunk.rerun_failed(run_id, self.clock())
 
     async def create_tag(self, repo: str, tag: str, sha: str, existing_ok: bool = True) -> bool:
+        if tag in self.tags and self._deleted(tag):
+            del self.tags[tag]
         if repo != self.trunk.repo or tag in self.tags:  # GitHub: the reference exists
             return self._refuse("tag", sha, tag)
         ok = self.trunk.tag_run(sha, tag, self.clock())
         if ok:
             self.tags[tag] = sha
+            self.tag_runs[tag] = self.trunk.requests[-1].run_ids
         return ok
+
+    def _deleted(self, tag: str) -> bool:
+        """Whether the App has deleted the tag by now: it does when the first run on it
+        completes (`handlers.workflow_run`, through its GitHub client, which a trunk fed
+        without one does not have: the moment is the run's)."""
+        now = self.clock()
+        runs = (self.trunk.runs[run_id] for run_id in self.tag_runs.get(tag, ()))
+        return any(run.attempts and run.attempts[0].done <= now for run in runs)
 
     async def delete_tag(self, repo: str, tag: str) -> None:
         sha = self.tags.pop(tag, "") if repo == self.trunk.repo else ""
