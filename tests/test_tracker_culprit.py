@@ -384,6 +384,59 @@ def test_the_suspects_above_a_chance_looking_failure_stay_while_a_bisect_run_goe
     assert judge(order, results, GroupRule("ci", threshold=3)).suspects == (2, 3, 4)
 
 
+def test_a_shard_that_passed_in_a_bisect_run_still_going_ends_the_suspects_below() -> None:
+    """Both shards fail from 3 on (3 ends a stack of 1-3 that ran only at its top). The App
+    tags 1 and 2. At 2 shard 1 has passed while shard 2 is still running: the breakage fails
+    shard 1 from its culprit on, so the suspect is 3 alone and its confirmation rerun is
+    asked now, not once the slowest shard at 2 reports (in the engine as in the reference)."""
+    one, two = "test (default, 1, 2, linux)", "test (default, 2, 2, linux)"
+    facts: list[Push | JobResult] = [push(0, 0), push(1, 3), push(4, 4), push(5, 5)]
+    for i in (0, 3, 4, 5):
+        facts.append(result(i, one, "success" if i == 0 else "failure", job_id=10 * i + 1))
+        facts.append(result(i, two, "success" if i == 0 else "failure", job_id=10 * i + 2))
+    r = tracker(bisect_tag=TAG)
+    r.feed(*facts)
+    (breakage,) = latest(r).breakages
+    assert breakage.suspects == (sha(1), sha(2), sha(3))
+    assert {p.sha for p in breakage.wanted if p.kind == BISECT} == {sha(1), sha(2)}
+    at_two = [
+        tagged(result(2, one, "success", job_id=21)),
+        replace(tagged(result(2, two, None, job_id=22)), status="queued"),
+    ]
+    r.feed(*at_two)
+    (breakage,) = latest(r).breakages
+    assert breakage.suspects == (sha(3),)
+    assert [(p.kind, p.sha) for p in breakage.wanted] == [(RERUN, sha(3))]
+    order = [sha(i) for i in range(6)]
+    results = [f for f in facts if isinstance(f, JobResult)] + at_two
+    assert judge(order, results, GroupRule("ci", threshold=3)).suspects == (3,)
+
+
+def test_a_shard_that_failed_only_at_the_first_failure_passing_below_ends_nothing() -> None:
+    """Shard 2 fails from 3 on; shard 1 failed at 3 too, by chance (it passes at 4 and 5).
+    Shard 1 passing at 2 while shard 2 still runs there says nothing of the breakage: the
+    suspects stay 1-3."""
+    one, two, three = (f"test (default, {n}, 3, linux)" for n in (1, 2, 3))
+    facts: list[Push | JobResult] = [push(0, 0), push(1, 3), push(4, 4), push(5, 5)]
+    for i in (0, 3, 4, 5):
+        facts.append(result(i, one, "failure" if i == 3 else "success", job_id=10 * i + 1))
+        facts.append(result(i, two, "success" if i == 0 else "failure", job_id=10 * i + 2))
+        facts.append(result(i, three, "success", job_id=10 * i + 3))
+    r = tracker(bisect_tag=TAG)
+    r.feed(*facts)
+    at_two = [
+        tagged(result(2, one, "success", job_id=21)),
+        replace(tagged(result(2, two, None, job_id=22)), status="queued"),
+        tagged(result(2, three, "success", job_id=23)),
+    ]
+    r.feed(*at_two)
+    (breakage,) = latest(r).breakages
+    assert breakage.suspects == (sha(1), sha(2), sha(3))
+    order = [sha(i) for i in range(6)]
+    results = [f for f in facts if isinstance(f, JobResult)] + at_two
+    assert judge(order, results, GroupRule("ci", threshold=3)).suspects == (1, 2, 3)
+
+
 def test_a_first_failure_of_the_same_shards_as_above_has_nothing_above_it_run() -> None:
     """The same stacks, where both shards fail at 3 as at 6: 3 is most likely the first
     failure of the breakage, and only the untested commits below it are run."""

@@ -96,6 +96,7 @@ class Blame:
             if high > first and line.verdicts[first_pos].tries < 2:
                 low = first + 1
             low = above_chance(line, low, first_pos)
+            low = above_shards_passed(line, low, first_pos)
             failed = line.latest_failed(index)
             running = [
                 p for p in range(bisect_left(line.idx, low), first_pos) if line.verdicts[p].pending
@@ -425,6 +426,23 @@ def above_chance(line: KeyLine, low: int, first: int) -> int:
                 if len(decided) == 2:
                     break
         if looks_chance(verdict, decided):
+            return line.idx[p] + 1
+    return low
+
+
+def above_shards_passed(line: KeyLine, low: int, first: int) -> int:
+    """Where a blamelist starts, given that it starts at commit `low` at the latest: above a
+    commit still running (below position `first`) where a job name passed that failed at
+    the first failure and at the two failures above it with a result. The breakage fails
+    that job from its culprit on, so the culprit is above that commit: the shards still
+    running there need not be waited for (a bisect run's shards report over hours)."""
+    decided = [v for v in line.verdicts[first:] if not v.infra and not v.pending][:3]
+    if len(decided) < 3 or not all(v.failed for v in decided):
+        return low
+    names = decided[0].failed_names & decided[1].failed_names & decided[2].failed_names
+    for p in range(first - 1, bisect_left(line.idx, low) - 1, -1):
+        verdict = line.verdicts[p]
+        if verdict.pending and verdict.passed_names & names:
             return line.idx[p] + 1
     return low
 

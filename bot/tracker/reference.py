@@ -33,7 +33,7 @@ class KeyJudgement:
 class Failure:
     """What a failing commit says beside FAIL: the exact job names of the key that failed and
     passed there, how many had a result, and whether the newest failing job failed on two
-    attempts there (its rerun failed again)."""
+    attempts there (its rerun failed again). A PENDING commit says which passed already."""
 
     failed: frozenset[str] = frozenset()
     passed: frozenset[str] = frozenset()
@@ -149,16 +149,18 @@ def _cell(
             and outcome_of(r.conclusion) is Outcome.FAIL
         )  # fmt: skip
         return State.FAIL, failing, Failure(failed, ok, len(names), tries >= 2)
-    if any(state is State.PENDING for state, _ in states.values()):
-        return State.PENDING, set(), Failure()
     passed = [n for n in names if states[n][0] is State.PASS]
+    if any(state is State.PENDING for state, _ in states.values()):
+        return State.PENDING, set(), Failure(passed=frozenset(passed))
     if passed:
         seen = {shard for shard in map(shard_of, passed) if shard is not None}
         totals = {total for _, total in seen}
         complete = all(s in seen for s in shards if s[1] in totals)
         if green or not shards or complete or (run is not None and not run.pending):
             return State.PASS, set(), Failure()
-        return (State.PENDING if run is not None else State.NONE), set(), Failure()
+        if run is not None:
+            return State.PENDING, set(), Failure(passed=frozenset(passed))
+        return State.NONE, set(), Failure()
     if any(state == INFRA for state, _ in states.values()):
         return INFRA, set(), Failure()
     return State.NONE, set(), Failure()
@@ -233,7 +235,8 @@ def streak_and_blame(
     failure: the culprit may be that one or a commit between, where the job did not run; and
     unless it failed again on a rerun, it starts above it, where the jobs failing above last
     passed. So does a lower failure, below a pending commit, that failed once and looks like
-    chance next to the two failures above it with a result."""
+    chance next to the two failures above it with a result; and a commit still running where
+    a job passed that failed at the first failure and at the two failures above it."""
     counted = [i for i, s in enumerate(states) if s is not State.NONE and s != INFRA]
     while counted and states[counted[-1]] is State.PENDING:
         counted.pop()
@@ -275,6 +278,17 @@ def streak_and_blame(
         ):
             low = i + 1
             break
+    # A commit still running where a job passed that failed at the first failure and at the
+    # two failures above it with a result: the breakage fails that job from its culprit on,
+    # so the blamelist starts above it (a bisect run's other shards report over hours).
+    decided = [j for j in counted if j >= first and states[j] is not State.PENDING][:3]
+    if failures and len(decided) == 3 and all(states[j] is State.FAIL for j in decided):
+        names = failures[decided[0]].failed & failures[decided[1]].failed
+        names &= failures[decided[2]].failed
+        for i in reversed([i for i in counted if low <= i < first]):
+            if states[i] is State.PENDING and failures[i].passed & names:
+                low = i + 1
+                break
     blamelist = tuple(range(low, high + 1))
     pending = tuple(i for i in blamelist if states[i] is State.PENDING)
     return KeyJudgement(tuple(states), streak, blamelist, pending, bool(passes))

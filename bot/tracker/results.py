@@ -97,7 +97,8 @@ class Verdict:
     # The conclusions of every completed attempt of the decisive job name (or run) on the
     # commit, oldest first ("infra" for a runner's failure): the evidence of a culprit.
     attempts: tuple[str, ...] = ()
-    # FAIL: the exact job names that failed, and those that passed (shards of a suite).
+    # FAIL: the exact job names that failed, and those that passed (shards of a suite);
+    # PENDING: those that passed already.
     failed_names: frozenset[str] = frozenset()
     passed_names: frozenset[str] = frozenset()
     seen: int = 0  # FAIL: how many of the key's job names have a result here (pending too)
@@ -268,7 +269,13 @@ class CommitResults:
             # The attempts that came before: a rerun of a failure shows its failures.
             tried = tuple(c for name in names for c in _conclusions(by_name[name]))
             return Verdict(
-                False, max(pending, key=identity), flakes, "", pending=True, attempts=tried
+                False,
+                max(pending, key=identity),
+                flakes,
+                "",
+                pending=True,
+                attempts=tried,
+                passed_names=frozenset(passed),
             )
         if passing:
             if green or not shards or _all_shards(passed, shards):
@@ -276,7 +283,7 @@ class CommitResults:
                 tried = _conclusions(by_name[best.job]) if best.job in by_name else ()
                 return Verdict(False, best, flakes, "", attempts=tried)
             if run is not None and run.pending:
-                return Verdict(False, run, flakes, "", pending=True)
+                return Verdict(False, run, flakes, "", pending=True, passed_names=frozenset(passed))
             if run is not None:  # the run is over: the shards that did not report never ran
                 return Verdict(False, max(passing, key=identity), flakes, "")
             return None
