@@ -294,3 +294,37 @@ def _runs(states: tuple[object, ...]) -> list[int]:
         elif state is State.PASS or state is State.PENDING:
             count = 0
     return lengths
+
+
+def test_a_run_that_failed_again_on_its_rerun_ends_the_blamelist_in_both() -> None:
+    """A workflow reporting runs only (no jobs): commit 3's run failed, and failed again on
+    its rerun; 4 has no run; 5 is still running; 6 and 7 fail. A run that failed on two attempts is no
+    chance: the suspects are 3 alone, in the engine as in the reference (the reference
+    used to read a run's failure as one attempt, and kept 3-6)."""
+    config = TrackerConfig(groups=(GroupRule("g", threshold=2),))
+    tracker = RepoTracker(REPO, config)
+    facts: list[Push | JobResult] = []
+    for i in range(1, 8):
+        sha = f"{i:040x}"
+        before = f"{i - 1:040x}" if i > 1 else NULL
+        at = (EPOCH + timedelta(minutes=10 * i)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        facts.append(Push(REPO, "main", before, sha, (CommitInfo(sha, timestamp=at),), f"p{i}"))
+        run = JobResult(REPO, "main", sha, "trunk", "", 1000 + i, 1, None, 0, started_at=at,
+                        status="requested", delivery_id=f"r{i}")  # fmt: skip
+        if i in (4, 5):
+            facts += [run] if i == 5 else []
+            continue
+        failed = i in (3, 6, 7)
+        done = replace(run, status="completed", conclusion="failure" if failed else "success",
+                       delivery_id=f"d{i}")  # fmt: skip
+        facts += [run, done]
+        if i == 3:
+            facts.append(replace(done, run_attempt=2, delivery_id=f"d{i}-2"))
+    results: list[JobResult] = []
+    for fact in facts:
+        tracker.apply(fact)
+        if isinstance(fact, JobResult):
+            results.append(fact)
+    three = (f"{3:040x}",)
+    assert _engine_view(tracker)[2] == three
+    assert _reference_view(tracker, results)[2] == three

@@ -123,7 +123,15 @@ def _cell(
         outcome = outcome_of(run.conclusion)
         if outcome is Outcome.NONE:
             return State.NONE, set(), Failure()
-        return (State.PASS if green else State.FAIL), {run.runner}, Failure()
+        if green:
+            return State.PASS, set(), Failure()
+        tries = {
+            (r.run_id, r.run_attempt)
+            for r in every
+            if r.workflow == key.workflow and not r.job and not r.pending and not r.infra
+            and outcome_of(r.conclusion) is Outcome.FAIL
+        }  # fmt: skip
+        return State.FAIL, {run.runner}, Failure(again=len(tries) >= 2)
     mine = [r for r in alive if ours(r)]
     if not mine:
         if run is not None and run.pending:
