@@ -298,9 +298,9 @@ def _runs(states: tuple[object, ...]) -> list[int]:
 
 def test_a_run_that_failed_again_on_its_rerun_ends_the_blamelist_in_both() -> None:
     """A workflow reporting runs only (no jobs): commit 3's run failed, and failed again on
-    its rerun; 4 has no run; 5 is still running; 6 and 7 fail. A run that failed on two attempts is no
-    chance: the suspects are 3 alone, in the engine as in the reference (the reference
-    used to read a run's failure as one attempt, and kept 3-6)."""
+    its rerun; 4 has no run; 5 is still running; 6 and 7 fail. A run that failed on two
+    attempts is no chance: the suspects are 3 alone, in the engine as in the reference (the
+    reference used to read a run's failure as one attempt, and kept 3-6)."""
     config = TrackerConfig(groups=(GroupRule("g", threshold=2),))
     tracker = RepoTracker(REPO, config)
     facts: list[Push | JobResult] = []
