@@ -125,13 +125,13 @@ def _cell(
             return State.NONE, set(), Failure()
         if green:
             return State.PASS, set(), Failure()
-        tries = {
+        failed_runs = {
             (r.run_id, r.run_attempt)
             for r in every
             if r.workflow == key.workflow and not r.job and not r.pending and not r.infra
             and outcome_of(r.conclusion) is Outcome.FAIL
         }  # fmt: skip
-        return State.FAIL, {run.runner}, Failure(again=len(tries) >= 2)
+        return State.FAIL, {run.runner}, Failure(again=len(failed_runs) >= 2)
     mine = [r for r in alive if ours(r)]
     if not mine:
         if run is not None and run.pending:
