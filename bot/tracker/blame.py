@@ -6,6 +6,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import islice
 from typing import TYPE_CHECKING
 
 from bot.tracker.model import (
@@ -419,13 +420,7 @@ def above_chance(line: KeyLine, low: int, first: int) -> int:
         verdict = line.verdicts[p]
         if not verdict.failed or verdict.tries >= 2:
             continue
-        decided: list[Verdict] = []
-        for above in line.verdicts[p + 1 :]:
-            if not above.infra and not above.pending:
-                decided.append(above)
-                if len(decided) == 2:
-                    break
-        if looks_chance(verdict, decided):
+        if looks_chance(verdict, decided(line, p + 1, 2)):
             return line.idx[p] + 1
     return low
 
@@ -436,15 +431,27 @@ def above_shards_passed(line: KeyLine, low: int, first: int) -> int:
     the first failure and at the two failures above it with a result. The breakage fails
     that job from its culprit on, so the culprit is above that commit: the shards still
     running there need not be waited for (a bisect run's shards report over hours)."""
-    decided = [v for v in line.verdicts[first:] if not v.infra and not v.pending][:3]
-    if len(decided) < 3 or not all(v.failed for v in decided):
+    streak = decided(line, first, 3)
+    if len(streak) < 3 or not all(v.failed for v in streak):
         return low
-    names = decided[0].failed_names & decided[1].failed_names & decided[2].failed_names
+    names = frozenset.intersection(*(v.failed_names for v in streak))
     for p in range(first - 1, bisect_left(line.idx, low) - 1, -1):
         verdict = line.verdicts[p]
         if verdict.pending and verdict.passed_names & names:
             return line.idx[p] + 1
     return low
+
+
+def decided(line: KeyLine, start: int, count: int) -> list[Verdict]:
+    """The first `count` verdicts from position `start` on that have a result (neither
+    pending nor a runner's failure), fewer when the line ends first."""
+    found: list[Verdict] = []
+    for verdict in islice(line.verdicts, start, None):
+        if not verdict.infra and not verdict.pending:
+            found.append(verdict)
+            if len(found) == count:
+                break
+    return found
 
 
 def overlapping(ranges: dict[JobKey, tuple[int, int]]) -> list[list[JobKey]]:

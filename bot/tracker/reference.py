@@ -291,8 +291,7 @@ def streak_and_blame(
     # so the blamelist starts above it (a bisect run's other shards report over hours).
     decided = [j for j in counted if j >= first and states[j] is not State.PENDING][:3]
     if failures and len(decided) == 3 and all(states[j] is State.FAIL for j in decided):
-        names = failures[decided[0]].failed & failures[decided[1]].failed
-        names &= failures[decided[2]].failed
+        names = frozenset.intersection(*(failures[j].failed for j in decided))
         for i in reversed([i for i in counted if low <= i < first]):
             if states[i] is State.PENDING and failures[i].passed & names:
                 low = i + 1
