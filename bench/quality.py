@@ -17,7 +17,7 @@ commits after the job's last pass up to its first failure.
                             [--modes jobs runs blind stacks overlap] [--culprit]
                             [--per-breakage] [--max-runs 6] [--stack 2 4] [--fix-commits 6 40]
                             [--revert off|auto] [--max-reverts-per-day 2] [--wait 30m]
-                            [--confirm-before-filing]
+                            [--confirm-before-filing] [--bisect-at-once 3]
 
 Modes: `jobs`, the repository sends `workflow_job` events; `runs`, it does not (jobs listed
 from the simulated GitHub); `blind`, `workflow_job` events but no announcements (no
@@ -50,8 +50,9 @@ from the alert to the confirmation; alerts on failures that passed on a rerun, w
 flaky or left standing; culprits confirmed that broke nothing; revert PRs opened (with
 `--revert auto`: the App opens one by itself for each confirmed culprit, within
 `max_reverts_per_day`) and how many of them were wrong; the breakages whose confirmed
-culprit got one. `--per-breakage` prints each breakage. The truth (and the plain rule) is
-that of the trunk without the App's runs.
+culprit got one. `--per-breakage` prints each breakage; `--bisect-at-once 2` measures the
+bisection that spends fewer runs, later (`culprit.bisect_at_once`). The truth (and the
+plain rule) is that of the trunk without the App's runs.
 """
 
 from __future__ import annotations
@@ -107,6 +108,9 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--culprit", action="store_true", help="the culprit table too")
     parser.add_argument("--per-breakage", action="store_true", help="each breakage too")
     parser.add_argument("--max-runs", type=int, default=6, help="culprit.max_runs")
+    parser.add_argument(
+        "--bisect-at-once", type=int, default=None, help="culprit.bisect_at_once (default: 3)"
+    )
     parser.add_argument("--stack", type=int, nargs=2, default=[2, 4], metavar=("FEWEST", "MOST"))
     parser.add_argument(
         "--fix-commits",
@@ -138,6 +142,8 @@ async def main(argv: list[str] | None = None) -> int:
     culprit_keys = [f"revert: {args.revert}"]
     if args.max_reverts_per_day is not None:
         culprit_keys.append(f"max_reverts_per_day: {args.max_reverts_per_day}")
+    if args.bisect_at_once is not None:
+        culprit_keys.append(f"bisect_at_once: {args.bisect_at_once}")
     if args.confirm_before_filing:
         culprit_keys.append("confirm_before_filing: true")
     text += "culprit: {" + ", ".join(culprit_keys) + "}\n"
@@ -185,6 +191,7 @@ async def main(argv: list[str] | None = None) -> int:
     print("\n".join(rows))
     if args.culprit:
         reverts = f"revert {args.revert}, max_reverts_per_day {config.culprit.max_reverts_per_day}"
+        reverts += f", bisect_at_once {config.culprit.bisect_at_once}"
         print(f"\nCulprit confirmation (culprit.max_runs {args.max_runs}, {reverts}):\n")
         print(CULPRIT_HEADER)
         print("\n".join(culprit_rows))

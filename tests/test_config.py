@@ -860,6 +860,7 @@ def test_culprit_defaults_when_the_section_is_absent() -> None:
         confirm_before_filing=False,
         bisect_tag="trunkwatch/bisect/{sha}",
         max_runs=6,
+        bisect_at_once=3,
         revert="off",
         max_reverts_per_day=2,
         no_revert_label="trunkwatch: no revert",
@@ -879,6 +880,13 @@ def test_culprit_settings() -> None:
     assert culprit_of("revert: auto\nconfirm: 'rerun'\n").revert == "auto"
     assert culprit_of("revert: 'off'\n").revert == "off"
     assert culprit_of("confirm_before_filing: true\n").confirm_before_filing
+    assert culprit_of("bisect_at_once: 2\n").bisect_at_once == 2
+    assert (
+        load_text("groups: {g: {}}\nculprit: {bisect_at_once: 1}\n", "f")
+        .tracker_config("main")
+        .bisect_at_once
+        == 1
+    )
 
 
 @pytest.mark.parametrize("off", ["''", "off", "null", "false", ""])
@@ -897,6 +905,9 @@ def test_an_empty_or_off_bisect_tag_turns_bisection_off(off: str) -> None:
         ("max_runs: -1", "max_runs: expected an integer ≥ 0, got -1"),
         ("max_runs: six", "max_runs: expected an integer ≥ 0, got 'six'"),
         ("max_reverts_per_day: 1.5", "max_reverts_per_day: expected an integer ≥ 0, got 1.5"),
+        ("bisect_at_once: 0", "bisect_at_once: expected a positive integer, got 0"),
+        ("bisect_at_once: 4", "bisect_at_once: expected 1, 2 or 3, got 4"),
+        ("bisect_at_once: true", "bisect_at_once: expected a positive integer, got true"),
         (
             "confirm_before_filing: 'yes'",
             "confirm_before_filing: expected true or false, got 'yes'",

@@ -84,6 +84,47 @@ def test_a_stack_tested_only_at_its_top_is_bisected_then_the_culprit_confirmed()
     assert breakage.evidence[1].conclusions == ("success",)
 
 
+def test_two_bisect_runs_at_once_leave_the_third_commit_until_the_one_above_it_fails() -> None:
+    """`culprit.bisect_at_once: 2`: of the three untested commits of a stack, the two nearest
+    the middle run first; the lowest only once the one above it failed (had it passed, the
+    lowest would be no suspect any more): a run fewer when the culprit is one of the top two."""
+    r = tracker(bisect_at_once=2)
+    r.feed(push(0, 0), result(0, "a", "success", job_id=100))
+    r.feed(push(1, 4), result(4, "a", "failure", job_id=104))
+    r.feed(push(5, 6), result(5, "a", "failure", job_id=105), result(6, "a", "failure", job_id=106))
+    (breakage,) = latest(r).breakages
+    assert [(p.kind, p.sha) for p in breakage.wanted] == [(BISECT, sha(2)), (BISECT, sha(3))]
+
+    for i in (2, 3):  # both started: the third waits for them
+        r.feed(replace(tagged(result(i, "a", None, job_id=200 + i)), status="queued"))
+    (breakage,) = latest(r).breakages
+    assert breakage.wanted == () and breakage.suspects == tuple(sha(i) for i in (1, 2, 3, 4))
+
+    r.feed(tagged(result(2, "a", "failure", job_id=202)))  # the culprit is most likely 1 or 2
+    (breakage,) = latest(r).breakages
+    assert [(p.kind, p.sha) for p in breakage.wanted] == [(BISECT, sha(1))]
+    r.feed(replace(tagged(result(1, "a", None, job_id=201)), status="queued"))
+    r.feed(tagged(result(3, "a", "failure", job_id=203)))
+    (breakage,) = latest(r).breakages
+    assert breakage.suspects == (sha(1), sha(2)) and breakage.wanted == ()
+
+    r.feed(tagged(result(1, "a", "success", job_id=201)))
+    (breakage,) = latest(r).breakages
+    assert breakage.suspects == (sha(2),)
+    assert [(p.kind, p.sha) for p in breakage.wanted] == [(RERUN, sha(2))]
+
+
+def test_two_bisect_runs_at_once_that_pass_leave_the_first_failure_alone() -> None:
+    r = tracker(bisect_at_once=2)
+    r.feed(push(0, 0), result(0, "a", "success", job_id=100))
+    r.feed(push(1, 4), result(4, "a", "failure", job_id=104))
+    r.feed(push(5, 6), result(5, "a", "failure", job_id=105), result(6, "a", "failure", job_id=106))
+    r.feed(*(tagged(result(i, "a", "success", job_id=200 + i)) for i in (2, 3)))
+    (breakage,) = latest(r).breakages
+    assert breakage.suspects == (sha(4),)  # commit 1 was never run: below a pass, no suspect
+    assert [(p.kind, p.sha, p.job_id) for p in breakage.wanted] == [(RERUN, sha(4), 104)]
+
+
 def test_a_range_with_a_push_not_delivered_yet_is_neither_bisected_nor_labelled() -> None:
     """Commits 1-2 were pushed, but their push has not arrived: 3's parent is known only by
     its sha. Runs on 3 would be spent beside the culprit, and labels put on the wrong PRs."""

@@ -88,6 +88,7 @@ class CulpritConfig:
     confirm_before_filing: bool = False  # an alert waits for that rerun before it is filed
     bisect_tag: str | None = "trunkwatch/bisect/{sha}"  # None: bisection off
     max_runs: int = 6  # reruns and bisection runs per alert
+    bisect_at_once: int = 3  # bisection runs at once on a range of three untested commits
     revert: RevertMode = "off"
     max_reverts_per_day: int = 2
     no_revert_label: str = "trunkwatch: no revert"
@@ -121,4 +122,5 @@ class RepoConfig:
             confirm=self.culprit.confirm == "rerun",
             confirm_first=self.culprit.confirm_before_filing,
             bisect_tag=self.culprit.bisect_tag or "",
+            bisect_at_once=self.culprit.bisect_at_once,
         )

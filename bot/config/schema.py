@@ -26,6 +26,7 @@ from bot.config.model import (
 )
 from bot.config.tree import Map, Scalar, Value, Where
 from bot.config.values import LOGIN, Checker, describe, shown
+from bot.tracker.model import PARALLEL_BISECT
 
 EXTENDS = "_extends"
 TOP_KEYS = ("branches", "groups", "alerts", "suspects", "culprit", "commands", EXTENDS)
@@ -49,6 +50,7 @@ CULPRIT_KEYS = (
     "confirm_before_filing",
     "bisect_tag",
     "max_runs",
+    "bisect_at_once",
     "revert",
     "max_reverts_per_day",
     "no_revert_label",
@@ -277,6 +279,13 @@ def _culprit(check: Checker, body: Map | None) -> CulpritConfig:
     def at_least_zero(v: Value, k: str) -> int | None:
         return check.integer(v, k, minimum=0)
 
+    def at_once(v: Value, k: str) -> int | None:
+        count = check.integer(v, k)
+        if count is not None and count > PARALLEL_BISECT:
+            check.error(v.where, k, f"expected 1, 2 or {PARALLEL_BISECT}, got {count}")
+            return None
+        return count
+
     culprit = CulpritConfig(
         confirm=check.field(
             body, "confirm", path, lambda v, k: check.choice(v, k, CONFIRM_MODES), d.confirm
@@ -286,6 +295,7 @@ def _culprit(check: Checker, body: Map | None) -> CulpritConfig:
         ),
         bisect_tag=check.field(body, "bisect_tag", path, check.tag, d.bisect_tag or "") or None,
         max_runs=check.field(body, "max_runs", path, at_least_zero, d.max_runs),
+        bisect_at_once=check.field(body, "bisect_at_once", path, at_once, d.bisect_at_once),
         revert=check.field(
             body, "revert", path, lambda v, k: check.choice(v, k, REVERT_MODES), d.revert
         ),

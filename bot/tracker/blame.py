@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from bot.tracker.model import (
     BISECT,
+    PARALLEL_BISECT,
     RERUN,
     Breakage,
     CulpritStatus,
@@ -24,8 +25,6 @@ from bot.tracker.timeline import KeyLine
 
 if TYPE_CHECKING:
     from bot.tracker.group import BranchFacts
-
-PARALLEL_BISECT = 3  # untested suspects run all at once (a stack of 4 commits pushed together)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +59,12 @@ class Blame:
         bisect: bool = False,
         confirm_first: bool = False,
         over: bool = False,
+        at_once: int = PARALLEL_BISECT,
     ) -> Content:
         """The alert's jobs, breakages, suspects and last green commit as of commit `index`.
 
-        `confirm`, `bisect`, `confirm_first`, `over`: which runs each breakage may want, and
-        whether the rerun goes first (see `breakage`).
+        `confirm`, `bisect`, `confirm_first`, `over`, `at_once`: which runs each breakage may
+        want, and whether the rerun goes first (see `breakage`).
         """
         order = self.facts.order.order
         jobs: list[FailingJob] = []
@@ -130,6 +130,7 @@ class Blame:
                 bisect,
                 confirm_first,
                 over,
+                at_once,
             )
             for part in overlapping(ranges)
         )
@@ -162,13 +163,15 @@ class Blame:
         bisect: bool,
         confirm_first: bool = False,
         over: bool = False,
+        at_once: int = PARALLEL_BISECT,
     ) -> Breakage:
         """One breakage: its suspects, how sure the culprit is, and the runs that would tell.
 
         The suspects are the commits in every blamelist (in any when none is in all). The
         job that failed first (`probe key`) is the one the runs are about: BISECT the
-        suspects where it never ran (all of them when they are few, else the middle one
-        once none is still running), and beside them the untested commits above a first
+        suspects where it never ran (all of them when they are few, or `at_once` of them
+        nearest the middle, counting those running; else the middle one once none is still
+        running), and beside them the untested commits above a first
         failure where job names that fail above it passed (a chance failure of one shard,
         most likely); then RERUN it at its first failure when that failed only once (at
         once with `confirm_first`: the alert waits for it; and at once, with nothing
@@ -230,8 +233,12 @@ class Blame:
         if bisect and untested and not refailing and not gap:
             # A few untested commits are run at once (a run takes hours; a breakage is often
             # over sooner); more are halved, one run at a time, once nothing else runs.
+            # Fewer at once (`at_once`) spends fewer runs, later: those nearest the middle
+            # go first, the rest wait for them (a commit below one that passes is no suspect).
             if len(untested) <= PARALLEL_BISECT:
                 picks = sorted(untested, key=lambda i: (abs(2 * i - low - first), i))
+                if at_once < PARALLEL_BISECT:  # (those running count)
+                    picks = picks[: max(at_once - len(running), 0)]
             else:
                 picks = [] if running else [untested[len(untested) // 2]]
         if bisect and not gap and verdict is not None and tries == 1:

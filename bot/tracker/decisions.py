@@ -340,7 +340,13 @@ class Decisions:
     ) -> Content:
         config = self.config
         return track.content(
-            keys, index, config.confirm, bool(config.bisect_tag), config.confirm_first, over
+            keys,
+            index,
+            config.confirm,
+            bool(config.bisect_tag),
+            config.confirm_first,
+            over,
+            config.bisect_at_once,
         )
 
     def _with_content(self, alert: AlertState, content: Content) -> AlertState:

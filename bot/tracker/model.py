@@ -131,6 +131,9 @@ def bisect_tag(pattern: str | None, sha: str) -> str | None:
     return pattern.replace("{sha}", sha) if pattern else None
 
 
+PARALLEL_BISECT = 3  # untested suspects run at once (a stack of 4 commits pushed together)
+
+
 @dataclass(frozen=True, slots=True)
 class TrackerConfig:
     """What the tracker needs to know of a repository's configuration."""
@@ -146,6 +149,9 @@ class TrackerConfig:
     # The tag whose runs test a commit of a blamelist where a job never ran ("{sha}" is the
     # commit); their results count for that commit on its branch. "": no bisection.
     bisect_tag: str = "trunkwatch/bisect/{sha}"
+    # Bisection runs at once on a range of three untested commits (counting those running):
+    # 3 runs them all; fewer run the ones nearest the middle first, the rest once needed.
+    bisect_at_once: int = 3
 
     def bisect_tag_for(self, sha: str) -> str | None:
         return bisect_tag(self.bisect_tag, sha)
