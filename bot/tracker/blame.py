@@ -171,18 +171,18 @@ class Blame:
         job that failed first (`probe key`) is the one the runs are about: BISECT the
         suspects where it never ran (all of them when they are few, or `at_once` of them
         nearest the middle, counting those running; else the middle one once none is still
-        running), and beside them the untested commits above a first
-        failure where job names that fail above it passed (a chance failure of one shard,
-        most likely); then RERUN it at its first failure when that failed only once (at
-        once with `confirm_first`: the alert waits for it; and at once, with nothing
-        bisected, when the breakage is `over`: its alert recovered, and only that rerun can
-        still tell it was chance failures; unless a failure below is being rerun, which
-        most likely fails again and is the first failure once more). A job whose blamelist
-        starts above its first failure (a chance-looking one, `content`) has its breakage's
-        first failure at the top of its blamelist, and its chance failure is the one rerun.
-        CONFIRMED: a single suspect, where a job of the breakage failed on two attempts,
-        and a job of it passed on the parent (or a shard failing at the suspect passed there
-        while another failed once: `shard_passed`).
+        running), and beside them the untested commits above a first failure where job names
+        that fail above it passed (a chance failure of one shard, most likely); then RERUN
+        it at its first failure when that failed only once (at once with `confirm_first`:
+        the alert waits for it; and at once, with nothing bisected, when the breakage is
+        `over`: its alert recovered, and only that rerun can still tell it was chance
+        failures; unless a failure below is being rerun, which most likely fails again and
+        is the first failure once more). A job whose blamelist starts above its first
+        failure (a chance-looking one, `content`) has its breakage's first failure at the
+        top of its blamelist, and its chance failure is the one rerun. CONFIRMED: a single
+        suspect, where a job of the breakage failed on two attempts, and a job of it passed
+        on the parent (or a shard failing at the suspect passed there while another failed
+        once: `shard_passed`).
         """
         order = self.facts.order.order
         bisect = bisect and not over
