@@ -453,6 +453,34 @@ def test_a_shard_that_passed_in_a_bisect_run_still_going_ends_the_suspects_below
     assert judge(order, results, GroupRule("ci", threshold=3)).suspects == (3,)
 
 
+def test_a_culprit_confirmed_on_one_shard_stays_confirmed_when_another_fails_later() -> None:
+    """Shard 2 fails from 1 on, and failed again on its rerun at 1: 1 is confirmed. A later
+    run at 1 (the App's tag, say) has shard 1 fail by chance as well, its newest failure:
+    shard 2's two failed attempts still prove the culprit, and no rerun is asked again."""
+    one, two = "test (default, 1, 2, linux)", "test (default, 2, 2, linux)"
+    facts: list[Push | JobResult] = [push(0, 0), push(1, 1), push(2, 2), push(3, 3)]
+    for i in range(4):
+        facts.append(result(i, one, "success", job_id=10 * i + 1))
+        facts.append(result(i, two, "success" if i == 0 else "failure", job_id=10 * i + 2))
+    facts.append(result(1, two, "failure", attempt=2, job_id=112))  # its rerun fails again
+    r = tracker(bisect_tag=TAG)
+    r.feed(*facts)
+    (breakage,) = latest(r).breakages
+    assert breakage.status is CulpritStatus.CONFIRMED and breakage.culprit == sha(1)
+    later = [
+        result(1, two, "failure", run=3001, job_id=212),
+        result(1, one, "failure", run=3001, job_id=213),  # chance, and the newest
+    ]
+    r.feed(*later)
+    (breakage,) = latest(r).breakages
+    assert breakage.status is CulpritStatus.CONFIRMED and breakage.culprit == sha(1)
+    assert breakage.wanted == ()
+    assert breakage.evidence[0].conclusions == ("failure", "failure", "failure")
+    order = [sha(i) for i in range(4)]
+    results = [f for f in facts if isinstance(f, JobResult)] + later
+    assert judge(order, results, GroupRule("ci", threshold=3)).suspects == (1,)
+
+
 def test_a_shard_that_failed_only_at_the_first_failure_passing_below_ends_nothing() -> None:
     """Shard 2 fails from 3 on; shard 1 failed at 3 too, by chance (it passes at 4 and 5).
     Shard 1 passing at 2 while shard 2 still runs there says nothing of the breakage: the

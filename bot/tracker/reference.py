@@ -149,13 +149,14 @@ def _cell(
     if failing:
         failed = frozenset(n for n in names if states[n][0] is State.FAIL)
         ok = frozenset(n for n in names if states[n][0] is State.PASS)
-        newest = max((r for r in mine if r.job in failed), key=_attempt)
-        tries = sum(
-            1
+        # (a job name that failed on two attempts, whichever failed last)
+        failures = [
+            r.job
             for r in every
-            if ours(r) and r.job == newest.job and not r.pending and not r.infra
+            if ours(r) and r.job in failed and not r.pending and not r.infra
             and outcome_of(r.conclusion) is Outcome.FAIL
-        )  # fmt: skip
+        ]  # fmt: skip
+        tries = max(failures.count(name) for name in failed)
         return State.FAIL, failing, Failure(failed, ok, len(names), tries >= 2)
     passed = [n for n in names if states[n][0] is State.PASS]
     if any(state is State.PENDING for state, _ in states.values()):

@@ -72,6 +72,10 @@ def _conclusions(attempts: dict[Identity, JobResult]) -> tuple[str, ...]:
     )
 
 
+def _failures(attempts: dict[Identity, JobResult]) -> int:
+    return sum(1 for c in _conclusions(attempts) if outcome_of(c) is Outcome.FAIL)
+
+
 def _all_shards(names: Iterable[str], known: frozenset[tuple[int, int]]) -> bool:
     """Whether these passing names cover each known shard of the suites they belong to."""
     passed = {shard for shard in map(shard_of, names) if shard is not None}
@@ -95,7 +99,8 @@ class Verdict:
     infra: bool = False
     runners: frozenset[str] = frozenset()  # runner types of the failing entries
     # The conclusions of every completed attempt of the decisive job name (or run) on the
-    # commit, oldest first ("infra" for a runner's failure): the evidence of a culprit.
+    # commit, oldest first ("infra" for a runner's failure): the evidence of a culprit. (FAIL:
+    # of the failing name that failed most often, which may not be the decisive one.)
     attempts: tuple[str, ...] = ()
     # FAIL: the exact job names that failed, and those that passed (shards of a suite);
     # PENDING: those that passed already.
@@ -253,7 +258,10 @@ class CommitResults:
         if failing:
             worst = max(failing, key=identity)
             runners = frozenset(r.runner for r in failing)
-            tried = _conclusions(by_name[worst.job])
+            # The attempts of the failing name that failed most often (the newest on a tie):
+            # a shard that failed again stays the proof when another shard fails later.
+            again = max(failing, key=lambda r: (_failures(by_name[r.job]), identity(r)))
+            tried = _conclusions(by_name[again.job])
             return Verdict(
                 True,
                 worst,
