@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
-from bot.tracker.model import GroupRule, TrackerConfig
+from bot.tracker.model import PARALLEL_BISECT, GroupRule, TrackerConfig
 
 CONFIG_PATH = ".github/trunkwatch.yml"
 SHA_PLACEHOLDER = "{sha}"
@@ -88,7 +88,7 @@ class CulpritConfig:
     confirm_before_filing: bool = False  # an alert waits for that rerun before it is filed
     bisect_tag: str | None = "trunkwatch/bisect/{sha}"  # None: bisection off
     max_runs: int = 6  # reruns and bisection runs per alert
-    bisect_at_once: int = 3  # bisection runs at once on a range of three untested commits
+    bisect_at_once: int = PARALLEL_BISECT  # bisection runs at once on three untested commits
     revert: RevertMode = "off"
     max_reverts_per_day: int = 2
     no_revert_label: str = "trunkwatch: no revert"

@@ -151,7 +151,7 @@ class TrackerConfig:
     bisect_tag: str = "trunkwatch/bisect/{sha}"
     # Bisection runs at once on a range of three untested commits (counting those running):
     # 3 runs them all; fewer run the ones nearest the middle first, the rest once needed.
-    bisect_at_once: int = 3
+    bisect_at_once: int = PARALLEL_BISECT
 
     def bisect_tag_for(self, sha: str) -> str | None:
         return bisect_tag(self.bisect_tag, sha)

@@ -10,6 +10,7 @@ every prefix of random live histories. Change a rule here first, then in the eng
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -150,14 +151,14 @@ def _cell(
         failed = frozenset(n for n in names if states[n][0] is State.FAIL)
         ok = frozenset(n for n in names if states[n][0] is State.PASS)
         # (a job name that failed on two attempts, whichever failed last)
-        failures = [
+        tries = Counter(
             r.job
             for r in every
             if ours(r) and r.job in failed and not r.pending and not r.infra
             and outcome_of(r.conclusion) is Outcome.FAIL
-        ]  # fmt: skip
-        tries = max(failures.count(name) for name in failed)
-        return State.FAIL, failing, Failure(failed, ok, len(names), tries >= 2)
+        )  # fmt: skip
+        again = max(tries.values()) >= 2
+        return State.FAIL, failing, Failure(failed, ok, len(names), again)
     passed = [n for n in names if states[n][0] is State.PASS]
     if any(state is State.PENDING for state, _ in states.values()):
         return State.PENDING, set(), Failure(passed=frozenset(passed))

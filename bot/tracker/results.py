@@ -72,8 +72,9 @@ def _conclusions(attempts: dict[Identity, JobResult]) -> tuple[str, ...]:
     )
 
 
-def _failures(attempts: dict[Identity, JobResult]) -> int:
-    return sum(1 for c in _conclusions(attempts) if outcome_of(c) is Outcome.FAIL)
+def failed_attempts(conclusions: Iterable[str]) -> int:
+    """How many of these attempts failed (for the code, not the runner)."""
+    return sum(1 for c in conclusions if outcome_of(c) is Outcome.FAIL)
 
 
 def _all_shards(names: Iterable[str], known: frozenset[tuple[int, int]]) -> bool:
@@ -127,7 +128,7 @@ class Verdict:
     @property
     def tries(self) -> int:
         """How many attempts failed (for the code, not the runner)."""
-        return sum(1 for c in self.attempts if outcome_of(c) is Outcome.FAIL)
+        return failed_attempts(self.attempts)
 
     def as_infra(self) -> Verdict:
         return Verdict(
@@ -260,8 +261,9 @@ class CommitResults:
             runners = frozenset(r.runner for r in failing)
             # The attempts of the failing name that failed most often (the newest on a tie):
             # a shard that failed again stays the proof when another shard fails later.
-            again = max(failing, key=lambda r: (_failures(by_name[r.job]), identity(r)))
-            tried = _conclusions(by_name[again.job])
+            tried_by = {r.job: _conclusions(by_name[r.job]) for r in failing}
+            again = max(failing, key=lambda r: (failed_attempts(tried_by[r.job]), identity(r)))
+            tried = tried_by[again.job]
             return Verdict(
                 True,
                 worst,
