@@ -36,6 +36,7 @@ NAMES = (
     "linux / test (default, 2, 2, linux.4xlarge)",
     "linux / test (inductor, 1, 1, linux.g5.4xlarge)",
 )
+SHARDS = tuple(f"linux / test (default, {i}, 4, linux.4xlarge)" for i in range(1, 5))
 RUNNERS = ("linux.4xlarge", "linux.g5.4xlarge")
 OUTCOMES = ("success", "success", "success", "failure", "failure", "timed_out", "cancelled")
 SETTINGS = settings(max_examples=120, deadline=None)
@@ -206,6 +207,24 @@ def test_the_engine_agrees_with_the_reference_on_the_shards_of_one_suite(
     _agrees_at_every_prefix(history)
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    live_histories(
+        runners=False,
+        names_from=SHARDS,
+        conclusions=("success", "success", "failure"),
+        rerun_one_in=2,
+    )
+)
+def test_the_engine_agrees_with_the_reference_on_shards_often_failing_again(
+    history: tuple[TrackerConfig, list[Fact]],
+) -> None:
+    """Histories of a suite of four shards, often rerun, where two of them failing on one
+    commit (not most: a chance failure, unless one of them failed on two attempts there,
+    whichever failed last) is frequent."""
+    _agrees_at_every_prefix(history)
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     live_histories(
@@ -320,6 +339,54 @@ def test_a_run_that_failed_again_on_its_rerun_ends_the_blamelist_in_both() -> No
         facts += [run, done]
         if i == 3:
             facts.append(replace(done, run_attempt=2, delivery_id=f"d{i}-2"))
+    results: list[JobResult] = []
+    for fact in facts:
+        tracker.apply(fact)
+        if isinstance(fact, JobResult):
+            results.append(fact)
+    three = (f"{3:040x}",)
+    assert _engine_view(tracker)[2] == three
+    assert _reference_view(tracker, results)[2] == three
+
+
+def test_a_shard_that_failed_on_two_attempts_ends_the_blamelist_in_both() -> None:
+    """A suite of four shards: on commit 3 shard 1 failed, and failed again on the rerun,
+    in which shard 2 failed too (once, and last); 4 has no run; 5 is still running; 6 and 7
+    fail on every shard. Two of four shards failing is not most of them, but a shard that
+    failed on two attempts is no chance, whichever shard failed last: the suspects are 3
+    alone, in the engine as in the reference."""
+    config = TrackerConfig(groups=(GroupRule("g", threshold=2),))
+    tracker = RepoTracker(REPO, config)
+    facts: list[Push | JobResult] = []
+    for i in range(1, 8):
+        sha = f"{i:040x}"
+        before = f"{i - 1:040x}" if i > 1 else NULL
+        at = (EPOCH + timedelta(minutes=10 * i)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        facts.append(Push(REPO, "main", before, sha, (CommitInfo(sha, timestamp=at),), f"p{i}"))
+        if i == 4:
+            continue
+        run = JobResult(REPO, "main", sha, "trunk", "", 1000 + i, 1, None, 0, started_at=at,
+                        status="requested", delivery_id=f"r{i}")  # fmt: skip
+        facts.append(run)
+        if i == 5:
+            continue
+        attempts = ((1, {1}), (2, {1, 2})) if i == 3 else ((1, {1, 2, 3, 4} if i > 3 else set()),)
+        for attempt, failing in attempts:
+            for shard, name in enumerate(SHARDS, start=1):
+                job = replace(
+                    run,
+                    job=name,
+                    run_attempt=attempt,
+                    job_id=10 * shard + attempt,
+                    status="completed",
+                    conclusion="failure" if shard in failing else "success",
+                    completed_at=at,
+                    delivery_id=f"j{i}-{shard}-{attempt}",
+                )
+                facts.append(job)
+            failed = "failure" if failing else "success"
+            facts.append(replace(run, run_attempt=attempt, status="completed",
+                                 conclusion=failed, delivery_id=f"d{i}-{attempt}"))  # fmt: skip
     results: list[JobResult] = []
     for fact in facts:
         tracker.apply(fact)
