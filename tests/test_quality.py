@@ -22,9 +22,15 @@ SMALL = {"commits": 160, "breakages": 3, "outages": 3}
 # Run without coverage: under its tracer these replays take four times as long (60 s a
 # trunk), and the code they run is measured by the tests of its parts.
 @pytest.mark.no_cover
+# (The two `workflow_job` trunks run without coverage: tracing doubles their time, and the
+# rest of the suite covers the same code.)
 @pytest.mark.parametrize(
     ("seed", "workflow_jobs"),
-    [(11, True), (12, True), (13, False)],
+    [
+        pytest.param(11, True, marks=pytest.mark.no_cover),
+        pytest.param(12, True, marks=pytest.mark.no_cover),
+        (13, False),
+    ],
     ids=["jobs-11", "jobs-12", "runs-13"],
 )
 async def test_no_false_alarm_and_every_breakage_alerted(seed: int, workflow_jobs: bool) -> None:

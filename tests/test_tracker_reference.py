@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -196,6 +197,7 @@ def test_the_engine_agrees_with_the_reference_at_every_prefix(
     _agrees_at_every_prefix(history)
 
 
+@pytest.mark.no_cover  # (the longest property runs: tracing would double them)
 @settings(max_examples=600, deadline=None)
 @given(live_histories(names_from=NAMES[1:3], reruns=False))
 def test_the_engine_agrees_with_the_reference_on_the_shards_of_one_suite(
@@ -207,6 +209,7 @@ def test_the_engine_agrees_with_the_reference_on_the_shards_of_one_suite(
     _agrees_at_every_prefix(history)
 
 
+@pytest.mark.no_cover  # (the longest property runs: tracing would double them)
 @settings(max_examples=200, deadline=None)
 @given(
     live_histories(
