@@ -318,21 +318,38 @@ def _runs(states: tuple[object, ...]) -> list[int]:
     return lengths
 
 
+def _commit(i: int) -> tuple[Push, JobResult]:
+    """Commit `i` of a straight trunk pushed alone, every 10 minutes, and its workflow run
+    requested then."""
+    sha = f"{i:040x}"
+    before = f"{i - 1:040x}" if i > 1 else NULL
+    at = (EPOCH + timedelta(minutes=10 * i)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    push = Push(REPO, "main", before, sha, (CommitInfo(sha, timestamp=at),), f"p{i}")
+    run = JobResult(REPO, "main", sha, "trunk", "", 1000 + i, 1, None, 0, started_at=at,
+                    status="requested", delivery_id=f"r{i}")  # fmt: skip
+    return push, run
+
+
+def _suspects_in_both(facts: list[Fact]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The suspects the engine and the reference name once `facts` are in (threshold 2)."""
+    tracker = RepoTracker(REPO, TrackerConfig(groups=(GroupRule("g", threshold=2),)))
+    results: list[JobResult] = []
+    for fact in facts:
+        tracker.apply(fact)
+        if isinstance(fact, JobResult):
+            results.append(fact)
+    return _engine_view(tracker)[2], _reference_view(tracker, results)[2]
+
+
 def test_a_run_that_failed_again_on_its_rerun_ends_the_blamelist_in_both() -> None:
     """A workflow reporting runs only (no jobs): commit 3's run failed, and failed again on
     its rerun; 4 has no run; 5 is still running; 6 and 7 fail. A run that failed on two
     attempts is no chance: the suspects are 3 alone, in the engine as in the reference (the
     reference used to read a run's failure as one attempt, and kept 3-6)."""
-    config = TrackerConfig(groups=(GroupRule("g", threshold=2),))
-    tracker = RepoTracker(REPO, config)
-    facts: list[Push | JobResult] = []
+    facts: list[Fact] = []
     for i in range(1, 8):
-        sha = f"{i:040x}"
-        before = f"{i - 1:040x}" if i > 1 else NULL
-        at = (EPOCH + timedelta(minutes=10 * i)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        facts.append(Push(REPO, "main", before, sha, (CommitInfo(sha, timestamp=at),), f"p{i}"))
-        run = JobResult(REPO, "main", sha, "trunk", "", 1000 + i, 1, None, 0, started_at=at,
-                        status="requested", delivery_id=f"r{i}")  # fmt: skip
+        push, run = _commit(i)
+        facts.append(push)
         if i in (4, 5):
             facts += [run] if i == 5 else []
             continue
@@ -342,14 +359,8 @@ def test_a_run_that_failed_again_on_its_rerun_ends_the_blamelist_in_both() -> No
         facts += [run, done]
         if i == 3:
             facts.append(replace(done, run_attempt=2, delivery_id=f"d{i}-2"))
-    results: list[JobResult] = []
-    for fact in facts:
-        tracker.apply(fact)
-        if isinstance(fact, JobResult):
-            results.append(fact)
     three = (f"{3:040x}",)
-    assert _engine_view(tracker)[2] == three
-    assert _reference_view(tracker, results)[2] == three
+    assert _suspects_in_both(facts) == (three, three)
 
 
 def test_a_shard_that_failed_on_two_attempts_ends_the_blamelist_in_both() -> None:
@@ -358,18 +369,12 @@ def test_a_shard_that_failed_on_two_attempts_ends_the_blamelist_in_both() -> Non
     fail on every shard. Two of four shards failing is not most of them, but a shard that
     failed on two attempts is no chance, whichever shard failed last: the suspects are 3
     alone, in the engine as in the reference."""
-    config = TrackerConfig(groups=(GroupRule("g", threshold=2),))
-    tracker = RepoTracker(REPO, config)
-    facts: list[Push | JobResult] = []
+    facts: list[Fact] = []
     for i in range(1, 8):
-        sha = f"{i:040x}"
-        before = f"{i - 1:040x}" if i > 1 else NULL
-        at = (EPOCH + timedelta(minutes=10 * i)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        facts.append(Push(REPO, "main", before, sha, (CommitInfo(sha, timestamp=at),), f"p{i}"))
+        push, run = _commit(i)
+        facts.append(push)
         if i == 4:
             continue
-        run = JobResult(REPO, "main", sha, "trunk", "", 1000 + i, 1, None, 0, started_at=at,
-                        status="requested", delivery_id=f"r{i}")  # fmt: skip
         facts.append(run)
         if i == 5:
             continue
@@ -383,18 +388,12 @@ def test_a_shard_that_failed_on_two_attempts_ends_the_blamelist_in_both() -> Non
                     job_id=10 * shard + attempt,
                     status="completed",
                     conclusion="failure" if shard in failing else "success",
-                    completed_at=at,
+                    completed_at=run.started_at,
                     delivery_id=f"j{i}-{shard}-{attempt}",
                 )
                 facts.append(job)
             failed = "failure" if failing else "success"
             facts.append(replace(run, run_attempt=attempt, status="completed",
                                  conclusion=failed, delivery_id=f"d{i}-{attempt}"))  # fmt: skip
-    results: list[JobResult] = []
-    for fact in facts:
-        tracker.apply(fact)
-        if isinstance(fact, JobResult):
-            results.append(fact)
     three = (f"{3:040x}",)
-    assert _engine_view(tracker)[2] == three
-    assert _reference_view(tracker, results)[2] == three
+    assert _suspects_in_both(facts) == (three, three)
