@@ -157,7 +157,7 @@ def _cell(
             if ours(r) and r.job in failed and not r.pending and not r.infra
             and outcome_of(r.conclusion) is Outcome.FAIL
         )  # fmt: skip
-        again = max(tries.values()) >= 2
+        again = max(tries.values(), default=0) >= 2
         return State.FAIL, failing, Failure(failed, ok, len(names), again)
     passed = [n for n in names if states[n][0] is State.PASS]
     if any(state is State.PENDING for state, _ in states.values()):
