@@ -114,6 +114,27 @@ def test_two_bisect_runs_at_once_leave_the_third_commit_until_the_one_above_it_f
     assert [(p.kind, p.sha) for p in breakage.wanted] == [(RERUN, sha(2))]
 
 
+def test_two_bisect_runs_at_once_wait_for_the_lower_one_when_the_upper_one_fails_first() -> None:
+    """Commit 3's run fails while 2's still runs: the culprit is 1, 2 or 3, but 1 is worth a
+    run only if 2 fails too. It waits for 2, which passes: 3 runs in all, not 4."""
+    r = tracker(bisect_at_once=2)
+    r.feed(push(0, 0), result(0, "a", "success", job_id=100))
+    r.feed(push(1, 4), result(4, "a", "failure", job_id=104))
+    r.feed(push(5, 6), result(5, "a", "failure", job_id=105), result(6, "a", "failure", job_id=106))
+    for i in (2, 3):
+        r.feed(replace(tagged(result(i, "a", None, job_id=200 + i)), status="queued"))
+
+    r.feed(tagged(result(3, "a", "failure", job_id=203)))
+    (breakage,) = latest(r).breakages
+    assert breakage.suspects == (sha(1), sha(2), sha(3)) and breakage.wanted == ()
+    assert breakage.status is CulpritStatus.CONFIRMING
+
+    r.feed(tagged(result(2, "a", "success", job_id=202)))
+    (breakage,) = latest(r).breakages
+    assert breakage.suspects == (sha(3),)
+    assert [(p.kind, p.sha, p.job_id) for p in breakage.wanted] == [(RERUN, sha(3), 203)]
+
+
 def test_two_bisect_runs_at_once_that_pass_leave_the_first_failure_alone() -> None:
     r = tracker(bisect_at_once=2)
     r.feed(push(0, 0), result(0, "a", "success", job_id=100))

@@ -167,22 +167,20 @@ class Blame:
     ) -> Breakage:
         """One breakage: its suspects, how sure the culprit is, and the runs that would tell.
 
-        The suspects are the commits in every blamelist (in any when none is in all). The
-        job that failed first (`probe key`) is the one the runs are about: BISECT the
-        suspects where it never ran (all of them when they are few, or `at_once` of them
-        nearest the middle, counting those running; else the middle one once none is still
-        running), and beside them the untested commits above a first failure where job names
-        that fail above it passed (a chance failure of one shard, most likely); then RERUN
-        it at its first failure when that failed only once (at once with `confirm_first`:
-        the alert waits for it; and at once, with nothing bisected, when the breakage is
-        `over`: its alert recovered, and only that rerun can still tell it was chance
-        failures; unless a failure below is being rerun, which most likely fails again and
-        is the first failure once more). A job whose blamelist starts above its first
-        failure (a chance-looking one, `content`) has its breakage's first failure at the
-        top of its blamelist, and its chance failure is the one rerun. CONFIRMED: a single
-        suspect, where a job of the breakage failed on two attempts, and a job of it passed
-        on the parent (or a shard failing at the suspect passed there while another failed
-        once: `shard_passed`).
+        The suspects are the commits in every blamelist (in any when none is in all). The job that
+        failed first (`probe key`) is the one the runs are about: BISECT the suspects where it never
+        ran (all of them when they are few, or `at_once` of them nearest the middle once none below
+        a failure still runs; else the middle one once none is still running), and beside them the
+        untested commits above a first failure where job names that fail above it passed (a chance
+        failure of one shard, most likely); then RERUN it at its first failure when that failed only
+        once (at once with `confirm_first`: the alert waits for it; and at once, with nothing
+        bisected, when the breakage is `over`: its alert recovered, and only that rerun can still
+        tell it was chance failures; unless a failure below is being rerun, which most likely fails
+        again and is the first failure once more). A job whose blamelist starts above its first
+        failure (a chance-looking one, `content`) has its breakage's first failure at the top of its
+        blamelist, and its chance failure is the one rerun. CONFIRMED: a single suspect, where a job
+        of the breakage failed on two attempts, and a job of it passed on the parent (or a shard
+        failing at the suspect passed there while another failed once: `shard_passed`).
         """
         order = self.facts.order.order
         bisect = bisect and not over
@@ -234,11 +232,16 @@ class Blame:
             # A few untested commits are run at once (a run takes hours; a breakage is often
             # over sooner); more are halved, one run at a time, once nothing else runs.
             # Fewer at once (`at_once`) spends fewer runs, later: those nearest the middle
-            # go first, the rest wait for them (a commit below one that passes is no suspect).
+            # go first, the rest wait until they reported (a commit below one that passes is
+            # no suspect, nor one above one that fails: a failure below a pending commit,
+            # which the streak does not join yet, bounds the range already).
             if len(untested) <= PARALLEL_BISECT:
                 picks = sorted(untested, key=lambda i: (abs(2 * i - low - first), i))
-                if at_once < PARALLEL_BISECT:  # (those running count)
-                    picks = picks[: max(at_once - len(running), 0)]
+                if at_once < PARALLEL_BISECT:
+                    tested = (i for i in below if (v := line.verdict_at(i)) and v.failed)
+                    failed = min(tested, default=first)
+                    waiting = any(i < failed for i in running)
+                    picks = [] if waiting else [i for i in picks if i < failed][:at_once]
             else:
                 picks = [] if running else [untested[len(untested) // 2]]
         if bisect and not gap and verdict is not None and tries == 1:
