@@ -655,3 +655,48 @@ def test_a_failure_above_where_the_alert_opened_does_not_hold_its_withdrawal() -
     r.feed(result(3, "a", "success", attempt=2, job_id=23))
     closed = r.decisions[-1]
     assert closed.kind is DecisionKind.CLOSE and closed.reason is CloseReason.FLAKY
+
+
+def test_a_second_bisect_run_on_the_culprit_leaves_its_first_failure_standing() -> None:
+    """The bisect run on 2 failed and the one on 1 passed: 2 is the suspect. Its confirmation
+    rerun was refused (that run still ran other jobs), so the App asked a second run through
+    the tag. While that new run goes, the first run's failure still stands (the latest attempt
+    of each run counts): the suspect stays 2 alone, in the engine as in the reference (it
+    used to read 2 as pending, and the suspects widened back to 2-3 until the run reported)."""
+    r = tracker()
+    facts: list[Push | JobResult] = [push(0, 0), result(0, "a", "success", job_id=100)]
+    facts += [push(1, 3), result(3, "a", "failure", job_id=103)]
+    facts += [push(4, 5), result(4, "a", "failure", job_id=104), result(5, "a", "failure")]
+    facts += [tagged(result(1, "a", "success", job_id=201))]
+    facts += [tagged(result(2, "a", "failure", job_id=202))]
+    r.feed(*facts)
+    (breakage,) = latest(r).breakages
+    assert breakage.suspects == (sha(2),)
+    assert [(p.kind, p.sha, p.job_id) for p in breakage.wanted] == [(RERUN, sha(2), 202)]
+
+    again = replace(tagged(result(2, "a", None, job_id=302)), run_id=70_002, status="queued")
+    r.feed(again)
+    (breakage,) = latest(r).breakages
+    assert breakage.suspects == (sha(2),) and breakage.culprit == sha(2)
+    assert breakage.status is CulpritStatus.CONFIRMING
+    assert breakage.wanted == ()  # the second attempt is on its way: nothing asked again
+    order = [sha(i) for i in range(6)]
+    results = [f for f in facts if isinstance(f, JobResult)] + [again]
+    assert judge(order, results, GroupRule("ci", threshold=3)).suspects == (2,)
+
+    r.feed(replace(again, status="completed", conclusion="failure"))
+    (breakage,) = latest(r).breakages
+    assert breakage.status is CulpritStatus.CONFIRMED and breakage.culprit == sha(2)
+    assert breakage.evidence[0].conclusions == ("failure", "failure")
+
+
+def test_a_second_bisect_run_that_passes_makes_the_first_failure_a_flake() -> None:
+    r = tracker()
+    r.feed(push(0, 0), result(0, "a", "success", job_id=100))
+    r.feed(push(1, 3), result(3, "a", "failure", job_id=103))
+    r.feed(push(4, 5), result(4, "a", "failure", job_id=104), result(5, "a", "failure"))
+    r.feed(tagged(result(1, "a", "success", job_id=201)))
+    r.feed(tagged(result(2, "a", "failure", job_id=202)))
+    r.feed(replace(tagged(result(2, "a", "success", job_id=302)), run_id=70_002))
+    (breakage,) = latest(r).breakages
+    assert breakage.suspects == (sha(3),)  # 2 passed on its second run

@@ -63,10 +63,13 @@ def live_histories(
     names_from: tuple[str, ...] = NAMES,
     conclusions: tuple[str, ...] = OUTCOMES,
     rerun_one_in: int = 4,
+    new_runs: bool = False,
 ) -> tuple[TrackerConfig, list[Fact]]:
     """A config and the facts of a live trunk in one arrival order (`names_from`: the job
     names to draw from; when it is not NAMES, every commit runs all of them; `conclusions`:
-    the conclusions a job draws from; `rerun_one_in`: one run in so many is run twice)."""
+    the conclusions a job draws from; `rerun_one_in`: one run in so many is run twice;
+    `new_runs`: the second time as a new run of the workflow, as a bisect tag pushed again
+    starts one, not as a new attempt of the same run)."""
     n = draw(st.integers(3, 10))
     names = draw(st.lists(st.sampled_from(names_from), min_size=1, max_size=4, unique=True))
     if names_from != NAMES:
@@ -92,8 +95,10 @@ def live_histories(
         done = push_time
         for attempt in range(1, attempts + 1):
             start = done + (1 if attempt > 1 else 0)
+            again = new_runs and attempt > 1
+            rid, number = (run_id + 50_000, 1) if again else (run_id, attempt)
             run = JobResult(
-                REPO, "main", sha(i), "trunk", "", run_id, attempt, None,
+                REPO, "main", sha(i), "trunk", "", rid, number, None,
                 delivery_id=f"run-{i}-{attempt}-req", status="requested", started_at=at(start),
             )  # fmt: skip
             timed.append(
@@ -109,7 +114,7 @@ def live_histories(
                 infra = runners and outcome == "failure" and draw(st.integers(0, 4)) == 0
                 ident = 10 * job_id + attempt
                 queued = JobResult(
-                    REPO, "main", sha(i), "trunk", name, run_id, attempt, None, ident,
+                    REPO, "main", sha(i), "trunk", name, rid, number, None, ident,
                     delivery_id=f"job-{i}-{ident}-q", status="queued", started_at=at(start),
                     runner=runner,
                 )  # fmt: skip
@@ -242,6 +247,34 @@ def test_the_engine_agrees_with_the_reference_on_one_job_often_failing_again(
 ) -> None:
     """Histories of one job that fails often and is often rerun, where a failure that
     failed again below a commit still running (it ends the blamelist) is frequent."""
+    _agrees_at_every_prefix(history)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    live_histories(
+        runners=False,
+        names_from=NAMES[:1],
+        conclusions=("success", "failure", "failure"),
+        rerun_one_in=2,
+        new_runs=True,
+    )
+)
+def test_the_engine_agrees_with_the_reference_on_commits_run_again_by_a_new_run(
+    history: tuple[TrackerConfig, list[Fact]],
+) -> None:
+    """The same, where the second run of a commit is a new run of the workflow (a bisect
+    tag asked again): a failure of the first run stands while the second one runs."""
+    _agrees_at_every_prefix(history)
+
+
+@settings(max_examples=200, deadline=None)
+@given(live_histories(rerun_one_in=2, new_runs=True))
+def test_the_engine_agrees_with_the_reference_on_any_jobs_run_again_by_a_new_run(
+    history: tuple[TrackerConfig, list[Fact]],
+) -> None:
+    """Any job names, runners and conclusions, commits often run a second time by a new run
+    (runner outages read from the failures that stand, too)."""
     _agrees_at_every_prefix(history)
 
 

@@ -201,7 +201,8 @@ class Blame:
         floor = max((i for i in below if self._passed_before(ranges, i)), default=-1)
         untested = [i for i in below if i > floor and line.verdict_at(i) is None]
         verdict = line.verdict_at(first)
-        rerun_pending = verdict is not None and verdict.pending
+        # (a second run there, through the bisect tag, is a rerun on its way too)
+        rerun_pending = verdict is not None and (verdict.pending or verdict.running_again)
         sha = order[firsts[key]]  # (the probe key's own first failure, chance-looking or not)
         tries = verdict.tries if verdict is not None and verdict.failed else 0
         evidence = [self._evidence(first, key)]

@@ -172,7 +172,9 @@ class GroupTrack(Walk, Blame):
                 if self._learn_shard(key, result.job):
                     self._refresh(key)
                 affected.add(key)
-            if result.run_attempt > 1:  # a rerun naming its jobs: the others are not rerun
+            # A rerun naming its jobs: the others are not rerun (and so of a new run of the
+            # workflow on the commit, a bisect tag's, while its other jobs have not named).
+            if result.run_attempt > 1 or results.ran_before(workflow, result.run_id):
                 affected.update(self.workflow_keys.get(workflow, ()))
         else:
             affected.update(self.workflow_keys.get(workflow, ()))

@@ -74,15 +74,25 @@ def _alive(results: list[JobResult], expired: float) -> list[JobResult]:
     return [r for r in results if not (r.pending and (fact_time(r) or 0.0) < expired)]
 
 
+def _code_failure(r: JobResult) -> bool:
+    return not r.pending and not r.infra and outcome_of(r.conclusion) is Outcome.FAIL
+
+
 def _name_state(
     attempts: list[JobResult], run: JobResult | None, own_jobs: bool = False
 ) -> tuple[State | str, str]:
     """One job name's state on a commit, and its runner type. `own_jobs`: the run's newest
     attempt has named jobs of its own (it reruns those; a job that passed is left alone)."""
     latest = max(attempts, key=_attempt)
+    # The latest attempt of each run counts: a failure of one run stays a failure while a
+    # newer run of the workflow is still going (a newer attempt of the same run hides it).
+    earlier = [r for r in attempts if r.run_id < latest.run_id]
+    if latest.pending and earlier and _code_failure(max(earlier, key=_attempt)):
+        latest = max(earlier, key=_attempt)
     if run is not None and (run.run_id, run.run_attempt) > (latest.run_id, latest.run_attempt):
         passed = not latest.pending and outcome_of(latest.conclusion) is Outcome.PASS
-        if run.pending and not (own_jobs and passed):
+        failed_before = run.run_id > latest.run_id and _code_failure(latest)
+        if run.pending and not (own_jobs and passed) and not failed_before:
             return State.PENDING, ""
         if outcome_of(run.conclusion) is Outcome.PASS:
             return State.PASS, ""
@@ -178,12 +188,17 @@ def _cell(
 
 def _outages(on_commit: list[JobResult]) -> set[str]:
     """Runner types most of whose jobs failed on the commit."""
-    latest: dict[tuple[str, str], JobResult] = {}
+    by_name: dict[tuple[str, str], list[JobResult]] = {}
     for r in on_commit:
-        if r.job and (
-            (r.workflow, r.job) not in latest or _attempt(r) > _attempt(latest[(r.workflow, r.job)])
-        ):
-            latest[(r.workflow, r.job)] = r
+        if r.job:
+            by_name.setdefault((r.workflow, r.job), []).append(r)
+    latest: dict[tuple[str, str], JobResult] = {}
+    for name, attempts in by_name.items():
+        newest = max(attempts, key=_attempt)
+        earlier = [r for r in attempts if r.run_id < newest.run_id]
+        if newest.pending and earlier and _code_failure(max(earlier, key=_attempt)):
+            newest = max(earlier, key=_attempt)  # (as `_name_state` reads it)
+        latest[name] = newest
     ran: dict[str, list[bool]] = {}
     for r in latest.values():
         outcome = outcome_of(r.conclusion)

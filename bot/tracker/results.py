@@ -10,7 +10,10 @@ PASS; still running: PENDING, a rerun was requested, but not for a job that pass
 that attempt has announced jobs of its own: GitHub's "re-run failed jobs" leaves the passed
 ones alone), else its own latest attempt (pending:
 PENDING; `success`: PASS; `failure`/`timed_out`: FAIL, or INFRA when it failed before its
-first step ran; anything else: NONE).
+first step ran; anything else: NONE). The latest attempt of each run counts: while a newer
+run of the workflow on the commit runs (a bisect tag asked again for a second attempt), a
+failure of the run before it still fails the job, as one shard's failure does while other
+shards run (a newer attempt of the same run, a rerun, hides it until it reports).
 
 A job key (shards merged): any FAIL fails the commit; else any PENDING makes it PENDING;
 else it passes once every shard of the suite known on the branch has passed, or once the
@@ -72,6 +75,28 @@ def _conclusions(attempts: dict[Identity, JobResult]) -> tuple[str, ...]:
     )
 
 
+def _code_failure(result: JobResult) -> bool:
+    return not result.pending and not result.infra and outcome_of(result.conclusion) is Outcome.FAIL
+
+
+def _standing(
+    attempts: dict[Identity, JobResult], latest: JobResult, expired: float = float("-inf")
+) -> JobResult:
+    """The attempt a job name's state is read from: its latest; but while that one runs in a
+    newer run of the workflow, the latest attempt of the run before it, when that failed."""
+    if not latest.pending:
+        return latest
+    before = [
+        ident
+        for ident, r in attempts.items()
+        if ident[0] < latest.run_id and not (r.pending and (fact_time(r) or 0.0) < expired)
+    ]
+    if not before:
+        return latest
+    prior = attempts[max(before)]
+    return prior if _code_failure(prior) else latest
+
+
 def failed_attempts(conclusions: Iterable[str]) -> int:
     """How many of these attempts failed (for the code, not the runner)."""
     return sum(1 for c in conclusions if outcome_of(c) is Outcome.FAIL)
@@ -108,6 +133,8 @@ class Verdict:
     failed_names: frozenset[str] = frozenset()
     passed_names: frozenset[str] = frozenset()
     seen: int = 0  # FAIL: how many of the key's job names have a result here (pending too)
+    # FAIL: a newer run of the workflow still runs a failing name here (a second attempt)
+    running_again: bool = False
 
     @property
     def passed(self) -> bool:
@@ -181,6 +208,11 @@ class CommitResults:
         self._outages = None
         return True
 
+    def ran_before(self, workflow: str, run_id: int) -> bool:
+        """Whether an older run of the workflow is known on the commit."""
+        older = [ident[0] < run_id for ident in self.runs.get(workflow, ())]
+        return any(older) or any(r < run_id for r, _ in self.job_attempts.get(workflow, ()))
+
     @staticmethod
     def _latest(attempts: dict[Identity, JobResult], expired: float) -> JobResult | None:
         """The latest attempt, skipping pending ones that started before `expired`."""
@@ -218,6 +250,7 @@ class CommitResults:
         flakes = 0
         heard = False  # of any name, but through announcements that timed out
         seen = 0
+        stands = False  # a failure stands while a newer run goes (`_standing`)
         # A newer attempt that names its own jobs reruns those (and passed ones are left).
         own_jobs = run is not None and identity(run)[:2] in self.job_attempts.get(workflow, ())
         for name in names:
@@ -227,12 +260,18 @@ class CommitResults:
                 continue
             heard = True
             seen += 1
+            newest, latest = latest, _standing(attempts, latest, expired)
+            stands = stands or latest is not newest
             if run is not None and identity(latest)[:2] < identity(run)[:2]:
                 kept = (
                     own_jobs
                     and not latest.pending
                     and outcome_of(latest.conclusion) is Outcome.PASS
                 )
+                # (a newer run, not attempt, leaves the failure of the run before it)
+                standing = run.pending and run.run_id > latest.run_id and _code_failure(latest)
+                stands = stands or standing
+                kept = kept or standing
                 if run.pending and not kept:
                     pending.append(run)
                     continue
@@ -274,6 +313,7 @@ class CommitResults:
                 failed_names=frozenset(r.job for r in failing),
                 passed_names=frozenset(passed),
                 seen=seen,
+                running_again=stands,
             )
         if pending:
             # The attempts that came before: a rerun of a failure shows its failures.
@@ -349,7 +389,7 @@ class CommitResults:
             failed: dict[str, int] = {}
             for names in self.jobs.values():
                 for attempts in names.values():
-                    latest = attempts[max(attempts)]
+                    latest = _standing(attempts, attempts[max(attempts)])
                     if latest.pending or not latest.runner:
                         continue
                     outcome = outcome_of(latest.conclusion)
